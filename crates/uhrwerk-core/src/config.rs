@@ -1,0 +1,34 @@
+//! Limits and defaults that shape kernel decisions, named after Temporal's dynamic-config keys.
+
+/// Kernel-relevant settings. The server fills them from `--dynamic-config-value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// `limit.historyCount.suggestContinueAsNew`
+    pub history_count_suggest_continue_as_new: i64,
+    /// `limit.historySize.suggestContinueAsNew` (bytes)
+    pub history_size_suggest_continue_as_new: i64,
+    /// `limit.blobSize.error` (bytes)
+    pub blob_size_error: usize,
+    /// `limit.blobSize.warn` (bytes)
+    pub blob_size_warn: usize,
+    /// `limit.maxIDLength`
+    pub max_id_length: usize,
+    /// Default workflow task start-to-close timeout (ms), applied when the start leaves it unset.
+    pub default_workflow_task_timeout_ms: i64,
+    /// Upper bound of a workflow task timeout (ms).
+    pub max_workflow_task_timeout_ms: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            history_count_suggest_continue_as_new: 4096,
+            history_size_suggest_continue_as_new: 4 * 1024 * 1024,
+            blob_size_error: 2 * 1024 * 1024,
+            blob_size_warn: 512 * 1024,
+            max_id_length: 1000,
+            default_workflow_task_timeout_ms: 10_000,
+            max_workflow_task_timeout_ms: 120_000,
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The workflow state machine. Each entry point takes a run's mutable state, a [`Ctx`] that
+//! collects new history events and effects, and the request; it mutates the state in place.
+//!
+//! Contract with the engine: an entry point that returns `Err` has changed nothing, except
+//! where documented (a rejected workflow task completion writes WorkflowTaskFailed and still
+//! returns the error the caller must see). The engine commits whatever the `Ctx` holds.
+
+mod activity;
+mod start;
+mod timer;
+mod workflow_task;
+
+use prost::Message;
+
+use crate::config::Limits;
+use crate::pb::enums::v1 as enums_pb;
+use crate::pb::history::v1 as history_pb;
+use crate::pb::taskqueue::v1 as taskqueue_pb;
+use crate::state::{RunState, WorkflowTaskInfo};
+use crate::time::{self, Millis};
+
+pub use activity::{
+    ActivityStarted, complete_activity, fail_activity, record_activity_heartbeat, record_activity_started,
+};
+pub use start::{StartOptions, start_run};
+pub use timer::{TimerKind, TimerTask, fire_timer};
+pub use workflow_task::{
+    WorkflowTaskStarted, complete_workflow_task, fail_workflow_task, record_workflow_task_started,
+};
+
+use history_pb::history_event::Attributes;
+
+/// What the engine must do once the transition is committed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Effect {
+    /// Queue the run's workflow task for a poller.
+    DispatchWorkflowTask { task_queue: String, scheduled_event_id: i64, attempt: i32 },
+    /// Queue an activity attempt for a poller.
+    DispatchActivityTask { task_queue: String, scheduled_event_id: i64, attempt: i32 },
+    /// A task was taken by a poller: drop it from the outbox.
+    TaskStarted { scheduled_event_id: i64 },
+    /// Arm a durable timer.
+    ArmTimer(TimerTask),
+    /// The timer fired and was handled: drop it from the store.
+    TimerDone(TimerTask),
+    /// The run reached a closed status.
+    RunClosed,
+}
+
+/// Errors the kernel reports to the caller; the frontend maps each to a gRPC status.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Error {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The unit of work of one transition.
+pub struct Ctx<'a> {
+    pub now: Millis,
+    pub limits: &'a Limits,
+    /// Newly persisted events, in id order.
+    pub events: Vec<history_pb::HistoryEvent>,
+    pub effects: Vec<Effect>,
+    /// Set when the state changed without new events (e.g. an activity retry).
+    pub state_changed: bool,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(now: Millis, limits: &'a Limits) -> Self {
+        Self { now, limits, events: Vec::new(), effects: Vec::new(), state_changed: false }
+    }
+
+    /// Whether the transition has anything to commit.
+    pub fn has_changes(&self) -> bool {
+        self.state_changed || !self.events.is_empty() || !self.effects.is_empty()
+    }
+
+    fn snapshot(&self) -> (usize, usize, bool) {
+        (self.events.len(), self.effects.len(), self.state_changed)
+    }
+
+    fn restore(&mut self, snapshot: (usize, usize, bool)) {
+        self.events.truncate(snapshot.0);
+        self.effects.truncate(snapshot.1);
+        self.state_changed = snapshot.2;
+    }
+
+    /// Appends a persisted event and returns its id.
+    fn append(&mut self, st: &mut RunState, event_type: enums_pb::EventType, attributes: Attributes) -> i64 {
+        let event = new_event(0, self.now, event_type, attributes);
+        self.push_persisted(st, event)
+    }
+
+    fn push_persisted(&mut self, st: &mut RunState, mut event: history_pb::HistoryEvent) -> i64 {
+        let id = st.next_event_id;
+        event.event_id = id;
+        st.next_event_id += 1;
+        st.history_size_bytes += event.encoded_len() as i64;
+        self.events.push(event);
+        self.state_changed = true;
+        id
+    }
+
+    /// Appends an event that comes from outside a workflow task completion: buffered while a
+    /// (Used by signals and cancellation requests.)
+    /// workflow task is started, appended otherwise. Schedules a workflow task if none exists.
+    #[allow(dead_code)]
+    fn append_external(&mut self, st: &mut RunState, event_type: enums_pb::EventType, attributes: Attributes) {
+        let event = new_event(0, self.now, event_type, attributes);
+        if st.started_workflow_task().is_some() {
+            st.buffered_events.push(event);
+            self.state_changed = true;
+        } else {
+            self.push_persisted(st, event);
+            schedule_workflow_task(self, st);
+        }
+    }
+
+    /// Writes the buffered events, fixing references to started events that were buffered too.
+    fn flush_buffered(&mut self, st: &mut RunState) {
+        let buffered = std::mem::take(&mut st.buffered_events);
+        let mut started_ids: Vec<(i64, i64)> = Vec::new();
+        for mut event in buffered {
+            let next_id = st.next_event_id;
+            match event.attributes.as_mut() {
+                Some(Attributes::ActivityTaskStartedEventAttributes(a)) => started_ids.push((a.scheduled_event_id, next_id)),
+                Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => fix_started(&started_ids, a.scheduled_event_id, &mut a.started_event_id),
+                Some(Attributes::ActivityTaskFailedEventAttributes(a)) => fix_started(&started_ids, a.scheduled_event_id, &mut a.started_event_id),
+                Some(Attributes::ActivityTaskTimedOutEventAttributes(a)) => fix_started(&started_ids, a.scheduled_event_id, &mut a.started_event_id),
+                _ => {}
+            }
+            self.push_persisted(st, event);
+        }
+    }
+
+    fn arm(&mut self, kind: TimerKind, fire_at_ms: Millis, id: i64, attempt: i32) {
+        self.effects.push(Effect::ArmTimer(TimerTask { fire_at_ms, kind: kind as i32, id, attempt }));
+    }
+}
+
+/// Marker for "the started event of this activity is in the same buffer"; replaced on flush.
+const BUFFERED_STARTED_ID: i64 = -1;
+
+fn fix_started(started_ids: &[(i64, i64)], scheduled_event_id: i64, started_event_id: &mut i64) {
+    if *started_event_id == BUFFERED_STARTED_ID {
+        if let Some((_, id)) = started_ids.iter().rev().find(|(s, _)| *s == scheduled_event_id) {
+            *started_event_id = *id;
+        }
+    }
+}
+
+pub fn new_event(id: i64, now: Millis, event_type: enums_pb::EventType, attributes: Attributes) -> history_pb::HistoryEvent {
+    history_pb::HistoryEvent {
+        event_id: id,
+        event_time: Some(time::timestamp(now)),
+        event_type: event_type as i32,
+        attributes: Some(attributes),
+        ..Default::default()
+    }
+}
+
+pub fn normal_task_queue(name: &str) -> taskqueue_pb::TaskQueue {
+    taskqueue_pb::TaskQueue { name: name.to_string(), kind: enums_pb::TaskQueueKind::Normal as i32, ..Default::default() }
+}
+
+/// Schedules a workflow task unless one exists or the run is closed.
+fn schedule_workflow_task(ctx: &mut Ctx<'_>, st: &mut RunState) {
+    if st.workflow_task.is_some() || !st.is_open() {
+        return;
+    }
+    let attempt = st.next_workflow_task_attempt.max(1);
+    let scheduled_event_id = ctx.append(
+        st,
+        enums_pb::EventType::WorkflowTaskScheduled,
+        Attributes::WorkflowTaskScheduledEventAttributes(history_pb::WorkflowTaskScheduledEventAttributes {
+            task_queue: Some(normal_task_queue(&st.task_queue)),
+            start_to_close_timeout: time::opt_duration(st.workflow_task_timeout_ms),
+            attempt,
+        }),
+    );
+    st.workflow_task = Some(WorkflowTaskInfo {
+        scheduled_event_id,
+        started_event_id: 0,
+        attempt,
+        scheduled_time_ms: ctx.now,
+        started_time_ms: 0,
+        task_queue: st.task_queue.clone(),
+        request_id: String::new(),
+        identity: String::new(),
+    });
+    ctx.effects.push(Effect::DispatchWorkflowTask { task_queue: st.task_queue.clone(), scheduled_event_id, attempt });
+}
+
+/// Marks the run closed with `status`; pending work is abandoned.
+fn close_run(ctx: &mut Ctx<'_>, st: &mut RunState, status: enums_pb::WorkflowExecutionStatus, close_event_id: i64) {
+    st.status = status as i32;
+    st.close_time_ms = ctx.now;
+    st.close_event_id = close_event_id;
+    st.workflow_task = None;
+    st.activities.clear();
+    st.buffered_events.clear();
+    ctx.effects.push(Effect::RunClosed);
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Terminates an open run immediately, even while a workflow task is in flight.
+pub fn terminate_run(ctx: &mut Ctx<'_>, st: &mut RunState, reason: &str, details: Option<crate::pb::common::v1::Payloads>, identity: &str) -> Result<()> {
+    if !st.is_open() {
+        return Err(Error::NotFound("workflow execution already completed".into()));
+    }
+    ctx.flush_buffered(st);
+    let id = ctx.append(
+        st,
+        enums_pb::EventType::WorkflowExecutionTerminated,
+        Attributes::WorkflowExecutionTerminatedEventAttributes(history_pb::WorkflowExecutionTerminatedEventAttributes {
+            reason: reason.to_string(),
+            details,
+            identity: identity.to_string(),
+        }),
+    );
+    close_run(ctx, st, enums_pb::WorkflowExecutionStatus::Terminated, id);
+    Ok(())
+}

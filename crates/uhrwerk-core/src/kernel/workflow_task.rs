@@ -1,0 +1,523 @@
+//! The workflow task cycle: a poller takes the task (Started), the worker completes it with
+//! commands or fails it; a start-to-close timer times it out.
+
+use crate::pb::command::v1 as command_pb;
+use crate::pb::common::v1 as common_pb;
+use crate::pb::enums::v1 as enums_pb;
+use crate::pb::failure::v1 as failure_pb;
+use crate::pb::history::v1 as history_pb;
+use crate::pb::workflowservice::v1 as workflowservice_pb;
+use crate::retry;
+use crate::state::{ActivityInfo, ActivityState, RunState};
+use crate::time::{self, Millis};
+use crate::token::{TaskKind, TaskToken};
+
+use super::{Ctx, Effect, Error, Result, TimerKind, TimerTask, close_run, schedule_workflow_task};
+use command_pb::command::Attributes as CommandAttributes;
+use enums_pb::{EventType, WorkflowTaskFailedCause as Cause};
+use history_pb::history_event::Attributes;
+
+/// What a poller needs to build its response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowTaskStarted {
+    pub token: Vec<u8>,
+    pub scheduled_event_id: i64,
+    pub started_event_id: i64,
+    pub previous_started_event_id: i64,
+    pub attempt: i32,
+    pub scheduled_time_ms: Millis,
+    pub started_time_ms: Millis,
+}
+
+fn not_found() -> Error {
+    Error::NotFound("Workflow task not found.".into())
+}
+
+/// Records that a poller took the workflow task scheduled at `scheduled_event_id`.
+pub fn record_workflow_task_started(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    scheduled_event_id: i64,
+    identity: &str,
+    request_id: &str,
+) -> Result<WorkflowTaskStarted> {
+    if !st.is_open() {
+        return Err(not_found());
+    }
+    let Some(wt) = st.workflow_task.as_ref() else { return Err(not_found()) };
+    if wt.scheduled_event_id != scheduled_event_id || wt.started_event_id != 0 {
+        return Err(not_found());
+    }
+    let size_before = st.history_size_bytes;
+    let started_event_id = st.next_event_id;
+    let mut reasons = Vec::new();
+    if started_event_id >= ctx.limits.history_count_suggest_continue_as_new {
+        reasons.push(enums_pb::SuggestContinueAsNewReason::TooManyHistoryEvents as i32);
+    }
+    if size_before >= ctx.limits.history_size_suggest_continue_as_new {
+        reasons.push(enums_pb::SuggestContinueAsNewReason::HistorySizeTooLarge as i32);
+    }
+    ctx.append(
+        st,
+        EventType::WorkflowTaskStarted,
+        Attributes::WorkflowTaskStartedEventAttributes(history_pb::WorkflowTaskStartedEventAttributes {
+            scheduled_event_id,
+            identity: identity.to_string(),
+            request_id: request_id.to_string(),
+            suggest_continue_as_new: !reasons.is_empty(),
+            suggest_continue_as_new_reasons: reasons,
+            history_size_bytes: size_before,
+            ..Default::default()
+        }),
+    );
+    let wt = st.workflow_task.as_mut().expect("checked above");
+    wt.started_event_id = started_event_id;
+    wt.started_time_ms = ctx.now;
+    wt.identity = identity.to_string();
+    wt.request_id = request_id.to_string();
+    let attempt = wt.attempt;
+    let scheduled_time_ms = wt.scheduled_time_ms;
+    ctx.effects.push(Effect::TaskStarted { scheduled_event_id });
+    ctx.arm(TimerKind::WorkflowTaskStartToClose, ctx.now + st.workflow_task_timeout_ms, scheduled_event_id, attempt);
+    let token = TaskToken {
+        kind: TaskKind::WorkflowTask as i32,
+        namespace: st.namespace.clone(),
+        workflow_id: st.workflow_id.clone(),
+        run_id: st.run_id.clone(),
+        scheduled_event_id,
+        started_event_id,
+        attempt,
+        activity_id: String::new(),
+    };
+    Ok(WorkflowTaskStarted {
+        token: token.encode(),
+        scheduled_event_id,
+        started_event_id,
+        previous_started_event_id: st.previous_started_event_id,
+        attempt,
+        scheduled_time_ms,
+        started_time_ms: ctx.now,
+    })
+}
+
+/// Checks that `token` names the run's started workflow task.
+fn check_token(st: &RunState, token: &TaskToken) -> Result<()> {
+    let Some(wt) = st.started_workflow_task() else { return Err(not_found()) };
+    if !st.is_open()
+        || token.task_kind() != TaskKind::WorkflowTask
+        || wt.scheduled_event_id != token.scheduled_event_id
+        || wt.started_event_id != token.started_event_id
+        || wt.attempt != token.attempt
+    {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
+/// A command the kernel refused; fails the workflow task with `cause`.
+struct Rejection {
+    cause: Cause,
+    message: String,
+}
+
+fn reject(cause: Cause, message: impl Into<String>) -> Rejection {
+    Rejection { cause, message: message.into() }
+}
+
+/// Applies a workflow task completion. On a rejected command, the whole completion is discarded,
+/// WorkflowTaskFailed is written, a new task is scheduled, and the error the worker must see is
+/// returned *with* those changes in `ctx`.
+pub fn complete_workflow_task(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    token: &TaskToken,
+    request: workflowservice_pb::RespondWorkflowTaskCompletedRequest,
+) -> Result<()> {
+    check_token(st, token)?;
+    let closing = request.commands.iter().any(|c| is_closing(c.command_type));
+    if closing && !st.buffered_events.is_empty() {
+        write_failed(ctx, st, Cause::UnhandledCommand, "UnhandledCommand".into(), &request.identity, "");
+        return Err(Error::InvalidArgument("UnhandledCommand".into()));
+    }
+    let before = st.clone();
+    let snapshot = ctx.snapshot();
+    match apply_completion(ctx, st, request.clone()) {
+        Ok(()) => Ok(()),
+        Err(rejection) => {
+            *st = before;
+            ctx.restore(snapshot);
+            let cause_name = rejection.cause.as_str_name().trim_start_matches("WORKFLOW_TASK_FAILED_CAUSE_").to_string();
+            write_failed(ctx, st, rejection.cause, rejection.message.clone(), &request.identity, &request.binary_checksum);
+            Err(Error::InvalidArgument(format!("{}: {}", pascal_case(&cause_name), rejection.message)))
+        }
+    }
+}
+
+fn apply_completion(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    request: workflowservice_pb::RespondWorkflowTaskCompletedRequest,
+) -> Result<(), Rejection> {
+    let wt = st.workflow_task.take().expect("token checked");
+    let completed_event_id = ctx.append(
+        st,
+        EventType::WorkflowTaskCompleted,
+        Attributes::WorkflowTaskCompletedEventAttributes(history_pb::WorkflowTaskCompletedEventAttributes {
+            scheduled_event_id: wt.scheduled_event_id,
+            started_event_id: wt.started_event_id,
+            identity: request.identity.clone(),
+            binary_checksum: request.binary_checksum.clone(),
+            sdk_metadata: request.sdk_metadata.clone(),
+            metering_metadata: Some(request.metering_metadata.clone().unwrap_or_default()),
+            worker_version: request.worker_version_stamp.clone(),
+            ..Default::default()
+        }),
+    );
+    st.previous_started_event_id = wt.started_event_id;
+    st.next_workflow_task_attempt = 1;
+    ctx.effects.push(Effect::TimerDone(TimerTask::key(TimerKind::WorkflowTaskStartToClose, wt.scheduled_event_id, wt.attempt)));
+
+    let n_commands = request.commands.len();
+    for (idx, command) in request.commands.into_iter().enumerate() {
+        if !st.is_open() {
+            break;
+        }
+        let command_type = command.command_type;
+        if is_closing(command_type) && idx + 1 != n_commands {
+            return Err(reject(
+                closing_cause(command_type),
+                format!("invalid command sequence: {} must be the last command", command_name(command_type)),
+            ));
+        }
+        apply_command(ctx, st, completed_event_id, command)?;
+    }
+    if st.is_open() {
+        let had_buffered = !st.buffered_events.is_empty();
+        ctx.flush_buffered(st);
+        if had_buffered || request.force_create_new_workflow_task {
+            schedule_workflow_task(ctx, st);
+        }
+    }
+    Ok(())
+}
+
+fn apply_command(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    completed_event_id: i64,
+    command: command_pb::Command,
+) -> Result<(), Rejection> {
+    let command_type = command.command_type;
+    match command.attributes {
+        Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(a)) => {
+            schedule_activity(ctx, st, completed_event_id, a)
+        }
+        Some(CommandAttributes::CompleteWorkflowExecutionCommandAttributes(a)) => {
+            check_blob(ctx, a.result.as_ref(), Cause::BadCompleteWorkflowExecutionAttributes, "CompleteWorkflowExecutionCommandAttributes.Result")?;
+            let id = ctx.append(
+                st,
+                EventType::WorkflowExecutionCompleted,
+                Attributes::WorkflowExecutionCompletedEventAttributes(history_pb::WorkflowExecutionCompletedEventAttributes {
+                    result: a.result,
+                    workflow_task_completed_event_id: completed_event_id,
+                    new_execution_run_id: String::new(),
+                }),
+            );
+            close_run(ctx, st, enums_pb::WorkflowExecutionStatus::Completed, id);
+            Ok(())
+        }
+        Some(CommandAttributes::FailWorkflowExecutionCommandAttributes(a)) => {
+            let id = ctx.append(
+                st,
+                EventType::WorkflowExecutionFailed,
+                Attributes::WorkflowExecutionFailedEventAttributes(history_pb::WorkflowExecutionFailedEventAttributes {
+                    failure: a.failure,
+                    retry_state: enums_pb::RetryState::RetryPolicyNotSet as i32,
+                    workflow_task_completed_event_id: completed_event_id,
+                    new_execution_run_id: String::new(),
+                }),
+            );
+            close_run(ctx, st, enums_pb::WorkflowExecutionStatus::Failed, id);
+            Ok(())
+        }
+        Some(CommandAttributes::RecordMarkerCommandAttributes(a)) => {
+            if a.marker_name.is_empty() {
+                return Err(reject(Cause::BadRecordMarkerAttributes, "MarkerName is not set on command."));
+            }
+            ctx.append(
+                st,
+                EventType::MarkerRecorded,
+                Attributes::MarkerRecordedEventAttributes(history_pb::MarkerRecordedEventAttributes {
+                    marker_name: a.marker_name,
+                    details: a.details,
+                    workflow_task_completed_event_id: completed_event_id,
+                    header: a.header,
+                    failure: a.failure,
+                }),
+            );
+            Ok(())
+        }
+        Some(CommandAttributes::UpsertWorkflowSearchAttributesCommandAttributes(a)) => {
+            let attrs = a.search_attributes.unwrap_or_default();
+            let merged = st.search_attributes.get_or_insert_with(Default::default);
+            for (k, v) in &attrs.indexed_fields {
+                merged.indexed_fields.insert(k.clone(), v.clone());
+            }
+            ctx.append(
+                st,
+                EventType::UpsertWorkflowSearchAttributes,
+                Attributes::UpsertWorkflowSearchAttributesEventAttributes(history_pb::UpsertWorkflowSearchAttributesEventAttributes {
+                    workflow_task_completed_event_id: completed_event_id,
+                    search_attributes: Some(attrs),
+                }),
+            );
+            Ok(())
+        }
+        _ => {
+            let name = command_name(command_type);
+            Err(reject(unsupported_cause(command_type), format!("{name} is not supported by this server")))
+        }
+    }
+}
+
+fn check_blob(ctx: &Ctx<'_>, payloads: Option<&common_pb::Payloads>, cause: Cause, field: &str) -> Result<(), Rejection> {
+    let size: usize = payloads.map(|p| p.payloads.iter().map(prost::Message::encoded_len).sum()).unwrap_or(0);
+    if size > ctx.limits.blob_size_error {
+        return Err(reject(cause, format!("{field} exceeds size limit.")));
+    }
+    Ok(())
+}
+
+fn schedule_activity(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    completed_event_id: i64,
+    a: command_pb::ScheduleActivityTaskCommandAttributes,
+) -> Result<(), Rejection> {
+    let bad = Cause::BadScheduleActivityAttributes;
+    if a.activity_id.is_empty() {
+        return Err(reject(bad, "ActivityId is not set on command."));
+    }
+    if a.activity_type.as_ref().is_none_or(|t| t.name.is_empty()) {
+        return Err(reject(bad, "ActivityType is not set on command."));
+    }
+    if a.activity_id.len() > ctx.limits.max_id_length {
+        return Err(reject(bad, "ActivityID exceeds length limit."));
+    }
+    if st.activities.values().any(|ai| ai.activity_id == a.activity_id) {
+        return Err(reject(Cause::ScheduleActivityDuplicateId, format!("Activity with ID {} is already pending.", a.activity_id)));
+    }
+    for d in [&a.schedule_to_close_timeout, &a.schedule_to_start_timeout, &a.start_to_close_timeout, &a.heartbeat_timeout] {
+        if time::is_negative(d) {
+            return Err(reject(bad, "Invalid ActivityTaskTimeouts."));
+        }
+    }
+    check_blob(ctx, a.input.as_ref(), bad, "ScheduleActivityTaskCommandAttributes.Input")?;
+    let retry_policy = retry::normalize(a.retry_policy.as_ref()).map_err(|e| reject(bad, e.0))?;
+    let run_timeout = st.run_timeout_ms;
+    let mut s2c = time::duration_ms(&a.schedule_to_close_timeout);
+    let mut s2s = time::duration_ms(&a.schedule_to_start_timeout);
+    let mut stc = time::duration_ms(&a.start_to_close_timeout);
+    if s2c > 0 {
+        s2s = if s2s > 0 { s2s.min(s2c) } else { s2c };
+        stc = if stc > 0 { stc.min(s2c) } else { s2c };
+    } else if stc > 0 {
+        s2c = run_timeout;
+        if s2s == 0 {
+            s2s = run_timeout;
+        }
+    } else {
+        return Err(reject(bad, "A valid StartToClose or ScheduleToCloseTimeout is not set on command."));
+    }
+    if run_timeout > 0 {
+        s2c = if s2c > 0 { s2c.min(run_timeout) } else { run_timeout };
+        s2s = if s2s > 0 { s2s.min(run_timeout) } else { run_timeout };
+        stc = stc.min(run_timeout);
+    }
+    let heartbeat = time::duration_ms(&a.heartbeat_timeout).min(stc);
+    let task_queue = match a.task_queue.as_ref().map(|q| q.name.as_str()) {
+        Some(name) if !name.is_empty() => name.to_string(),
+        _ => st.task_queue.clone(),
+    };
+    let activity_type = a.activity_type.clone().unwrap_or_default();
+    let scheduled_event_id = ctx.append(
+        st,
+        EventType::ActivityTaskScheduled,
+        Attributes::ActivityTaskScheduledEventAttributes(history_pb::ActivityTaskScheduledEventAttributes {
+            activity_id: a.activity_id.clone(),
+            activity_type: Some(activity_type.clone()),
+            task_queue: Some(super::normal_task_queue(&task_queue)),
+            header: a.header.clone(),
+            input: a.input.clone(),
+            schedule_to_close_timeout: Some(time::duration(s2c)),
+            schedule_to_start_timeout: Some(time::duration(s2s)),
+            start_to_close_timeout: Some(time::duration(stc)),
+            heartbeat_timeout: Some(time::duration(heartbeat)),
+            workflow_task_completed_event_id: completed_event_id,
+            retry_policy: Some(retry_policy.clone()),
+            use_workflow_build_id: a.use_workflow_build_id,
+            priority: a.priority.clone(),
+        }),
+    );
+    st.activity_count += 1;
+    st.activities.insert(
+        scheduled_event_id,
+        ActivityInfo {
+            scheduled_event_id,
+            activity_id: a.activity_id,
+            activity_type: activity_type.name,
+            task_queue: task_queue.clone(),
+            header: a.header,
+            input: a.input,
+            schedule_to_close_ms: s2c,
+            schedule_to_start_ms: s2s,
+            start_to_close_ms: stc,
+            heartbeat_ms: heartbeat,
+            retry_policy: Some(retry_policy),
+            attempt: 1,
+            state: ActivityState::Scheduled as i32,
+            scheduled_time_ms: ctx.now,
+            attempt_scheduled_time_ms: ctx.now,
+            priority: a.priority,
+            ..Default::default()
+        },
+    );
+    ctx.effects.push(Effect::DispatchActivityTask { task_queue, scheduled_event_id, attempt: 1 });
+    if s2c > 0 {
+        ctx.arm(TimerKind::ActivityScheduleToClose, ctx.now + s2c, scheduled_event_id, 0);
+    }
+    if s2s > 0 {
+        ctx.arm(TimerKind::ActivityScheduleToStart, ctx.now + s2s, scheduled_event_id, 1);
+    }
+    Ok(())
+}
+
+/// Writes WorkflowTaskFailed for the started task, flushes the buffer and schedules the next attempt.
+fn write_failed(ctx: &mut Ctx<'_>, st: &mut RunState, cause: Cause, message: String, identity: &str, binary_checksum: &str) {
+    let failure = failure_pb::Failure {
+        message,
+        failure_info: Some(failure_pb::failure::FailureInfo::ServerFailureInfo(failure_pb::ServerFailureInfo { non_retryable: false })),
+        source: String::new(),
+        ..Default::default()
+    };
+    write_failed_with(ctx, st, cause as i32, Some(failure), identity, binary_checksum);
+}
+
+fn write_failed_with(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    cause: i32,
+    failure: Option<failure_pb::Failure>,
+    identity: &str,
+    binary_checksum: &str,
+) {
+    let wt = st.workflow_task.take().expect("caller checked the started task");
+    ctx.append(
+        st,
+        EventType::WorkflowTaskFailed,
+        Attributes::WorkflowTaskFailedEventAttributes(history_pb::WorkflowTaskFailedEventAttributes {
+            scheduled_event_id: wt.scheduled_event_id,
+            started_event_id: wt.started_event_id,
+            cause,
+            failure,
+            identity: identity.to_string(),
+            binary_checksum: binary_checksum.to_string(),
+            ..Default::default()
+        }),
+    );
+    ctx.effects.push(Effect::TimerDone(TimerTask::key(TimerKind::WorkflowTaskStartToClose, wt.scheduled_event_id, wt.attempt)));
+    st.next_workflow_task_attempt = wt.attempt + 1;
+    ctx.flush_buffered(st);
+    schedule_workflow_task(ctx, st);
+}
+
+/// The worker reports that it could not process the workflow task.
+pub fn fail_workflow_task(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    token: &TaskToken,
+    request: workflowservice_pb::RespondWorkflowTaskFailedRequest,
+) -> Result<()> {
+    check_token(st, token)?;
+    write_failed_with(ctx, st, request.cause, request.failure, &request.identity, &request.binary_checksum);
+    Ok(())
+}
+
+/// The started workflow task exceeded its start-to-close timeout.
+pub(super) fn time_out_workflow_task(ctx: &mut Ctx<'_>, st: &mut RunState, scheduled_event_id: i64, attempt: i32) {
+    let Some(wt) = st.started_workflow_task() else { return };
+    if !st.is_open() || wt.scheduled_event_id != scheduled_event_id || wt.attempt != attempt {
+        return;
+    }
+    let wt = st.workflow_task.take().expect("checked above");
+    ctx.append(
+        st,
+        EventType::WorkflowTaskTimedOut,
+        Attributes::WorkflowTaskTimedOutEventAttributes(history_pb::WorkflowTaskTimedOutEventAttributes {
+            scheduled_event_id: wt.scheduled_event_id,
+            started_event_id: wt.started_event_id,
+            timeout_type: enums_pb::TimeoutType::StartToClose as i32,
+        }),
+    );
+    st.next_workflow_task_attempt = wt.attempt + 1;
+    ctx.flush_buffered(st);
+    schedule_workflow_task(ctx, st);
+}
+
+fn is_closing(command_type: i32) -> bool {
+    use enums_pb::CommandType as C;
+    matches!(
+        C::try_from(command_type),
+        Ok(C::CompleteWorkflowExecution | C::FailWorkflowExecution | C::CancelWorkflowExecution | C::ContinueAsNewWorkflowExecution)
+    )
+}
+
+fn closing_cause(command_type: i32) -> Cause {
+    use enums_pb::CommandType as C;
+    match C::try_from(command_type) {
+        Ok(C::FailWorkflowExecution) => Cause::BadFailWorkflowExecutionAttributes,
+        Ok(C::CancelWorkflowExecution) => Cause::BadCancelWorkflowExecutionAttributes,
+        Ok(C::ContinueAsNewWorkflowExecution) => Cause::BadContinueAsNewAttributes,
+        _ => Cause::BadCompleteWorkflowExecutionAttributes,
+    }
+}
+
+fn unsupported_cause(command_type: i32) -> Cause {
+    use enums_pb::CommandType as C;
+    match C::try_from(command_type) {
+        Ok(C::RequestCancelActivityTask) => Cause::BadRequestCancelActivityAttributes,
+        Ok(C::StartTimer) => Cause::BadStartTimerAttributes,
+        Ok(C::CancelTimer) => Cause::BadCancelTimerAttributes,
+        Ok(C::CancelWorkflowExecution) => Cause::BadCancelWorkflowExecutionAttributes,
+        Ok(C::RequestCancelExternalWorkflowExecution) => Cause::BadRequestCancelExternalWorkflowExecutionAttributes,
+        Ok(C::ContinueAsNewWorkflowExecution) => Cause::BadContinueAsNewAttributes,
+        Ok(C::StartChildWorkflowExecution) => Cause::BadStartChildExecutionAttributes,
+        Ok(C::SignalExternalWorkflowExecution) => Cause::BadSignalWorkflowExecutionAttributes,
+        Ok(C::ProtocolMessage) => Cause::BadUpdateWorkflowExecutionMessage,
+        Ok(C::ModifyWorkflowProperties) => Cause::BadModifyWorkflowPropertiesAttributes,
+        Ok(C::ScheduleNexusOperation) => Cause::BadScheduleNexusOperationAttributes,
+        Ok(C::RequestCancelNexusOperation) => Cause::BadRequestCancelNexusOperationAttributes,
+        // Commands whose attributes do not match their type, or unknown types.
+        _ => Cause::UnhandledCommand,
+    }
+}
+
+fn command_name(command_type: i32) -> String {
+    enums_pb::CommandType::try_from(command_type)
+        .map(|c| pascal_case(c.as_str_name().trim_start_matches("COMMAND_TYPE_")))
+        .unwrap_or_else(|_| format!("command type {command_type}"))
+}
+
+/// `BAD_START_TIMER_ATTRIBUTES` -> `BadStartTimerAttributes`, as Temporal prints enum values.
+fn pascal_case(screaming: &str) -> String {
+    screaming
+        .split('_')
+        .map(|w| {
+            let mut chars = w.chars();
+            match chars.next() {
+                Some(first) => first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,177 @@
+//! A run's mutable state: everything the kernel needs besides the history itself.
+//!
+//! The structs derive `prost::Message` so that the store keeps them as compact binary blobs;
+//! field tags are part of the on-disk format and must never be reused.
+
+use std::collections::BTreeMap;
+
+use crate::pb::{common::v1 as common_pb, enums::v1 as enums_pb, failure::v1 as failure_pb};
+use crate::pb::history::v1 as history_pb;
+
+/// Mutable state of one workflow run.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RunState {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    #[prost(string, tag = "2")]
+    pub workflow_id: String,
+    #[prost(string, tag = "3")]
+    pub run_id: String,
+    #[prost(string, tag = "4")]
+    pub first_execution_run_id: String,
+    #[prost(string, tag = "5")]
+    pub workflow_type: String,
+    #[prost(string, tag = "6")]
+    pub task_queue: String,
+    /// `WorkflowExecutionStatus`.
+    #[prost(int32, tag = "7")]
+    pub status: i32,
+    #[prost(int64, tag = "8")]
+    pub start_time_ms: i64,
+    #[prost(int64, tag = "9")]
+    pub execution_time_ms: i64,
+    #[prost(int64, tag = "10")]
+    pub close_time_ms: i64,
+    /// Id the next persisted event gets; event ids are contiguous from 1.
+    #[prost(int64, tag = "11")]
+    pub next_event_id: i64,
+    /// Started event id of the last *completed* workflow task, or 0.
+    #[prost(int64, tag = "12")]
+    pub previous_started_event_id: i64,
+    #[prost(message, optional, tag = "13")]
+    pub workflow_task: Option<WorkflowTaskInfo>,
+    #[prost(int64, tag = "14")]
+    pub workflow_task_timeout_ms: i64,
+    /// Events that arrived while a workflow task was started; flushed after its completion.
+    #[prost(message, repeated, tag = "15")]
+    pub buffered_events: Vec<history_pb::HistoryEvent>,
+    /// Pending activities by scheduled event id.
+    #[prost(btree_map = "int64, message", tag = "16")]
+    pub activities: BTreeMap<i64, ActivityInfo>,
+    #[prost(string, tag = "17")]
+    pub start_request_id: String,
+    /// Sum of the encoded sizes of all persisted events.
+    #[prost(int64, tag = "18")]
+    pub history_size_bytes: i64,
+    #[prost(int64, tag = "19")]
+    pub state_transition_count: i64,
+    #[prost(int64, tag = "20")]
+    pub run_timeout_ms: i64,
+    #[prost(int64, tag = "21")]
+    pub execution_timeout_ms: i64,
+    #[prost(message, optional, tag = "22")]
+    pub memo: Option<common_pb::Memo>,
+    #[prost(message, optional, tag = "23")]
+    pub search_attributes: Option<common_pb::SearchAttributes>,
+    /// Attempt of the next workflow task: 1 after a completion, +1 after a failure or timeout.
+    #[prost(int32, tag = "24")]
+    pub next_workflow_task_attempt: i32,
+    /// Id of the event that closed the run, or 0 while it is open.
+    #[prost(int64, tag = "25")]
+    pub close_event_id: i64,
+    #[prost(message, optional, tag = "26")]
+    pub retry_policy: Option<common_pb::RetryPolicy>,
+    #[prost(int32, tag = "27")]
+    pub attempt: i32,
+    /// Number of ScheduleActivityTask commands seen, to detect duplicate activity ids cheaply.
+    #[prost(int64, tag = "28")]
+    pub activity_count: i64,
+}
+
+impl RunState {
+    pub fn is_open(&self) -> bool {
+        self.status == enums_pb::WorkflowExecutionStatus::Running as i32
+    }
+
+    /// The started workflow task, if one is in flight.
+    pub fn started_workflow_task(&self) -> Option<&WorkflowTaskInfo> {
+        self.workflow_task.as_ref().filter(|wt| wt.started_event_id > 0)
+    }
+}
+
+/// The run's single workflow task, scheduled (started id 0) or started.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WorkflowTaskInfo {
+    #[prost(int64, tag = "1")]
+    pub scheduled_event_id: i64,
+    #[prost(int64, tag = "2")]
+    pub started_event_id: i64,
+    #[prost(int32, tag = "3")]
+    pub attempt: i32,
+    #[prost(int64, tag = "4")]
+    pub scheduled_time_ms: i64,
+    #[prost(int64, tag = "5")]
+    pub started_time_ms: i64,
+    #[prost(string, tag = "6")]
+    pub task_queue: String,
+    #[prost(string, tag = "7")]
+    pub request_id: String,
+    #[prost(string, tag = "8")]
+    pub identity: String,
+}
+
+/// Lifecycle of a pending activity's current attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum ActivityState {
+    Unspecified = 0,
+    /// Waiting in the task queue.
+    Scheduled = 1,
+    /// Taken by a worker.
+    Started = 2,
+    /// Waiting out a retry backoff before the next attempt is queued.
+    Backoff = 3,
+}
+
+/// A pending activity.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ActivityInfo {
+    #[prost(int64, tag = "1")]
+    pub scheduled_event_id: i64,
+    #[prost(string, tag = "2")]
+    pub activity_id: String,
+    #[prost(string, tag = "3")]
+    pub activity_type: String,
+    #[prost(string, tag = "4")]
+    pub task_queue: String,
+    #[prost(message, optional, tag = "5")]
+    pub header: Option<common_pb::Header>,
+    #[prost(message, optional, tag = "6")]
+    pub input: Option<common_pb::Payloads>,
+    #[prost(int64, tag = "7")]
+    pub schedule_to_close_ms: i64,
+    #[prost(int64, tag = "8")]
+    pub schedule_to_start_ms: i64,
+    #[prost(int64, tag = "9")]
+    pub start_to_close_ms: i64,
+    #[prost(int64, tag = "10")]
+    pub heartbeat_ms: i64,
+    #[prost(message, optional, tag = "11")]
+    pub retry_policy: Option<common_pb::RetryPolicy>,
+    #[prost(int32, tag = "12")]
+    pub attempt: i32,
+    #[prost(enumeration = "ActivityState", tag = "13")]
+    pub state: i32,
+    #[prost(int64, tag = "14")]
+    pub scheduled_time_ms: i64,
+    #[prost(int64, tag = "15")]
+    pub attempt_scheduled_time_ms: i64,
+    #[prost(int64, tag = "16")]
+    pub started_time_ms: i64,
+    #[prost(string, tag = "17")]
+    pub started_identity: String,
+    #[prost(string, tag = "18")]
+    pub request_id: String,
+    #[prost(message, optional, tag = "19")]
+    pub last_failure: Option<failure_pb::Failure>,
+    #[prost(message, optional, tag = "20")]
+    pub heartbeat_details: Option<common_pb::Payloads>,
+    #[prost(int64, tag = "21")]
+    pub last_heartbeat_ms: i64,
+    #[prost(bool, tag = "22")]
+    pub cancel_requested: bool,
+    #[prost(message, optional, tag = "23")]
+    pub priority: Option<common_pb::Priority>,
+    #[prost(string, tag = "24")]
+    pub last_worker_identity: String,
+}

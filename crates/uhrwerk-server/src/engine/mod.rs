@@ -1,0 +1,343 @@
+//! The engine: owns every run's mutable state. Each transition runs the pure kernel under the
+//! run's lock (one writer per workflow id), commits the result through the store's group commit,
+//! and only then applies its effects (matching, timers, long-poll wake-ups).
+//!
+//! Invariant: a transition's in-memory state changes only after its batch is durable, and the
+//! transition runs in its own task, so a client that disconnects cannot tear it in half.
+
+mod start;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use uhrwerk_core::config::Limits;
+use uhrwerk_core::kernel::{self, Ctx, Effect};
+use uhrwerk_core::state::RunState;
+use uhrwerk_store::{OutboxTask, RunWrite, Store, TaskKind, TimerRow, WriteBatch};
+
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::matching::Matching;
+use crate::timers::Timers;
+
+pub use start::StartOutcome;
+
+type SlotKey = (String, String);
+
+/// The state slot of one workflow id: its latest run, loaded lazily.
+#[derive(Default)]
+struct SlotState {
+    loaded: bool,
+    /// Set when the slot left the map; a waiter that still holds it must look again.
+    evicted: bool,
+    run: Option<RunState>,
+}
+
+type Slot = tokio::sync::Mutex<SlotState>;
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    limits: Limits,
+    matching: Matching,
+    timers: Timers,
+    slots: Mutex<HashMap<SlotKey, Arc<Slot>>>,
+    /// Long-poll watchers of run histories: run id -> next event id.
+    history_watch: Mutex<HashMap<String, watch::Sender<i64>>>,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, limits: Limits, matching: Matching, timers: Timers) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            clock,
+            limits,
+            matching,
+            timers,
+            slots: Mutex::default(),
+            history_watch: Mutex::default(),
+        })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Runs a blocking store call off the async workers.
+    pub async fn read<T: Send + 'static>(&self, f: impl FnOnce(&dyn Store) -> uhrwerk_store::Result<T> + Send + 'static) -> Result<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| Error::Internal(format!("store task failed: {e}")))?
+            .map_err(Error::from)
+    }
+
+    /// Reloads open runs, queued tasks and armed timers after a start or a crash.
+    pub async fn recover(self: &Arc<Self>) -> Result<(usize, usize, usize)> {
+        let recovered = self.read(|s| s.recover()).await?;
+        let counts = (recovered.open_runs.len(), recovered.tasks.len(), recovered.timers.len());
+        {
+            let mut slots = self.slots.lock().expect("slots lock");
+            for run in recovered.open_runs {
+                let key = (run.namespace.clone(), run.workflow_id.clone());
+                slots.insert(key, Arc::new(tokio::sync::Mutex::new(SlotState { loaded: true, evicted: false, run: Some(run) })));
+            }
+        }
+        for task in recovered.tasks {
+            self.matching.offer(task);
+        }
+        for timer in recovered.timers {
+            self.timers.arm(timer);
+        }
+        Ok(counts)
+    }
+
+    fn slot(&self, namespace: &str, workflow_id: &str) -> Arc<Slot> {
+        let mut slots = self.slots.lock().expect("slots lock");
+        slots.entry((namespace.to_string(), workflow_id.to_string())).or_default().clone()
+    }
+
+    /// Locks the slot of a workflow id and loads its latest run from the store if needed.
+    async fn lock_slot(&self, namespace: &str, workflow_id: &str) -> Result<(Arc<Slot>, tokio::sync::OwnedMutexGuard<SlotState>)> {
+        loop {
+            let slot = self.slot(namespace, workflow_id);
+            let state_guard = slot.clone().lock_owned().await;
+            if state_guard.evicted {
+                continue;
+            }
+            let mut state_guard = state_guard;
+            if !state_guard.loaded {
+                let (ns, wf) = (namespace.to_string(), workflow_id.to_string());
+                let run = self
+                    .read(move |s| match s.current_run_id(&ns, &wf)? {
+                        Some(run_id) => s.run(&run_id),
+                        None => Ok(None),
+                    })
+                    .await?;
+                state_guard.run = run;
+                state_guard.loaded = true;
+            }
+            return Ok((slot, state_guard));
+        }
+    }
+
+    /// Applies `f` to the latest run of `workflow_id` (which must be `run_id` when that is
+    /// non-empty) and commits the outcome.
+    pub async fn mutate<T, F>(self: &Arc<Self>, namespace: &str, workflow_id: &str, run_id: &str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Ctx<'_>, &mut RunState) -> kernel::Result<T> + Send + 'static,
+    {
+        let this = self.clone();
+        let (namespace, workflow_id, run_id) = (namespace.to_string(), workflow_id.to_string(), run_id.to_string());
+        tokio::spawn(async move {
+            let (slot, mut guard) = this.lock_slot(&namespace, &workflow_id).await?;
+            let current = match guard.run.as_ref() {
+                Some(run) if run_id.is_empty() || run.run_id == run_id => run,
+                _ => return Err(not_found(&workflow_id, &run_id)),
+            };
+            let mut next = current.clone();
+            let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
+            let result = f(&mut ctx, &mut next).map_err(Error::from);
+            if ctx.has_changes() {
+                let (events, effects) = (std::mem::take(&mut ctx.events), std::mem::take(&mut ctx.effects));
+                drop(ctx);
+                this.commit(&slot, &mut guard, next, events, effects, false).await?;
+            }
+            result
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("transition task failed: {e}")))?
+    }
+
+    /// Makes a transition durable, then installs the new state and applies its effects.
+    async fn commit(
+        &self,
+        slot: &Arc<Slot>,
+        guard: &mut SlotState,
+        next: RunState,
+        events: Vec<uhrwerk_proto::temporal::api::history::v1::HistoryEvent>,
+        effects: Vec<Effect>,
+        set_current: bool,
+    ) -> Result<()> {
+        let closed = !next.is_open();
+        let key = (next.namespace.clone(), next.workflow_id.clone());
+        self.commit_without_evict(slot, guard, next, events, effects, set_current).await?;
+        if closed {
+            // Closed runs leave memory; the next access reloads them from the store.
+            guard.evicted = true;
+            let mut slots = self.slots.lock().expect("slots lock");
+            if slots.get(&key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+                slots.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    /// Like `commit`, but keeps the slot in memory even when the run closed (the caller goes on
+    /// using it, e.g. to start the next run).
+    async fn commit_without_evict(
+        &self,
+        _slot: &Arc<Slot>,
+        guard: &mut SlotState,
+        next: RunState,
+        events: Vec<uhrwerk_proto::temporal::api::history::v1::HistoryEvent>,
+        effects: Vec<Effect>,
+        set_current: bool,
+    ) -> Result<()> {
+        let mut write = RunWrite { state: next.clone(), set_current, events, ..Default::default() };
+        let row = |timer: &kernel::TimerTask| TimerRow {
+            namespace: next.namespace.clone(),
+            workflow_id: next.workflow_id.clone(),
+            run_id: next.run_id.clone(),
+            timer: timer.clone(),
+        };
+        let mut offers = Vec::new();
+        for effect in &effects {
+            match effect {
+                Effect::DispatchWorkflowTask { task_queue, scheduled_event_id, attempt }
+                | Effect::DispatchActivityTask { task_queue, scheduled_event_id, attempt } => {
+                    let kind = if matches!(effect, Effect::DispatchWorkflowTask { .. }) { TaskKind::Workflow } else { TaskKind::Activity };
+                    let task = OutboxTask {
+                        kind,
+                        namespace: next.namespace.clone(),
+                        workflow_id: next.workflow_id.clone(),
+                        run_id: next.run_id.clone(),
+                        task_queue: task_queue.clone(),
+                        scheduled_event_id: *scheduled_event_id,
+                        attempt: *attempt,
+                    };
+                    write.add_tasks.push(task.clone());
+                    offers.push(task);
+                }
+                Effect::TaskStarted { scheduled_event_id } => write.remove_tasks.push(*scheduled_event_id),
+                Effect::ArmTimer(t) => write.add_timers.push(t.clone()),
+                Effect::TimerDone(t) => write.remove_timers.push(t.clone()),
+                Effect::RunClosed => {}
+            }
+        }
+        let n_events = write.events.len();
+        let receiver = self.store.submit(WriteBatch { runs: vec![write] });
+        receiver.await.map_err(|_| Error::Unavailable("the store stopped".into()))??;
+
+        let (run_id, next_event_id) = (next.run_id.clone(), next.next_event_id);
+        for effect in &effects {
+            match effect {
+                Effect::ArmTimer(t) => self.timers.arm(row(t)),
+                Effect::TimerDone(t) => self.timers.cancel(&row(t)),
+                _ => {}
+            }
+        }
+        guard.run = Some(next);
+        for task in offers {
+            self.matching.offer(task);
+        }
+        if n_events > 0 {
+            self.notify_history(&run_id, next_event_id);
+        }
+        Ok(())
+    }
+
+    fn notify_history(&self, run_id: &str, next_event_id: i64) {
+        let mut watchers = self.history_watch.lock().expect("history watch lock");
+        if let Some(tx) = watchers.get(run_id) {
+            if tx.receiver_count() == 0 {
+                watchers.remove(run_id);
+            } else {
+                tx.send_replace(next_event_id);
+            }
+        }
+    }
+
+    /// Subscribes to the history growth of a run. Subscribe *before* reading the store.
+    pub fn watch_history(&self, run_id: &str) -> watch::Receiver<i64> {
+        let mut watchers = self.history_watch.lock().expect("history watch lock");
+        watchers.entry(run_id.to_string()).or_insert_with(|| watch::channel(0).0).subscribe()
+    }
+
+    /// Drops the watcher entry of a run once nobody listens.
+    pub fn unwatch_history(&self, run_id: &str) {
+        let mut watchers = self.history_watch.lock().expect("history watch lock");
+        if watchers.get(run_id).is_some_and(|tx| tx.receiver_count() == 0) {
+            watchers.remove(run_id);
+        }
+    }
+
+    /// The latest state of a run: from memory when it is the open run, else from the store.
+    pub async fn run_state(&self, namespace: &str, workflow_id: &str, run_id: &str) -> Result<RunState> {
+        {
+            let (_, guard) = self.lock_slot(namespace, workflow_id).await?;
+            if let Some(run) = guard.run.as_ref() {
+                if run_id.is_empty() || run.run_id == run_id {
+                    return Ok(run.clone());
+                }
+            }
+        }
+        if run_id.is_empty() {
+            return Err(not_found(workflow_id, run_id));
+        }
+        let (id, ns, wf) = (run_id.to_string(), namespace.to_string(), workflow_id.to_string());
+        match self.read(move |s| s.run(&id)).await? {
+            Some(run) if run.namespace == ns && run.workflow_id == wf => Ok(run),
+            _ => Err(not_found(workflow_id, run_id)),
+        }
+    }
+
+    /// Handles a due timer.
+    pub async fn fire_timer(self: &Arc<Self>, row: TimerRow) {
+        let timer = row.timer.clone();
+        let result = self.mutate(&row.namespace, &row.workflow_id, &row.run_id, move |ctx, st| {
+            kernel::fire_timer(ctx, st, &timer);
+            Ok(())
+        });
+        match result.await {
+            Ok(()) | Err(Error::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(run_id = %row.run_id, "failed to handle timer, retrying in 1s: {e}");
+                let mut retry = row;
+                retry.timer.fire_at_ms = self.clock.now_ms() + 1000;
+                self.timers.arm(retry);
+            }
+        }
+    }
+
+    /// Fires due timers until `shutdown` turns true.
+    pub async fn run_timers(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let now = self.clock.now_ms();
+            let (due, next) = self.timers.take_due(now);
+            for row in due {
+                let engine = self.clone();
+                tokio::spawn(async move { engine.fire_timer(row).await });
+            }
+            let wait = next.map_or(Duration::from_secs(3600), |at| Duration::from_millis((at - now).max(1) as u64));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.timers.changed() => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
+    pub fn matching(&self) -> &Matching {
+        &self.matching
+    }
+}
+
+pub fn not_found(workflow_id: &str, run_id: &str) -> Error {
+    if run_id.is_empty() {
+        Error::NotFound(format!("workflow not found for ID: {workflow_id}"))
+    } else {
+        Error::NotFound(format!("workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""))
+    }
+}

@@ -1,0 +1,43 @@
+//! The server's error type. It knows nothing about gRPC; `frontend::error` maps it to statuses.
+
+use uhrwerk_core::kernel;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Error {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("Namespace {0} is not found.")]
+    NamespaceNotFound(String),
+    #[error("Namespace already exists.")]
+    NamespaceAlreadyExists(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{message}")]
+    AlreadyStarted { message: String, start_request_id: String, run_id: String },
+    /// Storage trouble: the client may retry.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<kernel::Error> for Error {
+    fn from(e: kernel::Error) -> Self {
+        match e {
+            kernel::Error::NotFound(m) => Error::NotFound(m),
+            kernel::Error::InvalidArgument(m) => Error::InvalidArgument(m),
+            kernel::Error::FailedPrecondition(m) => Error::FailedPrecondition(m),
+        }
+    }
+}
+
+impl From<uhrwerk_store::Error> for Error {
+    fn from(e: uhrwerk_store::Error) -> Self {
+        tracing::error!("failed to access the store: {e}");
+        Error::Unavailable(format!("storage error: {e}"))
+    }
+}

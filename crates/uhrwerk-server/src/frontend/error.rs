@@ -1,0 +1,86 @@
+//! The one place where server errors become gRPC statuses with Temporal's error details.
+//! Clients read only `details[0]` of the `google.rpc.Status` in `grpc-status-details-bin`.
+
+use prost::Message;
+use tonic::{Code, Status};
+use uhrwerk_proto::google::rpc as rpc_pb;
+use uhrwerk_proto::temporal::api::errordetails::v1 as errordetails_pb;
+
+use crate::error::Error;
+
+fn with_detail(code: Code, message: String, type_name: &str, detail: Vec<u8>) -> Status {
+    let status = rpc_pb::Status {
+        code: code as i32,
+        message: message.clone(),
+        details: vec![uhrwerk_proto::wkt::Any {
+            type_url: format!("type.googleapis.com/temporal.api.errordetails.v1.{type_name}"),
+            value: detail,
+        }],
+    };
+    Status::with_details(code, message, status.encode_to_vec().into())
+}
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NotFound(message) => with_detail(
+                Code::NotFound,
+                message,
+                "NotFoundFailure",
+                errordetails_pb::NotFoundFailure::default().encode_to_vec(),
+            ),
+            Error::NamespaceNotFound(namespace) => with_detail(
+                Code::NotFound,
+                format!("Namespace {namespace} is not found."),
+                "NamespaceNotFoundFailure",
+                errordetails_pb::NamespaceNotFoundFailure { namespace }.encode_to_vec(),
+            ),
+            Error::NamespaceAlreadyExists(_) => with_detail(
+                Code::AlreadyExists,
+                "Namespace already exists.".into(),
+                "NamespaceAlreadyExistsFailure",
+                errordetails_pb::NamespaceAlreadyExistsFailure::default().encode_to_vec(),
+            ),
+            Error::AlreadyStarted { message, start_request_id, run_id } => with_detail(
+                Code::AlreadyExists,
+                message,
+                "WorkflowExecutionAlreadyStartedFailure",
+                errordetails_pb::WorkflowExecutionAlreadyStartedFailure { start_request_id, run_id, ..Default::default() }
+                    .encode_to_vec(),
+            ),
+            Error::InvalidArgument(message) => Status::invalid_argument(message),
+            Error::FailedPrecondition(message) => Status::failed_precondition(message),
+            Error::Unavailable(message) => Status::unavailable(message),
+            Error::Internal(message) => {
+                tracing::error!("internal error: {message}");
+                Status::internal(message)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detail_type(status: &Status) -> String {
+        let decoded = rpc_pb::Status::decode(status.details()).expect("details decode");
+        assert_eq!(decoded.code, status.code() as i32);
+        assert_eq!(decoded.message, status.message());
+        decoded.details[0].type_url.rsplit('.').next().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn maps_errors_to_codes_and_details() {
+        let s = Status::from(Error::NotFound("workflow not found for ID: x".into()));
+        assert_eq!(s.code(), Code::NotFound);
+        assert_eq!(detail_type(&s), "NotFoundFailure");
+        let s = Status::from(Error::NamespaceNotFound("nope".into()));
+        assert_eq!((s.code(), s.message()), (Code::NotFound, "Namespace nope is not found."));
+        assert_eq!(detail_type(&s), "NamespaceNotFoundFailure");
+        let s = Status::from(Error::AlreadyStarted { message: "m".into(), start_request_id: "r".into(), run_id: "id".into() });
+        assert_eq!(s.code(), Code::AlreadyExists);
+        assert_eq!(detail_type(&s), "WorkflowExecutionAlreadyStartedFailure");
+        assert_eq!(Status::from(Error::InvalidArgument("x".into())).code(), Code::InvalidArgument);
+    }
+}

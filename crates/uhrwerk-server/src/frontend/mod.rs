@@ -1,0 +1,113 @@
+//! The gRPC frontend: request validation and defaulting, long-poll timing, and the mapping of
+//! every RPC onto the engine.
+//!
+//! Invariant: only this module knows tonic (`Status`, metadata, transport).
+
+mod error;
+mod gate;
+mod history;
+mod list;
+mod operator;
+mod poll;
+mod validate;
+mod workflow;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tonic::codec::CompressionEncoding;
+use uhrwerk_proto::server::operatorservice::operator_service_server::OperatorServiceServer;
+use uhrwerk_proto::server::workflowservice::workflow_service_server::WorkflowServiceServer;
+
+use crate::engine::Engine;
+use crate::namespaces::Namespaces;
+
+pub use gate::Gate;
+
+/// Largest message accepted or sent; Temporal's blob limits are enforced per payload instead.
+pub const MAX_MESSAGE_BYTES: usize = 128 << 20;
+/// Longest time a task poll is held open (Temporal's `matching.longPollExpirationInterval`).
+const MAX_TASK_POLL: Duration = Duration::from_secs(60);
+/// Longest time a history long poll is held open (`history.longPollExpirationInterval`).
+const MAX_HISTORY_POLL: Duration = Duration::from_secs(20);
+
+/// Shared state of all RPC handlers.
+#[derive(Clone)]
+pub struct Frontend {
+    engine: Arc<Engine>,
+    namespaces: Namespaces,
+    shutdown: watch::Receiver<bool>,
+    server_version: &'static str,
+}
+
+impl Frontend {
+    pub fn new(engine: Arc<Engine>, namespaces: Namespaces, shutdown: watch::Receiver<bool>, server_version: &'static str) -> Self {
+        Self { engine, namespaces, shutdown, server_version }
+    }
+
+    pub fn workflow_service(&self) -> Gate<WorkflowServiceServer<Frontend>> {
+        let server = WorkflowServiceServer::new(self.clone())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Gate::new(server, workflow::IMPLEMENTED)
+    }
+
+    pub fn operator_service(&self) -> Gate<OperatorServiceServer<Frontend>> {
+        let server = OperatorServiceServer::new(self.clone())
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Gate::new(server, operator::IMPLEMENTED)
+    }
+}
+
+/// How long to hold a long poll: shortly before the client's deadline, at most `max`.
+fn long_poll_wait<T>(request: &tonic::Request<T>, max: Duration) -> Duration {
+    let client = request.metadata().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_grpc_timeout);
+    match client {
+        Some(deadline) => {
+            let margin = (deadline / 10).max(Duration::from_millis(500));
+            deadline.saturating_sub(margin).min(max)
+        }
+        None => max,
+    }
+}
+
+/// Parses the `grpc-timeout` header: an integer followed by a unit (H, M, S, m, u, n).
+fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.saturating_mul(3600)),
+        "M" => Duration::from_secs(n.saturating_mul(60)),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_header() {
+        assert_eq!(parse_grpc_timeout("70S"), Some(Duration::from_secs(70)));
+        assert_eq!(parse_grpc_timeout("69999m"), Some(Duration::from_millis(69999)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("x"), None);
+        assert_eq!(parse_grpc_timeout(""), None);
+        let mut req = tonic::Request::new(());
+        req.metadata_mut().insert("grpc-timeout", "70S".parse().expect("ascii"));
+        assert_eq!(long_poll_wait(&req, MAX_TASK_POLL), MAX_TASK_POLL);
+        let mut req = tonic::Request::new(());
+        req.metadata_mut().insert("grpc-timeout", "10S".parse().expect("ascii"));
+        assert_eq!(long_poll_wait(&req, MAX_TASK_POLL), Duration::from_secs(9));
+    }
+}

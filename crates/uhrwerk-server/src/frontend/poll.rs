@@ -1,0 +1,144 @@
+//! Task polls: wait for a task in matching, record it as started in the engine, and build the
+//! poll response. Stale tasks (the run moved on) are skipped and the wait continues.
+
+use std::time::{Duration, Instant};
+
+use uhrwerk_core::kernel::{self, ActivityStarted, WorkflowTaskStarted};
+use uhrwerk_core::time;
+use uhrwerk_proto::temporal::api::common::v1 as common_pb;
+use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
+use uhrwerk_proto::temporal::api::history::v1 as history_pb;
+use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
+use uhrwerk_store::{OutboxTask, TaskKind};
+
+use super::Frontend;
+use crate::error::{Error, Result};
+
+impl Frontend {
+    /// Waits up to `wait` for a task of `kind` and records it started with `start`.
+    async fn poll_task<T, F, Fut>(&self, namespace: &str, task_queue: &str, kind: TaskKind, wait: Duration, start: F) -> Result<Option<T>>
+    where
+        F: Fn(OutboxTask) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let began = Instant::now();
+        loop {
+            let remaining = wait.saturating_sub(began.elapsed());
+            if remaining.is_zero() {
+                return Ok(None);
+            }
+            let Some(task) = self.engine.matching().poll(namespace, task_queue, kind, remaining).await else {
+                return Ok(None);
+            };
+            match start(task).await {
+                Ok(response) => return Ok(Some(response)),
+                Err(Error::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub(super) async fn poll_workflow_task(
+        &self,
+        req: workflowservice_pb::PollWorkflowTaskQueueRequest,
+        wait: Duration,
+    ) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse> {
+        self.namespaces.check(&req.namespace)?;
+        let queue = req.task_queue.clone().unwrap_or_default();
+        super::validate::task_queue_name(self.engine.limits(), &queue.name)?;
+        if queue.kind == enums_pb::TaskQueueKind::Sticky as i32 {
+            // Uhrwerk always dispatches to the normal queue with full history.
+            self.engine.matching().park_sticky(&queue.name, wait).await;
+            return Ok(Default::default());
+        }
+        let identity = req.identity.clone();
+        let response = self
+            .poll_task(&req.namespace, &queue.name, TaskKind::Workflow, wait, |task| {
+                let identity = identity.clone();
+                async move { self.start_workflow_task(task, identity).await }
+            })
+            .await?;
+        Ok(response.unwrap_or_default())
+    }
+
+    async fn start_workflow_task(&self, task: OutboxTask, identity: String) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let scheduled_event_id = task.scheduled_event_id;
+        let (started, workflow_type, task_queue): (WorkflowTaskStarted, String, String) = self
+            .engine
+            .mutate(&task.namespace, &task.workflow_id, &task.run_id, move |ctx, st| {
+                let started = kernel::record_workflow_task_started(ctx, st, scheduled_event_id, &identity, &request_id)?;
+                Ok((started, st.workflow_type.clone(), st.task_queue.clone()))
+            })
+            .await?;
+        let run_id = task.run_id.clone();
+        let n_events = started.started_event_id as usize;
+        let events: Vec<history_pb::HistoryEvent> = self.engine.read(move |s| s.events(&run_id, 1, n_events)).await?;
+        Ok(workflowservice_pb::PollWorkflowTaskQueueResponse {
+            task_token: started.token,
+            workflow_execution: Some(common_pb::WorkflowExecution { workflow_id: task.workflow_id, run_id: task.run_id }),
+            workflow_type: Some(common_pb::WorkflowType { name: workflow_type }),
+            previous_started_event_id: started.previous_started_event_id,
+            started_event_id: started.started_event_id,
+            attempt: started.attempt,
+            backlog_count_hint: self.engine.matching().backlog(&task.namespace, &task.task_queue, TaskKind::Workflow) as i64,
+            history: Some(history_pb::History { events }),
+            workflow_execution_task_queue: Some(kernel::normal_task_queue(&task_queue)),
+            scheduled_time: Some(time::timestamp(started.scheduled_time_ms)),
+            started_time: Some(time::timestamp(started.started_time_ms)),
+            ..Default::default()
+        })
+    }
+
+    pub(super) async fn poll_activity_task(
+        &self,
+        req: workflowservice_pb::PollActivityTaskQueueRequest,
+        wait: Duration,
+    ) -> Result<workflowservice_pb::PollActivityTaskQueueResponse> {
+        self.namespaces.check(&req.namespace)?;
+        let queue = req.task_queue.clone().unwrap_or_default();
+        super::validate::task_queue_name(self.engine.limits(), &queue.name)?;
+        let identity = req.identity.clone();
+        let response = self
+            .poll_task(&req.namespace, &queue.name, TaskKind::Activity, wait, |task| {
+                let identity = identity.clone();
+                async move { self.start_activity_task(task, identity).await }
+            })
+            .await?;
+        Ok(response.unwrap_or_default())
+    }
+
+    async fn start_activity_task(&self, task: OutboxTask, identity: String) -> Result<workflowservice_pb::PollActivityTaskQueueResponse> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let (scheduled_event_id, attempt) = (task.scheduled_event_id, task.attempt);
+        let (started, workflow_type): (ActivityStarted, String) = self
+            .engine
+            .mutate(&task.namespace, &task.workflow_id, &task.run_id, move |ctx, st| {
+                let started = kernel::record_activity_started(ctx, st, scheduled_event_id, attempt, &identity, &request_id)?;
+                Ok((started, st.workflow_type.clone()))
+            })
+            .await?;
+        let ai = started.info;
+        Ok(workflowservice_pb::PollActivityTaskQueueResponse {
+            task_token: started.token,
+            workflow_namespace: task.namespace,
+            workflow_type: Some(common_pb::WorkflowType { name: workflow_type }),
+            workflow_execution: Some(common_pb::WorkflowExecution { workflow_id: task.workflow_id, run_id: task.run_id }),
+            activity_type: Some(common_pb::ActivityType { name: ai.activity_type }),
+            activity_id: ai.activity_id,
+            header: ai.header,
+            input: ai.input,
+            heartbeat_details: ai.heartbeat_details,
+            scheduled_time: Some(time::timestamp(ai.scheduled_time_ms)),
+            current_attempt_scheduled_time: Some(time::timestamp(ai.attempt_scheduled_time_ms)),
+            started_time: Some(time::timestamp(ai.started_time_ms)),
+            attempt: ai.attempt,
+            schedule_to_close_timeout: Some(time::duration(ai.schedule_to_close_ms)),
+            start_to_close_timeout: Some(time::duration(ai.start_to_close_ms)),
+            heartbeat_timeout: Some(time::duration(ai.heartbeat_ms)),
+            retry_policy: ai.retry_policy,
+            priority: ai.priority,
+            ..Default::default()
+        })
+    }
+}

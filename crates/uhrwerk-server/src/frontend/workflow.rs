@@ -1,0 +1,288 @@
+//! WorkflowService: one handler per implemented RPC, each validating its request and handing it
+//! to the engine (through the pure kernel) or to the store for reads.
+
+use tonic::{Request, Response, Status};
+use uhrwerk_core::kernel;
+use uhrwerk_core::token::TaskToken;
+use uhrwerk_proto::server::workflowservice::workflow_service_server::WorkflowService;
+use uhrwerk_proto::temporal::api::workflowservice::v1 as pb;
+
+use super::{Frontend, MAX_HISTORY_POLL, MAX_TASK_POLL, list, long_poll_wait, validate};
+use crate::error::{Error, Result};
+
+/// Methods answered for real; every other method gets UNIMPLEMENTED naming it.
+pub const IMPLEMENTED: &[&str] = &[
+    "GetSystemInfo",
+    "DescribeNamespace",
+    "ListNamespaces",
+    "RegisterNamespace",
+    "StartWorkflowExecution",
+    "PollWorkflowTaskQueue",
+    "RespondWorkflowTaskCompleted",
+    "RespondWorkflowTaskFailed",
+    "PollActivityTaskQueue",
+    "RespondActivityTaskCompleted",
+    "RespondActivityTaskFailed",
+    "RecordActivityTaskHeartbeat",
+    "GetWorkflowExecutionHistory",
+    "DescribeWorkflowExecution",
+    "ListWorkflowExecutions",
+    "CountWorkflowExecutions",
+    "TerminateWorkflowExecution",
+    "RecordWorkerHeartbeat",
+    "ShutdownWorker",
+];
+
+type RpcResult<T> = std::result::Result<Response<T>, Status>;
+
+fn reply<T>(result: Result<T>) -> RpcResult<T> {
+    result.map(Response::new).map_err(Status::from)
+}
+
+/// Decodes a task token; garbage gets INVALID_ARGUMENT, as in Temporal.
+fn token(bytes: &[u8], namespace: &str) -> Result<TaskToken> {
+    if bytes.is_empty() {
+        return Err(Error::InvalidArgument("Task token not set on request.".into()));
+    }
+    let token = TaskToken::decode_bytes(bytes).map_err(|_| Error::InvalidArgument("Error deserializing task token.".into()))?;
+    if !namespace.is_empty() && token.namespace != namespace {
+        return Err(Error::InvalidArgument("Operation requested with a token from a different namespace.".into()));
+    }
+    Ok(token)
+}
+
+impl Frontend {
+    async fn start(&self, mut req: pb::StartWorkflowExecutionRequest) -> Result<pb::StartWorkflowExecutionResponse> {
+        self.namespaces.check(&req.namespace)?;
+        validate::start(self.engine.limits(), &mut req)?;
+        let outcome = self.engine.start_workflow(req).await?;
+        Ok(pb::StartWorkflowExecutionResponse { run_id: outcome.run_id, started: outcome.started, ..Default::default() })
+    }
+
+    async fn workflow_task_completed(&self, req: pb::RespondWorkflowTaskCompletedRequest) -> Result<pb::RespondWorkflowTaskCompletedResponse> {
+        let token = token(&req.task_token, &req.namespace)?;
+        let t = token.clone();
+        self.engine
+            .mutate(&token.namespace, &token.workflow_id, &token.run_id, move |ctx, st| kernel::complete_workflow_task(ctx, st, &t, req))
+            .await?;
+        Ok(pb::RespondWorkflowTaskCompletedResponse::default())
+    }
+
+    async fn workflow_task_failed(&self, req: pb::RespondWorkflowTaskFailedRequest) -> Result<pb::RespondWorkflowTaskFailedResponse> {
+        let token = token(&req.task_token, &req.namespace)?;
+        let t = token.clone();
+        self.engine
+            .mutate(&token.namespace, &token.workflow_id, &token.run_id, move |ctx, st| kernel::fail_workflow_task(ctx, st, &t, req))
+            .await?;
+        Ok(pb::RespondWorkflowTaskFailedResponse::default())
+    }
+
+    async fn activity_completed(&self, req: pb::RespondActivityTaskCompletedRequest) -> Result<pb::RespondActivityTaskCompletedResponse> {
+        let token = token(&req.task_token, &req.namespace)?;
+        validate::blob(self.engine.limits(), req.result.as_ref())?;
+        let t = token.clone();
+        self.engine
+            .mutate(&token.namespace, &token.workflow_id, &token.run_id, move |ctx, st| {
+                kernel::complete_activity(ctx, st, &t, req.result, &req.identity)
+            })
+            .await?;
+        Ok(pb::RespondActivityTaskCompletedResponse::default())
+    }
+
+    async fn activity_failed(&self, req: pb::RespondActivityTaskFailedRequest) -> Result<pb::RespondActivityTaskFailedResponse> {
+        let token = token(&req.task_token, &req.namespace)?;
+        let t = token.clone();
+        self.engine
+            .mutate(&token.namespace, &token.workflow_id, &token.run_id, move |ctx, st| {
+                kernel::fail_activity(ctx, st, &t, req.failure.unwrap_or_default(), &req.identity, req.last_heartbeat_details)
+            })
+            .await?;
+        Ok(pb::RespondActivityTaskFailedResponse::default())
+    }
+
+    async fn activity_heartbeat(&self, req: pb::RecordActivityTaskHeartbeatRequest) -> Result<pb::RecordActivityTaskHeartbeatResponse> {
+        let token = token(&req.task_token, &req.namespace)?;
+        validate::blob(self.engine.limits(), req.details.as_ref())?;
+        let t = token.clone();
+        let cancel_requested = self
+            .engine
+            .mutate(&token.namespace, &token.workflow_id, &token.run_id, move |ctx, st| {
+                kernel::record_activity_heartbeat(ctx, st, &t, req.details)
+            })
+            .await?;
+        Ok(pb::RecordActivityTaskHeartbeatResponse { cancel_requested, ..Default::default() })
+    }
+
+    async fn describe_execution(&self, req: pb::DescribeWorkflowExecutionRequest) -> Result<pb::DescribeWorkflowExecutionResponse> {
+        self.namespaces.check(&req.namespace)?;
+        let execution = req.execution.unwrap_or_default();
+        validate::workflow_id(self.engine.limits(), &execution.workflow_id)?;
+        let st = self.engine.run_state(&req.namespace, &execution.workflow_id, &execution.run_id).await?;
+        Ok(list::describe(&st))
+    }
+
+    async fn terminate(&self, req: pb::TerminateWorkflowExecutionRequest) -> Result<pb::TerminateWorkflowExecutionResponse> {
+        self.namespaces.check(&req.namespace)?;
+        let execution = req.workflow_execution.unwrap_or_default();
+        validate::workflow_id(self.engine.limits(), &execution.workflow_id)?;
+        let first_run = req.first_execution_run_id;
+        let (reason, details, identity) = (req.reason, req.details, req.identity);
+        self.engine
+            .mutate(&req.namespace, &execution.workflow_id, &execution.run_id, move |ctx, st| {
+                if !first_run.is_empty() && st.first_execution_run_id != first_run {
+                    return Err(kernel::Error::NotFound("workflow execution not found".into()));
+                }
+                kernel::terminate_run(ctx, st, &reason, details, &identity)
+            })
+            .await?;
+        Ok(pb::TerminateWorkflowExecutionResponse::default())
+    }
+
+    fn system_info(&self) -> pb::GetSystemInfoResponse {
+        pb::GetSystemInfoResponse {
+            server_version: self.server_version.to_string(),
+            capabilities: Some(pb::get_system_info_response::Capabilities {
+                signal_and_query_header: true,
+                internal_error_differentiation: true,
+                activity_failure_include_heartbeat: true,
+                supports_schedules: false,
+                encoded_failure_attributes: true,
+                build_id_based_versioning: false,
+                upsert_memo: false,
+                eager_workflow_start: false,
+                sdk_metadata: true,
+                count_group_by_execution_status: false,
+                nexus: false,
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn describe_namespace(&self, req: pb::DescribeNamespaceRequest) -> Result<pb::DescribeNamespaceResponse> {
+        let found = if !req.id.is_empty() { self.namespaces.get_by_id(&req.id) } else { self.namespaces.get(&req.namespace) };
+        let mut ns = found.ok_or_else(|| Error::NamespaceNotFound(if req.namespace.is_empty() { req.id.clone() } else { req.namespace.clone() }))?;
+        if let Some(info) = ns.namespace_info.as_mut() {
+            let limits = info.limits.get_or_insert_with(Default::default);
+            limits.blob_size_limit_error = self.engine.limits().blob_size_error as i64;
+            limits.memo_size_limit_error = self.engine.limits().blob_size_error as i64;
+        }
+        Ok(ns)
+    }
+
+    fn register_namespace(&self, req: pb::RegisterNamespaceRequest) -> Result<pb::RegisterNamespaceResponse> {
+        let retention = req.workflow_execution_retention_period.as_ref().map_or(24 * 3600, |d| d.seconds);
+        if retention < 0 {
+            return Err(Error::InvalidArgument("Invalid retention period.".into()));
+        }
+        if req.namespace.len() > self.engine.limits().max_id_length {
+            return Err(Error::InvalidArgument("Namespace length exceeds limit.".into()));
+        }
+        self.namespaces.register(&req.namespace, &req.description, retention, uuid::Uuid::new_v4().to_string())?;
+        Ok(pb::RegisterNamespaceResponse::default())
+    }
+}
+
+#[tonic::async_trait]
+impl WorkflowService for Frontend {
+    async fn get_system_info(&self, _request: Request<pb::GetSystemInfoRequest>) -> RpcResult<pb::GetSystemInfoResponse> {
+        Ok(Response::new(self.system_info()))
+    }
+
+    async fn describe_namespace(&self, request: Request<pb::DescribeNamespaceRequest>) -> RpcResult<pb::DescribeNamespaceResponse> {
+        reply(Frontend::describe_namespace(self, request.into_inner()))
+    }
+
+    async fn list_namespaces(&self, _request: Request<pb::ListNamespacesRequest>) -> RpcResult<pb::ListNamespacesResponse> {
+        let namespaces = self.namespaces.list();
+        Ok(Response::new(pb::ListNamespacesResponse { namespaces, next_page_token: Vec::new() }))
+    }
+
+    async fn register_namespace(&self, request: Request<pb::RegisterNamespaceRequest>) -> RpcResult<pb::RegisterNamespaceResponse> {
+        reply(Frontend::register_namespace(self, request.into_inner()))
+    }
+
+    async fn start_workflow_execution(&self, request: Request<pb::StartWorkflowExecutionRequest>) -> RpcResult<pb::StartWorkflowExecutionResponse> {
+        reply(self.start(request.into_inner()).await)
+    }
+
+    async fn poll_workflow_task_queue(&self, request: Request<pb::PollWorkflowTaskQueueRequest>) -> RpcResult<pb::PollWorkflowTaskQueueResponse> {
+        let wait = long_poll_wait(&request, MAX_TASK_POLL);
+        reply(self.poll_workflow_task(request.into_inner(), wait).await)
+    }
+
+    async fn respond_workflow_task_completed(
+        &self,
+        request: Request<pb::RespondWorkflowTaskCompletedRequest>,
+    ) -> RpcResult<pb::RespondWorkflowTaskCompletedResponse> {
+        reply(self.workflow_task_completed(request.into_inner()).await)
+    }
+
+    async fn respond_workflow_task_failed(&self, request: Request<pb::RespondWorkflowTaskFailedRequest>) -> RpcResult<pb::RespondWorkflowTaskFailedResponse> {
+        reply(self.workflow_task_failed(request.into_inner()).await)
+    }
+
+    async fn poll_activity_task_queue(&self, request: Request<pb::PollActivityTaskQueueRequest>) -> RpcResult<pb::PollActivityTaskQueueResponse> {
+        let wait = long_poll_wait(&request, MAX_TASK_POLL);
+        reply(self.poll_activity_task(request.into_inner(), wait).await)
+    }
+
+    async fn respond_activity_task_completed(
+        &self,
+        request: Request<pb::RespondActivityTaskCompletedRequest>,
+    ) -> RpcResult<pb::RespondActivityTaskCompletedResponse> {
+        reply(self.activity_completed(request.into_inner()).await)
+    }
+
+    async fn respond_activity_task_failed(&self, request: Request<pb::RespondActivityTaskFailedRequest>) -> RpcResult<pb::RespondActivityTaskFailedResponse> {
+        reply(self.activity_failed(request.into_inner()).await)
+    }
+
+    async fn record_activity_task_heartbeat(
+        &self,
+        request: Request<pb::RecordActivityTaskHeartbeatRequest>,
+    ) -> RpcResult<pb::RecordActivityTaskHeartbeatResponse> {
+        reply(self.activity_heartbeat(request.into_inner()).await)
+    }
+
+    async fn get_workflow_execution_history(
+        &self,
+        request: Request<pb::GetWorkflowExecutionHistoryRequest>,
+    ) -> RpcResult<pb::GetWorkflowExecutionHistoryResponse> {
+        let wait = long_poll_wait(&request, MAX_HISTORY_POLL);
+        reply(self.history(request.into_inner(), wait).await)
+    }
+
+    async fn describe_workflow_execution(
+        &self,
+        request: Request<pb::DescribeWorkflowExecutionRequest>,
+    ) -> RpcResult<pb::DescribeWorkflowExecutionResponse> {
+        reply(self.describe_execution(request.into_inner()).await)
+    }
+
+    async fn list_workflow_executions(&self, request: Request<pb::ListWorkflowExecutionsRequest>) -> RpcResult<pb::ListWorkflowExecutionsResponse> {
+        reply(self.list(request.into_inner()).await)
+    }
+
+    async fn count_workflow_executions(&self, request: Request<pb::CountWorkflowExecutionsRequest>) -> RpcResult<pb::CountWorkflowExecutionsResponse> {
+        reply(self.count(request.into_inner()).await)
+    }
+
+    async fn terminate_workflow_execution(
+        &self,
+        request: Request<pb::TerminateWorkflowExecutionRequest>,
+    ) -> RpcResult<pb::TerminateWorkflowExecutionResponse> {
+        reply(self.terminate(request.into_inner()).await)
+    }
+
+    async fn record_worker_heartbeat(&self, _request: Request<pb::RecordWorkerHeartbeatRequest>) -> RpcResult<pb::RecordWorkerHeartbeatResponse> {
+        Ok(Response::new(pb::RecordWorkerHeartbeatResponse::default()))
+    }
+
+    async fn shutdown_worker(&self, request: Request<pb::ShutdownWorkerRequest>) -> RpcResult<pb::ShutdownWorkerResponse> {
+        let req = request.into_inner();
+        if !req.sticky_task_queue.is_empty() {
+            self.engine.matching().release_sticky(&req.sticky_task_queue);
+        }
+        Ok(Response::new(pb::ShutdownWorkerResponse::default()))
+    }
+}

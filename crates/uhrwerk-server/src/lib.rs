@@ -1,0 +1,137 @@
+//! The Uhrwerk server: wires the store, engine, matching, timers and the gRPC frontend together
+//! and runs them until shutdown.
+
+#![allow(deprecated)] // Deprecated wire values (e.g. TerminateIfRunning) are still honoured.
+
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod frontend;
+pub mod matching;
+pub mod namespaces;
+pub mod timers;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use uhrwerk_proto::server::workflowservice::workflow_service_server::WorkflowServiceServer;
+use uhrwerk_store::{SqliteOptions, SqliteStore, Store};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Persistence, ServerConfig};
+use crate::engine::Engine;
+use crate::frontend::Frontend;
+use crate::matching::Matching;
+use crate::namespaces::Namespaces;
+use crate::timers::Timers;
+
+pub const SERVER_VERSION: &str = concat!("uhrwerk-", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    #[error("failed to open the database {path}: {source}")]
+    Store { path: PathBuf, source: uhrwerk_store::Error },
+    #[error("failed to recover state: {0}")]
+    Recover(#[from] error::Error),
+    #[error("failed to listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("failed to serve: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    /// What recovery found at start-up: (open runs, queued tasks, armed timers).
+    pub recovered: (usize, usize, usize),
+    pub database: Option<PathBuf>,
+    shutdown: watch::Sender<bool>,
+    serve: JoinHandle<Result<(), tonic::transport::Error>>,
+    store: Arc<SqliteStore>,
+    ephemeral: Option<PathBuf>,
+}
+
+impl Running {
+    /// Stops accepting calls, ends long polls, waits for in-flight calls and closes the store.
+    pub async fn shutdown(self) -> Result<(), StartError> {
+        let _ = self.shutdown.send(true);
+        let served = self.serve.await;
+        self.store.close();
+        if let Some(path) = &self.ephemeral {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+        match served {
+            Ok(result) => Ok(result?),
+            Err(e) => Err(StartError::Recover(error::Error::Internal(format!("server task failed: {e}")))),
+        }
+    }
+}
+
+/// Opens the store, recovers state and starts serving on `config.listen`.
+pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
+    let limits = config.dynamic_config.limits()?;
+    for key in config.dynamic_config.unknown_keys() {
+        tracing::warn!(key, "dynamic config key is not used by Uhrwerk; ignored");
+    }
+    let (path, durable, ephemeral) = match &config.persistence {
+        Persistence::Sqlite(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| StartError::Store {
+                    path: path.clone(),
+                    source: uhrwerk_store::Error::Corrupt { what: "database directory", detail: e.to_string() },
+                })?;
+            }
+            (path.clone(), true, None)
+        }
+        Persistence::Ephemeral => {
+            let path = std::env::temp_dir().join(format!("uhrwerk-ephemeral-{}.db", uuid::Uuid::new_v4()));
+            (path.clone(), false, Some(path))
+        }
+    };
+    let store = Arc::new(
+        SqliteStore::open(&SqliteOptions { path: path.clone(), durable }).map_err(|source| StartError::Store { path: path.clone(), source })?,
+    );
+    let dyn_store: Arc<dyn Store> = store.clone();
+    let namespaces = Namespaces::load(dyn_store.clone(), &config.namespaces, || uuid::Uuid::new_v4().to_string())?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let matching = Matching::new(shutdown_rx.clone());
+    let timers = Timers::default();
+    let engine = Engine::new(dyn_store, clock, limits, matching, timers);
+    let recovered = engine.recover().await?;
+    tokio::spawn(engine.clone().run_timers(shutdown_rx.clone()));
+
+    let frontend = Frontend::new(engine, namespaces, shutdown_rx.clone(), SERVER_VERSION);
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<WorkflowServiceServer<Frontend>>().await;
+
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let mut stop = shutdown_rx.clone();
+    let router = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(frontend.workflow_service())
+        .add_service(frontend.operator_service());
+    let serve = tokio::spawn(router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        let _ = stop.wait_for(|s| *s).await;
+    }));
+    Ok(Running {
+        addr,
+        recovered,
+        database: ephemeral.is_none().then_some(path),
+        shutdown: shutdown_tx,
+        serve,
+        store,
+        ephemeral,
+    })
+}

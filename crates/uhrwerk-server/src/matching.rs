@@ -1,0 +1,103 @@
+//! Matching: per task queue, a FIFO of tasks and a FIFO of waiting polls. A task offered while a
+//! poll waits is handed over in memory; otherwise it waits in the queue. The committed outbox in
+//! the store is what brings queued tasks back after a restart.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, oneshot, watch};
+use uhrwerk_store::{OutboxTask, TaskKind};
+
+type QueueKey = (String, String, TaskKind);
+
+#[derive(Default)]
+struct Queue {
+    tasks: VecDeque<OutboxTask>,
+    waiters: VecDeque<oneshot::Sender<OutboxTask>>,
+}
+
+/// Handle to the matching service; cheap to clone.
+#[derive(Clone)]
+pub struct Matching {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queues: Mutex<HashMap<QueueKey, Queue>>,
+    /// Parked polls on sticky queues, woken at ShutdownWorker.
+    sticky: Mutex<HashMap<String, Arc<Notify>>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Matching {
+    pub fn new(shutdown: watch::Receiver<bool>) -> Self {
+        Self { inner: Arc::new(Inner { queues: Mutex::default(), sticky: Mutex::default(), shutdown }) }
+    }
+
+    /// Offers a task: to the oldest waiting poll, or to the back of its queue.
+    pub fn offer(&self, mut task: OutboxTask) {
+        let key = (task.namespace.clone(), task.task_queue.clone(), task.kind);
+        let mut queues = self.inner.queues.lock().expect("matching lock");
+        let queue = queues.entry(key).or_default();
+        while let Some(waiter) = queue.waiters.pop_front() {
+            match waiter.send(task) {
+                Ok(()) => return,
+                Err(returned) => task = returned,
+            }
+        }
+        queue.tasks.push_back(task);
+    }
+
+    /// Waits up to `wait` for a task of `kind` on `namespace`/`task_queue`.
+    /// Returns `None` on timeout or server shutdown.
+    pub async fn poll(&self, namespace: &str, task_queue: &str, kind: TaskKind, wait: Duration) -> Option<OutboxTask> {
+        let mut shutdown = self.inner.shutdown.clone();
+        if *shutdown.borrow() {
+            return None;
+        }
+        let mut rx = {
+            let mut queues = self.inner.queues.lock().expect("matching lock");
+            let queue = queues.entry((namespace.to_string(), task_queue.to_string(), kind)).or_default();
+            if let Some(task) = queue.tasks.pop_front() {
+                return Some(task);
+            }
+            let (tx, rx) = oneshot::channel();
+            queue.waiters.push_back(tx);
+            rx
+        };
+        tokio::select! {
+            task = &mut rx => return task.ok(),
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait_for(|stop| *stop) => {}
+        }
+        // A task may have been handed over just as the wait ended: keep it rather than lose it.
+        rx.close();
+        rx.try_recv().ok()
+    }
+
+    /// Parks a poll on a sticky queue. Uhrwerk always dispatches to the normal queue with full
+    /// history, so sticky polls only ever end empty: at the deadline, at ShutdownWorker, or at exit.
+    pub async fn park_sticky(&self, sticky_queue: &str, wait: Duration) {
+        let notify = self.inner.sticky.lock().expect("sticky lock").entry(sticky_queue.to_string()).or_default().clone();
+        let mut shutdown = self.inner.shutdown.clone();
+        tokio::select! {
+            _ = notify.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.wait_for(|stop| *stop) => {}
+        }
+    }
+
+    /// Ends the parked polls of a worker's sticky queue.
+    pub fn release_sticky(&self, sticky_queue: &str) {
+        if let Some(notify) = self.inner.sticky.lock().expect("sticky lock").remove(sticky_queue) {
+            notify.notify_waiters();
+        }
+    }
+
+    /// Number of queued (not yet polled) tasks; for tests and diagnostics.
+    pub fn backlog(&self, namespace: &str, task_queue: &str, kind: TaskKind) -> usize {
+        let queues = self.inner.queues.lock().expect("matching lock");
+        queues.get(&(namespace.to_string(), task_queue.to_string(), kind)).map_or(0, |q| q.tasks.len())
+    }
+}

@@ -1,0 +1,111 @@
+//! The namespace registry: kept in memory, written through to the store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use prost::Message;
+use uhrwerk_proto::temporal::api::{namespace::v1 as namespace_pb, replication::v1 as replication_pb, enums::v1 as enums_pb};
+use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
+use uhrwerk_store::Store;
+
+use crate::error::{Error, Result};
+
+pub const DEFAULT_NAMESPACE: &str = "default";
+/// Retention of namespaces created without one, as `temporal server start-dev` does.
+const DEFAULT_RETENTION_SECS: i64 = 24 * 3600;
+
+#[derive(Clone)]
+pub struct Namespaces {
+    store: Arc<dyn Store>,
+    by_name: Arc<RwLock<HashMap<String, workflowservice_pb::DescribeNamespaceResponse>>>,
+}
+
+impl Namespaces {
+    /// Loads the registry and makes sure every namespace in `ensure` exists.
+    pub fn load(store: Arc<dyn Store>, ensure: &[String], new_id: impl Fn() -> String) -> Result<Self> {
+        let mut by_name = HashMap::new();
+        for bytes in store.namespaces()? {
+            let ns = workflowservice_pb::DescribeNamespaceResponse::decode(bytes.as_slice())
+                .map_err(|e| Error::Internal(format!("corrupt namespace record: {e}")))?;
+            let name = ns.namespace_info.as_ref().map(|i| i.name.clone()).unwrap_or_default();
+            by_name.insert(name, ns);
+        }
+        let this = Self { store, by_name: Arc::new(RwLock::new(by_name)) };
+        for name in std::iter::once(DEFAULT_NAMESPACE).chain(ensure.iter().map(String::as_str)) {
+            if this.get(name).is_none() {
+                this.register(name, "", DEFAULT_RETENTION_SECS, new_id())?;
+            }
+        }
+        Ok(this)
+    }
+
+    pub fn get(&self, name: &str) -> Option<workflowservice_pb::DescribeNamespaceResponse> {
+        self.by_name.read().expect("namespaces lock").get(name).cloned()
+    }
+
+    pub fn get_by_id(&self, id: &str) -> Option<workflowservice_pb::DescribeNamespaceResponse> {
+        self.by_name
+            .read()
+            .expect("namespaces lock")
+            .values()
+            .find(|ns| ns.namespace_info.as_ref().is_some_and(|i| i.id == id))
+            .cloned()
+    }
+
+    /// Fails with NamespaceNotFound unless `name` exists.
+    pub fn check(&self, name: &str) -> Result<()> {
+        if self.by_name.read().expect("namespaces lock").contains_key(name) {
+            Ok(())
+        } else {
+            Err(Error::NamespaceNotFound(name.to_string()))
+        }
+    }
+
+    pub fn list(&self) -> Vec<workflowservice_pb::DescribeNamespaceResponse> {
+        let mut all: Vec<_> = self.by_name.read().expect("namespaces lock").values().cloned().collect();
+        all.sort_by(|a, b| a.namespace_info.as_ref().map(|i| &i.name).cmp(&b.namespace_info.as_ref().map(|i| &i.name)));
+        all
+    }
+
+    pub fn register(&self, name: &str, description: &str, retention_secs: i64, id: String) -> Result<()> {
+        if name.is_empty() {
+            return Err(Error::InvalidArgument("Namespace is not set on request.".into()));
+        }
+        if self.get(name).is_some() {
+            return Err(Error::NamespaceAlreadyExists(name.to_string()));
+        }
+        let ns = workflowservice_pb::DescribeNamespaceResponse {
+            namespace_info: Some(namespace_pb::NamespaceInfo {
+                name: name.to_string(),
+                state: enums_pb::NamespaceState::Registered as i32,
+                description: description.to_string(),
+                id: id.clone(),
+                capabilities: Some(namespace_pb::namespace_info::Capabilities {
+                    eager_workflow_start: false,
+                    sync_update: false,
+                    async_update: false,
+                    ..Default::default()
+                }),
+                supports_schedules: false,
+                ..Default::default()
+            }),
+            config: Some(namespace_pb::NamespaceConfig {
+                workflow_execution_retention_ttl: Some(uhrwerk_proto::wkt::Duration { seconds: retention_secs, nanos: 0 }),
+                history_archival_state: enums_pb::ArchivalState::Disabled as i32,
+                visibility_archival_state: enums_pb::ArchivalState::Disabled as i32,
+                ..Default::default()
+            }),
+            replication_config: Some(replication_pb::NamespaceReplicationConfig {
+                active_cluster_name: "active".into(),
+                clusters: vec![replication_pb::ClusterReplicationConfig { cluster_name: "active".into(), ..Default::default() }],
+                state: enums_pb::ReplicationState::Normal as i32,
+            }),
+            failover_version: 0,
+            is_global_namespace: false,
+            ..Default::default()
+        };
+        self.store.put_namespace(name, &id, ns.encode_to_vec())?;
+        self.by_name.write().expect("namespaces lock").insert(name.to_string(), ns);
+        Ok(())
+    }
+}

@@ -1,0 +1,62 @@
+//! The write unit: one run transition's state, events, outbox tasks and timers.
+
+use uhrwerk_core::kernel::TimerTask;
+use uhrwerk_core::state::RunState;
+use uhrwerk_proto::temporal::api::history::v1 as history_pb;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TaskKind {
+    Workflow = 1,
+    Activity = 2,
+}
+
+impl TaskKind {
+    pub fn from_i64(v: i64) -> Option<Self> {
+        match v {
+            1 => Some(Self::Workflow),
+            2 => Some(Self::Activity),
+            _ => None,
+        }
+    }
+}
+
+/// A task waiting in the outbox for a poller.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OutboxTask {
+    pub kind: TaskKind,
+    pub namespace: String,
+    pub workflow_id: String,
+    pub run_id: String,
+    pub task_queue: String,
+    pub scheduled_event_id: i64,
+    pub attempt: i32,
+}
+
+/// A durable timer of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TimerRow {
+    pub namespace: String,
+    pub workflow_id: String,
+    pub run_id: String,
+    pub timer: TimerTask,
+}
+
+/// The writes of one run transition.
+#[derive(Clone, Debug, Default)]
+pub struct RunWrite {
+    pub state: RunState,
+    /// Point the workflow id's current run at this run.
+    pub set_current: bool,
+    pub events: Vec<history_pb::HistoryEvent>,
+    pub add_tasks: Vec<OutboxTask>,
+    /// Scheduled event ids of tasks taken by pollers.
+    pub remove_tasks: Vec<i64>,
+    pub add_timers: Vec<TimerTask>,
+    pub remove_timers: Vec<TimerTask>,
+}
+
+/// One or more run transitions committed together.
+#[derive(Clone, Debug, Default)]
+pub struct WriteBatch {
+    pub runs: Vec<RunWrite>,
+}

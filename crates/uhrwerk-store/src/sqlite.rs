@@ -1,0 +1,370 @@
+//! The SQLite store: WAL mode, fsync on commit, one writer thread that groups concurrent
+//! batches into one transaction, and a pool of read connections.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::thread;
+
+use prost::Message;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use tokio::sync::oneshot;
+use uhrwerk_core::kernel::TimerTask;
+use uhrwerk_core::state::RunState;
+use uhrwerk_proto::temporal::api::history::v1 as history_pb;
+
+use crate::batch::{OutboxTask, RunWrite, TaskKind, TimerRow, WriteBatch};
+use crate::{Error, PageCursor, Recovered, Result, RunFilter, Store};
+
+/// Ordered migrations; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../../../schema/sqlite/v1/schema.sql")];
+/// Most batches one transaction takes; bounds the latency a single group adds.
+const MAX_GROUP: usize = 1024;
+const READERS: usize = 4;
+
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    /// fsync every commit (`synchronous=FULL`). Off only for throwaway databases.
+    pub durable: bool,
+}
+
+type Job = (WriteBatch, oneshot::Sender<Result<()>>);
+
+pub struct SqliteStore {
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer_thread: Mutex<Option<thread::JoinHandle<()>>>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn open_connection(path: &Path, durable: bool) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "OFF" })?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let supported = MIGRATIONS.len() as i64;
+    if version > supported {
+        return Err(Error::SchemaTooNew { found: version, supported });
+    }
+    for (idx, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", idx as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = idx + 1, "applied schema migration");
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    pub fn open(options: &SqliteOptions) -> Result<Self> {
+        let mut conn = open_connection(&options.path, options.durable)?;
+        migrate(&mut conn)?;
+        let readers = (0..READERS)
+            .map(|_| open_connection(&options.path, options.durable).map(Mutex::new))
+            .collect::<Result<Vec<_>>>()?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let handle = thread::Builder::new()
+            .name("uhrwerk-store-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| Error::Corrupt { what: "writer thread", detail: e.to_string() })?;
+        Ok(Self {
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Mutex::new(Some(handle)),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    /// Stops the writer after it finished every submitted batch.
+    pub fn close(&self) {
+        drop(self.writer.lock().expect("writer lock").take());
+        if let Some(handle) = self.writer_thread.lock().expect("writer thread lock").take() {
+            let _ = handle.join();
+        }
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let idx = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        let conn = self.readers[idx].lock().expect("reader lock");
+        f(&conn)
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let grouped = apply_group(&mut conn, jobs.iter().map(|(b, _)| b));
+        match grouped {
+            Ok(()) => {
+                for (_, reply) in jobs {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Err(e) if jobs.len() > 1 => {
+                // One bad batch must not fail the others: retry each on its own.
+                tracing::warn!("group commit failed, retrying batches one by one: {e}");
+                for (batch, reply) in jobs {
+                    let _ = reply.send(apply_group(&mut conn, std::iter::once(&batch)));
+                }
+            }
+            Err(e) => {
+                tracing::error!("failed to commit: {e}");
+                for (_, reply) in jobs {
+                    let _ = reply.send(Err(Error::Corrupt { what: "commit", detail: e.to_string() }));
+                }
+            }
+        }
+    }
+}
+
+fn apply_group<'a>(conn: &mut Connection, batches: impl Iterator<Item = &'a WriteBatch>) -> Result<()> {
+    let tx = conn.transaction()?;
+    for batch in batches {
+        for run in &batch.runs {
+            apply_run(&tx, run)?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn apply_run(tx: &Transaction<'_>, w: &RunWrite) -> Result<()> {
+    let st = &w.state;
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO runs (run_id, namespace, workflow_id, workflow_type, task_queue, status, \
+         start_time, close_time, execution_time, history_length, state) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+    )?
+    .execute(params![
+        st.run_id,
+        st.namespace,
+        st.workflow_id,
+        st.workflow_type,
+        st.task_queue,
+        st.status,
+        st.start_time_ms,
+        st.close_time_ms,
+        st.execution_time_ms,
+        st.next_event_id - 1,
+        st.encode_to_vec(),
+    ])?;
+    if w.set_current {
+        tx.prepare_cached("INSERT OR REPLACE INTO current_runs (namespace, workflow_id, run_id) VALUES (?1,?2,?3)")?
+            .execute(params![st.namespace, st.workflow_id, st.run_id])?;
+    }
+    let mut insert_event = tx.prepare_cached("INSERT INTO events (run_id, event_id, data) VALUES (?1,?2,?3)")?;
+    for event in &w.events {
+        insert_event.execute(params![st.run_id, event.event_id, event.encode_to_vec()])?;
+    }
+    let mut remove_task = tx.prepare_cached("DELETE FROM tasks WHERE run_id = ?1 AND scheduled_event_id = ?2")?;
+    for id in &w.remove_tasks {
+        remove_task.execute(params![st.run_id, id])?;
+    }
+    let mut add_task = tx.prepare_cached(
+        "INSERT OR REPLACE INTO tasks (run_id, scheduled_event_id, kind, attempt, namespace, workflow_id, task_queue) \
+         VALUES (?1,?2,?3,?4,?5,?6,?7)",
+    )?;
+    for t in &w.add_tasks {
+        add_task.execute(params![t.run_id, t.scheduled_event_id, t.kind as i64, t.attempt, t.namespace, t.workflow_id, t.task_queue])?;
+    }
+    let mut remove_timer = tx.prepare_cached("DELETE FROM timers WHERE run_id = ?1 AND kind = ?2 AND id = ?3 AND attempt = ?4")?;
+    for t in &w.remove_timers {
+        remove_timer.execute(params![st.run_id, t.kind, t.id, t.attempt])?;
+    }
+    let mut add_timer = tx.prepare_cached(
+        "INSERT OR REPLACE INTO timers (run_id, kind, id, attempt, fire_at, namespace, workflow_id) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+    )?;
+    for t in &w.add_timers {
+        add_timer.execute(params![st.run_id, t.kind, t.id, t.attempt, t.fire_at_ms, st.namespace, st.workflow_id])?;
+    }
+    if !st.is_open() {
+        tx.prepare_cached("DELETE FROM tasks WHERE run_id = ?1")?.execute(params![st.run_id])?;
+        tx.prepare_cached("DELETE FROM timers WHERE run_id = ?1")?.execute(params![st.run_id])?;
+    }
+    Ok(())
+}
+
+fn decode_state(bytes: &[u8]) -> Result<RunState> {
+    RunState::decode(bytes).map_err(|e| Error::Corrupt { what: "run state", detail: e.to_string() })
+}
+
+/// SQL and parameters for a filter's WHERE clause (after `namespace = ?1`).
+fn filter_sql(filter: &RunFilter) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let mut sql = String::new();
+    let mut values = Vec::new();
+    let mut add = |column: &str, value: Value| {
+        values.push(value);
+        sql.push_str(&format!(" AND {column} = ?{}", values.len() + 1));
+    };
+    if let Some(v) = &filter.workflow_id {
+        add("workflow_id", Value::Text(v.clone()));
+    }
+    if let Some(v) = &filter.workflow_type {
+        add("workflow_type", Value::Text(v.clone()));
+    }
+    if let Some(v) = filter.status {
+        add("status", Value::Integer(i64::from(v)));
+    }
+    if let Some(v) = &filter.run_id {
+        add("run_id", Value::Text(v.clone()));
+    }
+    if let Some(v) = &filter.task_queue {
+        add("task_queue", Value::Text(v.clone()));
+    }
+    (sql, values)
+}
+
+impl Store for SqliteStore {
+    fn commit(&self, batch: WriteBatch) -> Result<()> {
+        self.submit(batch).blocking_recv().map_err(|_| Error::WriterGone)?
+    }
+
+    fn submit(&self, batch: WriteBatch) -> oneshot::Receiver<Result<()>> {
+        let (tx, rx) = oneshot::channel();
+        let writer = self.writer.lock().expect("writer lock");
+        match writer.as_ref() {
+            Some(w) => {
+                if let Err(mpsc::SendError((_, reply))) = w.send((batch, tx)) {
+                    let _ = reply.send(Err(Error::WriterGone));
+                }
+            }
+            None => {
+                let _ = tx.send(Err(Error::WriterGone));
+            }
+        }
+        rx
+    }
+
+    fn namespaces(&self) -> Result<Vec<Vec<u8>>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT data FROM namespaces ORDER BY name")?;
+            let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn put_namespace(&self, name: &str, id: &str, data: Vec<u8>) -> Result<()> {
+        self.read(|c| {
+            c.prepare_cached("INSERT OR REPLACE INTO namespaces (name, id, data) VALUES (?1, ?2, ?3)")?
+                .execute(params![name, id, data])?;
+            Ok(())
+        })
+    }
+
+    fn recover(&self) -> Result<Recovered> {
+        self.read(|c| {
+            let mut out = Recovered::default();
+            let mut stmt = c.prepare("SELECT state FROM runs WHERE status = 1")?;
+            for bytes in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
+                out.open_runs.push(decode_state(&bytes?)?);
+            }
+            let mut stmt =
+                c.prepare("SELECT kind, namespace, workflow_id, run_id, task_queue, scheduled_event_id, attempt FROM tasks")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            })?;
+            for row in rows {
+                let (kind, namespace, workflow_id, run_id, task_queue, scheduled_event_id, attempt) = row?;
+                let kind = TaskKind::from_i64(kind).ok_or(Error::Corrupt { what: "task kind", detail: kind.to_string() })?;
+                out.tasks.push(OutboxTask { kind, namespace, workflow_id, run_id, task_queue, scheduled_event_id, attempt });
+            }
+            let mut stmt = c.prepare("SELECT namespace, workflow_id, run_id, kind, id, attempt, fire_at FROM timers ORDER BY fire_at")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(TimerRow {
+                    namespace: r.get(0)?,
+                    workflow_id: r.get(1)?,
+                    run_id: r.get(2)?,
+                    timer: TimerTask { kind: r.get(3)?, id: r.get(4)?, attempt: r.get(5)?, fire_at_ms: r.get(6)? },
+                })
+            })?;
+            for row in rows {
+                out.timers.push(row?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn current_run_id(&self, namespace: &str, workflow_id: &str) -> Result<Option<String>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT run_id FROM current_runs WHERE namespace = ?1 AND workflow_id = ?2")?
+                .query_row(params![namespace, workflow_id], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    fn run(&self, run_id: &str) -> Result<Option<RunState>> {
+        let bytes: Option<Vec<u8>> = self.read(|c| {
+            Ok(c.prepare_cached("SELECT state FROM runs WHERE run_id = ?1")?.query_row(params![run_id], |r| r.get(0)).optional()?)
+        })?;
+        bytes.map(|b| decode_state(&b)).transpose()
+    }
+
+    fn events(&self, run_id: &str, from: i64, limit: usize) -> Result<Vec<history_pb::HistoryEvent>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT data FROM events WHERE run_id = ?1 AND event_id >= ?2 ORDER BY event_id LIMIT ?3")?;
+            let rows = stmt.query_map(params![run_id, from, limit as i64], |r| r.get::<_, Vec<u8>>(0))?;
+            rows.map(|bytes| {
+                let bytes = bytes?;
+                history_pb::HistoryEvent::decode(bytes.as_slice()).map_err(|e| Error::Corrupt { what: "history event", detail: e.to_string() })
+            })
+            .collect()
+        })
+    }
+
+    fn list_runs(&self, namespace: &str, filter: &RunFilter, after: Option<&PageCursor>, limit: usize) -> Result<Vec<RunState>> {
+        use rusqlite::types::Value;
+        let (mut where_sql, mut values) = filter_sql(filter);
+        if let Some(cursor) = after {
+            let a = values.len() + 2;
+            where_sql.push_str(&format!(" AND (start_time < ?{a} OR (start_time = ?{a} AND run_id > ?{}))", a + 1));
+            values.push(Value::Integer(cursor.start_time_ms));
+            values.push(Value::Text(cursor.run_id.clone()));
+        }
+        let sql = format!(
+            "SELECT state FROM runs WHERE namespace = ?1{where_sql} ORDER BY start_time DESC, run_id LIMIT {}",
+            limit.max(1)
+        );
+        let rows: Vec<Vec<u8>> = self.read(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let mut params: Vec<Value> = vec![Value::Text(namespace.to_string())];
+            params.extend(values);
+            let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        rows.iter().map(|b| decode_state(b)).collect()
+    }
+
+    fn count_runs(&self, namespace: &str, filter: &RunFilter) -> Result<i64> {
+        use rusqlite::types::Value;
+        let (where_sql, values) = filter_sql(filter);
+        let sql = format!("SELECT COUNT(*) FROM runs WHERE namespace = ?1{where_sql}");
+        self.read(|c| {
+            let mut params: Vec<Value> = vec![Value::Text(namespace.to_string())];
+            params.extend(values);
+            Ok(c.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(params), |r| r.get(0))?)
+        })
+    }
+}

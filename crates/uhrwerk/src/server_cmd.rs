@@ -1,0 +1,149 @@
+//! `uhrwerk server start-dev`: flags, logging, the start-up banner and signal handling.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use uhrwerk_server::config::{DynamicConfig, Persistence, ServerConfig};
+
+#[derive(Subcommand)]
+pub enum ServerCommand {
+    /// Start a single-process server, persistent by default (flags follow `temporal server start-dev`).
+    StartDev(StartDevArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Args)]
+pub struct StartDevArgs {
+    /// IP address to bind the gRPC frontend to.
+    #[arg(long, default_value = "127.0.0.1")]
+    ip: IpAddr,
+    /// Port of the gRPC frontend (0 picks a free port, printed in the banner).
+    #[arg(short, long, default_value_t = 7233)]
+    port: u16,
+    /// SQLite database file. Defaults to $XDG_DATA_HOME/uhrwerk/uhrwerk.db
+    /// (~/.local/share/uhrwerk/uhrwerk.db). `:memory:` keeps nothing after exit.
+    #[arg(short = 'f', long)]
+    db_filename: Option<String>,
+    /// Namespace to create at start (repeatable); `default` always exists.
+    #[arg(short, long = "namespace")]
+    namespaces: Vec<String>,
+    /// Dynamic config override KEY=JSON (repeatable), with Temporal's key names,
+    /// e.g. limit.historyCount.suggestContinueAsNew=100.
+    #[arg(long = "dynamic-config-value", value_name = "KEY=JSON")]
+    dynamic_config_values: Vec<String>,
+    /// Lowest level of log lines written to stderr.
+    #[arg(long, value_enum, default_value = "info")]
+    log_level: LogLevel,
+    /// Format of log lines.
+    #[arg(long, value_enum, default_value = "pretty")]
+    log_format: LogFormat,
+}
+
+fn default_db_path() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("uhrwerk").join("uhrwerk.db")
+}
+
+fn init_logging(level: LogLevel, format: LogFormat) {
+    let level = match level {
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("UHRWERK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,tower=warn,hyper=warn")));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub fn run(command: ServerCommand) -> ExitCode {
+    match command {
+        ServerCommand::StartDev(args) => {
+            init_logging(args.log_level, args.log_format);
+            match start_dev(args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
+    let persistence = match args.db_filename.as_deref() {
+        Some(":memory:") => Persistence::Ephemeral,
+        Some(path) => Persistence::Sqlite(PathBuf::from(path)),
+        None => Persistence::Sqlite(default_db_path()),
+    };
+    let dynamic_config = DynamicConfig::parse(args.dynamic_config_values.iter().map(String::as_str))?;
+    let config = ServerConfig {
+        listen: SocketAddr::new(args.ip, args.port),
+        persistence: persistence.clone(),
+        namespaces: args.namespaces.clone(),
+        dynamic_config,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
+    runtime.block_on(async move {
+        let running = uhrwerk_server::start(config).await?;
+        let mode = match &persistence {
+            Persistence::Sqlite(path) => format!("SQLite file {} (every acknowledged change is fsynced)", path.display()),
+            Persistence::Ephemeral => "none: throwaway database, deleted at exit (--db-filename :memory:)".to_string(),
+        };
+        let mut namespaces = vec!["default".to_string()];
+        namespaces.extend(args.namespaces.iter().filter(|n| n.as_str() != "default").cloned());
+        eprintln!("Uhrwerk {} (Temporal-compatible server)", env!("CARGO_PKG_VERSION"));
+        eprintln!("  gRPC frontend:  {}", running.addr);
+        eprintln!("  persistence:    {mode}");
+        eprintln!("  namespaces:     {}", namespaces.join(", "));
+        let (runs, tasks, timers) = running.recovered;
+        eprintln!("  recovered:      {runs} open runs, {tasks} queued tasks, {timers} timers");
+        eprintln!("Ready. Stop with Ctrl-C.");
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        running.shutdown().await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

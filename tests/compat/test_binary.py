@@ -1,0 +1,20 @@
+"""The uhrwerk binary's own command line (only when the suite starts uhrwerk itself)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from compat_server import uhrwerk_binary
+
+
+def test_version(request: pytest.FixtureRequest) -> None:
+    if request.config.getoption("--server") or request.config.getoption("--reference-server"):
+        pytest.skip("checks the uhrwerk binary; not started in this mode")
+    binary = uhrwerk_binary()
+    if binary is None or not binary.exists():
+        pytest.fail("uhrwerk binary not found: set UHRWERK_BIN or build target/debug/uhrwerk", pytrace=False)
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    assert any(ch.isdigit() for ch in out.stdout), f"no version number in {out.stdout!r}"
