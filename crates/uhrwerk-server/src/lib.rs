@@ -119,7 +119,11 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let mut stop = shutdown_rx.clone();
     let router = tonic::transport::Server::builder()
-        .add_service(health_service)
+        .add_service(
+            health_service
+                .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+                .send_compressed(tonic::codec::CompressionEncoding::Gzip),
+        )
         .add_service(frontend.workflow_service())
         .add_service(frontend.operator_service());
     let serve = tokio::spawn(router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {

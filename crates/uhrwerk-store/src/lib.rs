@@ -27,14 +27,39 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Equality filters understood by the store's list and count queries.
+/// Visibility columns a list or count query can filter on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Column {
+    WorkflowId,
+    RunId,
+    WorkflowType,
+    TaskQueue,
+    /// `WorkflowExecutionStatus` as its integer value.
+    ExecutionStatus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Text(String),
+    Int(i64),
+}
+
+/// A filter over runs, built by the frontend's query parser and translated by each store.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct RunFilter {
-    pub workflow_id: Option<String>,
-    pub workflow_type: Option<String>,
-    pub status: Option<i32>,
-    pub run_id: Option<String>,
-    pub task_queue: Option<String>,
+pub enum RunFilter {
+    /// Every run.
+    #[default]
+    All,
+    Compare(Column, CompareOp, Value),
+    And(Box<RunFilter>, Box<RunFilter>),
+    Or(Box<RunFilter>, Box<RunFilter>),
+    Not(Box<RunFilter>),
 }
 
 /// Position after the last row of a page: (start_time, run_id) of that row.

@@ -14,7 +14,7 @@ use uhrwerk_core::state::RunState;
 use uhrwerk_proto::temporal::api::history::v1 as history_pb;
 
 use crate::batch::{OutboxTask, RunWrite, TaskKind, TimerRow, WriteBatch};
-use crate::{Error, PageCursor, Recovered, Result, RunFilter, Store};
+use crate::{Column, CompareOp, Error, PageCursor, Recovered, Result, RunFilter, Store, Value};
 
 /// Ordered migrations; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[include_str!("../../../schema/sqlite/v1/schema.sql")];
@@ -210,31 +210,39 @@ fn decode_state(bytes: &[u8]) -> Result<RunState> {
     RunState::decode(bytes).map_err(|e| Error::Corrupt { what: "run state", detail: e.to_string() })
 }
 
-/// SQL and parameters for a filter's WHERE clause (after `namespace = ?1`).
+/// SQL and parameters for a filter's WHERE clause (appended after `namespace = ?1`).
 fn filter_sql(filter: &RunFilter) -> (String, Vec<rusqlite::types::Value>) {
-    use rusqlite::types::Value;
-    let mut sql = String::new();
+    fn walk(f: &RunFilter, values: &mut Vec<rusqlite::types::Value>) -> String {
+        use rusqlite::types::Value as Sql;
+        match f {
+            RunFilter::All => "1".into(),
+            RunFilter::Compare(column, op, value) => {
+                let column = match column {
+                    Column::WorkflowId => "workflow_id",
+                    Column::RunId => "run_id",
+                    Column::WorkflowType => "workflow_type",
+                    Column::TaskQueue => "task_queue",
+                    Column::ExecutionStatus => "status",
+                };
+                values.push(match value {
+                    Value::Text(t) => Sql::Text(t.clone()),
+                    Value::Int(i) => Sql::Integer(*i),
+                });
+                // Parameter 1 is the namespace.
+                let op = match op {
+                    CompareOp::Eq => "=",
+                    CompareOp::Ne => "!=",
+                };
+                format!("{column} {op} ?{}", values.len() + 1)
+            }
+            RunFilter::And(a, b) => format!("({} AND {})", walk(a, values), walk(b, values)),
+            RunFilter::Or(a, b) => format!("({} OR {})", walk(a, values), walk(b, values)),
+            RunFilter::Not(a) => format!("(NOT {})", walk(a, values)),
+        }
+    }
     let mut values = Vec::new();
-    let mut add = |column: &str, value: Value| {
-        values.push(value);
-        sql.push_str(&format!(" AND {column} = ?{}", values.len() + 1));
-    };
-    if let Some(v) = &filter.workflow_id {
-        add("workflow_id", Value::Text(v.clone()));
-    }
-    if let Some(v) = &filter.workflow_type {
-        add("workflow_type", Value::Text(v.clone()));
-    }
-    if let Some(v) = filter.status {
-        add("status", Value::Integer(i64::from(v)));
-    }
-    if let Some(v) = &filter.run_id {
-        add("run_id", Value::Text(v.clone()));
-    }
-    if let Some(v) = &filter.task_queue {
-        add("task_queue", Value::Text(v.clone()));
-    }
-    (sql, values)
+    let sql = walk(filter, &mut values);
+    (format!(" AND {sql}"), values)
 }
 
 impl Store for SqliteStore {

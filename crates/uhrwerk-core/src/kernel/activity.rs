@@ -23,7 +23,7 @@ pub struct ActivityStarted {
 }
 
 fn not_found() -> Error {
-    Error::NotFound("Activity task not found.".into())
+    Error::NotFound("invalid activityID or activity already timed out or invoking workflow is completed".into())
 }
 
 /// Records that a poller took attempt `attempt` of the activity at `scheduled_event_id`.
@@ -72,7 +72,10 @@ pub fn record_activity_started(
 
 /// The started activity attempt named by `token`.
 fn started_activity<'s>(st: &'s RunState, token: &TaskToken) -> Result<&'s ActivityInfo> {
-    if !st.is_open() || token.task_kind() != TaskKind::ActivityTask {
+    if !st.is_open() {
+        return Err(Error::NotFound("workflow execution already completed".into()));
+    }
+    if token.task_kind() != TaskKind::ActivityTask {
         return Err(not_found());
     }
     match st.activities.get(&token.scheduled_event_id) {

@@ -1,6 +1,5 @@
-//! Describe, list and count: run state rendered as WorkflowExecutionInfo, and the subset of the
-//! visibility query language Uhrwerk understands so far (equality on WorkflowId, RunId,
-//! WorkflowType, TaskQueue and ExecutionStatus joined by AND, plus an ignored ORDER BY).
+//! Describe, list and count: run state rendered as WorkflowExecutionInfo and
+//! DescribeWorkflowExecutionResponse; list pages and counts filtered by `query::parse`.
 
 use prost::Message;
 use uhrwerk_core::state::{ActivityState, RunState};
@@ -9,7 +8,7 @@ use uhrwerk_proto::temporal::api::common::v1 as common_pb;
 use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
 use uhrwerk_proto::temporal::api::workflow::v1 as workflow_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
-use uhrwerk_store::{PageCursor, RunFilter};
+use uhrwerk_store::PageCursor;
 
 use super::Frontend;
 use crate::error::{Error, Result};
@@ -103,96 +102,10 @@ pub fn describe(st: &RunState) -> workflowservice_pb::DescribeWorkflowExecutionR
     }
 }
 
-/// Parses the supported subset of Temporal's list query language.
-pub fn parse_query(query: &str) -> Result<RunFilter> {
-    let mut filter = RunFilter::default();
-    let mut rest = query.trim();
-    if let Some(idx) = find_keyword(rest, "order by") {
-        rest = rest[..idx].trim();
-    }
-    if rest.is_empty() {
-        return Ok(filter);
-    }
-    for clause in split_and(rest) {
-        let (field, value) = clause
-            .split_once('=')
-            .ok_or_else(|| Error::InvalidArgument(format!("invalid query: unsupported expression {clause:?}; only Field = 'value' joined by AND is supported")))?;
-        let field = field.trim().trim_matches('`');
-        let value = unquote(value.trim()).ok_or_else(|| Error::InvalidArgument(format!("invalid query: value of {field} must be a quoted string")))?;
-        match field {
-            "WorkflowId" => filter.workflow_id = Some(value),
-            "RunId" => filter.run_id = Some(value),
-            "WorkflowType" => filter.workflow_type = Some(value),
-            "TaskQueue" => filter.task_queue = Some(value),
-            "ExecutionStatus" => filter.status = Some(parse_status(&value)?),
-            other => return Err(Error::InvalidArgument(format!("invalid query: unknown or unsupported search attribute {other}"))),
-        }
-    }
-    Ok(filter)
-}
-
-fn find_keyword(s: &str, keyword: &str) -> Option<usize> {
-    s.to_ascii_lowercase().find(keyword)
-}
-
-/// Splits on AND outside quotes, case-insensitively.
-fn split_and(s: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    let mut quote: Option<char> = None;
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if c == '\'' || c == '"' => quote = Some(c),
-            None => {
-                let rest: String = chars[i..].iter().take(5).collect();
-                let starts_word = i == 0 || chars[i - 1].is_whitespace();
-                if starts_word && rest.len() >= 4 && rest[..3].eq_ignore_ascii_case("and") && rest[3..4].chars().all(char::is_whitespace) {
-                    parts.push(std::mem::take(&mut current).trim().to_string());
-                    i += 3;
-                    continue;
-                }
-            }
-        }
-        current.push(c);
-        i += 1;
-    }
-    parts.push(current.trim().to_string());
-    parts
-}
-
-fn unquote(v: &str) -> Option<String> {
-    let q = v.chars().next()?;
-    if (q == '\'' || q == '"') && v.len() >= 2 && v.ends_with(q) {
-        Some(v[1..v.len() - 1].to_string())
-    } else {
-        None
-    }
-}
-
-fn parse_status(value: &str) -> Result<i32> {
-    use enums_pb::WorkflowExecutionStatus as S;
-    let status = match value {
-        "Running" => S::Running,
-        "Completed" => S::Completed,
-        "Failed" => S::Failed,
-        "Canceled" => S::Canceled,
-        "Terminated" => S::Terminated,
-        "ContinuedAsNew" => S::ContinuedAsNew,
-        "TimedOut" => S::TimedOut,
-        other => return Err(Error::InvalidArgument(format!("invalid query: unknown ExecutionStatus {other}"))),
-    };
-    Ok(status as i32)
-}
-
 impl Frontend {
     pub(super) async fn list(&self, req: workflowservice_pb::ListWorkflowExecutionsRequest) -> Result<workflowservice_pb::ListWorkflowExecutionsResponse> {
         self.namespaces.check(&req.namespace)?;
-        let filter = parse_query(&req.query)?;
+        let filter = super::query::parse(&req.query)?;
         let cursor = if req.next_page_token.is_empty() {
             None
         } else {
@@ -223,33 +136,9 @@ impl Frontend {
 
     pub(super) async fn count(&self, req: workflowservice_pb::CountWorkflowExecutionsRequest) -> Result<workflowservice_pb::CountWorkflowExecutionsResponse> {
         self.namespaces.check(&req.namespace)?;
-        let filter = parse_query(&req.query)?;
+        let filter = super::query::parse(&req.query)?;
         let namespace = req.namespace.clone();
         let count = self.engine.read(move |s| s.count_runs(&namespace, &filter)).await?;
         Ok(workflowservice_pb::CountWorkflowExecutionsResponse { count, groups: Vec::new() })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_supported_queries() {
-        assert_eq!(parse_query("").expect("empty"), RunFilter::default());
-        let f = parse_query("WorkflowType = 'Order' and ExecutionStatus=\"Running\" ORDER BY StartTime DESC").expect("valid");
-        assert_eq!(f.workflow_type.as_deref(), Some("Order"));
-        assert_eq!(f.status, Some(enums_pb::WorkflowExecutionStatus::Running as i32));
-        let f = parse_query("WorkflowId = 'a and b'").expect("quoted and");
-        assert_eq!(f.workflow_id.as_deref(), Some("a and b"));
-    }
-
-    #[test]
-    fn rejects_unsupported_queries() {
-        assert!(parse_query("WorkflowId > 'x'").is_err());
-        assert!(parse_query("Nope = 'x'").is_err());
-        assert!(parse_query("WorkflowId = x").is_err());
-        assert!(parse_query("ExecutionStatus = 'Sleeping'").is_err());
-        assert!(parse_query("=").is_err());
     }
 }

@@ -9,6 +9,7 @@ mod history;
 mod list;
 mod operator;
 mod poll;
+mod query;
 mod validate;
 mod workflow;
 

@@ -29,17 +29,17 @@ pub fn workflow_id(limits: &Limits, id: &str) -> Result<()> {
         return Err(invalid("WorkflowId is not set on request."));
     }
     if id.len() > limits.max_id_length {
-        return Err(invalid("WorkflowId length exceeds limit."));
+        return Err(Error::InvalidArgument(format!("WorkflowId exceeds maximum allowed length ({}/{})", id.len(), limits.max_id_length)));
     }
     Ok(())
 }
 
 pub fn task_queue_name(limits: &Limits, name: &str) -> Result<()> {
     if name.is_empty() {
-        return Err(invalid("TaskQueue is not set on request."));
+        return Err(invalid("taskQueue is not set"));
     }
     if name.len() > limits.max_id_length {
-        return Err(invalid("TaskQueue length exceeds limit."));
+        return Err(Error::InvalidArgument(format!("TaskQueue exceeds maximum allowed length ({}/{})", name.len(), limits.max_id_length)));
     }
     Ok(())
 }
@@ -60,13 +60,13 @@ pub fn start(limits: &Limits, req: &mut workflowservice_pb::StartWorkflowExecuti
         return Err(invalid("RequestId length exceeds limit."));
     }
     if time::is_negative(&req.workflow_execution_timeout) {
-        return Err(invalid("Invalid WorkflowExecutionTimeoutSeconds."));
+        return Err(invalid("An invalid WorkflowExecutionTimeoutSeconds is set on request. cause: negative duration"));
     }
     if time::is_negative(&req.workflow_run_timeout) {
-        return Err(invalid("Invalid WorkflowRunTimeoutSeconds."));
+        return Err(invalid("An invalid WorkflowRunTimeoutSeconds is set on request. cause: negative duration"));
     }
     if time::is_negative(&req.workflow_task_timeout) {
-        return Err(invalid("Invalid WorkflowTaskTimeoutSeconds."));
+        return Err(invalid("An invalid WorkflowTaskTimeoutSeconds is set on request. cause: negative duration"));
     }
     if let Some(policy) = req.retry_policy.as_ref() {
         retry::normalize(Some(policy)).map_err(|e| Error::InvalidArgument(e.0))?;
