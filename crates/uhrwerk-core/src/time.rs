@@ -31,7 +31,7 @@ pub fn duration_ms(d: &Option<Duration>) -> Millis {
 
 /// `Some(duration)` for a positive value, `None` otherwise.
 pub fn opt_duration(ms: Millis) -> Option<Duration> {
-    Some(duration(ms.max(0)))
+    (ms > 0).then(|| duration(ms))
 }
 
 pub fn is_negative(d: &Option<Duration>) -> bool {

@@ -132,8 +132,8 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
             }
             Err(e) => {
                 tracing::error!("failed to commit: {e}");
-                for (_, reply) in jobs {
-                    let _ = reply.send(Err(Error::Corrupt { what: "commit", detail: e.to_string() }));
+                if let Some((_, reply)) = jobs.into_iter().next() {
+                    let _ = reply.send(Err(e));
                 }
             }
         }

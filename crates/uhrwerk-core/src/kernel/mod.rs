@@ -216,7 +216,25 @@ pub fn terminate_run(ctx: &mut Ctx<'_>, st: &mut RunState, reason: &str, details
     if !st.is_open() {
         return Err(Error::NotFound("workflow execution already completed".into()));
     }
-    ctx.flush_buffered(st);
+    // A started workflow task must be followed by its outcome or by the close event; with events
+    // buffered behind it, end the task first (as Temporal does), then write the buffer.
+    if let Some(wt) = st.started_workflow_task().cloned() {
+        if !st.buffered_events.is_empty() {
+            st.workflow_task = None;
+            ctx.append(
+                st,
+                enums_pb::EventType::WorkflowTaskFailed,
+                Attributes::WorkflowTaskFailedEventAttributes(history_pb::WorkflowTaskFailedEventAttributes {
+                    scheduled_event_id: wt.scheduled_event_id,
+                    started_event_id: wt.started_event_id,
+                    cause: enums_pb::WorkflowTaskFailedCause::ForceCloseCommand as i32,
+                    identity: identity.to_string(),
+                    ..Default::default()
+                }),
+            );
+            ctx.flush_buffered(st);
+        }
+    }
     let id = ctx.append(
         st,
         enums_pb::EventType::WorkflowExecutionTerminated,

@@ -273,24 +273,29 @@ impl Engine {
         }
     }
 
-    /// The latest state of a run: from memory when it is the open run, else from the store.
+    /// The latest state of a run: from memory when it is loaded, else from the store. Reads
+    /// never create slots, so looking at closed workflows does not fill memory.
     pub async fn run_state(&self, namespace: &str, workflow_id: &str, run_id: &str) -> Result<RunState> {
-        {
-            let (_, guard) = self.lock_slot(namespace, workflow_id).await?;
-            if let Some(run) = guard.run.as_ref() {
+        let existing = self.slots.lock().expect("slots lock").get(&(namespace.to_string(), workflow_id.to_string())).cloned();
+        if let Some(slot) = existing {
+            let guard = slot.lock().await;
+            if let Some(run) = guard.run.as_ref().filter(|_| guard.loaded && !guard.evicted) {
                 if run_id.is_empty() || run.run_id == run_id {
                     return Ok(run.clone());
                 }
             }
         }
-        if run_id.is_empty() {
-            return Err(not_found(workflow_id, run_id));
-        }
-        let (id, ns, wf) = (run_id.to_string(), namespace.to_string(), workflow_id.to_string());
-        match self.read(move |s| s.run(&id)).await? {
-            Some(run) if run.namespace == ns && run.workflow_id == wf => Ok(run),
-            _ => Err(not_found(workflow_id, run_id)),
-        }
+        let (ns, wf, id) = (namespace.to_string(), workflow_id.to_string(), run_id.to_string());
+        let run = self
+            .read(move |s| {
+                let id = if id.is_empty() { s.current_run_id(&ns, &wf)? } else { Some(id) };
+                match id {
+                    Some(id) => Ok(s.run(&id)?.filter(|r| r.namespace == ns && r.workflow_id == wf)),
+                    None => Ok(None),
+                }
+            })
+            .await?;
+        run.ok_or_else(|| not_found(workflow_id, run_id))
     }
 
     /// Handles a due timer.
