@@ -76,6 +76,25 @@ pub struct RunState {
     /// Number of ScheduleActivityTask commands seen, to detect duplicate activity ids cheaply.
     #[prost(int64, tag = "28")]
     pub activity_count: i64,
+    /// Pending user timers by timer id.
+    #[prost(btree_map = "string, message", tag = "29")]
+    pub timers: BTreeMap<String, UserTimerInfo>,
+    /// Request ids of signals already applied, for deduplication of retried calls.
+    #[prost(string, repeated, tag = "30")]
+    pub signal_request_ids: Vec<String>,
+    #[prost(int64, tag = "31")]
+    pub signal_count: i64,
+}
+
+/// A pending user timer (`workflow.sleep`, `wait_condition` timeouts).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UserTimerInfo {
+    #[prost(string, tag = "1")]
+    pub timer_id: String,
+    #[prost(int64, tag = "2")]
+    pub started_event_id: i64,
+    #[prost(int64, tag = "3")]
+    pub fire_at_ms: i64,
 }
 
 impl RunState {

@@ -60,18 +60,34 @@ pub struct Running {
 
 impl Running {
     /// Stops accepting calls, ends long polls, waits for in-flight calls and closes the store.
-    pub async fn shutdown(self) -> Result<(), StartError> {
+    pub async fn shutdown(mut self) -> Result<(), StartError> {
         let _ = self.shutdown.send(true);
-        let served = self.serve.await;
+        let served = (&mut self.serve).await;
         self.store.close();
-        if let Some(path) = &self.ephemeral {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-            }
-        }
+        remove_ephemeral(self.ephemeral.take());
         match served {
             Ok(result) => Ok(result?),
             Err(e) => Err(StartError::Recover(error::Error::Internal(format!("server task failed: {e}")))),
+        }
+    }
+}
+
+impl Drop for Running {
+    /// A server dropped without `shutdown` (e.g. a failing test) still stops and cleans up.
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        if self.ephemeral.is_some() {
+            self.serve.abort();
+            self.store.close();
+            remove_ephemeral(self.ephemeral.take());
+        }
+    }
+}
+
+fn remove_ephemeral(path: Option<PathBuf>) {
+    if let Some(path) = path {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
     }
 }

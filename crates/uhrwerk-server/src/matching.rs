@@ -17,6 +17,29 @@ struct Queue {
     waiters: VecDeque<oneshot::Sender<OutboxTask>>,
 }
 
+/// A parked poll. Dropped with a task inside (the poll ended or its client went away just as the
+/// task arrived), it offers the task again so nothing handed over is lost.
+struct Waiter {
+    rx: Option<oneshot::Receiver<OutboxTask>>,
+    matching: Matching,
+}
+
+impl Waiter {
+    fn take_back(&mut self) -> Option<OutboxTask> {
+        let mut rx = self.rx.take()?;
+        rx.close();
+        rx.try_recv().ok()
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        if let Some(task) = self.take_back() {
+            self.matching.offer(task);
+        }
+    }
+}
+
 /// Handle to the matching service; cheap to clone.
 #[derive(Clone)]
 pub struct Matching {
@@ -56,7 +79,7 @@ impl Matching {
         if *shutdown.borrow() {
             return None;
         }
-        let mut rx = {
+        let rx = {
             let mut queues = self.inner.queues.lock().expect("matching lock");
             let queue = queues.entry((namespace.to_string(), task_queue.to_string(), kind)).or_default();
             if let Some(task) = queue.tasks.pop_front() {
@@ -66,14 +89,19 @@ impl Matching {
             queue.waiters.push_back(tx);
             rx
         };
-        tokio::select! {
-            task = &mut rx => return task.ok(),
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait_for(|stop| *stop) => {}
+        let mut waiter = Waiter { rx: Some(rx), matching: self.clone() };
+        let rx = waiter.rx.as_mut().expect("just set");
+        let task = tokio::select! {
+            task = rx => task.ok(),
+            _ = tokio::time::sleep(wait) => None,
+            _ = shutdown.wait_for(|stop| *stop) => None,
+        };
+        if task.is_some() {
+            waiter.rx = None;
         }
-        // A task may have been handed over just as the wait ended: keep it rather than lose it.
-        rx.close();
-        rx.try_recv().ok()
+        // Otherwise the waiter's drop closes the channel and takes back a task that was handed
+        // over just as the wait ended.
+        task.or_else(|| waiter.take_back())
     }
 
     /// Parks a poll on a sticky queue. Uhrwerk always dispatches to the normal queue with full

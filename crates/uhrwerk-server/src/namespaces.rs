@@ -54,6 +54,9 @@ impl Namespaces {
 
     /// Fails with NamespaceNotFound unless `name` exists.
     pub fn check(&self, name: &str) -> Result<()> {
+        if name.is_empty() {
+            return Err(Error::InvalidArgument("Namespace not set on request.".into()));
+        }
         if self.by_name.read().expect("namespaces lock").contains_key(name) {
             Ok(())
         } else {

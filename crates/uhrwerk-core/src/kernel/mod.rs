@@ -6,6 +6,7 @@
 //! returns the error the caller must see). The engine commits whatever the `Ctx` holds.
 
 mod activity;
+mod signal;
 mod start;
 mod timer;
 mod workflow_task;
@@ -22,6 +23,7 @@ use crate::time::{self, Millis};
 pub use activity::{
     ActivityStarted, complete_activity, fail_activity, record_activity_heartbeat, record_activity_started,
 };
+pub use signal::{SignalInput, signal_run};
 pub use start::{StartOptions, start_run};
 pub use timer::{TimerKind, TimerTask, fire_timer};
 pub use workflow_task::{
@@ -108,9 +110,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Appends an event that comes from outside a workflow task completion: buffered while a
-    /// (Used by signals and cancellation requests.)
     /// workflow task is started, appended otherwise. Schedules a workflow task if none exists.
-    #[allow(dead_code)]
     fn append_external(&mut self, st: &mut RunState, event_type: enums_pb::EventType, attributes: Attributes) {
         let event = new_event(0, self.now, event_type, attributes);
         if st.started_workflow_task().is_some() {
@@ -204,6 +204,7 @@ fn close_run(ctx: &mut Ctx<'_>, st: &mut RunState, status: enums_pb::WorkflowExe
     st.close_event_id = close_event_id;
     st.workflow_task = None;
     st.activities.clear();
+    st.timers.clear();
     st.buffered_events.clear();
     ctx.effects.push(Effect::RunClosed);
 }

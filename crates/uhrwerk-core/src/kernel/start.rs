@@ -6,6 +6,7 @@ use crate::pb::workflowservice::v1 as workflowservice_pb;
 use crate::state::RunState;
 use crate::time;
 
+use super::signal::{SignalInput, remember_request_id, signaled_event};
 use super::{Ctx, normal_task_queue, schedule_workflow_task};
 use history_pb::history_event::Attributes;
 
@@ -15,11 +16,13 @@ pub struct StartOptions {
     /// The request after validation and defaulting by the frontend (task queue name set,
     /// retry policy normalized).
     pub request: workflowservice_pb::StartWorkflowExecutionRequest,
+    /// Signal-with-start: delivered right after WorkflowExecutionStarted, before the first task.
+    pub signal: Option<SignalInput>,
 }
 
 /// Builds a new run from a validated start request.
 pub fn start_run(ctx: &mut Ctx<'_>, options: StartOptions) -> RunState {
-    let StartOptions { run_id, request: req } = options;
+    let StartOptions { run_id, request: req, signal } = options;
     let execution_timeout_ms = time::duration_ms(&req.workflow_execution_timeout);
     let mut run_timeout_ms = time::duration_ms(&req.workflow_run_timeout);
     if run_timeout_ms == 0 || (execution_timeout_ms > 0 && run_timeout_ms > execution_timeout_ms) {
@@ -83,6 +86,12 @@ pub fn start_run(ctx: &mut Ctx<'_>, options: StartOptions) -> RunState {
             ..Default::default()
         }),
     );
+    if let Some(signal) = signal {
+        remember_request_id(&mut st, &signal.request_id);
+        st.signal_count += 1;
+        let (event_type, attributes) = signaled_event(&signal);
+        ctx.append(&mut st, event_type, attributes);
+    }
     schedule_workflow_task(ctx, &mut st);
     st
 }

@@ -77,6 +77,7 @@ impl Run {
                 StartOptions {
                     run_id: "run-1".into(),
                     request,
+                    signal: None,
                 },
             )
         });
@@ -876,31 +877,129 @@ fn invalid_schedule_activity_discards_whole_completion() {
 }
 
 #[test]
-fn unsupported_start_timer_fails_task_with_bad_start_timer_attributes() {
+fn unsupported_command_fails_task_with_its_bad_attributes_cause() {
     let mut run = Run::start();
     let task = run.poll_workflow_task();
 
-    let result = run.complete_workflow_task(&task, vec![start_timer_command()]);
+    let child = command_pb::Command {
+        command_type: CommandType::StartChildWorkflowExecution as i32,
+        attributes: Some(CommandAttributes::StartChildWorkflowExecutionCommandAttributes(Default::default())),
+        ..Default::default()
+    };
+    let result = run.complete_workflow_task(&task, vec![child]);
     let Err(Error::InvalidArgument(message)) = result else {
         panic!("expected InvalidArgument, got {result:?}")
     };
-    assert!(
-        message.starts_with("BadStartTimerAttributes"),
-        "message: {message}"
-    );
-    assert_eq!(
-        run.new_events(),
-        ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]
-    );
+    assert!(message.starts_with("BadStartChildExecutionAttributes"), "message: {message}");
+    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
     assert_eq!(
         attrs!(run.event(4), WorkflowTaskFailedEventAttributes).cause,
-        Cause::BadStartTimerAttributes as i32
+        Cause::BadStartChildExecutionAttributes as i32
     );
-    assert_eq!(
-        attrs!(run.event(5), WorkflowTaskScheduledEventAttributes).attempt,
-        2
-    );
+    assert_eq!(attrs!(run.event(5), WorkflowTaskScheduledEventAttributes).attempt, 2);
     assert!(run.st.is_open());
+}
+
+#[test]
+fn command_type_must_match_its_attributes() {
+    let mut run = Run::start();
+    let task = run.poll_workflow_task();
+    let mut mismatched = complete_workflow_command("r");
+    mismatched.command_type = CommandType::StartTimer as i32;
+    let result = run.complete_workflow_task(&task, vec![mismatched]);
+    assert!(matches!(result, Err(Error::InvalidArgument(ref m)) if m.starts_with("BadStartTimerAttributes")), "{result:?}");
+    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
+    assert!(run.st.is_open());
+}
+
+#[test]
+fn user_timer_starts_fires_and_schedules_a_task() {
+    let mut run = Run::start();
+    let task = run.poll_workflow_task();
+    run.complete_workflow_task(&task, vec![start_timer_command()]).expect("timer accepted");
+    assert_eq!(run.new_events(), ["4 WorkflowTaskCompleted", "5 TimerStarted"]);
+    let timer = run.pending_timer(TimerKind::UserTimer);
+    assert_eq!((timer.id, timer.fire_at_ms), (5, T0 + 1000));
+    assert_eq!(run.st.timers["t1"].started_event_id, 5);
+
+    run.fire_pending(TimerKind::UserTimer);
+    assert_eq!(run.new_events(), ["6 TimerFired", "7 WorkflowTaskScheduled"]);
+    let fired = attrs!(run.event(6), TimerFiredEventAttributes);
+    assert_eq!((fired.timer_id.as_str(), fired.started_event_id), ("t1", 5));
+    assert!(run.st.timers.is_empty());
+
+    // A duplicate firing (e.g. after a restart) is stale and changes nothing.
+    run.fire(&timer);
+    assert!(run.new_events().is_empty());
+}
+
+#[test]
+fn duplicate_timer_id_is_rejected() {
+    let mut run = Run::start();
+    let task = run.poll_workflow_task();
+    let result = run.complete_workflow_task(&task, vec![start_timer_command(), start_timer_command()]);
+    assert!(matches!(result, Err(Error::InvalidArgument(ref m)) if m.starts_with("StartTimerDuplicateId")), "{result:?}");
+    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
+    assert!(run.st.timers.is_empty(), "the rejected completion started no timer");
+}
+
+#[test]
+fn timer_fired_during_task_and_canceled_by_its_completion_is_withdrawn() {
+    let mut run = Run::start();
+    let task = run.poll_workflow_task();
+    run.complete_workflow_task(&task, vec![start_timer_command(), record_marker_command("m")]).expect("accepted");
+    // Something else schedules a task; while it runs, the timer fires and is buffered.
+    run.step(|ctx, st| {
+        signal_run(ctx, st, SignalInput { signal_name: "go".into(), ..Default::default() })
+    })
+    .expect("signal accepted");
+    assert_eq!(run.new_events(), ["7 WorkflowExecutionSignaled", "8 WorkflowTaskScheduled"]);
+    let task = run.poll_workflow_task();
+    run.fire_pending(TimerKind::UserTimer);
+    assert!(run.new_events().is_empty(), "TimerFired is buffered behind the started task");
+
+    let cancel = command_pb::Command {
+        command_type: CommandType::CancelTimer as i32,
+        attributes: Some(CommandAttributes::CancelTimerCommandAttributes(command_pb::CancelTimerCommandAttributes {
+            timer_id: "t1".into(),
+        })),
+        ..Default::default()
+    };
+    run.complete_workflow_task(&task, vec![cancel]).expect("cancel accepted");
+    assert_eq!(run.new_events(), ["10 WorkflowTaskCompleted", "11 TimerCanceled"]);
+    let canceled = attrs!(run.event(11), TimerCanceledEventAttributes);
+    assert_eq!((canceled.started_event_id, canceled.workflow_task_completed_event_id), (5, 10));
+    assert!(run.st.buffered_events.is_empty());
+    assert_eq!(run.st.workflow_task, None, "the withdrawn TimerFired needs no new task");
+}
+
+#[test]
+fn signal_is_buffered_during_a_started_task_and_deduplicated() {
+    let mut run = Run::start();
+    let signal = SignalInput { signal_name: "add".into(), input: Some(payloads("1")), request_id: "req-1".into(), ..Default::default() };
+    run.step(|ctx, st| signal_run(ctx, st, signal.clone())).expect("accepted");
+    assert_eq!(run.new_events(), ["3 WorkflowExecutionSignaled"], "a scheduled task absorbs the signal");
+
+    let task = run.poll_workflow_task();
+    run.step(|ctx, st| signal_run(ctx, st, signal.clone())).expect("a retried call is accepted");
+    assert!(run.new_events().is_empty() && run.st.buffered_events.is_empty(), "the retried signal is dropped");
+    let second = SignalInput { request_id: "req-2".into(), ..signal.clone() };
+    run.step(|ctx, st| signal_run(ctx, st, second)).expect("accepted");
+    assert!(run.new_events().is_empty());
+    assert_eq!(run.st.buffered_events.len(), 1);
+
+    run.complete_workflow_task(&task, vec![]).expect("accepted");
+    assert_eq!(run.new_events(), ["5 WorkflowTaskCompleted", "6 WorkflowExecutionSignaled", "7 WorkflowTaskScheduled"]);
+    assert_eq!(run.st.signal_count, 2);
+}
+
+#[test]
+fn signal_to_a_closed_run_is_not_found() {
+    let mut run = Run::start();
+    let task = run.poll_workflow_task();
+    run.complete_workflow_task(&task, vec![complete_workflow_command("done")]).expect("accepted");
+    let result = run.step(|ctx, st| signal_run(ctx, st, SignalInput { signal_name: "late".into(), ..Default::default() }));
+    assert_eq!(result, Err(Error::NotFound("workflow execution already completed".into())));
 }
 
 #[test]

@@ -8,6 +8,8 @@ use crate::state::RunState;
 use crate::time::Millis;
 
 use super::{Ctx, Effect, activity, workflow_task};
+use crate::pb::history::v1 as history_pb;
+use history_pb::history_event::Attributes;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, prost::Enumeration)]
 #[repr(i32)]
@@ -19,6 +21,8 @@ pub enum TimerKind {
     ActivityHeartbeat = 4,
     ActivityScheduleToClose = 5,
     ActivityRetry = 6,
+    /// A user timer; `id` is its TimerStarted event id.
+    UserTimer = 7,
 }
 
 /// A timer of one run; `(kind, id, attempt)` identifies it within the run.
@@ -57,6 +61,23 @@ pub fn fire_timer(ctx: &mut Ctx<'_>, st: &mut RunState, timer: &TimerTask) {
         TimerKind::ActivityHeartbeat => activity::activity_timer_fired(ctx, st, timer.id, timer.attempt, T::Heartbeat),
         TimerKind::ActivityScheduleToClose => activity::activity_timer_fired(ctx, st, timer.id, timer.attempt, T::ScheduleToClose),
         TimerKind::ActivityRetry => activity::retry_backoff_elapsed(ctx, st, timer.id, timer.attempt),
+        TimerKind::UserTimer => user_timer_fired(ctx, st, timer.id),
         TimerKind::Unspecified => {}
     }
+}
+
+/// A user timer is due: TimerFired, buffered while a workflow task is in flight.
+fn user_timer_fired(ctx: &mut Ctx<'_>, st: &mut RunState, started_event_id: i64) {
+    if !st.is_open() {
+        return;
+    }
+    let Some(timer_id) = st.timers.values().find(|t| t.started_event_id == started_event_id).map(|t| t.timer_id.clone()) else {
+        return;
+    };
+    st.timers.remove(&timer_id);
+    ctx.append_external(
+        st,
+        enums_pb::EventType::TimerFired,
+        Attributes::TimerFiredEventAttributes(history_pb::TimerFiredEventAttributes { timer_id, started_event_id }),
+    );
 }

@@ -8,7 +8,7 @@ use crate::pb::failure::v1 as failure_pb;
 use crate::pb::history::v1 as history_pb;
 use crate::pb::workflowservice::v1 as workflowservice_pb;
 use crate::retry;
-use crate::state::{ActivityInfo, ActivityState, RunState};
+use crate::state::{ActivityInfo, ActivityState, RunState, UserTimerInfo};
 use crate::time::{self, Millis};
 use crate::token::{TaskKind, TaskToken};
 
@@ -189,7 +189,7 @@ fn apply_completion(
                 format!("invalid command sequence: {} must be the last command", command_name(command_type)),
             ));
         }
-        apply_command(ctx, st, completed_event_id, command)?;
+        apply_command(ctx, st, completed_event_id, command, &request.identity)?;
     }
     if st.is_open() {
         let had_buffered = !st.buffered_events.is_empty();
@@ -206,8 +206,13 @@ fn apply_command(
     st: &mut RunState,
     completed_event_id: i64,
     command: command_pb::Command,
+    identity: &str,
 ) -> Result<(), Rejection> {
     let command_type = command.command_type;
+    if !attributes_match(command_type, command.attributes.as_ref()) {
+        let name = command_name(command_type);
+        return Err(reject(unsupported_cause(command_type), format!("{name}CommandAttributes is not set on command.")));
+    }
     match command.attributes {
         Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(a)) => {
             schedule_activity(ctx, st, completed_event_id, a)
@@ -273,11 +278,117 @@ fn apply_command(
             );
             Ok(())
         }
+        Some(CommandAttributes::StartTimerCommandAttributes(a)) => start_timer(ctx, st, completed_event_id, a),
+        Some(CommandAttributes::CancelTimerCommandAttributes(a)) => cancel_timer(ctx, st, completed_event_id, a, identity),
         _ => {
             let name = command_name(command_type);
             Err(reject(unsupported_cause(command_type), format!("{name} is not supported by this server")))
         }
     }
+}
+
+/// Whether a command's attributes are those its type announces (Temporal switches on the type).
+fn attributes_match(command_type: i32, attributes: Option<&CommandAttributes>) -> bool {
+    use enums_pb::CommandType as C;
+    let Ok(kind) = C::try_from(command_type) else { return false };
+    matches!(
+        (kind, attributes),
+        (C::ScheduleActivityTask, Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(_)))
+            | (C::RequestCancelActivityTask, Some(CommandAttributes::RequestCancelActivityTaskCommandAttributes(_)))
+            | (C::StartTimer, Some(CommandAttributes::StartTimerCommandAttributes(_)))
+            | (C::CompleteWorkflowExecution, Some(CommandAttributes::CompleteWorkflowExecutionCommandAttributes(_)))
+            | (C::FailWorkflowExecution, Some(CommandAttributes::FailWorkflowExecutionCommandAttributes(_)))
+            | (C::CancelTimer, Some(CommandAttributes::CancelTimerCommandAttributes(_)))
+            | (C::CancelWorkflowExecution, Some(CommandAttributes::CancelWorkflowExecutionCommandAttributes(_)))
+            | (
+                C::RequestCancelExternalWorkflowExecution,
+                Some(CommandAttributes::RequestCancelExternalWorkflowExecutionCommandAttributes(_))
+            )
+            | (C::RecordMarker, Some(CommandAttributes::RecordMarkerCommandAttributes(_)))
+            | (C::ContinueAsNewWorkflowExecution, Some(CommandAttributes::ContinueAsNewWorkflowExecutionCommandAttributes(_)))
+            | (C::StartChildWorkflowExecution, Some(CommandAttributes::StartChildWorkflowExecutionCommandAttributes(_)))
+            | (C::SignalExternalWorkflowExecution, Some(CommandAttributes::SignalExternalWorkflowExecutionCommandAttributes(_)))
+            | (
+                C::UpsertWorkflowSearchAttributes,
+                Some(CommandAttributes::UpsertWorkflowSearchAttributesCommandAttributes(_))
+            )
+            | (C::ProtocolMessage, Some(CommandAttributes::ProtocolMessageCommandAttributes(_)))
+            | (C::ModifyWorkflowProperties, Some(CommandAttributes::ModifyWorkflowPropertiesCommandAttributes(_)))
+            | (C::ScheduleNexusOperation, Some(CommandAttributes::ScheduleNexusOperationCommandAttributes(_)))
+            | (C::RequestCancelNexusOperation, Some(CommandAttributes::RequestCancelNexusOperationCommandAttributes(_)))
+    )
+}
+
+fn start_timer(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    completed_event_id: i64,
+    a: command_pb::StartTimerCommandAttributes,
+) -> Result<(), Rejection> {
+    if a.timer_id.is_empty() {
+        return Err(reject(Cause::BadStartTimerAttributes, "TimerId is not set on command."));
+    }
+    if a.timer_id.len() > ctx.limits.max_id_length {
+        return Err(reject(Cause::BadStartTimerAttributes, "TimerId exceeds length limit."));
+    }
+    let fire_in = time::duration_ms(&a.start_to_fire_timeout);
+    if fire_in <= 0 || time::is_negative(&a.start_to_fire_timeout) {
+        return Err(reject(Cause::BadStartTimerAttributes, "A valid StartToFireTimeout is not set on command."));
+    }
+    if st.timers.contains_key(&a.timer_id) {
+        return Err(reject(Cause::StartTimerDuplicateId, format!("invalid history builder state for action: add-timer-started-event, timer id {} already started", a.timer_id)));
+    }
+    let started_event_id = ctx.append(
+        st,
+        EventType::TimerStarted,
+        Attributes::TimerStartedEventAttributes(history_pb::TimerStartedEventAttributes {
+            timer_id: a.timer_id.clone(),
+            start_to_fire_timeout: a.start_to_fire_timeout,
+            workflow_task_completed_event_id: completed_event_id,
+        }),
+    );
+    let fire_at_ms = ctx.now + fire_in;
+    st.timers.insert(a.timer_id.clone(), UserTimerInfo { timer_id: a.timer_id, started_event_id, fire_at_ms });
+    ctx.arm(TimerKind::UserTimer, fire_at_ms, started_event_id, 0);
+    Ok(())
+}
+
+/// Cancels a pending timer; a TimerFired still in the buffer is withdrawn, as in Temporal.
+fn cancel_timer(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    completed_event_id: i64,
+    a: command_pb::CancelTimerCommandAttributes,
+    identity: &str,
+) -> Result<(), Rejection> {
+    let started_event_id = if let Some(timer) = st.timers.remove(&a.timer_id) {
+        ctx.effects.push(Effect::TimerDone(TimerTask::key(TimerKind::UserTimer, timer.started_event_id, 0)));
+        timer.started_event_id
+    } else {
+        let fired = st.buffered_events.iter().position(|e| {
+            matches!(&e.attributes, Some(Attributes::TimerFiredEventAttributes(f)) if f.timer_id == a.timer_id)
+        });
+        match fired {
+            Some(idx) => match st.buffered_events.remove(idx).attributes {
+                Some(Attributes::TimerFiredEventAttributes(f)) => f.started_event_id,
+                _ => unreachable!("position matched a TimerFired event"),
+            },
+            None => {
+                return Err(reject(Cause::BadCancelTimerAttributes, format!("invalid history builder state for action: cancel timer, timer id {} is not pending", a.timer_id)));
+            }
+        }
+    };
+    ctx.append(
+        st,
+        EventType::TimerCanceled,
+        Attributes::TimerCanceledEventAttributes(history_pb::TimerCanceledEventAttributes {
+            timer_id: a.timer_id,
+            started_event_id,
+            workflow_task_completed_event_id: completed_event_id,
+            identity: identity.to_string(),
+        }),
+    );
+    Ok(())
 }
 
 fn check_blob(ctx: &Ctx<'_>, payloads: Option<&common_pb::Payloads>, cause: Cause, field: &str) -> Result<(), Rejection> {

@@ -29,7 +29,7 @@ enum Decision {
     Existing { started: bool },
 }
 
-fn decide(req: &workflowservice_pb::StartWorkflowExecutionRequest, current: Option<&RunState>) -> Result<Decision> {
+fn decide(req: &workflowservice_pb::StartWorkflowExecutionRequest, current: Option<&RunState>, default_conflict: Conflict) -> Result<Decision> {
     let Some(run) = current else { return Ok(Decision::Start) };
     if !req.request_id.is_empty() && run.start_request_id == req.request_id {
         // A retried request: answer as the first attempt was answered.
@@ -38,6 +38,9 @@ fn decide(req: &workflowservice_pb::StartWorkflowExecutionRequest, current: Opti
     let reuse = Reuse::try_from(req.workflow_id_reuse_policy).unwrap_or(Reuse::Unspecified);
     if run.is_open() {
         let mut conflict = Conflict::try_from(req.workflow_id_conflict_policy).unwrap_or(Conflict::Unspecified);
+        if conflict == Conflict::Unspecified {
+            conflict = default_conflict;
+        }
         if reuse == Reuse::TerminateIfRunning {
             conflict = Conflict::TerminateExisting;
         }
@@ -79,12 +82,42 @@ fn decide(req: &workflowservice_pb::StartWorkflowExecutionRequest, current: Opti
 impl Engine {
     /// Starts a run for a validated request, honouring reuse and conflict policies.
     pub async fn start_workflow(self: &Arc<Self>, req: workflowservice_pb::StartWorkflowExecutionRequest) -> Result<StartOutcome> {
+        self.start_or_signal(req, None).await
+    }
+
+    /// Signal-with-start: signals the open run of the workflow id, or starts one with the signal
+    /// (an unspecified conflict policy means USE_EXISTING here).
+    pub async fn signal_with_start(
+        self: &Arc<Self>,
+        req: workflowservice_pb::StartWorkflowExecutionRequest,
+        signal: kernel::SignalInput,
+    ) -> Result<StartOutcome> {
+        self.start_or_signal(req, Some(signal)).await
+    }
+
+    async fn start_or_signal(
+        self: &Arc<Self>,
+        req: workflowservice_pb::StartWorkflowExecutionRequest,
+        signal: Option<kernel::SignalInput>,
+    ) -> Result<StartOutcome> {
         let this = self.clone();
         tokio::spawn(async move {
             let (slot, mut guard) = this.lock_slot(&req.namespace, &req.workflow_id).await?;
-            match decide(&req, guard.run.as_ref())? {
+            let default_conflict = if signal.is_some() { Conflict::UseExisting } else { Conflict::Fail };
+            match decide(&req, guard.run.as_ref(), default_conflict)? {
                 Decision::Existing { started } => {
-                    let run_id = guard.run.as_ref().map(|r| r.run_id.clone()).unwrap_or_default();
+                    let mut current = guard.run.clone().expect("decided on an existing run");
+                    let run_id = current.run_id.clone();
+                    if let (Some(signal), true) = (signal, current.is_open()) {
+                        let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
+                        kernel::signal_run(&mut ctx, &mut current, signal)?;
+                        let changed = ctx.has_changes();
+                        let (events, effects) = (std::mem::take(&mut ctx.events), std::mem::take(&mut ctx.effects));
+                        drop(ctx);
+                        if changed {
+                            this.commit(&slot, &mut guard, current, events, effects, false).await?;
+                        }
+                    }
                     return Ok(StartOutcome { run_id, started });
                 }
                 Decision::TerminateThenStart => {
@@ -99,7 +132,7 @@ impl Engine {
             }
             let run_id = uuid::Uuid::now_v7().to_string();
             let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
-            let st = kernel::start_run(&mut ctx, StartOptions { run_id: run_id.clone(), request: req });
+            let st = kernel::start_run(&mut ctx, StartOptions { run_id: run_id.clone(), request: req, signal });
             let (events, effects) = (std::mem::take(&mut ctx.events), std::mem::take(&mut ctx.effects));
             drop(ctx);
             this.commit(&slot, &mut guard, st, events, effects, true).await?;

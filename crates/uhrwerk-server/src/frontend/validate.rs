@@ -44,6 +44,16 @@ pub fn task_queue_name(limits: &Limits, name: &str) -> Result<()> {
     Ok(())
 }
 
+pub fn signal_name(limits: &Limits, name: &str) -> Result<()> {
+    if name.is_empty() {
+        return Err(invalid("SignalName is not set on request."));
+    }
+    if name.len() > limits.max_id_length {
+        return Err(Error::InvalidArgument(format!("SignalName exceeds maximum allowed length ({}/{})", name.len(), limits.max_id_length)));
+    }
+    Ok(())
+}
+
 /// Validates a start request and fills its defaults in place.
 pub fn start(limits: &Limits, req: &mut workflowservice_pb::StartWorkflowExecutionRequest) -> Result<()> {
     workflow_id(limits, &req.workflow_id)?;

@@ -29,6 +29,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "ListWorkflowExecutions",
     "CountWorkflowExecutions",
     "TerminateWorkflowExecution",
+    "SignalWorkflowExecution",
+    "SignalWithStartWorkflowExecution",
     "RecordWorkerHeartbeat",
     "ShutdownWorker",
 ];
@@ -138,6 +140,64 @@ impl Frontend {
         Ok(pb::TerminateWorkflowExecutionResponse::default())
     }
 
+    async fn signal(&self, req: pb::SignalWorkflowExecutionRequest) -> Result<pb::SignalWorkflowExecutionResponse> {
+        self.namespaces.check(&req.namespace)?;
+        let execution = req.workflow_execution.unwrap_or_default();
+        validate::workflow_id(self.engine.limits(), &execution.workflow_id)?;
+        validate::signal_name(self.engine.limits(), &req.signal_name)?;
+        validate::blob(self.engine.limits(), req.input.as_ref())?;
+        let signal = kernel::SignalInput {
+            signal_name: req.signal_name,
+            input: req.input,
+            identity: req.identity,
+            header: req.header,
+            request_id: req.request_id,
+        };
+        self.engine
+            .mutate(&req.namespace, &execution.workflow_id, &execution.run_id, move |ctx, st| kernel::signal_run(ctx, st, signal))
+            .await?;
+        Ok(pb::SignalWorkflowExecutionResponse::default())
+    }
+
+    async fn signal_with_start(&self, req: pb::SignalWithStartWorkflowExecutionRequest) -> Result<pb::SignalWithStartWorkflowExecutionResponse> {
+        self.namespaces.check(&req.namespace)?;
+        validate::signal_name(self.engine.limits(), &req.signal_name)?;
+        validate::blob(self.engine.limits(), req.signal_input.as_ref())?;
+        let signal = kernel::SignalInput {
+            signal_name: req.signal_name,
+            input: req.signal_input,
+            identity: req.identity.clone(),
+            header: req.header.clone(),
+            request_id: req.request_id.clone(),
+        };
+        let mut start = pb::StartWorkflowExecutionRequest {
+            namespace: req.namespace,
+            workflow_id: req.workflow_id,
+            workflow_type: req.workflow_type,
+            task_queue: req.task_queue,
+            input: req.input,
+            workflow_execution_timeout: req.workflow_execution_timeout,
+            workflow_run_timeout: req.workflow_run_timeout,
+            workflow_task_timeout: req.workflow_task_timeout,
+            identity: req.identity,
+            request_id: req.request_id,
+            workflow_id_reuse_policy: req.workflow_id_reuse_policy,
+            workflow_id_conflict_policy: req.workflow_id_conflict_policy,
+            retry_policy: req.retry_policy,
+            cron_schedule: req.cron_schedule,
+            memo: req.memo,
+            search_attributes: req.search_attributes,
+            header: req.header,
+            user_metadata: req.user_metadata,
+            links: req.links,
+            priority: req.priority,
+            ..Default::default()
+        };
+        validate::start(self.engine.limits(), &mut start)?;
+        let outcome = self.engine.signal_with_start(start, signal).await?;
+        Ok(pb::SignalWithStartWorkflowExecutionResponse { run_id: outcome.run_id, started: outcome.started, ..Default::default() })
+    }
+
     fn system_info(&self) -> pb::GetSystemInfoResponse {
         pb::GetSystemInfoResponse {
             server_version: self.server_version.to_string(),
@@ -159,6 +219,9 @@ impl Frontend {
     }
 
     fn describe_namespace(&self, req: pb::DescribeNamespaceRequest) -> Result<pb::DescribeNamespaceResponse> {
+        if req.namespace.is_empty() && req.id.is_empty() {
+            return Err(Error::InvalidArgument("Namespace not set on request.".into()));
+        }
         let found = if !req.id.is_empty() { self.namespaces.get_by_id(&req.id) } else { self.namespaces.get(&req.namespace) };
         let mut ns = found.ok_or_else(|| Error::NamespaceNotFound(if req.namespace.is_empty() { req.id.clone() } else { req.namespace.clone() }))?;
         if let Some(info) = ns.namespace_info.as_mut() {
@@ -272,6 +335,17 @@ impl WorkflowService for Frontend {
         request: Request<pb::TerminateWorkflowExecutionRequest>,
     ) -> RpcResult<pb::TerminateWorkflowExecutionResponse> {
         reply(self.terminate(request.into_inner()).await)
+    }
+
+    async fn signal_workflow_execution(&self, request: Request<pb::SignalWorkflowExecutionRequest>) -> RpcResult<pb::SignalWorkflowExecutionResponse> {
+        reply(self.signal(request.into_inner()).await)
+    }
+
+    async fn signal_with_start_workflow_execution(
+        &self,
+        request: Request<pb::SignalWithStartWorkflowExecutionRequest>,
+    ) -> RpcResult<pb::SignalWithStartWorkflowExecutionResponse> {
+        reply(self.signal_with_start(request.into_inner()).await)
     }
 
     async fn record_worker_heartbeat(&self, _request: Request<pb::RecordWorkerHeartbeatRequest>) -> RpcResult<pb::RecordWorkerHeartbeatResponse> {

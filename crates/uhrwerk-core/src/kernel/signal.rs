@@ -1,0 +1,60 @@
+//! Signals: WorkflowExecutionSignaled, buffered while a workflow task is in flight, deduplicated
+//! by request id so that a retried call does not deliver twice.
+
+use crate::pb::common::v1 as common_pb;
+use crate::pb::enums::v1 as enums_pb;
+use crate::pb::history::v1 as history_pb;
+use crate::state::RunState;
+
+use super::{Ctx, Error, Result};
+use history_pb::history_event::Attributes;
+
+/// How many recent signal request ids a run remembers.
+const REMEMBERED_REQUEST_IDS: usize = 1000;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SignalInput {
+    pub signal_name: String,
+    pub input: Option<common_pb::Payloads>,
+    pub identity: String,
+    pub header: Option<common_pb::Header>,
+    pub request_id: String,
+}
+
+pub(super) fn signaled_event(signal: &SignalInput) -> (enums_pb::EventType, Attributes) {
+    (
+        enums_pb::EventType::WorkflowExecutionSignaled,
+        Attributes::WorkflowExecutionSignaledEventAttributes(history_pb::WorkflowExecutionSignaledEventAttributes {
+            signal_name: signal.signal_name.clone(),
+            input: signal.input.clone(),
+            identity: signal.identity.clone(),
+            header: signal.header.clone(),
+            ..Default::default()
+        }),
+    )
+}
+
+pub(super) fn remember_request_id(st: &mut RunState, request_id: &str) {
+    if request_id.is_empty() {
+        return;
+    }
+    st.signal_request_ids.push(request_id.to_string());
+    if st.signal_request_ids.len() > REMEMBERED_REQUEST_IDS {
+        st.signal_request_ids.remove(0);
+    }
+}
+
+/// Delivers a signal to an open run.
+pub fn signal_run(ctx: &mut Ctx<'_>, st: &mut RunState, signal: SignalInput) -> Result<()> {
+    if !st.is_open() {
+        return Err(Error::NotFound("workflow execution already completed".into()));
+    }
+    if !signal.request_id.is_empty() && st.signal_request_ids.iter().any(|id| id == &signal.request_id) {
+        return Ok(());
+    }
+    remember_request_id(st, &signal.request_id);
+    st.signal_count += 1;
+    let (event_type, attributes) = signaled_event(&signal);
+    ctx.append_external(st, event_type, attributes);
+    Ok(())
+}
