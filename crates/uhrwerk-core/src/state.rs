@@ -84,6 +84,9 @@ pub struct RunState {
     pub signal_request_ids: Vec<String>,
     #[prost(int64, tag = "31")]
     pub signal_count: i64,
+    /// Set once a cancellation of the run was requested (WorkflowExecutionCancelRequested).
+    #[prost(bool, tag = "32")]
+    pub cancel_requested: bool,
 }
 
 /// A pending user timer (`workflow.sleep`, `wait_condition` timeouts).
@@ -193,4 +196,7 @@ pub struct ActivityInfo {
     pub priority: Option<common_pb::Priority>,
     #[prost(string, tag = "24")]
     pub last_worker_identity: String,
+    /// Id of the ActivityTaskCancelRequested event, once the workflow asked to cancel.
+    #[prost(int64, tag = "25")]
+    pub cancel_requested_event_id: i64,
 }

@@ -317,3 +317,90 @@ fn timeout_failure(ai: &ActivityInfo, timeout_type: TimeoutType) -> failure_pb::
         ..Default::default()
     }
 }
+
+/// The workflow asked to cancel an activity. One that has not started is canceled at once (and
+/// the workflow gets a new task to see it); a started one learns it from its next heartbeat.
+pub(super) fn request_cancel_activity(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id: i64, scheduled_event_id: i64, identity: &str) {
+    let requested_id = ctx.append(
+        st,
+        EventType::ActivityTaskCancelRequested,
+        Attributes::ActivityTaskCancelRequestedEventAttributes(history_pb::ActivityTaskCancelRequestedEventAttributes {
+            scheduled_event_id,
+            workflow_task_completed_event_id: completed_event_id,
+        }),
+    );
+    let ai = st.activities.get_mut(&scheduled_event_id).expect("caller checked the activity");
+    ai.cancel_requested = true;
+    ai.cancel_requested_event_id = requested_id;
+    if ai.state == ActivityState::Started as i32 {
+        ctx.state_changed = true;
+        return;
+    }
+    let ai = st.activities.remove(&scheduled_event_id).expect("checked above");
+    ctx.effects.push(Effect::TaskStarted { scheduled_event_id });
+    for kind in [TimerKind::ActivityScheduleToStart, TimerKind::ActivityRetry] {
+        ctx.effects.push(Effect::TimerDone(TimerTask::key(kind, scheduled_event_id, ai.attempt)));
+    }
+    ctx.effects.push(Effect::TimerDone(TimerTask::key(TimerKind::ActivityScheduleToClose, scheduled_event_id, 0)));
+    ctx.append(
+        st,
+        EventType::ActivityTaskCanceled,
+        Attributes::ActivityTaskCanceledEventAttributes(history_pb::ActivityTaskCanceledEventAttributes {
+            latest_cancel_requested_event_id: requested_id,
+            scheduled_event_id,
+            started_event_id: 0,
+            identity: identity.to_string(),
+            ..Default::default()
+        }),
+    );
+    ctx.needs_workflow_task = true;
+}
+
+/// The worker reports that a started activity honoured its cancellation.
+pub fn cancel_activity(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    token: &TaskToken,
+    details: Option<common_pb::Payloads>,
+    identity: &str,
+) -> Result<()> {
+    let requested_id = started_activity(st, token)?.cancel_requested_event_id;
+    let scheduled_event_id = token.scheduled_event_id;
+    let identity = identity.to_string();
+    finish(ctx, st, scheduled_event_id, |started_event_id| {
+        (
+            EventType::ActivityTaskCanceled,
+            Attributes::ActivityTaskCanceledEventAttributes(history_pb::ActivityTaskCanceledEventAttributes {
+                details,
+                latest_cancel_requested_event_id: requested_id,
+                scheduled_event_id,
+                started_event_id,
+                identity,
+                ..Default::default()
+            }),
+        )
+    });
+    Ok(())
+}
+
+/// The token of the current attempt of the started activity `activity_id`, for the `*ById` RPCs.
+pub fn activity_token_by_id(st: &RunState, activity_id: &str) -> Result<TaskToken> {
+    if !st.is_open() {
+        return Err(Error::NotFound("workflow execution already completed".into()));
+    }
+    let ai = st
+        .activities
+        .values()
+        .find(|ai| ai.activity_id == activity_id && ai.state == ActivityState::Started as i32)
+        .ok_or_else(not_found)?;
+    Ok(TaskToken {
+        kind: TaskKind::ActivityTask as i32,
+        namespace: st.namespace.clone(),
+        workflow_id: st.workflow_id.clone(),
+        run_id: st.run_id.clone(),
+        scheduled_event_id: ai.scheduled_event_id,
+        started_event_id: 0,
+        attempt: ai.attempt,
+        activity_id: ai.activity_id.clone(),
+    })
+}

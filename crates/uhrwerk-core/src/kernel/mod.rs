@@ -21,7 +21,8 @@ use crate::state::{RunState, WorkflowTaskInfo};
 use crate::time::{self, Millis};
 
 pub use activity::{
-    ActivityStarted, complete_activity, fail_activity, record_activity_heartbeat, record_activity_started,
+    ActivityStarted, activity_token_by_id, cancel_activity, complete_activity, fail_activity, record_activity_heartbeat,
+    record_activity_started,
 };
 pub use signal::{SignalInput, signal_run};
 pub use start::{StartOptions, start_run};
@@ -71,11 +72,13 @@ pub struct Ctx<'a> {
     pub effects: Vec<Effect>,
     /// Set when the state changed without new events (e.g. an activity retry).
     pub state_changed: bool,
+    /// A command outcome needs the worker: schedule a workflow task after the completion.
+    needs_workflow_task: bool,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(now: Millis, limits: &'a Limits) -> Self {
-        Self { now, limits, events: Vec::new(), effects: Vec::new(), state_changed: false }
+        Self { now, limits, events: Vec::new(), effects: Vec::new(), state_changed: false, needs_workflow_task: false }
     }
 
     /// Whether the transition has anything to commit.
@@ -246,5 +249,28 @@ pub fn terminate_run(ctx: &mut Ctx<'_>, st: &mut RunState, reason: &str, details
         }),
     );
     close_run(ctx, st, enums_pb::WorkflowExecutionStatus::Terminated, id);
+    Ok(())
+}
+
+/// Records a request to cancel the run; the workflow decides what to do with it.
+pub fn request_cancel_run(ctx: &mut Ctx<'_>, st: &mut RunState, reason: &str, identity: &str, request_id: &str) -> Result<()> {
+    if !st.is_open() {
+        return Err(Error::NotFound("workflow execution already completed".into()));
+    }
+    if st.cancel_requested {
+        // Asking again (or retrying the call) changes nothing, as in Temporal.
+        return Ok(());
+    }
+    st.cancel_requested = true;
+    signal::remember_request_id(st, request_id);
+    ctx.append_external(
+        st,
+        enums_pb::EventType::WorkflowExecutionCancelRequested,
+        Attributes::WorkflowExecutionCancelRequestedEventAttributes(history_pb::WorkflowExecutionCancelRequestedEventAttributes {
+            cause: reason.to_string(),
+            identity: identity.to_string(),
+            ..Default::default()
+        }),
+    );
     Ok(())
 }

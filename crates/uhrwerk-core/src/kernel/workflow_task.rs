@@ -194,7 +194,7 @@ fn apply_completion(
     if st.is_open() {
         let had_buffered = !st.buffered_events.is_empty();
         ctx.flush_buffered(st);
-        if had_buffered || request.force_create_new_workflow_task {
+        if had_buffered || request.force_create_new_workflow_task || std::mem::take(&mut ctx.needs_workflow_task) {
             schedule_workflow_task(ctx, st);
         }
     }
@@ -276,6 +276,28 @@ fn apply_command(
                     search_attributes: Some(attrs),
                 }),
             );
+            Ok(())
+        }
+        Some(CommandAttributes::CancelWorkflowExecutionCommandAttributes(a)) => {
+            let id = ctx.append(
+                st,
+                EventType::WorkflowExecutionCanceled,
+                Attributes::WorkflowExecutionCanceledEventAttributes(history_pb::WorkflowExecutionCanceledEventAttributes {
+                    workflow_task_completed_event_id: completed_event_id,
+                    details: a.details,
+                }),
+            );
+            close_run(ctx, st, enums_pb::WorkflowExecutionStatus::Canceled, id);
+            Ok(())
+        }
+        Some(CommandAttributes::RequestCancelActivityTaskCommandAttributes(a)) => {
+            if !st.activities.contains_key(&a.scheduled_event_id) {
+                return Err(reject(
+                    Cause::BadRequestCancelActivityAttributes,
+                    format!("invalid history builder state for action: request cancel activity, no pending activity with scheduled event id {}", a.scheduled_event_id),
+                ));
+            }
+            super::activity::request_cancel_activity(ctx, st, completed_event_id, a.scheduled_event_id, identity);
             Ok(())
         }
         Some(CommandAttributes::StartTimerCommandAttributes(a)) => start_timer(ctx, st, completed_event_id, a),

@@ -3,6 +3,7 @@
 //!
 //! Invariant: only this module knows tonic (`Status`, metadata, transport).
 
+mod activity;
 mod error;
 mod gate;
 mod history;

@@ -31,6 +31,12 @@ pub const IMPLEMENTED: &[&str] = &[
     "TerminateWorkflowExecution",
     "SignalWorkflowExecution",
     "SignalWithStartWorkflowExecution",
+    "RequestCancelWorkflowExecution",
+    "RespondActivityTaskCanceled",
+    "RespondActivityTaskCompletedById",
+    "RespondActivityTaskFailedById",
+    "RespondActivityTaskCanceledById",
+    "RecordActivityTaskHeartbeatById",
     "RecordWorkerHeartbeat",
     "ShutdownWorker",
 ];
@@ -42,7 +48,7 @@ fn reply<T>(result: Result<T>) -> RpcResult<T> {
 }
 
 /// Decodes a task token; garbage gets INVALID_ARGUMENT, as in Temporal.
-fn token(bytes: &[u8], namespace: &str) -> Result<TaskToken> {
+pub(super) fn token(bytes: &[u8], namespace: &str) -> Result<TaskToken> {
     if bytes.is_empty() {
         return Err(Error::InvalidArgument("Task token not set on request.".into()));
     }
@@ -346,6 +352,45 @@ impl WorkflowService for Frontend {
         request: Request<pb::SignalWithStartWorkflowExecutionRequest>,
     ) -> RpcResult<pb::SignalWithStartWorkflowExecutionResponse> {
         reply(self.signal_with_start(request.into_inner()).await)
+    }
+
+    async fn request_cancel_workflow_execution(
+        &self,
+        request: Request<pb::RequestCancelWorkflowExecutionRequest>,
+    ) -> RpcResult<pb::RequestCancelWorkflowExecutionResponse> {
+        reply(self.request_cancel(request.into_inner()).await)
+    }
+
+    async fn respond_activity_task_canceled(&self, request: Request<pb::RespondActivityTaskCanceledRequest>) -> RpcResult<pb::RespondActivityTaskCanceledResponse> {
+        reply(self.activity_canceled(request.into_inner()).await)
+    }
+
+    async fn respond_activity_task_completed_by_id(
+        &self,
+        request: Request<pb::RespondActivityTaskCompletedByIdRequest>,
+    ) -> RpcResult<pb::RespondActivityTaskCompletedByIdResponse> {
+        reply(self.completed_by_id(request.into_inner()).await)
+    }
+
+    async fn respond_activity_task_failed_by_id(
+        &self,
+        request: Request<pb::RespondActivityTaskFailedByIdRequest>,
+    ) -> RpcResult<pb::RespondActivityTaskFailedByIdResponse> {
+        reply(self.failed_by_id(request.into_inner()).await)
+    }
+
+    async fn respond_activity_task_canceled_by_id(
+        &self,
+        request: Request<pb::RespondActivityTaskCanceledByIdRequest>,
+    ) -> RpcResult<pb::RespondActivityTaskCanceledByIdResponse> {
+        reply(self.canceled_by_id(request.into_inner()).await)
+    }
+
+    async fn record_activity_task_heartbeat_by_id(
+        &self,
+        request: Request<pb::RecordActivityTaskHeartbeatByIdRequest>,
+    ) -> RpcResult<pb::RecordActivityTaskHeartbeatByIdResponse> {
+        reply(self.heartbeat_by_id(request.into_inner()).await)
     }
 
     async fn record_worker_heartbeat(&self, _request: Request<pb::RecordWorkerHeartbeatRequest>) -> RpcResult<pb::RecordWorkerHeartbeatResponse> {

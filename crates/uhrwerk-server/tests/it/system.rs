@@ -73,7 +73,7 @@ async fn unimplemented_rpc_names_the_method() {
     let mut client = server.client.clone();
     let status = assert_code(
         client
-            .request_cancel_workflow_execution(workflowservice_pb::RequestCancelWorkflowExecutionRequest {
+            .reset_workflow_execution(workflowservice_pb::ResetWorkflowExecutionRequest {
                 namespace: NAMESPACE.into(),
                 workflow_execution: Some(common_pb::WorkflowExecution { workflow_id: "wf".into(), run_id: String::new() }),
                 ..Default::default()
@@ -81,7 +81,7 @@ async fn unimplemented_rpc_names_the_method() {
             .await,
         Code::Unimplemented,
     );
-    assert!(status.message().contains("RequestCancelWorkflowExecution"), "message: {}", status.message());
+    assert!(status.message().contains("ResetWorkflowExecution"), "message: {}", status.message());
 
     let status = assert_code(
         client.update_namespace(workflowservice_pb::UpdateNamespaceRequest { namespace: NAMESPACE.into(), ..Default::default() }).await,
