@@ -121,6 +121,10 @@ class CancelUnstartedActivityWorkflow:
             "x",
             task_queue="nobody-polls-" + workflow.info().workflow_id,
             start_to_close_timeout=timedelta(seconds=60),
+            # Wait for the server's ActivityTaskCanceled: with the default TRY_CANCEL the SDK resolves the
+            # activity locally and completes the run in the same task, and the real server then records only
+            # ActivityTaskCancelRequested (no ActivityTaskCanceled) before WorkflowExecutionCompleted.
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
         )
         await workflow.sleep(timedelta(milliseconds=100))
         handle.cancel()
@@ -135,3 +139,81 @@ class CancelUnstartedActivityWorkflow:
 
 FEATURE_WORKFLOWS.extend([CancellableWorkflow, CancelUnstartedActivityWorkflow])
 FEATURE_ACTIVITIES = [heartbeat_until_canceled]
+
+
+# --- continue-as-new, retry, start delay, timeouts (13.1, 13.6) -----------------------------------
+
+from temporalio.exceptions import ApplicationError  # noqa: E402
+
+
+@dataclass
+class SessionInput:
+    """The state a session carries into its next run."""
+
+    total: int = 0
+    processed: int = 0
+    runs: int = 1
+    max_history: int = 0
+    use_server_suggestion: bool = False
+
+
+@workflow.defn
+class UserSessionWorkflow:
+    """The chapter's entity workflow: fed by signals, continues as new before its history grows
+    too long, carrying only small state."""
+
+    def __init__(self) -> None:
+        self.pending: list[int] = []
+        self.done = False
+
+    @workflow.run
+    async def run(self, state: SessionInput) -> SessionInput:
+        while True:
+            await workflow.wait_condition(lambda: bool(self.pending) or self.done)
+            while self.pending:
+                state.total += self.pending.pop(0)
+                state.processed += 1
+            if self.done:
+                return state
+            info = workflow.info()
+            too_long = (
+                info.is_continue_as_new_suggested()
+                if state.use_server_suggestion
+                else info.get_current_history_length() > state.max_history
+            )
+            if too_long:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                state.runs += 1
+                workflow.continue_as_new(state)
+
+    @workflow.signal
+    def event(self, value: int) -> None:
+        self.pending.append(value)
+
+    @workflow.signal
+    def close(self) -> None:
+        self.done = True
+
+
+@workflow.defn
+class CountdownWorkflow:
+    @workflow.run
+    async def run(self, n: int) -> str:
+        if n > 0:
+            workflow.continue_as_new(n - 1)
+        return f"done after {workflow.info().continued_run_id is not None}"
+
+
+@workflow.defn
+class FlakyWorkflow:
+    """Fails its first two attempts; the server's workflow retry policy brings a third."""
+
+    @workflow.run
+    async def run(self) -> str:
+        attempt = workflow.info().attempt
+        if attempt < 3:
+            raise ApplicationError(f"attempt {attempt} fails")
+        return f"ok on attempt {attempt}"
+
+
+FEATURE_WORKFLOWS.extend([UserSessionWorkflow, CountdownWorkflow, FlakyWorkflow])

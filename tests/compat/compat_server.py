@@ -68,8 +68,11 @@ class ServerProcess:
         log_file: Path,
         port: int | None = None,
         namespaces: tuple[str, ...] = (),
+        extra_args: tuple[str, ...] = (),
     ):
         assert kind in ("uhrwerk", "reference"), kind
+        # Flags both servers understand, e.g. --dynamic-config-value KEY=JSON.
+        self.extra_args = extra_args
         self.kind = kind
         self.db_file = db_file
         self.log_file = log_file
@@ -89,6 +92,7 @@ class ServerProcess:
         common = ["--ip", "127.0.0.1", "--port", str(self.port), "--db-filename", str(self.db_file)]
         for ns in self.namespaces:
             common += ["--namespace", ns]
+        common += list(self.extra_args)
         if self.kind == "reference":
             # The dev server also opens a UI port, which we do not want.
             return [str(temporal_cli()), "server", "start-dev", "--headless", *common, "--log-level", "warn"]

@@ -136,8 +136,10 @@ def server_factory(request: pytest.FixtureRequest, test_dir: Path):
     kind = _server_kind(request.config)
     namespace = request.config.getoption("--namespace")
 
-    def make(name: str = "own") -> ServerProcess:
-        p = ServerProcess(kind, test_dir / f"{name}.db", test_dir / f"{name}.log", namespaces=(namespace,))
+    def make(name: str = "own", extra_args: tuple[str, ...] = ()) -> ServerProcess:
+        p = ServerProcess(
+            kind, test_dir / f"{name}.db", test_dir / f"{name}.log", namespaces=(namespace,), extra_args=extra_args
+        )
         created.append(p)
         return p
 

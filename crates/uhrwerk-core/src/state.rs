@@ -87,6 +87,19 @@ pub struct RunState {
     /// Set once a cancellation of the run was requested (WorkflowExecutionCancelRequested).
     #[prost(bool, tag = "32")]
     pub cancel_requested: bool,
+    /// Absolute deadline of the whole chain of runs (execution timeout), or 0.
+    #[prost(int64, tag = "33")]
+    pub execution_expiration_ms: i64,
+    #[prost(string, tag = "34")]
+    pub cron_schedule: String,
+    /// Search attributes and memo as set at start, to be carried to successors.
+    #[prost(message, optional, tag = "35")]
+    pub header: Option<common_pb::Header>,
+    #[prost(message, optional, tag = "36")]
+    pub priority: Option<common_pb::Priority>,
+    /// The run's input, carried to a retry of the run.
+    #[prost(message, optional, tag = "37")]
+    pub input: Option<common_pb::Payloads>,
 }
 
 /// A pending user timer (`workflow.sleep`, `wait_condition` timeouts).

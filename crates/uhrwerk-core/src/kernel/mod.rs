@@ -6,6 +6,7 @@
 //! returns the error the caller must see). The engine commits whatever the `Ctx` holds.
 
 mod activity;
+mod close;
 mod signal;
 mod start;
 mod timer;
@@ -74,11 +75,32 @@ pub struct Ctx<'a> {
     pub state_changed: bool,
     /// A command outcome needs the worker: schedule a workflow task after the completion.
     needs_workflow_task: bool,
+    /// Run id for a successor run (continue-as-new, retry, cron), chosen by the engine.
+    pub successor_run_id: String,
+    /// A run created by this transition, committed together with it.
+    pub successor: Option<Successor>,
+}
+
+/// A run started by closing another one; the engine commits both in one batch.
+#[derive(Debug)]
+pub struct Successor {
+    pub state: RunState,
+    pub events: Vec<history_pb::HistoryEvent>,
+    pub effects: Vec<Effect>,
 }
 
 impl<'a> Ctx<'a> {
     pub fn new(now: Millis, limits: &'a Limits) -> Self {
-        Self { now, limits, events: Vec::new(), effects: Vec::new(), state_changed: false, needs_workflow_task: false }
+        Self {
+            now,
+            limits,
+            events: Vec::new(),
+            effects: Vec::new(),
+            state_changed: false,
+            needs_workflow_task: false,
+            successor_run_id: String::new(),
+            successor: None,
+        }
     }
 
     /// Whether the transition has anything to commit.
@@ -94,6 +116,8 @@ impl<'a> Ctx<'a> {
         self.events.truncate(snapshot.0);
         self.effects.truncate(snapshot.1);
         self.state_changed = snapshot.2;
+        self.needs_workflow_task = false;
+        self.successor = None;
     }
 
     /// Appends a persisted event and returns its id.
@@ -220,25 +244,7 @@ pub fn terminate_run(ctx: &mut Ctx<'_>, st: &mut RunState, reason: &str, details
     if !st.is_open() {
         return Err(Error::NotFound("workflow execution already completed".into()));
     }
-    // A started workflow task must be followed by its outcome or by the close event; with events
-    // buffered behind it, end the task first (as Temporal does), then write the buffer.
-    if let Some(wt) = st.started_workflow_task().cloned() {
-        if !st.buffered_events.is_empty() {
-            st.workflow_task = None;
-            ctx.append(
-                st,
-                enums_pb::EventType::WorkflowTaskFailed,
-                Attributes::WorkflowTaskFailedEventAttributes(history_pb::WorkflowTaskFailedEventAttributes {
-                    scheduled_event_id: wt.scheduled_event_id,
-                    started_event_id: wt.started_event_id,
-                    cause: enums_pb::WorkflowTaskFailedCause::ForceCloseCommand as i32,
-                    identity: identity.to_string(),
-                    ..Default::default()
-                }),
-            );
-            ctx.flush_buffered(st);
-        }
-    }
+    end_task_before_forced_close(ctx, st, identity);
     let id = ctx.append(
         st,
         enums_pb::EventType::WorkflowExecutionTerminated,
@@ -273,4 +279,27 @@ pub fn request_cancel_run(ctx: &mut Ctx<'_>, st: &mut RunState, reason: &str, id
         }),
     );
     Ok(())
+}
+
+/// Before a close that does not come from the worker (terminate, timeout): a started workflow
+/// task must be followed by its outcome or by the close event, so with events buffered behind it
+/// the task is failed first (as Temporal does) and the buffer written.
+fn end_task_before_forced_close(ctx: &mut Ctx<'_>, st: &mut RunState, identity: &str) {
+    if let Some(wt) = st.started_workflow_task().cloned() {
+        if !st.buffered_events.is_empty() {
+            st.workflow_task = None;
+            ctx.append(
+                st,
+                enums_pb::EventType::WorkflowTaskFailed,
+                Attributes::WorkflowTaskFailedEventAttributes(history_pb::WorkflowTaskFailedEventAttributes {
+                    scheduled_event_id: wt.scheduled_event_id,
+                    started_event_id: wt.started_event_id,
+                    cause: enums_pb::WorkflowTaskFailedCause::ForceCloseCommand as i32,
+                    identity: identity.to_string(),
+                    ..Default::default()
+                }),
+            );
+            ctx.flush_buffered(st);
+        }
+    }
 }

@@ -23,6 +23,10 @@ pub enum TimerKind {
     ActivityRetry = 6,
     /// A user timer; `id` is its TimerStarted event id.
     UserTimer = 7,
+    /// The first workflow task of a run with `first_workflow_task_backoff` is due.
+    WorkflowBackoff = 8,
+    /// The run's run timeout or the chain's execution timeout is reached.
+    WorkflowTimeout = 9,
 }
 
 /// A timer of one run; `(kind, id, attempt)` identifies it within the run.
@@ -62,6 +66,8 @@ pub fn fire_timer(ctx: &mut Ctx<'_>, st: &mut RunState, timer: &TimerTask) {
         TimerKind::ActivityScheduleToClose => activity::activity_timer_fired(ctx, st, timer.id, timer.attempt, T::ScheduleToClose),
         TimerKind::ActivityRetry => activity::retry_backoff_elapsed(ctx, st, timer.id, timer.attempt),
         TimerKind::UserTimer => user_timer_fired(ctx, st, timer.id),
+        TimerKind::WorkflowBackoff => super::schedule_workflow_task(ctx, st),
+        TimerKind::WorkflowTimeout => super::close::time_out(ctx, st),
         TimerKind::Unspecified => {}
     }
 }

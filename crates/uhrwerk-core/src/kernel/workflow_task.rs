@@ -219,30 +219,24 @@ fn apply_command(
         }
         Some(CommandAttributes::CompleteWorkflowExecutionCommandAttributes(a)) => {
             check_blob(ctx, a.result.as_ref(), Cause::BadCompleteWorkflowExecutionAttributes, "CompleteWorkflowExecutionCommandAttributes.Result")?;
-            let id = ctx.append(
-                st,
-                EventType::WorkflowExecutionCompleted,
-                Attributes::WorkflowExecutionCompletedEventAttributes(history_pb::WorkflowExecutionCompletedEventAttributes {
-                    result: a.result,
-                    workflow_task_completed_event_id: completed_event_id,
-                    new_execution_run_id: String::new(),
-                }),
-            );
-            close_run(ctx, st, enums_pb::WorkflowExecutionStatus::Completed, id);
+            super::close::complete(ctx, st, completed_event_id, a.result);
             Ok(())
         }
         Some(CommandAttributes::FailWorkflowExecutionCommandAttributes(a)) => {
-            let id = ctx.append(
-                st,
-                EventType::WorkflowExecutionFailed,
-                Attributes::WorkflowExecutionFailedEventAttributes(history_pb::WorkflowExecutionFailedEventAttributes {
-                    failure: a.failure,
-                    retry_state: enums_pb::RetryState::RetryPolicyNotSet as i32,
-                    workflow_task_completed_event_id: completed_event_id,
-                    new_execution_run_id: String::new(),
-                }),
-            );
-            close_run(ctx, st, enums_pb::WorkflowExecutionStatus::Failed, id);
+            super::close::fail(ctx, st, completed_event_id, a.failure);
+            Ok(())
+        }
+        Some(CommandAttributes::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
+            check_blob(ctx, a.input.as_ref(), Cause::BadContinueAsNewAttributes, "ContinueAsNewWorkflowExecutionCommandAttributes.Input")?;
+            if let Some(policy) = a.retry_policy.as_ref() {
+                retry::normalize(Some(policy)).map_err(|e| reject(Cause::BadContinueAsNewAttributes, e.0))?;
+            }
+            for d in [&a.workflow_run_timeout, &a.workflow_task_timeout, &a.backoff_start_interval] {
+                if time::is_negative(d) {
+                    return Err(reject(Cause::BadContinueAsNewAttributes, "A negative timeout is set on command."));
+                }
+            }
+            super::close::continue_as_new(ctx, st, completed_event_id, a);
             Ok(())
         }
         Some(CommandAttributes::RecordMarkerCommandAttributes(a)) => {

@@ -24,6 +24,20 @@ use crate::timers::Timers;
 
 pub use start::StartOutcome;
 
+/// One run's transition waiting to be committed.
+struct Pending {
+    state: RunState,
+    events: Vec<uhrwerk_proto::temporal::api::history::v1::HistoryEvent>,
+    effects: Vec<Effect>,
+    set_current: bool,
+}
+
+impl Pending {
+    fn from_ctx(state: RunState, ctx: &mut Ctx<'_>, set_current: bool) -> Self {
+        Self { state, events: std::mem::take(&mut ctx.events), effects: std::mem::take(&mut ctx.effects), set_current }
+    }
+}
+
 type SlotKey = (String, String);
 
 /// The state slot of one workflow id: its latest run, loaded lazily.
@@ -132,7 +146,7 @@ impl Engine {
     }
 
     /// Applies `f` to the latest run of `workflow_id` (which must be `run_id` when that is
-    /// non-empty) and commits the outcome.
+    /// non-empty) and commits the outcome, together with any successor run it created.
     pub async fn mutate<T, F>(self: &Arc<Self>, namespace: &str, workflow_id: &str, run_id: &str, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -148,11 +162,15 @@ impl Engine {
             };
             let mut next = current.clone();
             let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
+            ctx.successor_run_id = uuid::Uuid::now_v7().to_string();
             let result = f(&mut ctx, &mut next).map_err(Error::from);
             if ctx.has_changes() {
-                let (events, effects) = (std::mem::take(&mut ctx.events), std::mem::take(&mut ctx.effects));
+                let mut pending = vec![Pending::from_ctx(next, &mut ctx, false)];
+                if let Some(successor) = ctx.successor.take() {
+                    pending.push(Pending { state: successor.state, events: successor.events, effects: successor.effects, set_current: true });
+                }
                 drop(ctx);
-                this.commit(&slot, &mut guard, next, events, effects, false).await?;
+                this.commit(&slot, &mut guard, pending, true).await?;
             }
             result
         })
@@ -160,90 +178,76 @@ impl Engine {
         .map_err(|e| Error::Internal(format!("transition task failed: {e}")))?
     }
 
-    /// Makes a transition durable, then installs the new state and applies its effects.
-    async fn commit(
-        &self,
-        slot: &Arc<Slot>,
-        guard: &mut SlotState,
-        next: RunState,
-        events: Vec<uhrwerk_proto::temporal::api::history::v1::HistoryEvent>,
-        effects: Vec<Effect>,
-        set_current: bool,
-    ) -> Result<()> {
-        let closed = !next.is_open();
-        let key = (next.namespace.clone(), next.workflow_id.clone());
-        self.commit_without_evict(slot, guard, next, events, effects, set_current).await?;
-        if closed {
+    /// Makes transitions of one workflow id durable in one batch, then installs the last state in
+    /// the slot and applies their effects. With `evict`, a slot whose last run closed leaves memory.
+    async fn commit(&self, slot: &Arc<Slot>, guard: &mut SlotState, pending: Vec<Pending>, evict: bool) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        let mut offers = Vec::new();
+        for p in &pending {
+            let st = &p.state;
+            let mut write = RunWrite { state: st.clone(), set_current: p.set_current, events: p.events.clone(), ..Default::default() };
+            for effect in &p.effects {
+                match effect {
+                    Effect::DispatchWorkflowTask { task_queue, scheduled_event_id, attempt }
+                    | Effect::DispatchActivityTask { task_queue, scheduled_event_id, attempt } => {
+                        let kind = if matches!(effect, Effect::DispatchWorkflowTask { .. }) { TaskKind::Workflow } else { TaskKind::Activity };
+                        let task = OutboxTask {
+                            kind,
+                            namespace: st.namespace.clone(),
+                            workflow_id: st.workflow_id.clone(),
+                            run_id: st.run_id.clone(),
+                            task_queue: task_queue.clone(),
+                            scheduled_event_id: *scheduled_event_id,
+                            attempt: *attempt,
+                        };
+                        write.add_tasks.push(task.clone());
+                        offers.push(task);
+                    }
+                    Effect::TaskStarted { scheduled_event_id } => write.remove_tasks.push(*scheduled_event_id),
+                    Effect::ArmTimer(t) => write.add_timers.push(t.clone()),
+                    Effect::TimerDone(t) => write.remove_timers.push(t.clone()),
+                    Effect::RunClosed => {}
+                }
+            }
+            batch.runs.push(write);
+        }
+        let receiver = self.store.submit(batch);
+        receiver.await.map_err(|_| Error::Unavailable("the store stopped".into()))??;
+
+        for p in &pending {
+            let row = |timer: &kernel::TimerTask| TimerRow {
+                namespace: p.state.namespace.clone(),
+                workflow_id: p.state.workflow_id.clone(),
+                run_id: p.state.run_id.clone(),
+                timer: timer.clone(),
+            };
+            for effect in &p.effects {
+                match effect {
+                    Effect::ArmTimer(t) => self.timers.arm(row(t)),
+                    Effect::TimerDone(t) => self.timers.cancel(&row(t)),
+                    _ => {}
+                }
+            }
+        }
+        let last = pending.last().expect("commit of at least one transition");
+        let closed = !last.state.is_open();
+        let key = (last.state.namespace.clone(), last.state.workflow_id.clone());
+        let notifications: Vec<(String, i64)> =
+            pending.iter().filter(|p| !p.events.is_empty()).map(|p| (p.state.run_id.clone(), p.state.next_event_id)).collect();
+        guard.run = pending.into_iter().last().map(|p| p.state);
+        for task in offers {
+            self.matching.offer(task);
+        }
+        for (run_id, next_event_id) in notifications {
+            self.notify_history(&run_id, next_event_id);
+        }
+        if evict && closed {
             // Closed runs leave memory; the next access reloads them from the store.
             guard.evicted = true;
             let mut slots = self.slots.lock().expect("slots lock");
             if slots.get(&key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
                 slots.remove(&key);
             }
-        }
-        Ok(())
-    }
-
-    /// Like `commit`, but keeps the slot in memory even when the run closed (the caller goes on
-    /// using it, e.g. to start the next run).
-    async fn commit_without_evict(
-        &self,
-        _slot: &Arc<Slot>,
-        guard: &mut SlotState,
-        next: RunState,
-        events: Vec<uhrwerk_proto::temporal::api::history::v1::HistoryEvent>,
-        effects: Vec<Effect>,
-        set_current: bool,
-    ) -> Result<()> {
-        let mut write = RunWrite { state: next.clone(), set_current, events, ..Default::default() };
-        let row = |timer: &kernel::TimerTask| TimerRow {
-            namespace: next.namespace.clone(),
-            workflow_id: next.workflow_id.clone(),
-            run_id: next.run_id.clone(),
-            timer: timer.clone(),
-        };
-        let mut offers = Vec::new();
-        for effect in &effects {
-            match effect {
-                Effect::DispatchWorkflowTask { task_queue, scheduled_event_id, attempt }
-                | Effect::DispatchActivityTask { task_queue, scheduled_event_id, attempt } => {
-                    let kind = if matches!(effect, Effect::DispatchWorkflowTask { .. }) { TaskKind::Workflow } else { TaskKind::Activity };
-                    let task = OutboxTask {
-                        kind,
-                        namespace: next.namespace.clone(),
-                        workflow_id: next.workflow_id.clone(),
-                        run_id: next.run_id.clone(),
-                        task_queue: task_queue.clone(),
-                        scheduled_event_id: *scheduled_event_id,
-                        attempt: *attempt,
-                    };
-                    write.add_tasks.push(task.clone());
-                    offers.push(task);
-                }
-                Effect::TaskStarted { scheduled_event_id } => write.remove_tasks.push(*scheduled_event_id),
-                Effect::ArmTimer(t) => write.add_timers.push(t.clone()),
-                Effect::TimerDone(t) => write.remove_timers.push(t.clone()),
-                Effect::RunClosed => {}
-            }
-        }
-        let n_events = write.events.len();
-        let receiver = self.store.submit(WriteBatch { runs: vec![write] });
-        receiver.await.map_err(|_| Error::Unavailable("the store stopped".into()))??;
-
-        let (run_id, next_event_id) = (next.run_id.clone(), next.next_event_id);
-        for effect in &effects {
-            match effect {
-                Effect::ArmTimer(t) => self.timers.arm(row(t)),
-                Effect::TimerDone(t) => self.timers.cancel(&row(t)),
-                _ => {}
-            }
-        }
-        guard.run = Some(next);
-        for task in offers {
-            self.matching.offer(task);
-        }
-        if n_events > 0 {
-            self.notify_history(&run_id, next_event_id);
         }
         Ok(())
     }

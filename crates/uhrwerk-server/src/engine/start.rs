@@ -7,7 +7,7 @@ use uhrwerk_core::state::RunState;
 use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
 
-use super::Engine;
+use super::{Engine, Pending};
 use crate::error::{Error, Result};
 
 use enums_pb::{WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy as Conflict, WorkflowIdReusePolicy as Reuse};
@@ -111,11 +111,10 @@ impl Engine {
                     if let (Some(signal), true) = (signal, current.is_open()) {
                         let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
                         kernel::signal_run(&mut ctx, &mut current, signal)?;
-                        let changed = ctx.has_changes();
-                        let (events, effects) = (std::mem::take(&mut ctx.events), std::mem::take(&mut ctx.effects));
-                        drop(ctx);
-                        if changed {
-                            this.commit(&slot, &mut guard, current, events, effects, false).await?;
+                        if ctx.has_changes() {
+                            let pending = vec![Pending::from_ctx(current, &mut ctx, false)];
+                            drop(ctx);
+                            this.commit(&slot, &mut guard, pending, true).await?;
                         }
                     }
                     return Ok(StartOutcome { run_id, started });
@@ -124,18 +123,18 @@ impl Engine {
                     let mut current = guard.run.clone().expect("decided on an existing run");
                     let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
                     kernel::terminate_run(&mut ctx, &mut current, "TerminateIfRunning WorkflowIdReusePolicy", None, &req.identity)?;
-                    let (events, effects) = (std::mem::take(&mut ctx.events), std::mem::take(&mut ctx.effects));
+                    let pending = vec![Pending::from_ctx(current, &mut ctx, false)];
                     drop(ctx);
-                    this.commit_without_evict(&slot, &mut guard, current, events, effects, false).await?;
+                    this.commit(&slot, &mut guard, pending, false).await?;
                 }
                 Decision::Start => {}
             }
             let run_id = uuid::Uuid::now_v7().to_string();
             let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
             let st = kernel::start_run(&mut ctx, StartOptions { run_id: run_id.clone(), request: req, signal });
-            let (events, effects) = (std::mem::take(&mut ctx.events), std::mem::take(&mut ctx.effects));
+            let pending = vec![Pending::from_ctx(st, &mut ctx, true)];
             drop(ctx);
-            this.commit(&slot, &mut guard, st, events, effects, true).await?;
+            this.commit(&slot, &mut guard, pending, true).await?;
             Ok(StartOutcome { run_id, started: true })
         })
         .await
