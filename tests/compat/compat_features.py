@@ -51,6 +51,15 @@ class SessionWorkflow:
     def finish(self) -> None:
         self.done = True
 
+    @workflow.query
+    def total(self) -> int:
+        """Read-only, as the chapter demands (13.3)."""
+        return self.state.total
+
+    @workflow.query
+    def broken(self) -> int:
+        raise ValueError("this query fails on purpose")
+
 
 @workflow.defn
 class WaitOrTimeoutWorkflow:

@@ -16,6 +16,14 @@ pub enum Error {
     FailedPrecondition(String),
     #[error("{message}")]
     AlreadyStarted { message: String, start_request_id: String, run_id: String },
+    /// A query handler failed in the worker.
+    #[error("{message}")]
+    QueryFailed { message: String, failure: Option<uhrwerk_proto::temporal::api::failure::v1::Failure> },
+    /// The run cannot answer queries (it closed before its first workflow task).
+    #[error("{0}")]
+    WorkflowNotReady(String),
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// Storage trouble: the client may retry.
     #[error("{0}")]
     Unavailable(String),

@@ -10,6 +10,7 @@ pub mod error;
 pub mod frontend;
 pub mod matching;
 pub mod namespaces;
+pub mod queries;
 pub mod timers;
 
 use std::net::SocketAddr;

@@ -11,21 +11,47 @@ use uhrwerk_store::{OutboxTask, TaskKind};
 
 type QueueKey = (String, String, TaskKind);
 
+/// What a poll can receive: a durable task from the outbox, or a legacy query task (workflow
+/// task queues only), which lives in memory only.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Dispatch {
+    Task(OutboxTask),
+    Query(QueryTask),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryTask {
+    pub namespace: String,
+    pub workflow_id: String,
+    pub run_id: String,
+    pub task_queue: String,
+    pub query_id: String,
+}
+
+impl Dispatch {
+    fn key(&self) -> QueueKey {
+        match self {
+            Dispatch::Task(t) => (t.namespace.clone(), t.task_queue.clone(), t.kind),
+            Dispatch::Query(q) => (q.namespace.clone(), q.task_queue.clone(), TaskKind::Workflow),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Queue {
-    tasks: VecDeque<OutboxTask>,
-    waiters: VecDeque<oneshot::Sender<OutboxTask>>,
+    tasks: VecDeque<Dispatch>,
+    waiters: VecDeque<oneshot::Sender<Dispatch>>,
 }
 
 /// A parked poll. Dropped with a task inside (the poll ended or its client went away just as the
 /// task arrived), it offers the task again so nothing handed over is lost.
 struct Waiter {
-    rx: Option<oneshot::Receiver<OutboxTask>>,
+    rx: Option<oneshot::Receiver<Dispatch>>,
     matching: Matching,
 }
 
 impl Waiter {
-    fn take_back(&mut self) -> Option<OutboxTask> {
+    fn take_back(&mut self) -> Option<Dispatch> {
         let mut rx = self.rx.take()?;
         rx.close();
         rx.try_recv().ok()
@@ -35,7 +61,7 @@ impl Waiter {
 impl Drop for Waiter {
     fn drop(&mut self) {
         if let Some(task) = self.take_back() {
-            self.matching.offer(task);
+            self.matching.offer_dispatch(task);
         }
     }
 }
@@ -59,8 +85,17 @@ impl Matching {
     }
 
     /// Offers a task: to the oldest waiting poll, or to the back of its queue.
-    pub fn offer(&self, mut task: OutboxTask) {
-        let key = (task.namespace.clone(), task.task_queue.clone(), task.kind);
+    pub fn offer(&self, task: OutboxTask) {
+        self.offer_dispatch(Dispatch::Task(task));
+    }
+
+    /// Offers a legacy query task to the workflow task queue.
+    pub fn offer_query(&self, query: QueryTask) {
+        self.offer_dispatch(Dispatch::Query(query));
+    }
+
+    fn offer_dispatch(&self, mut task: Dispatch) {
+        let key = task.key();
         let mut queues = self.inner.queues.lock().expect("matching lock");
         let queue = queues.entry(key).or_default();
         while let Some(waiter) = queue.waiters.pop_front() {
@@ -74,7 +109,7 @@ impl Matching {
 
     /// Waits up to `wait` for a task of `kind` on `namespace`/`task_queue`.
     /// Returns `None` on timeout or server shutdown.
-    pub async fn poll(&self, namespace: &str, task_queue: &str, kind: TaskKind, wait: Duration) -> Option<OutboxTask> {
+    pub async fn poll(&self, namespace: &str, task_queue: &str, kind: TaskKind, wait: Duration) -> Option<Dispatch> {
         let mut shutdown = self.inner.shutdown.clone();
         if *shutdown.borrow() {
             return None;

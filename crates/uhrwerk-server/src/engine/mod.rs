@@ -20,6 +20,7 @@ use uhrwerk_store::{OutboxTask, RunWrite, Store, TaskKind, TimerRow, WriteBatch}
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::matching::Matching;
+use crate::queries::Queries;
 use crate::timers::Timers;
 
 pub use start::StartOutcome;
@@ -57,6 +58,7 @@ pub struct Engine {
     limits: Limits,
     matching: Matching,
     timers: Timers,
+    queries: Queries,
     slots: Mutex<HashMap<SlotKey, Arc<Slot>>>,
     /// Long-poll watchers of run histories: run id -> next event id.
     history_watch: Mutex<HashMap<String, watch::Sender<i64>>>,
@@ -70,6 +72,7 @@ impl Engine {
             limits,
             matching,
             timers,
+            queries: Queries::default(),
             slots: Mutex::default(),
             history_watch: Mutex::default(),
         })
@@ -340,6 +343,10 @@ impl Engine {
 
     pub fn matching(&self) -> &Matching {
         &self.matching
+    }
+
+    pub fn queries(&self) -> &Queries {
+        &self.queries
     }
 }
 

@@ -48,6 +48,19 @@ impl From<Error> for Status {
                 errordetails_pb::WorkflowExecutionAlreadyStartedFailure { start_request_id, run_id, ..Default::default() }
                     .encode_to_vec(),
             ),
+            Error::QueryFailed { message, failure } => with_detail(
+                Code::InvalidArgument,
+                message,
+                "QueryFailedFailure",
+                errordetails_pb::QueryFailedFailure { failure }.encode_to_vec(),
+            ),
+            Error::WorkflowNotReady(message) => with_detail(
+                Code::FailedPrecondition,
+                message,
+                "WorkflowNotReadyFailure",
+                errordetails_pb::WorkflowNotReadyFailure::default().encode_to_vec(),
+            ),
+            Error::DeadlineExceeded(message) => Status::deadline_exceeded(message),
             Error::InvalidArgument(message) => Status::invalid_argument(message),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
             Error::Unavailable(message) => Status::unavailable(message),

@@ -13,6 +13,7 @@ mod poll;
 mod query;
 mod validate;
 mod workflow;
+mod workflow_query;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,6 +11,8 @@ use uhrwerk_proto::temporal::api::history::v1 as history_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
 use uhrwerk_store::{OutboxTask, TaskKind};
 
+use crate::matching::{Dispatch, QueryTask};
+
 use super::Frontend;
 use crate::error::{Error, Result};
 
@@ -18,7 +20,7 @@ impl Frontend {
     /// Waits up to `wait` for a task of `kind` and records it started with `start`.
     async fn poll_task<T, F, Fut>(&self, namespace: &str, task_queue: &str, kind: TaskKind, wait: Duration, start: F) -> Result<Option<T>>
     where
-        F: Fn(OutboxTask) -> Fut,
+        F: Fn(Dispatch) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
         let began = Instant::now();
@@ -53,9 +55,14 @@ impl Frontend {
         }
         let identity = req.identity.clone();
         let response = self
-            .poll_task(&req.namespace, &queue.name, TaskKind::Workflow, wait, |task| {
+            .poll_task(&req.namespace, &queue.name, TaskKind::Workflow, wait, |dispatch| {
                 let identity = identity.clone();
-                async move { self.start_workflow_task(task, identity).await }
+                async move {
+                    match dispatch {
+                        Dispatch::Task(task) => self.start_workflow_task(task, identity).await,
+                        Dispatch::Query(query) => self.legacy_query_task(query).await,
+                    }
+                }
             })
             .await?;
         Ok(response.unwrap_or_default())
@@ -64,11 +71,14 @@ impl Frontend {
     async fn start_workflow_task(&self, task: OutboxTask, identity: String) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let scheduled_event_id = task.scheduled_event_id;
-        let (started, workflow_type, task_queue): (WorkflowTaskStarted, String, String) = self
+        let queries = self.engine.queries().clone();
+        let (started, workflow_type, task_queue, attached): (WorkflowTaskStarted, String, String, _) = self
             .engine
             .mutate(&task.namespace, &task.workflow_id, &task.run_id, move |ctx, st| {
                 let started = kernel::record_workflow_task_started(ctx, st, scheduled_event_id, &identity, &request_id)?;
-                Ok((started, st.workflow_type.clone(), st.task_queue.clone()))
+                // Queries that arrived while the task was pending ride along with it.
+                let attached = queries.attach(&st.run_id);
+                Ok((started, st.workflow_type.clone(), st.task_queue.clone(), attached))
             })
             .await?;
         let run_id = task.run_id.clone();
@@ -86,6 +96,29 @@ impl Frontend {
             workflow_execution_task_queue: Some(kernel::normal_task_queue(&task_queue)),
             scheduled_time: Some(time::timestamp(started.scheduled_time_ms)),
             started_time: Some(time::timestamp(started.started_time_ms)),
+            queries: attached,
+            ..Default::default()
+        })
+    }
+
+    /// A legacy query task: the full history and the query, answered by RespondQueryTaskCompleted.
+    async fn legacy_query_task(&self, task: QueryTask) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse> {
+        let Some((_, query)) = self.engine.queries().get(&task.query_id) else {
+            return Err(Error::NotFound("the query's caller is gone".into()));
+        };
+        let st = self.engine.run_state(&task.namespace, &task.workflow_id, &task.run_id).await?;
+        let (run_id, n_events) = (st.run_id.clone(), (st.next_event_id - 1).max(0) as usize);
+        let events: Vec<history_pb::HistoryEvent> = self.engine.read(move |s| s.events(&run_id, 1, n_events)).await?;
+        Ok(workflowservice_pb::PollWorkflowTaskQueueResponse {
+            task_token: super::workflow_query::query_token(&task.query_id),
+            workflow_execution: Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() }),
+            workflow_type: Some(common_pb::WorkflowType { name: st.workflow_type.clone() }),
+            previous_started_event_id: st.previous_started_event_id,
+            started_event_id: 0,
+            attempt: 1,
+            history: Some(history_pb::History { events }),
+            query: Some(query),
+            workflow_execution_task_queue: Some(kernel::normal_task_queue(&st.task_queue)),
             ..Default::default()
         })
     }
@@ -100,9 +133,14 @@ impl Frontend {
         super::validate::task_queue_name(self.engine.limits(), &queue.name)?;
         let identity = req.identity.clone();
         let response = self
-            .poll_task(&req.namespace, &queue.name, TaskKind::Activity, wait, |task| {
+            .poll_task(&req.namespace, &queue.name, TaskKind::Activity, wait, |dispatch| {
                 let identity = identity.clone();
-                async move { self.start_activity_task(task, identity).await }
+                async move {
+                    match dispatch {
+                        Dispatch::Task(task) => self.start_activity_task(task, identity).await,
+                        Dispatch::Query(_) => Err(Error::NotFound("query tasks go to workflow task queues".into())),
+                    }
+                }
             })
             .await?;
         Ok(response.unwrap_or_default())

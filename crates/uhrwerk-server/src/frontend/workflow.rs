@@ -7,7 +7,8 @@ use uhrwerk_core::token::TaskToken;
 use uhrwerk_proto::server::workflowservice::workflow_service_server::WorkflowService;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as pb;
 
-use super::{Frontend, MAX_HISTORY_POLL, MAX_TASK_POLL, list, long_poll_wait, validate};
+use super::{Frontend, MAX_HISTORY_POLL, MAX_TASK_POLL, list, long_poll_wait, validate, workflow_query};
+use crate::matching::QueryTask;
 use crate::error::{Error, Result};
 
 /// Methods answered for real; every other method gets UNIMPLEMENTED naming it.
@@ -37,6 +38,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "RespondActivityTaskFailedById",
     "RespondActivityTaskCanceledById",
     "RecordActivityTaskHeartbeatById",
+    "QueryWorkflow",
+    "RespondQueryTaskCompleted",
     "RecordWorkerHeartbeat",
     "ShutdownWorker",
 ];
@@ -67,12 +70,35 @@ impl Frontend {
         Ok(pb::StartWorkflowExecutionResponse { run_id: outcome.run_id, started: outcome.started, ..Default::default() })
     }
 
-    async fn workflow_task_completed(&self, req: pb::RespondWorkflowTaskCompletedRequest) -> Result<pb::RespondWorkflowTaskCompletedResponse> {
+    async fn workflow_task_completed(&self, mut req: pb::RespondWorkflowTaskCompletedRequest) -> Result<pb::RespondWorkflowTaskCompletedResponse> {
         let token = token(&req.task_token, &req.namespace)?;
         let t = token.clone();
-        self.engine
-            .mutate(&token.namespace, &token.workflow_id, &token.run_id, move |ctx, st| kernel::complete_workflow_task(ctx, st, &t, req))
+        let queries = self.engine.queries().clone();
+        let query_results = std::mem::take(&mut req.query_results);
+        let (legacy, completion) = self
+            .engine
+            .mutate(&token.namespace, &token.workflow_id, &token.run_id, move |ctx, st| {
+                let completion = kernel::complete_workflow_task(ctx, st, &t, req);
+                if let Err(kernel::Error::NotFound(_)) = completion {
+                    return Err(kernel::Error::NotFound("Workflow task not found.".into()));
+                }
+                workflow_query::answer_results(&queries, query_results);
+                let legacy = queries.after_completion(&st.run_id, st.workflow_task.is_some());
+                let legacy = legacy.into_iter().map(|id| QueryTask {
+                    namespace: st.namespace.clone(),
+                    workflow_id: st.workflow_id.clone(),
+                    run_id: st.run_id.clone(),
+                    task_queue: st.task_queue.clone(),
+                    query_id: id,
+                });
+                Ok((legacy.collect::<Vec<_>>(), completion))
+            })
             .await?;
+        // Queries the task did not answer, with no task to follow, go out on their own.
+        for query in legacy {
+            self.engine.matching().offer_query(query);
+        }
+        completion?;
         Ok(pb::RespondWorkflowTaskCompletedResponse::default())
     }
 
@@ -391,6 +417,18 @@ impl WorkflowService for Frontend {
         request: Request<pb::RecordActivityTaskHeartbeatByIdRequest>,
     ) -> RpcResult<pb::RecordActivityTaskHeartbeatByIdResponse> {
         reply(self.heartbeat_by_id(request.into_inner()).await)
+    }
+
+    async fn query_workflow(&self, request: Request<pb::QueryWorkflowRequest>) -> RpcResult<pb::QueryWorkflowResponse> {
+        let wait = long_poll_wait(&request, MAX_TASK_POLL);
+        reply(self.query(request.into_inner(), wait).await)
+    }
+
+    async fn respond_query_task_completed(
+        &self,
+        request: Request<pb::RespondQueryTaskCompletedRequest>,
+    ) -> RpcResult<pb::RespondQueryTaskCompletedResponse> {
+        reply(self.query_completed(request.into_inner()))
     }
 
     async fn record_worker_heartbeat(&self, _request: Request<pb::RecordWorkerHeartbeatRequest>) -> RpcResult<pb::RecordWorkerHeartbeatResponse> {
