@@ -226,3 +226,36 @@ class FlakyWorkflow:
 
 
 FEATURE_WORKFLOWS.extend([UserSessionWorkflow, CountdownWorkflow, FlakyWorkflow])
+
+
+# --- updates (13.3: validators reject bad input before it reaches the workflow) ---------------
+
+
+@workflow.defn
+class CartWorkflow:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.checked_out = False
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        await workflow.wait_condition(lambda: self.checked_out)
+        return self.items
+
+    @workflow.update
+    async def add_item(self, item: str) -> int:
+        self.items.append(item)
+        return len(self.items)
+
+    @add_item.validator
+    def validate_add_item(self, item: str) -> None:
+        if not item:
+            raise ValueError("empty items are rejected by the validator")
+
+    @workflow.update
+    def checkout(self) -> int:
+        self.checked_out = True
+        return len(self.items)
+
+
+FEATURE_WORKFLOWS.append(CartWorkflow)

@@ -100,6 +100,38 @@ pub struct RunState {
     /// The run's input, carried to a retry of the run.
     #[prost(message, optional, tag = "37")]
     pub input: Option<common_pb::Payloads>,
+    /// Updates by update id: in flight, and finished ones (for deduplication).
+    #[prost(btree_map = "string, message", tag = "38")]
+    pub updates: BTreeMap<String, UpdateInfo>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum UpdateState {
+    Unspecified = 0,
+    /// Accepted by the server, waiting for a workflow task to carry it.
+    Admitted = 1,
+    /// Sent to the worker inside a workflow task.
+    Requested = 2,
+    /// The workflow accepted it (WorkflowExecutionUpdateAccepted written).
+    Accepted = 3,
+    /// Finished: completed (WorkflowExecutionUpdateCompleted) or rejected (no event).
+    Completed = 4,
+}
+
+/// One workflow update.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UpdateInfo {
+    #[prost(string, tag = "1")]
+    pub update_id: String,
+    #[prost(enumeration = "UpdateState", tag = "2")]
+    pub state: i32,
+    #[prost(message, optional, tag = "3")]
+    pub request: Option<crate::pb::update::v1::Request>,
+    #[prost(int64, tag = "4")]
+    pub accepted_event_id: i64,
+    #[prost(message, optional, tag = "5")]
+    pub outcome: Option<crate::pb::update::v1::Outcome>,
 }
 
 /// A pending user timer (`workflow.sleep`, `wait_condition` timeouts).

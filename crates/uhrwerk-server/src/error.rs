@@ -24,6 +24,13 @@ pub enum Error {
     WorkflowNotReady(String),
     #[error("{0}")]
     DeadlineExceeded(String),
+    /// An operation of ExecuteMultiOperation failed; `code` is that operation's gRPC code.
+    #[error("{message}")]
+    MultiOperation {
+        code: i32,
+        message: String,
+        statuses: Vec<uhrwerk_proto::temporal::api::errordetails::v1::multi_operation_execution_failure::OperationStatus>,
+    },
     /// Storage trouble: the client may retry.
     #[error("{0}")]
     Unavailable(String),

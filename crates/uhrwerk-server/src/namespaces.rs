@@ -85,8 +85,8 @@ impl Namespaces {
                 id: id.clone(),
                 capabilities: Some(namespace_pb::namespace_info::Capabilities {
                     eager_workflow_start: false,
-                    sync_update: false,
-                    async_update: false,
+                    sync_update: true,
+                    async_update: true,
                     ..Default::default()
                 }),
                 supports_schedules: false,

@@ -10,6 +10,7 @@ mod close;
 mod signal;
 mod start;
 mod timer;
+mod update;
 mod workflow_task;
 
 use prost::Message;
@@ -28,6 +29,7 @@ pub use activity::{
 pub use signal::{SignalInput, signal_run};
 pub use start::{StartOptions, start_run};
 pub use timer::{TimerKind, TimerTask, fire_timer};
+pub use update::admit_update;
 pub use workflow_task::{
     WorkflowTaskStarted, complete_workflow_task, fail_workflow_task, record_workflow_task_started,
 };

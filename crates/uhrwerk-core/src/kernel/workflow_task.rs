@@ -27,6 +27,8 @@ pub struct WorkflowTaskStarted {
     pub attempt: i32,
     pub scheduled_time_ms: Millis,
     pub started_time_ms: Millis,
+    /// Update requests delivered with this task.
+    pub messages: Vec<crate::pb::protocol::v1::Message>,
 }
 
 fn not_found() -> Error {
@@ -77,6 +79,7 @@ pub fn record_workflow_task_started(
     wt.request_id = request_id.to_string();
     let attempt = wt.attempt;
     let scheduled_time_ms = wt.scheduled_time_ms;
+    let messages = super::update::deliver(st, scheduled_event_id);
     ctx.effects.push(Effect::TaskStarted { scheduled_event_id });
     ctx.arm(TimerKind::WorkflowTaskStartToClose, ctx.now + st.workflow_task_timeout_ms, scheduled_event_id, attempt);
     let token = TaskToken {
@@ -97,6 +100,7 @@ pub fn record_workflow_task_started(
         attempt,
         scheduled_time_ms,
         started_time_ms: ctx.now,
+        messages,
     })
 }
 
@@ -135,7 +139,7 @@ pub fn complete_workflow_task(
 ) -> Result<()> {
     check_token(st, token)?;
     let closing = request.commands.iter().any(|c| is_closing(c.command_type));
-    if closing && !st.buffered_events.is_empty() {
+    if closing && (!st.buffered_events.is_empty() || super::update::has_admitted(st)) {
         write_failed(ctx, st, Cause::UnhandledCommand, "UnhandledCommand".into(), &request.identity, "");
         return Err(Error::InvalidArgument("UnhandledCommand".into()));
     }
@@ -177,6 +181,7 @@ fn apply_completion(
     st.next_workflow_task_attempt = 1;
     ctx.effects.push(Effect::TimerDone(TimerTask::key(TimerKind::WorkflowTaskStartToClose, wt.scheduled_event_id, wt.attempt)));
 
+    let mut messages = request.messages;
     let n_commands = request.commands.len();
     for (idx, command) in request.commands.into_iter().enumerate() {
         if !st.is_open() {
@@ -189,12 +194,31 @@ fn apply_completion(
                 format!("invalid command sequence: {} must be the last command", command_name(command_type)),
             ));
         }
+        if let Some(CommandAttributes::ProtocolMessageCommandAttributes(a)) = &command.attributes {
+            if command_type == enums_pb::CommandType::ProtocolMessage as i32 {
+                let Some(pos) = messages.iter().position(|m| m.id == a.message_id) else {
+                    return Err(reject(super::update::BAD_MESSAGE, format!("ProtocolMessageCommand references unknown message {}", a.message_id)));
+                };
+                let message = messages.remove(pos);
+                super::update::apply_message(ctx, st, completed_event_id, message).map_err(|e| reject(super::update::BAD_MESSAGE, e.0))?;
+                continue;
+            }
+        }
         apply_command(ctx, st, completed_event_id, command, &request.identity)?;
     }
+    // Messages no command referenced (rejections) come after all commands.
+    for message in messages {
+        super::update::apply_message(ctx, st, completed_event_id, message).map_err(|e| reject(super::update::BAD_MESSAGE, e.0))?;
+    }
+    super::update::requeue_unanswered(st);
     if st.is_open() {
         let had_buffered = !st.buffered_events.is_empty();
         ctx.flush_buffered(st);
-        if had_buffered || request.force_create_new_workflow_task || std::mem::take(&mut ctx.needs_workflow_task) {
+        if had_buffered
+            || request.force_create_new_workflow_task
+            || std::mem::take(&mut ctx.needs_workflow_task)
+            || super::update::has_admitted(st)
+        {
             schedule_workflow_task(ctx, st);
         }
     }
@@ -530,6 +554,12 @@ fn write_failed(ctx: &mut Ctx<'_>, st: &mut RunState, cause: Cause, message: Str
     write_failed_with(ctx, st, cause as i32, Some(failure), identity, binary_checksum);
 }
 
+/// Attempt of the task after one that failed with `cause` at `attempt`. An unhandled command
+/// means new events, not a broken worker: the retry keeps attempt 1 and comes at once.
+fn next_attempt(cause: i32, attempt: i32) -> i32 {
+    if cause == Cause::UnhandledCommand as i32 { 1 } else { attempt + 1 }
+}
+
 fn write_failed_with(
     ctx: &mut Ctx<'_>,
     st: &mut RunState,
@@ -553,9 +583,23 @@ fn write_failed_with(
         }),
     );
     ctx.effects.push(Effect::TimerDone(TimerTask::key(TimerKind::WorkflowTaskStartToClose, wt.scheduled_event_id, wt.attempt)));
-    st.next_workflow_task_attempt = wt.attempt + 1;
+    st.next_workflow_task_attempt = next_attempt(cause, wt.attempt);
+    super::update::requeue_unanswered(st);
     ctx.flush_buffered(st);
-    schedule_workflow_task(ctx, st);
+    schedule_retry(ctx, st);
+}
+
+/// Schedules the next attempt of a failed or timed-out workflow task. From the third attempt on
+/// it waits (1 s, doubling, at most 1 min) so that a task failing on every attempt cannot spin.
+fn schedule_retry(ctx: &mut Ctx<'_>, st: &mut RunState) {
+    let attempt = st.next_workflow_task_attempt;
+    if attempt < 3 {
+        schedule_workflow_task(ctx, st);
+        return;
+    }
+    let backoff = 1000_i64.saturating_mul(1 << (attempt - 3).min(6)).min(60_000);
+    ctx.state_changed = true;
+    ctx.arm(TimerKind::WorkflowBackoff, ctx.now + backoff, 0, attempt);
 }
 
 /// The worker reports that it could not process the workflow task.
@@ -587,8 +631,9 @@ pub(super) fn time_out_workflow_task(ctx: &mut Ctx<'_>, st: &mut RunState, sched
         }),
     );
     st.next_workflow_task_attempt = wt.attempt + 1;
+    super::update::requeue_unanswered(st);
     ctx.flush_buffered(st);
-    schedule_workflow_task(ctx, st);
+    schedule_retry(ctx, st);
 }
 
 fn is_closing(command_type: i32) -> bool {

@@ -235,8 +235,9 @@ impl Engine {
         let last = pending.last().expect("commit of at least one transition");
         let closed = !last.state.is_open();
         let key = (last.state.namespace.clone(), last.state.workflow_id.clone());
-        let notifications: Vec<(String, i64)> =
-            pending.iter().filter(|p| !p.events.is_empty()).map(|p| (p.state.run_id.clone(), p.state.next_event_id)).collect();
+        // Every commit wakes the run's watchers: history long polls (which re-check for new
+        // events) and update waiters (which re-check the update's stage).
+        let notifications: Vec<(String, i64)> = pending.iter().map(|p| (p.state.run_id.clone(), p.state.next_event_id)).collect();
         guard.run = pending.into_iter().last().map(|p| p.state);
         for task in offers {
             self.matching.offer(task);

@@ -61,6 +61,12 @@ impl From<Error> for Status {
                 errordetails_pb::WorkflowNotReadyFailure::default().encode_to_vec(),
             ),
             Error::DeadlineExceeded(message) => Status::deadline_exceeded(message),
+            Error::MultiOperation { code, message, statuses } => with_detail(
+                Code::from_i32(code),
+                message,
+                "MultiOperationExecutionFailure",
+                errordetails_pb::MultiOperationExecutionFailure { statuses }.encode_to_vec(),
+            ),
             Error::InvalidArgument(message) => Status::invalid_argument(message),
             Error::FailedPrecondition(message) => Status::failed_precondition(message),
             Error::Unavailable(message) => Status::unavailable(message),

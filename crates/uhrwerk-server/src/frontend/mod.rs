@@ -11,6 +11,7 @@ mod list;
 mod operator;
 mod poll;
 mod query;
+mod update;
 mod validate;
 mod workflow;
 mod workflow_query;

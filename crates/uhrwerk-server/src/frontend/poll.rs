@@ -97,6 +97,7 @@ impl Frontend {
             scheduled_time: Some(time::timestamp(started.scheduled_time_ms)),
             started_time: Some(time::timestamp(started.started_time_ms)),
             queries: attached,
+            messages: started.messages,
             ..Default::default()
         })
     }

@@ -39,6 +39,9 @@ pub const IMPLEMENTED: &[&str] = &[
     "RespondActivityTaskCanceledById",
     "RecordActivityTaskHeartbeatById",
     "QueryWorkflow",
+    "UpdateWorkflowExecution",
+    "PollWorkflowExecutionUpdate",
+    "ExecuteMultiOperation",
     "RespondQueryTaskCompleted",
     "RecordWorkerHeartbeat",
     "ShutdownWorker",
@@ -63,7 +66,7 @@ pub(super) fn token(bytes: &[u8], namespace: &str) -> Result<TaskToken> {
 }
 
 impl Frontend {
-    async fn start(&self, mut req: pb::StartWorkflowExecutionRequest) -> Result<pb::StartWorkflowExecutionResponse> {
+    pub(super) async fn start(&self, mut req: pb::StartWorkflowExecutionRequest) -> Result<pb::StartWorkflowExecutionResponse> {
         self.namespaces.check(&req.namespace)?;
         validate::start(self.engine.limits(), &mut req)?;
         let outcome = self.engine.start_workflow(req).await?;
@@ -429,6 +432,24 @@ impl WorkflowService for Frontend {
         request: Request<pb::RespondQueryTaskCompletedRequest>,
     ) -> RpcResult<pb::RespondQueryTaskCompletedResponse> {
         reply(self.query_completed(request.into_inner()))
+    }
+
+    async fn update_workflow_execution(&self, request: Request<pb::UpdateWorkflowExecutionRequest>) -> RpcResult<pb::UpdateWorkflowExecutionResponse> {
+        let wait = long_poll_wait(&request, MAX_TASK_POLL);
+        reply(self.update(request.into_inner(), wait).await)
+    }
+
+    async fn poll_workflow_execution_update(
+        &self,
+        request: Request<pb::PollWorkflowExecutionUpdateRequest>,
+    ) -> RpcResult<pb::PollWorkflowExecutionUpdateResponse> {
+        let wait = long_poll_wait(&request, MAX_TASK_POLL);
+        reply(self.poll_update(request.into_inner(), wait).await)
+    }
+
+    async fn execute_multi_operation(&self, request: Request<pb::ExecuteMultiOperationRequest>) -> RpcResult<pb::ExecuteMultiOperationResponse> {
+        let wait = long_poll_wait(&request, MAX_TASK_POLL);
+        reply(self.multi_operation(request.into_inner(), wait).await)
     }
 
     async fn record_worker_heartbeat(&self, _request: Request<pb::RecordWorkerHeartbeatRequest>) -> RpcResult<pb::RecordWorkerHeartbeatResponse> {
