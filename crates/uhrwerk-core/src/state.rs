@@ -103,6 +103,52 @@ pub struct RunState {
     /// Updates by update id: in flight, and finished ones (for deduplication).
     #[prost(btree_map = "string, message", tag = "38")]
     pub updates: BTreeMap<String, UpdateInfo>,
+    /// Set on child runs: the parent to tell when the chain closes.
+    #[prost(message, optional, tag = "39")]
+    pub parent: Option<ParentInfo>,
+    /// Pending child workflows by initiated event id.
+    #[prost(btree_map = "int64, message", tag = "40")]
+    pub children: BTreeMap<i64, ChildInfo>,
+    /// The first workflow of this run's parent chain (the run itself when it has no parent).
+    #[prost(message, optional, tag = "41")]
+    pub root: Option<common_pb::WorkflowExecution>,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
+pub struct ParentInfo {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    #[prost(string, tag = "2")]
+    pub workflow_id: String,
+    #[prost(string, tag = "3")]
+    pub run_id: String,
+    #[prost(int64, tag = "4")]
+    pub initiated_event_id: i64,
+    /// The parent's root workflow, which becomes the child's root.
+    #[prost(message, optional, tag = "5")]
+    pub root: Option<common_pb::WorkflowExecution>,
+}
+
+/// A child workflow the run started and that has not closed yet.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ChildInfo {
+    #[prost(int64, tag = "1")]
+    pub initiated_event_id: i64,
+    #[prost(string, tag = "2")]
+    pub namespace: String,
+    #[prost(string, tag = "3")]
+    pub workflow_id: String,
+    #[prost(string, tag = "4")]
+    pub workflow_type: String,
+    /// Run id once started.
+    #[prost(string, tag = "5")]
+    pub run_id: String,
+    /// ChildWorkflowExecutionStarted id; 0 before, -1 while that event sits in the buffer.
+    #[prost(int64, tag = "6")]
+    pub started_event_id: i64,
+    /// `ParentClosePolicy`.
+    #[prost(int32, tag = "7")]
+    pub parent_close_policy: i32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]

@@ -57,6 +57,7 @@ fn successor(ctx: &mut Ctx<'_>, st: &RunState, next: Next, overrides: Option<&co
         execution_expiration_ms: st.execution_expiration_ms,
         priority: st.priority.clone(),
         signal: None,
+        parent: st.parent.clone(),
     };
     let mut sub = Ctx::new(ctx.now, ctx.limits);
     let state = create_run(&mut sub, spec);

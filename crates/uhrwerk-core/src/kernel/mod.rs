@@ -6,7 +6,9 @@
 //! returns the error the caller must see). The engine commits whatever the `Ctx` holds.
 
 mod activity;
+mod child;
 mod close;
+mod external;
 mod signal;
 mod start;
 mod timer;
@@ -26,6 +28,8 @@ pub use activity::{
     ActivityStarted, activity_token_by_id, cancel_activity, complete_activity, fail_activity, record_activity_heartbeat,
     record_activity_started,
 };
+pub use child::{ChildOutcome, child_closed, child_start_failed, child_started};
+pub use external::{ExternalRequest, external_outcome};
 pub use signal::{SignalInput, signal_run};
 pub use start::{StartOptions, start_run};
 pub use timer::{TimerKind, TimerTask, fire_timer};
@@ -51,6 +55,20 @@ pub enum Effect {
     TimerDone(TimerTask),
     /// The run reached a closed status.
     RunClosed,
+    /// Start a child workflow for `parent` (after commit).
+    StartChild { parent: crate::state::ParentInfo, request: Box<crate::pb::workflowservice::v1::StartWorkflowExecutionRequest> },
+    /// Tell the parent that this child's chain closed.
+    NotifyParent { parent: crate::state::ParentInfo, run_id: String, outcome: ChildOutcome },
+    /// The parent closed: apply each open child's parent close policy.
+    ParentClosed { children: Vec<crate::state::ChildInfo> },
+    /// Signal or cancel another workflow for `source` (its `initiated_event_id` names the request).
+    External {
+        source: crate::state::ParentInfo,
+        namespace: String,
+        target: crate::pb::common::v1::WorkflowExecution,
+        control: String,
+        request: ExternalRequest,
+    },
 }
 
 /// Errors the kernel reports to the caller; the frontend maps each to a gRPC status.
@@ -162,6 +180,17 @@ impl<'a> Ctx<'a> {
                 Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => fix_started(&started_ids, a.scheduled_event_id, &mut a.started_event_id),
                 Some(Attributes::ActivityTaskFailedEventAttributes(a)) => fix_started(&started_ids, a.scheduled_event_id, &mut a.started_event_id),
                 Some(Attributes::ActivityTaskTimedOutEventAttributes(a)) => fix_started(&started_ids, a.scheduled_event_id, &mut a.started_event_id),
+                Some(Attributes::ChildWorkflowExecutionStartedEventAttributes(a)) => {
+                    started_ids.push((a.initiated_event_id, next_id));
+                    if let Some(child) = st.children.get_mut(&a.initiated_event_id) {
+                        child.started_event_id = next_id;
+                    }
+                }
+                Some(Attributes::ChildWorkflowExecutionCompletedEventAttributes(a)) => fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id),
+                Some(Attributes::ChildWorkflowExecutionFailedEventAttributes(a)) => fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id),
+                Some(Attributes::ChildWorkflowExecutionCanceledEventAttributes(a)) => fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id),
+                Some(Attributes::ChildWorkflowExecutionTerminatedEventAttributes(a)) => fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id),
+                Some(Attributes::ChildWorkflowExecutionTimedOutEventAttributes(a)) => fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id),
                 _ => {}
             }
             self.push_persisted(st, event);
@@ -228,6 +257,15 @@ fn schedule_workflow_task(ctx: &mut Ctx<'_>, st: &mut RunState) {
 
 /// Marks the run closed with `status`; pending work is abandoned.
 fn close_run(ctx: &mut Ctx<'_>, st: &mut RunState, status: enums_pb::WorkflowExecutionStatus, close_event_id: i64) {
+    if let (Some(parent), None) = (st.parent.clone(), ctx.successor.as_ref()) {
+        if let Some(outcome) = ctx.events.last().and_then(child::outcome_of) {
+            ctx.effects.push(Effect::NotifyParent { parent, run_id: st.run_id.clone(), outcome });
+        }
+    }
+    let children: Vec<_> = std::mem::take(&mut st.children).into_values().collect();
+    if !children.is_empty() {
+        ctx.effects.push(Effect::ParentClosed { children });
+    }
     st.status = status as i32;
     st.close_time_ms = ctx.now;
     st.close_event_id = close_event_id;
@@ -262,6 +300,19 @@ pub fn terminate_run(ctx: &mut Ctx<'_>, st: &mut RunState, reason: &str, details
 
 /// Records a request to cancel the run; the workflow decides what to do with it.
 pub fn request_cancel_run(ctx: &mut Ctx<'_>, st: &mut RunState, reason: &str, identity: &str, request_id: &str) -> Result<()> {
+    request_cancel_run_from(ctx, st, reason, identity, request_id, None)
+}
+
+/// Like `request_cancel_run`, for a request from another workflow (`external`: its execution and
+/// the id of its RequestCancelExternalWorkflowExecutionInitiated event).
+pub fn request_cancel_run_from(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    reason: &str,
+    identity: &str,
+    request_id: &str,
+    external: Option<(crate::pb::common::v1::WorkflowExecution, i64)>,
+) -> Result<()> {
     if !st.is_open() {
         return Err(Error::NotFound("workflow execution already completed".into()));
     }
@@ -277,7 +328,8 @@ pub fn request_cancel_run(ctx: &mut Ctx<'_>, st: &mut RunState, reason: &str, id
         Attributes::WorkflowExecutionCancelRequestedEventAttributes(history_pb::WorkflowExecutionCancelRequestedEventAttributes {
             cause: reason.to_string(),
             identity: identity.to_string(),
-            ..Default::default()
+            external_initiated_event_id: external.as_ref().map_or(0, |(_, id)| *id),
+            external_workflow_execution: external.map(|(execution, _)| execution),
         }),
     );
     Ok(())

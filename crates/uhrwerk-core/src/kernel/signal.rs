@@ -19,6 +19,8 @@ pub struct SignalInput {
     pub identity: String,
     pub header: Option<common_pb::Header>,
     pub request_id: String,
+    /// The sending workflow, for signals from SignalExternalWorkflowExecution.
+    pub external: Option<common_pb::WorkflowExecution>,
 }
 
 pub(super) fn signaled_event(signal: &SignalInput) -> (enums_pb::EventType, Attributes) {
@@ -29,6 +31,7 @@ pub(super) fn signaled_event(signal: &SignalInput) -> (enums_pb::EventType, Attr
             input: signal.input.clone(),
             identity: signal.identity.clone(),
             header: signal.header.clone(),
+            external_workflow_execution: signal.external.clone(),
             ..Default::default()
         }),
     )

@@ -7,7 +7,7 @@ use crate::pb::enums::v1 as enums_pb;
 use crate::pb::failure::v1 as failure_pb;
 use crate::pb::history::v1 as history_pb;
 use crate::pb::workflowservice::v1 as workflowservice_pb;
-use crate::state::RunState;
+use crate::state::{ParentInfo, RunState};
 use crate::time::{self, Millis};
 
 use super::signal::{SignalInput, remember_request_id, signaled_event};
@@ -22,6 +22,8 @@ pub struct StartOptions {
     pub request: workflowservice_pb::StartWorkflowExecutionRequest,
     /// Signal-with-start: delivered right after WorkflowExecutionStarted, before the first task.
     pub signal: Option<SignalInput>,
+    /// Set when a parent workflow starts this run as its child.
+    pub parent: Option<ParentInfo>,
 }
 
 /// Everything a new run is made of.
@@ -55,11 +57,12 @@ pub(super) struct RunSpec {
     pub execution_expiration_ms: Millis,
     pub priority: Option<common_pb::Priority>,
     pub signal: Option<SignalInput>,
+    pub parent: Option<ParentInfo>,
 }
 
 /// Builds a new run from a validated start request.
 pub fn start_run(ctx: &mut Ctx<'_>, options: StartOptions) -> RunState {
-    let StartOptions { run_id, request: req, signal } = options;
+    let StartOptions { run_id, request: req, signal, parent } = options;
     let spec = RunSpec {
         namespace: req.namespace,
         workflow_id: req.workflow_id,
@@ -81,6 +84,7 @@ pub fn start_run(ctx: &mut Ctx<'_>, options: StartOptions) -> RunState {
         backoff_ms: time::duration_ms(&req.workflow_start_delay),
         priority: req.priority,
         signal,
+        parent,
         ..Default::default()
     };
     create_run(ctx, spec)
@@ -132,9 +136,17 @@ pub(super) fn create_run(ctx: &mut Ctx<'_>, spec: RunSpec) -> RunState {
         header: spec.header.clone(),
         priority: spec.priority.clone(),
         input: spec.input.clone(),
+        parent: spec.parent.clone(),
+        root: Some(
+            spec.parent
+                .as_ref()
+                .and_then(|p| p.root.clone())
+                .unwrap_or_else(|| common_pb::WorkflowExecution { workflow_id: spec.workflow_id.clone(), run_id: first_execution_run_id.clone() }),
+        ),
         ..Default::default()
     };
     let attempt = st.attempt;
+    let root = st.root.clone();
     let initiator = if spec.continued_execution_run_id.is_empty() { enums_pb::ContinueAsNewInitiator::Unspecified } else { spec.initiator };
     ctx.append(
         &mut st,
@@ -163,6 +175,10 @@ pub(super) fn create_run(ctx: &mut Ctx<'_>, spec: RunSpec) -> RunState {
             header: spec.header,
             workflow_id: spec.workflow_id,
             priority: Some(spec.priority.unwrap_or_default()),
+            parent_workflow_namespace: spec.parent.as_ref().map(|p| p.namespace.clone()).unwrap_or_default(),
+            parent_workflow_execution: spec.parent.as_ref().map(|p| common_pb::WorkflowExecution { workflow_id: p.workflow_id.clone(), run_id: p.run_id.clone() }),
+            parent_initiated_event_id: spec.parent.as_ref().map_or(0, |p| p.initiated_event_id),
+            root_workflow_execution: root,
             ..Default::default()
         }),
     );

@@ -78,6 +78,7 @@ impl Run {
                     run_id: "run-1".into(),
                     request,
                     signal: None,
+                    parent: None,
                 },
             )
         });
@@ -300,6 +301,10 @@ fn render_effect(effect: &Effect) -> String {
             t.attempt
         ),
         Effect::RunClosed => "RunClosed".into(),
+        Effect::StartChild { parent, request } => format!("StartChild {} for #{}", request.workflow_id, parent.initiated_event_id),
+        Effect::NotifyParent { parent, outcome, .. } => format!("NotifyParent {} #{} {outcome:?}", parent.workflow_id, parent.initiated_event_id),
+        Effect::ParentClosed { children } => format!("ParentClosed {} children", children.len()),
+        Effect::External { target, request, .. } => format!("External {} {request:?}", target.workflow_id),
     }
 }
 

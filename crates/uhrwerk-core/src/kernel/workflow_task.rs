@@ -318,6 +318,43 @@ fn apply_command(
             super::activity::request_cancel_activity(ctx, st, completed_event_id, a.scheduled_event_id, identity);
             Ok(())
         }
+        Some(CommandAttributes::StartChildWorkflowExecutionCommandAttributes(a)) => {
+            let bad = Cause::BadStartChildExecutionAttributes;
+            if a.workflow_id.is_empty() {
+                return Err(reject(bad, "Required field WorkflowId is not set on command."));
+            }
+            if a.workflow_type.as_ref().is_none_or(|t| t.name.is_empty()) {
+                return Err(reject(bad, "Required field WorkflowType is not set on command."));
+            }
+            if a.workflow_id.len() > ctx.limits.max_id_length {
+                return Err(reject(bad, "WorkflowId exceeds length limit."));
+            }
+            check_blob(ctx, a.input.as_ref(), bad, "StartChildWorkflowExecutionCommandAttributes.Input")?;
+            if let Some(policy) = a.retry_policy.as_ref() {
+                retry::normalize(Some(policy)).map_err(|e| reject(bad, e.0))?;
+            }
+            super::child::initiate(ctx, st, completed_event_id, a);
+            Ok(())
+        }
+        Some(CommandAttributes::SignalExternalWorkflowExecutionCommandAttributes(a)) => {
+            let bad = Cause::BadSignalWorkflowExecutionAttributes;
+            if a.execution.as_ref().is_none_or(|e| e.workflow_id.is_empty()) {
+                return Err(reject(bad, "WorkflowId is not set on command."));
+            }
+            if a.signal_name.is_empty() {
+                return Err(reject(bad, "SignalName is not set on command."));
+            }
+            check_blob(ctx, a.input.as_ref(), bad, "SignalExternalWorkflowExecutionCommandAttributes.Input")?;
+            super::external::initiate_signal(ctx, st, completed_event_id, a);
+            Ok(())
+        }
+        Some(CommandAttributes::RequestCancelExternalWorkflowExecutionCommandAttributes(a)) => {
+            if a.workflow_id.is_empty() {
+                return Err(reject(Cause::BadRequestCancelExternalWorkflowExecutionAttributes, "WorkflowId is not set on command."));
+            }
+            super::external::initiate_cancel(ctx, st, completed_event_id, a);
+            Ok(())
+        }
         Some(CommandAttributes::StartTimerCommandAttributes(a)) => start_timer(ctx, st, completed_event_id, a),
         Some(CommandAttributes::CancelTimerCommandAttributes(a)) => cancel_timer(ctx, st, completed_event_id, a, identity),
         _ => {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uhrwerk_core::config::Limits;
 use uhrwerk_core::kernel::{self, Ctx, Effect};
-use uhrwerk_core::state::RunState;
+use uhrwerk_core::state::{ParentInfo, RunState};
 use uhrwerk_store::{OutboxTask, RunWrite, Store, TaskKind, TimerRow, WriteBatch};
 
 use crate::clock::Clock;
@@ -53,6 +53,8 @@ struct SlotState {
 type Slot = tokio::sync::Mutex<SlotState>;
 
 pub struct Engine {
+    /// A weak handle to itself, for follow-up work spawned after commits.
+    me: std::sync::Weak<Engine>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     limits: Limits,
@@ -66,7 +68,8 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, limits: Limits, matching: Matching, timers: Timers) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             store,
             clock,
             limits,
@@ -76,6 +79,142 @@ impl Engine {
             slots: Mutex::default(),
             history_watch: Mutex::default(),
         })
+    }
+
+    fn self_ref(&self) -> Arc<Engine> {
+        self.me.upgrade().expect("the engine outlives its transitions")
+    }
+
+    /// Work on other workflows that a committed transition asked for. Boxed: it runs
+    /// transitions, whose commits can spawn further follow-ups.
+    fn follow_up(self: Arc<Self>, effect: Effect) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move { self.follow_up_inner(effect).await })
+    }
+
+    async fn follow_up_inner(self: Arc<Self>, effect: Effect) {
+        let result = match effect {
+            Effect::StartChild { parent, request } => self.start_child(parent, *request).await,
+            Effect::NotifyParent { parent, run_id, outcome } => {
+                let initiated = parent.initiated_event_id;
+                self.mutate(&parent.namespace, &parent.workflow_id, &parent.run_id, move |ctx, st| {
+                    kernel::child_closed(ctx, st, initiated, &run_id, outcome)
+                })
+                .await
+            }
+            Effect::ParentClosed { children } => {
+                for child in children.into_iter().filter(|c| !c.run_id.is_empty()) {
+                    use uhrwerk_proto::temporal::api::enums::v1::ParentClosePolicy as P;
+                    let policy = P::try_from(child.parent_close_policy).unwrap_or(P::Unspecified);
+                    let applied = match policy {
+                        P::Abandon => continue,
+                        P::RequestCancel => {
+                            self.mutate(&child.namespace, &child.workflow_id, &child.run_id, |ctx, st| {
+                                kernel::request_cancel_run(ctx, st, "by parent close policy", "", "")
+                            })
+                            .await
+                        }
+                        P::Terminate | P::Unspecified => {
+                            self.mutate(&child.namespace, &child.workflow_id, &child.run_id, |ctx, st| {
+                                kernel::terminate_run(ctx, st, "by parent close policy", None, "")
+                            })
+                            .await
+                        }
+                    };
+                    if let Err(e) = applied {
+                        tracing::debug!(workflow_id = %child.workflow_id, "parent close policy not applied: {e}");
+                    }
+                }
+                Ok(())
+            }
+            Effect::External { source, namespace, target, control, request } => {
+                let is_signal = matches!(request, kernel::ExternalRequest::Signal(_));
+                let delivered = match request {
+                    kernel::ExternalRequest::Signal(signal) => {
+                        self.mutate(&namespace, &target.workflow_id, &target.run_id, move |ctx, st| kernel::signal_run(ctx, st, signal)).await
+                    }
+                    kernel::ExternalRequest::Cancel { reason } => {
+                        let request_id = format!("{}-cancel-{}", source.run_id, source.initiated_event_id);
+                        let sender = uhrwerk_proto::temporal::api::common::v1::WorkflowExecution {
+                            workflow_id: source.workflow_id.clone(),
+                            run_id: source.run_id.clone(),
+                        };
+                        let initiated = source.initiated_event_id;
+                        self.mutate(&namespace, &target.workflow_id, &target.run_id, move |ctx, st| {
+                            kernel::request_cancel_run_from(ctx, st, &reason, "", &request_id, Some((sender, initiated)))
+                        })
+                        .await
+                    }
+                };
+                let done = match delivered {
+                    Ok(()) => true,
+                    Err(Error::NotFound(_)) => false,
+                    Err(e) => {
+                        tracing::warn!("failed to deliver an external request: {e}");
+                        return;
+                    }
+                };
+                let initiated = source.initiated_event_id;
+                self.mutate(&source.namespace, &source.workflow_id, &source.run_id, move |ctx, st| {
+                    kernel::external_outcome(ctx, st, initiated, namespace, target, control, is_signal, done)
+                })
+                .await
+            }
+            _ => Ok(()),
+        };
+        match result {
+            Ok(()) | Err(Error::NotFound(_)) => {}
+            Err(e) => tracing::warn!("failed to apply a follow-up of a transition: {e}"),
+        }
+    }
+
+    /// Starts a child again from its StartChildWorkflowExecutionInitiated event.
+    async fn restart_child(self: &Arc<Self>, parent: ParentInfo) -> Result<()> {
+        use uhrwerk_proto::temporal::api::history::v1::history_event::Attributes;
+        let (run_id, initiated) = (parent.run_id.clone(), parent.initiated_event_id);
+        let events = self.read(move |s| s.events(&run_id, initiated, 1)).await?;
+        let Some(Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(a)) = events.into_iter().next().and_then(|e| e.attributes) else {
+            return Err(Error::Internal(format!("event {initiated} of run {} is not a child initiation", parent.run_id)));
+        };
+        let request = uhrwerk_proto::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest {
+            namespace: a.namespace,
+            workflow_id: a.workflow_id,
+            workflow_type: a.workflow_type,
+            task_queue: a.task_queue,
+            input: a.input,
+            workflow_execution_timeout: a.workflow_execution_timeout,
+            workflow_run_timeout: a.workflow_run_timeout,
+            workflow_task_timeout: a.workflow_task_timeout,
+            request_id: format!("{}-child-{initiated}", parent.run_id),
+            workflow_id_reuse_policy: a.workflow_id_reuse_policy,
+            retry_policy: a.retry_policy,
+            cron_schedule: a.cron_schedule,
+            memo: a.memo,
+            search_attributes: a.search_attributes,
+            header: a.header,
+            priority: a.priority,
+            ..Default::default()
+        };
+        self.start_child(parent, request).await
+    }
+
+    /// Starts a child workflow and tells the parent whether it started.
+    async fn start_child(self: &Arc<Self>, parent: ParentInfo, request: uhrwerk_proto::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest) -> Result<()> {
+        let initiated = parent.initiated_event_id;
+        match self.start_child_run(request, parent.clone()).await {
+            Ok(outcome) => {
+                self.mutate(&parent.namespace, &parent.workflow_id, &parent.run_id, move |ctx, st| {
+                    kernel::child_started(ctx, st, initiated, &outcome.run_id)
+                })
+                .await
+            }
+            Err(Error::AlreadyStarted { .. }) => {
+                self.mutate(&parent.namespace, &parent.workflow_id, &parent.run_id, move |ctx, st| {
+                    kernel::child_start_failed(ctx, st, initiated)
+                })
+                .await
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub fn limits(&self) -> &Limits {
@@ -103,6 +242,21 @@ impl Engine {
     pub async fn recover(self: &Arc<Self>) -> Result<(usize, usize, usize)> {
         let recovered = self.read(|s| s.recover()).await?;
         let counts = (recovered.open_runs.len(), recovered.tasks.len(), recovered.timers.len());
+        // Children whose start was committed but maybe not carried out before a crash: starting
+        // them again is safe, the start request id makes it idempotent.
+        let pending_children: Vec<ParentInfo> = recovered
+            .open_runs
+            .iter()
+            .flat_map(|run| {
+                run.children.values().filter(|c| c.started_event_id == 0).map(move |c| ParentInfo {
+                    namespace: run.namespace.clone(),
+                    workflow_id: run.workflow_id.clone(),
+                    run_id: run.run_id.clone(),
+                    initiated_event_id: c.initiated_event_id,
+                    root: run.root.clone(),
+                })
+            })
+            .collect();
         {
             let mut slots = self.slots.lock().expect("slots lock");
             for run in recovered.open_runs {
@@ -115,6 +269,14 @@ impl Engine {
         }
         for timer in recovered.timers {
             self.timers.arm(timer);
+        }
+        for parent in pending_children {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.restart_child(parent).await {
+                    tracing::warn!("failed to start a child workflow after recovery: {e}");
+                }
+            });
         }
         Ok(counts)
     }
@@ -186,6 +348,7 @@ impl Engine {
     async fn commit(&self, slot: &Arc<Slot>, guard: &mut SlotState, pending: Vec<Pending>, evict: bool) -> Result<()> {
         let mut batch = WriteBatch::default();
         let mut offers = Vec::new();
+        let mut follow_ups = Vec::new();
         for p in &pending {
             let st = &p.state;
             let mut write = RunWrite { state: st.clone(), set_current: p.set_current, events: p.events.clone(), ..Default::default() };
@@ -210,6 +373,9 @@ impl Engine {
                     Effect::ArmTimer(t) => write.add_timers.push(t.clone()),
                     Effect::TimerDone(t) => write.remove_timers.push(t.clone()),
                     Effect::RunClosed => {}
+                    Effect::StartChild { .. } | Effect::NotifyParent { .. } | Effect::ParentClosed { .. } | Effect::External { .. } => {
+                        follow_ups.push(effect.clone());
+                    }
                 }
             }
             batch.runs.push(write);
@@ -244,6 +410,10 @@ impl Engine {
         }
         for (run_id, next_event_id) in notifications {
             self.notify_history(&run_id, next_event_id);
+        }
+        for effect in follow_ups {
+            // Other workflows' transitions: run them on their own, after this one released its lock.
+            tokio::spawn(self.self_ref().follow_up(effect));
         }
         if evict && closed {
             // Closed runs leave memory; the next access reloads them from the store.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use uhrwerk_core::kernel::{self, Ctx, StartOptions};
-use uhrwerk_core::state::RunState;
+use uhrwerk_core::state::{ParentInfo, RunState};
 use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
 
@@ -82,7 +82,12 @@ fn decide(req: &workflowservice_pb::StartWorkflowExecutionRequest, current: Opti
 impl Engine {
     /// Starts a run for a validated request, honouring reuse and conflict policies.
     pub async fn start_workflow(self: &Arc<Self>, req: workflowservice_pb::StartWorkflowExecutionRequest) -> Result<StartOutcome> {
-        self.start_or_signal(req, None).await
+        self.start_or_signal(req, None, None).await
+    }
+
+    /// Starts the child run of `parent`.
+    pub(super) async fn start_child_run(self: &Arc<Self>, req: workflowservice_pb::StartWorkflowExecutionRequest, parent: ParentInfo) -> Result<StartOutcome> {
+        self.start_or_signal(req, None, Some(parent)).await
     }
 
     /// Signal-with-start: signals the open run of the workflow id, or starts one with the signal
@@ -92,13 +97,14 @@ impl Engine {
         req: workflowservice_pb::StartWorkflowExecutionRequest,
         signal: kernel::SignalInput,
     ) -> Result<StartOutcome> {
-        self.start_or_signal(req, Some(signal)).await
+        self.start_or_signal(req, Some(signal), None).await
     }
 
     async fn start_or_signal(
         self: &Arc<Self>,
         req: workflowservice_pb::StartWorkflowExecutionRequest,
         signal: Option<kernel::SignalInput>,
+        parent: Option<ParentInfo>,
     ) -> Result<StartOutcome> {
         let this = self.clone();
         tokio::spawn(async move {
@@ -131,7 +137,7 @@ impl Engine {
             }
             let run_id = uuid::Uuid::now_v7().to_string();
             let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
-            let st = kernel::start_run(&mut ctx, StartOptions { run_id: run_id.clone(), request: req, signal });
+            let st = kernel::start_run(&mut ctx, StartOptions { run_id: run_id.clone(), request: req, signal, parent });
             let pending = vec![Pending::from_ctx(st, &mut ctx, true)];
             drop(ctx);
             this.commit(&slot, &mut guard, pending, true).await?;

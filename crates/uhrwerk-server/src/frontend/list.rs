@@ -42,7 +42,8 @@ pub fn execution_info(st: &RunState) -> workflow_pb::WorkflowExecutionInfo {
         state_transition_count: st.state_transition_count,
         history_size_bytes: st.history_size_bytes,
         execution_duration: closed.then(|| time::duration(st.close_time_ms - st.execution_time_ms)),
-        root_execution: Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() }),
+        parent_execution: st.parent.as_ref().map(|p| common_pb::WorkflowExecution { workflow_id: p.workflow_id.clone(), run_id: p.run_id.clone() }),
+        root_execution: st.root.clone().or_else(|| Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() })),
         first_run_id: st.first_execution_run_id.clone(),
         ..Default::default()
     }
@@ -97,6 +98,17 @@ pub fn describe(st: &RunState) -> workflowservice_pb::DescribeWorkflowExecutionR
         }),
         workflow_execution_info: Some(execution_info(st)),
         pending_activities,
+        pending_children: st
+            .children
+            .values()
+            .map(|c| workflow_pb::PendingChildExecutionInfo {
+                workflow_id: c.workflow_id.clone(),
+                run_id: c.run_id.clone(),
+                workflow_type_name: c.workflow_type.clone(),
+                initiated_id: c.initiated_event_id,
+                parent_close_policy: c.parent_close_policy,
+            })
+            .collect(),
         pending_workflow_task,
         ..Default::default()
     }

@@ -187,6 +187,7 @@ impl Frontend {
             identity: req.identity,
             header: req.header,
             request_id: req.request_id,
+            external: None,
         };
         self.engine
             .mutate(&req.namespace, &execution.workflow_id, &execution.run_id, move |ctx, st| kernel::signal_run(ctx, st, signal))
@@ -204,6 +205,7 @@ impl Frontend {
             identity: req.identity.clone(),
             header: req.header.clone(),
             request_id: req.request_id.clone(),
+            external: None,
         };
         let mut start = pb::StartWorkflowExecutionRequest {
             namespace: req.namespace,

@@ -1,0 +1,119 @@
+//! Signals and cancellation requests from a workflow to another one: the Initiated event with
+//! the command, then (delivered by the engine) ExternalWorkflowExecutionSignaled /
+//! ExternalWorkflowExecutionCancelRequested, or the matching Failed event when the target is gone.
+
+use crate::pb::command::v1 as command_pb;
+use crate::pb::common::v1 as common_pb;
+use crate::pb::enums::v1 as enums_pb;
+use crate::pb::history::v1 as history_pb;
+use crate::state::{ParentInfo, RunState};
+
+use super::{Ctx, Effect, Result, SignalInput};
+use enums_pb::EventType;
+use history_pb::history_event::Attributes;
+
+/// The external operation a workflow asked for; `source.initiated_event_id` names it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExternalRequest {
+    Signal(SignalInput),
+    Cancel { reason: String },
+}
+
+pub(super) fn initiate_signal(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id: i64, a: command_pb::SignalExternalWorkflowExecutionCommandAttributes) {
+    let namespace = if a.namespace.is_empty() { st.namespace.clone() } else { a.namespace.clone() };
+    let target = a.execution.clone().unwrap_or_default();
+    let initiated_event_id = ctx.append(
+        st,
+        EventType::SignalExternalWorkflowExecutionInitiated,
+        Attributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(history_pb::SignalExternalWorkflowExecutionInitiatedEventAttributes {
+            workflow_task_completed_event_id: completed_event_id,
+            namespace: namespace.clone(),
+            workflow_execution: Some(target.clone()),
+            signal_name: a.signal_name.clone(),
+            input: a.input.clone(),
+            control: a.control.clone(),
+            child_workflow_only: a.child_workflow_only,
+            header: a.header.clone(),
+            ..Default::default()
+        }),
+    );
+    let signal = SignalInput {
+        signal_name: a.signal_name,
+        input: a.input,
+        identity: String::new(),
+        header: a.header,
+        request_id: format!("{}-signal-{initiated_event_id}", st.run_id),
+        external: Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() }),
+    };
+    push(ctx, st, initiated_event_id, namespace, target, a.control, ExternalRequest::Signal(signal));
+}
+
+pub(super) fn initiate_cancel(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id: i64, a: command_pb::RequestCancelExternalWorkflowExecutionCommandAttributes) {
+    let namespace = if a.namespace.is_empty() { st.namespace.clone() } else { a.namespace.clone() };
+    let target = common_pb::WorkflowExecution { workflow_id: a.workflow_id.clone(), run_id: a.run_id.clone() };
+    let initiated_event_id = ctx.append(
+        st,
+        EventType::RequestCancelExternalWorkflowExecutionInitiated,
+        Attributes::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(history_pb::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes {
+            workflow_task_completed_event_id: completed_event_id,
+            namespace: namespace.clone(),
+            workflow_execution: Some(target.clone()),
+            control: a.control.clone(),
+            child_workflow_only: a.child_workflow_only,
+            reason: a.reason.clone(),
+            ..Default::default()
+        }),
+    );
+    push(ctx, st, initiated_event_id, namespace, target, a.control, ExternalRequest::Cancel { reason: a.reason });
+}
+
+fn push(ctx: &mut Ctx<'_>, st: &RunState, initiated_event_id: i64, namespace: String, target: common_pb::WorkflowExecution, control: String, request: ExternalRequest) {
+    let source = ParentInfo { namespace: st.namespace.clone(), workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone(), initiated_event_id, root: None };
+    ctx.effects.push(Effect::External { source, namespace, target, control, request });
+}
+
+/// The engine carried out (`done`) or could not find the target of an external request.
+pub fn external_outcome(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    initiated_event_id: i64,
+    namespace: String,
+    target: common_pb::WorkflowExecution,
+    control: String,
+    signal: bool,
+    done: bool,
+) -> Result<()> {
+    if !st.is_open() {
+        return Ok(());
+    }
+    let not_found = enums_pb::SignalExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound as i32;
+    let (event_type, attributes) = match (signal, done) {
+        (true, true) => (
+            EventType::ExternalWorkflowExecutionSignaled,
+            Attributes::ExternalWorkflowExecutionSignaledEventAttributes(history_pb::ExternalWorkflowExecutionSignaledEventAttributes {
+                initiated_event_id, namespace, workflow_execution: Some(target), control, ..Default::default()
+            }),
+        ),
+        (true, false) => (
+            EventType::SignalExternalWorkflowExecutionFailed,
+            Attributes::SignalExternalWorkflowExecutionFailedEventAttributes(history_pb::SignalExternalWorkflowExecutionFailedEventAttributes {
+                cause: not_found, namespace, workflow_execution: Some(target), initiated_event_id, control, ..Default::default()
+            }),
+        ),
+        (false, true) => (
+            EventType::ExternalWorkflowExecutionCancelRequested,
+            Attributes::ExternalWorkflowExecutionCancelRequestedEventAttributes(history_pb::ExternalWorkflowExecutionCancelRequestedEventAttributes {
+                initiated_event_id, namespace, workflow_execution: Some(target), ..Default::default()
+            }),
+        ),
+        (false, false) => (
+            EventType::RequestCancelExternalWorkflowExecutionFailed,
+            Attributes::RequestCancelExternalWorkflowExecutionFailedEventAttributes(history_pb::RequestCancelExternalWorkflowExecutionFailedEventAttributes {
+                cause: enums_pb::CancelExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound as i32,
+                namespace, workflow_execution: Some(target), initiated_event_id, control, ..Default::default()
+            }),
+        ),
+    };
+    ctx.append_external(st, event_type, attributes);
+    Ok(())
+}
