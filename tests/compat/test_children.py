@@ -11,6 +11,7 @@ from temporalio.api.enums.v1 import (
     StartChildWorkflowExecutionFailedCause,
 )
 from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from compat_more import (
@@ -192,8 +193,10 @@ async def test_parent_close_policy_abandon_leaves_the_child_running(client: Clie
         # The parent closed first, so it never learns of the child's completion.
         assert "CHILD_WORKFLOW_EXECUTION_COMPLETED" not in event_types(parent_history)
     finally:
-        if await _status(client, child_id) == WorkflowExecutionStatus.RUNNING:
+        try:
             await client.get_workflow_handle(child_id).terminate(reason="test cleanup")
+        except RPCError:
+            pass  # already closed (the test passed) or never started
 
 
 async def test_external_signal_reaches_the_target(client: Client, task_queue: str, new_id) -> None:

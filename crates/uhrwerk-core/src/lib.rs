@@ -7,6 +7,7 @@
 #![allow(deprecated)] // Deprecated wire fields are still echoed, as the real server does.
 
 pub mod config;
+pub mod cron;
 pub mod kernel;
 pub mod retry;
 pub mod state;

@@ -65,14 +65,35 @@ fn successor(ctx: &mut Ctx<'_>, st: &RunState, next: Next, overrides: Option<&co
     run_id
 }
 
+/// The next run of a cron workflow, if the run has a schedule; returns its run id.
+fn cron_successor(ctx: &mut Ctx<'_>, st: &RunState, last_completion_result: Option<common_pb::Payloads>, failure: Option<failure_pb::Failure>) -> String {
+    if st.cron_schedule.is_empty() {
+        return String::new();
+    }
+    let Ok(next) = crate::cron::next_after(&st.cron_schedule, ctx.now) else { return String::new() };
+    if st.execution_expiration_ms > 0 && next >= st.execution_expiration_ms {
+        return String::new();
+    }
+    let spec = Next {
+        initiator: Initiator::CronSchedule,
+        attempt: 1,
+        backoff_ms: (next - ctx.now).max(1),
+        input: st.input.clone(),
+        continued_failure: failure,
+        last_completion_result,
+    };
+    successor(ctx, st, spec, None)
+}
+
 pub(super) fn complete(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id: i64, result: Option<common_pb::Payloads>) {
+    let new_run_id = cron_successor(ctx, st, result.clone(), None);
     let id = ctx.append(
         st,
         EventType::WorkflowExecutionCompleted,
         Attributes::WorkflowExecutionCompletedEventAttributes(history_pb::WorkflowExecutionCompletedEventAttributes {
             result,
             workflow_task_completed_event_id: completed_event_id,
-            new_execution_run_id: String::new(),
+            new_execution_run_id: new_run_id,
         }),
     );
     close_run(ctx, st, Status::Completed, id);
@@ -103,7 +124,7 @@ pub(super) fn fail(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id: i64
             };
             (RetryState::InProgress, successor(ctx, st, next, None))
         }
-        Decision::Stop(state) => (state, String::new()),
+        Decision::Stop(state) => (state, cron_successor(ctx, st, None, failure.clone())),
     };
     let id = ctx.append(
         st,

@@ -90,7 +90,13 @@ pub fn start_run(ctx: &mut Ctx<'_>, options: StartOptions) -> RunState {
     create_run(ctx, spec)
 }
 
-pub(super) fn create_run(ctx: &mut Ctx<'_>, spec: RunSpec) -> RunState {
+pub(super) fn create_run(ctx: &mut Ctx<'_>, mut spec: RunSpec) -> RunState {
+    if !spec.cron_schedule.is_empty() && spec.backoff_ms == 0 && spec.continued_execution_run_id.is_empty() {
+        // The first run of a cron workflow waits for the schedule's first time.
+        if let Ok(next) = crate::cron::next_after(&spec.cron_schedule, ctx.now) {
+            spec.backoff_ms = next - ctx.now;
+        }
+    }
     let execution_timeout_ms = spec.execution_timeout_ms;
     let mut run_timeout_ms = spec.run_timeout_ms;
     if run_timeout_ms == 0 || (execution_timeout_ms > 0 && run_timeout_ms > execution_timeout_ms) {
@@ -147,7 +153,12 @@ pub(super) fn create_run(ctx: &mut Ctx<'_>, spec: RunSpec) -> RunState {
     };
     let attempt = st.attempt;
     let root = st.root.clone();
-    let initiator = if spec.continued_execution_run_id.is_empty() { enums_pb::ContinueAsNewInitiator::Unspecified } else { spec.initiator };
+    let initiator = match (spec.continued_execution_run_id.is_empty(), spec.cron_schedule.is_empty()) {
+        (false, _) => spec.initiator,
+        // Temporal marks even the first run of a cron workflow as started by the schedule.
+        (true, false) => enums_pb::ContinueAsNewInitiator::CronSchedule,
+        (true, true) => enums_pb::ContinueAsNewInitiator::Unspecified,
+    };
     ctx.append(
         &mut st,
         enums_pb::EventType::WorkflowExecutionStarted,

@@ -355,6 +355,31 @@ fn apply_command(
             super::external::initiate_cancel(ctx, st, completed_event_id, a);
             Ok(())
         }
+        Some(CommandAttributes::ModifyWorkflowPropertiesCommandAttributes(a)) => {
+            let upserted = a.upserted_memo.unwrap_or_default();
+            if prost::Message::encoded_len(&upserted) > ctx.limits.blob_size_error {
+                return Err(reject(Cause::BadModifyWorkflowPropertiesAttributes, "Memo size exceeds limit."));
+            }
+            let memo = st.memo.get_or_insert_with(Default::default);
+            for (key, value) in &upserted.fields {
+                // An empty payload removes the key, as in Temporal.
+                let null = value.metadata.get("encoding").is_some_and(|e| e.as_slice() == b"binary/null");
+                if null || (value.data.is_empty() && value.metadata.is_empty()) {
+                    memo.fields.remove(key);
+                } else {
+                    memo.fields.insert(key.clone(), value.clone());
+                }
+            }
+            ctx.append(
+                st,
+                EventType::WorkflowPropertiesModified,
+                Attributes::WorkflowPropertiesModifiedEventAttributes(history_pb::WorkflowPropertiesModifiedEventAttributes {
+                    workflow_task_completed_event_id: completed_event_id,
+                    upserted_memo: Some(upserted),
+                }),
+            );
+            Ok(())
+        }
         Some(CommandAttributes::StartTimerCommandAttributes(a)) => start_timer(ctx, st, completed_event_id, a),
         Some(CommandAttributes::CancelTimerCommandAttributes(a)) => cancel_timer(ctx, st, completed_event_id, a, identity),
         _ => {

@@ -81,6 +81,15 @@ pub fn start(limits: &Limits, req: &mut workflowservice_pb::StartWorkflowExecuti
     if let Some(policy) = req.retry_policy.as_ref() {
         retry::normalize(Some(policy)).map_err(|e| Error::InvalidArgument(e.0))?;
     }
+    if !req.cron_schedule.is_empty() {
+        uhrwerk_core::cron::validate(&req.cron_schedule).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        if time::duration_ms(&req.workflow_start_delay) > 0 {
+            return Err(invalid("CronSchedule and WorkflowStartDelay may not be used together."));
+        }
+    }
+    if time::is_negative(&req.workflow_start_delay) {
+        return Err(invalid("An invalid WorkflowStartDelay is set on request. cause: negative duration"));
+    }
     blob(limits, req.input.as_ref())?;
     if req.memo.as_ref().map_or(0, Message::encoded_len) > limits.blob_size_error {
         return Err(invalid("Memo size exceeds limit."));

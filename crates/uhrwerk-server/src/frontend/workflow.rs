@@ -245,7 +245,7 @@ impl Frontend {
                 supports_schedules: false,
                 encoded_failure_attributes: true,
                 build_id_based_versioning: false,
-                upsert_memo: false,
+                upsert_memo: true,
                 eager_workflow_start: false,
                 sdk_metadata: true,
                 count_group_by_execution_status: false,
