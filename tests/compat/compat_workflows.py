@@ -288,3 +288,59 @@ class CrashWorkflow:
                 )
             )
         return f"{wid}:" + "-".join(parts)
+
+
+# --- crash test with timers and signals in flight ------------------------------
+
+
+@dataclass
+class TimerSignalInput:
+    steps: int
+    min_sleep_ms: int = 100
+    max_sleep_ms: int = 600
+
+
+@dataclass
+class TimerSignalResult:
+    workflow_id: str
+    # Step values in the order the workflow processed them (each distinct signal value once).
+    processed: list[int] = field(default_factory=list)
+    # Every signal delivery, duplicates included (the test may re-send a signal across a restart).
+    deliveries: list[int] = field(default_factory=list)
+    slept_ms: list[int] = field(default_factory=list)
+
+
+@workflow.defn
+class TimerSignalCrashWorkflow:
+    """Each step sleeps a random-but-deterministic time (workflow.random() is seeded by the
+    server), then waits for signal `step`; a value delivered twice is processed once."""
+
+    def __init__(self) -> None:
+        self.deliveries: list[int] = []
+        self.received: set[int] = set()
+        self.processed: list[int] = []
+
+    @workflow.run
+    async def run(self, input: TimerSignalInput) -> TimerSignalResult:
+        slept = []
+        for step in range(input.steps):
+            ms = workflow.random().randint(input.min_sleep_ms, input.max_sleep_ms)
+            slept.append(ms)
+            await workflow.sleep(timedelta(milliseconds=ms))
+            await workflow.wait_condition(lambda step=step: step in self.received)
+            self.processed.append(step)
+        return TimerSignalResult(
+            workflow_id=workflow.info().workflow_id,
+            processed=self.processed,
+            deliveries=self.deliveries,
+            slept_ms=slept,
+        )
+
+    @workflow.signal
+    def step_done(self, value: int) -> None:
+        self.deliveries.append(value)
+        self.received.add(value)
+
+    @workflow.query
+    def progress(self) -> int:
+        return len(self.processed)

@@ -7,6 +7,7 @@ against the real dev server with --reference-server.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,7 +17,7 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
 import compat_workflows as cw
-from compat_util import event_types, eventually, make_worker
+from compat_util import event_types, events_of, eventually, make_worker
 
 WORKFLOWS = 50
 STEPS = 6
@@ -130,6 +131,141 @@ async def test_kill9_twice_loses_nothing(server_factory, test_dir: Path, task_qu
         timeout=30,
     )
     assert runs.count == WORKFLOWS
+
+    code = srv.terminate()
+    assert code == 0, f"server exited with {code} after SIGTERM"
+
+
+# --- timers and signals in flight ------------------------------------------------
+
+TS_WORKFLOWS = 20
+TS_STEPS = 5
+# Kill once this many steps (of TS_WORKFLOWS * TS_STEPS) have been observed as processed.
+TS_KILL_AT = (20, 55)
+
+
+async def retrying(call, deadline_s: float, what: str):
+    """Calls `call()` until it succeeds; returns (result, attempts). Each attempt is a new RPC."""
+    deadline = time.monotonic() + deadline_s
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            return await asyncio.wait_for(call(), 10), attempts
+        except Exception as e:  # noqa: BLE001 - the server may be down or just restarted
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} kept failing for {deadline_s}s: {e!r}") from e
+            await asyncio.sleep(0.2)
+
+
+@pytest.mark.needs_managed_server
+@pytest.mark.timeout(120)
+async def test_kill9_twice_with_timers_and_signals_in_flight(server_factory, task_queue: str, new_id) -> None:
+    srv = server_factory("crash-ts")
+    srv.start()
+    client = await srv.wait_ready()
+    ids = [new_id(f"crash-ts{i}") for i in range(TS_WORKFLOWS)]
+    # Signal attempts per (workflow, value), and the values whose signal call was acknowledged.
+    attempts: dict[tuple[str, int], int] = {}
+    acknowledged: set[tuple[str, int]] = set()
+    progress = Counter()  # observed processed steps per workflow
+    reached = asyncio.Event()
+    threshold = [TS_KILL_AT[0]]
+
+    def observe(wid: str, n: int) -> None:
+        progress[wid] = max(progress[wid], n)
+        if sum(progress.values()) >= threshold[0]:
+            reached.set()
+
+    async def drive(handle) -> None:
+        """Sends signal k once the workflow has processed k steps; retries across restarts."""
+        for k in range(TS_STEPS):
+            _, n = await retrying(
+                lambda k=k: handle.signal(cw.TimerSignalCrashWorkflow.step_done, k), 60, f"signal {k}"
+            )
+            attempts[(handle.id, k)] = n
+            acknowledged.add((handle.id, k))
+            # Wait for the step to be processed before the next signal, so that signals and
+            # timers (the next step's sleep) stay in flight throughout the run.
+            async def processed() -> int:
+                n, _ = await retrying(lambda: handle.query(cw.TimerSignalCrashWorkflow.progress), 60, "query")
+                return n
+
+            done = await eventually(
+                processed, lambda n, k=k: n > k, timeout=60, interval=0.1, what=f"{handle.id} step {k}"
+            )
+            observe(handle.id, done)
+
+    async with make_worker(client, task_queue, workflows=[cw.TimerSignalCrashWorkflow], activities=[]):
+        handles = [
+            await client.start_workflow(
+                cw.TimerSignalCrashWorkflow.run, cw.TimerSignalInput(steps=TS_STEPS), id=wid, task_queue=task_queue
+            )
+            for wid in ids
+        ]
+        assert all(h.result_run_id for h in handles)
+        drivers = asyncio.gather(*(drive(h) for h in handles))
+        kills_at = []
+        for at in TS_KILL_AT:
+            threshold[0] = at
+            reached.clear()
+            if sum(progress.values()) >= at:
+                reached.set()
+            await asyncio.wait_for(reached.wait(), 40)
+            seen = sum(progress.values())
+            assert seen < TS_WORKFLOWS * TS_STEPS, "work finished before the kill"
+            srv.kill9()
+            kills_at.append(seen)
+            srv.restart()
+            await srv.wait_ready()
+            await wait_until_answering(client, deadline_s=30)
+        await asyncio.wait_for(drivers, 60)
+        results = await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 30)
+
+    for wid, res in zip(ids, results):
+        assert res.workflow_id == wid
+        # Each signal value was processed exactly once, in order.
+        assert res.processed == list(range(TS_STEPS)), res
+        # A value reaches the workflow more than once only if the test had to re-send it.
+        deliveries = Counter(res.deliveries)
+        for k in range(TS_STEPS):
+            assert 1 <= deliveries[k] <= attempts[(wid, k)], (wid, k, deliveries, attempts[(wid, k)])
+
+    total_resends = sum(n - 1 for n in attempts.values())
+    for wid, handle, res in zip(ids, handles, results):
+        history = await handle.fetch_history()
+        types = event_types(history)
+        assert types.count("WORKFLOW_EXECUTION_COMPLETED") == 1 and types[-1] == "WORKFLOW_EXECUTION_COMPLETED"
+        assert [e.event_id for e in history.events] == list(range(1, len(history.events) + 1))
+        # Each timer started once and fired exactly once, with the durations the workflow drew.
+        started = events_of(history, "TIMER_STARTED")
+        fired = events_of(history, "TIMER_FIRED")
+        assert len(started) == TS_STEPS == len(fired), types
+        assert sorted(e.timer_fired_event_attributes.started_event_id for e in fired) == [e.event_id for e in started]
+        assert [
+            e.timer_started_event_attributes.start_to_fire_timeout.ToMilliseconds() for e in started
+        ] == res.slept_ms
+        # Every acknowledged signal is in the history; a value appears more than once only if re-sent.
+        signaled = [
+            json.loads(e.workflow_execution_signaled_event_attributes.input.payloads[0].data)
+            for e in events_of(history, "WORKFLOW_EXECUTION_SIGNALED")
+        ]
+        assert Counter(signaled) == Counter(res.deliveries), (signaled, res.deliveries)
+        for k in range(TS_STEPS):
+            assert (wid, k) in acknowledged and signaled.count(k) >= 1
+        desc = await handle.describe()
+        assert desc.status == WorkflowExecutionStatus.COMPLETED
+        assert desc.run_id == handle.result_run_id
+    assert len(kills_at) == len(TS_KILL_AT)
+    print(f"kills after {kills_at} processed steps; {total_resends} signal re-sends")
+
+    runs = await eventually(
+        lambda: client.count_workflows(f"TaskQueue = '{task_queue}'"),
+        lambda c: c.count == TS_WORKFLOWS,
+        what="visibility count after restarts",
+        timeout=30,
+    )
+    assert runs.count == TS_WORKFLOWS
 
     code = srv.terminate()
     assert code == 0, f"server exited with {code} after SIGTERM"

@@ -346,6 +346,14 @@ pub(super) fn request_cancel_activity(ctx: &mut Ctx<'_>, st: &mut RunState, comp
         st,
         EventType::ActivityTaskCanceled,
         Attributes::ActivityTaskCanceledEventAttributes(history_pb::ActivityTaskCanceledEventAttributes {
+            // The same details as Temporal: a JSON string payload.
+            details: Some(common_pb::Payloads {
+                payloads: vec![common_pb::Payload {
+                    metadata: [("encoding".to_string(), b"json/plain".to_vec())].into_iter().collect(),
+                    data: b"\"ACTIVITY_ID_NOT_STARTED\"".to_vec(),
+                    ..Default::default()
+                }],
+            }),
             latest_cancel_requested_event_id: requested_id,
             scheduled_event_id,
             started_event_id: 0,

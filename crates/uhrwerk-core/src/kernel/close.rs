@@ -169,7 +169,6 @@ pub(super) fn continue_as_new(
             workflow_task_timeout: time::opt_duration(task_timeout),
             workflow_task_completed_event_id: completed_event_id,
             backoff_start_interval: a.backoff_start_interval,
-            initiator: Initiator::Workflow as i32,
             failure: a.failure,
             last_completion_result: a.last_completion_result,
             header: a.header,
@@ -208,7 +207,6 @@ pub(super) fn time_out(ctx: &mut Ctx<'_>, st: &mut RunState) {
             };
             (RetryState::InProgress, successor(ctx, st, next, None))
         }
-        Decision::Stop(RetryState::RetryPolicyNotSet) => (RetryState::Timeout, String::new()),
         Decision::Stop(state) => (state, String::new()),
     };
     let id = ctx.append(

@@ -60,7 +60,7 @@ pub enum Effect {
     /// Tell the parent that this child's chain closed.
     NotifyParent { parent: crate::state::ParentInfo, run_id: String, outcome: ChildOutcome },
     /// The parent closed: apply each open child's parent close policy.
-    ParentClosed { children: Vec<crate::state::ChildInfo> },
+    ParentClosed { parent: crate::pb::common::v1::WorkflowExecution, children: Vec<crate::state::ChildInfo> },
     /// Signal or cancel another workflow for `source` (its `initiated_event_id` names the request).
     External {
         source: crate::state::ParentInfo,
@@ -264,7 +264,8 @@ fn close_run(ctx: &mut Ctx<'_>, st: &mut RunState, status: enums_pb::WorkflowExe
     }
     let children: Vec<_> = std::mem::take(&mut st.children).into_values().collect();
     if !children.is_empty() {
-        ctx.effects.push(Effect::ParentClosed { children });
+        let parent = crate::pb::common::v1::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() };
+        ctx.effects.push(Effect::ParentClosed { parent, children });
     }
     st.status = status as i32;
     st.close_time_ms = ctx.now;

@@ -189,7 +189,8 @@ pub(super) fn create_run(ctx: &mut Ctx<'_>, mut spec: RunSpec) -> RunState {
             parent_workflow_namespace: spec.parent.as_ref().map(|p| p.namespace.clone()).unwrap_or_default(),
             parent_workflow_execution: spec.parent.as_ref().map(|p| common_pb::WorkflowExecution { workflow_id: p.workflow_id.clone(), run_id: p.run_id.clone() }),
             parent_initiated_event_id: spec.parent.as_ref().map_or(0, |p| p.initiated_event_id),
-            root_workflow_execution: root,
+            // Temporal names the root only in children's start events.
+            root_workflow_execution: if spec.parent.is_some() { root } else { None },
             ..Default::default()
         }),
     );

@@ -303,7 +303,7 @@ fn render_effect(effect: &Effect) -> String {
         Effect::RunClosed => "RunClosed".into(),
         Effect::StartChild { parent, request } => format!("StartChild {} for #{}", request.workflow_id, parent.initiated_event_id),
         Effect::NotifyParent { parent, outcome, .. } => format!("NotifyParent {} #{} {outcome:?}", parent.workflow_id, parent.initiated_event_id),
-        Effect::ParentClosed { children } => format!("ParentClosed {} children", children.len()),
+        Effect::ParentClosed { children, .. } => format!("ParentClosed {} children", children.len()),
         Effect::External { target, request, .. } => format!("External {} {request:?}", target.workflow_id),
     }
 }

@@ -101,15 +101,17 @@ impl Engine {
                 })
                 .await
             }
-            Effect::ParentClosed { children } => {
+            Effect::ParentClosed { parent, children } => {
                 for child in children.into_iter().filter(|c| !c.run_id.is_empty()) {
                     use uhrwerk_proto::temporal::api::enums::v1::ParentClosePolicy as P;
                     let policy = P::try_from(child.parent_close_policy).unwrap_or(P::Unspecified);
                     let applied = match policy {
                         P::Abandon => continue,
                         P::RequestCancel => {
-                            self.mutate(&child.namespace, &child.workflow_id, &child.run_id, |ctx, st| {
-                                kernel::request_cancel_run(ctx, st, "by parent close policy", "", "")
+                            // As in Temporal: the request names the parent, with no cause.
+                            let parent = parent.clone();
+                            self.mutate(&child.namespace, &child.workflow_id, &child.run_id, move |ctx, st| {
+                                kernel::request_cancel_run_from(ctx, st, "", "", "", Some((parent, 0)))
                             })
                             .await
                         }
