@@ -82,12 +82,22 @@ fn decide(req: &workflowservice_pb::StartWorkflowExecutionRequest, current: Opti
 impl Engine {
     /// Starts a run for a validated request, honouring reuse and conflict policies.
     pub async fn start_workflow(self: &Arc<Self>, req: workflowservice_pb::StartWorkflowExecutionRequest) -> Result<StartOutcome> {
-        self.start_or_signal(req, None, None).await
+        self.start_or_signal(req, None, None, None).await
+    }
+
+    /// Update-with-start: a new run is created with the update already admitted, so its first
+    /// workflow task carries it; an existing run is left to the caller's normal update.
+    pub async fn start_with_update(
+        self: &Arc<Self>,
+        req: workflowservice_pb::StartWorkflowExecutionRequest,
+        update: uhrwerk_proto::temporal::api::update::v1::Request,
+    ) -> Result<StartOutcome> {
+        self.start_or_signal(req, None, None, Some(update)).await
     }
 
     /// Starts the child run of `parent`.
     pub(super) async fn start_child_run(self: &Arc<Self>, req: workflowservice_pb::StartWorkflowExecutionRequest, parent: ParentInfo) -> Result<StartOutcome> {
-        self.start_or_signal(req, None, Some(parent)).await
+        self.start_or_signal(req, None, Some(parent), None).await
     }
 
     /// Signal-with-start: signals the open run of the workflow id, or starts one with the signal
@@ -97,7 +107,7 @@ impl Engine {
         req: workflowservice_pb::StartWorkflowExecutionRequest,
         signal: kernel::SignalInput,
     ) -> Result<StartOutcome> {
-        self.start_or_signal(req, Some(signal), None).await
+        self.start_or_signal(req, Some(signal), None, None).await
     }
 
     async fn start_or_signal(
@@ -105,6 +115,7 @@ impl Engine {
         req: workflowservice_pb::StartWorkflowExecutionRequest,
         signal: Option<kernel::SignalInput>,
         parent: Option<ParentInfo>,
+        update: Option<uhrwerk_proto::temporal::api::update::v1::Request>,
     ) -> Result<StartOutcome> {
         let this = self.clone();
         tokio::spawn(async move {
@@ -137,7 +148,10 @@ impl Engine {
             }
             let run_id = uuid::Uuid::now_v7().to_string();
             let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
-            let st = kernel::start_run(&mut ctx, StartOptions { run_id: run_id.clone(), request: req, signal, parent });
+            let mut st = kernel::start_run(&mut ctx, StartOptions { run_id: run_id.clone(), request: req, signal, parent });
+            if let Some(update) = update {
+                kernel::admit_update(&mut ctx, &mut st, update)?;
+            }
             let pending = vec![Pending::from_ctx(st, &mut ctx, true)];
             drop(ctx);
             this.commit(&slot, &mut guard, pending, true).await?;

@@ -121,7 +121,14 @@ impl Frontend {
         let (Some(Some(Op::StartWorkflow(start))), Some(Some(Op::UpdateWorkflow(mut update))), None) = (ops.next(), ops.next(), ops.next()) else {
             return Err(Error::InvalidArgument("Operations have to be exactly [Start, Update].".into()));
         };
-        let started = match self.start(start.clone()).await {
+        let update_request = update.request.as_ref();
+        if update_request.and_then(|r| r.meta.as_ref()).is_none_or(|m| m.update_id.is_empty()) {
+            return Err(multi_failure(Error::InvalidArgument("Update ID is not set on request.".into()), 1));
+        }
+        if update_request.and_then(|r| r.input.as_ref()).is_none_or(|i| i.name.is_empty()) {
+            return Err(multi_failure(Error::InvalidArgument("Update name is not set on request.".into()), 1));
+        }
+        let started = match self.start_for_update(start.clone(), update.request.clone().unwrap_or_default()).await {
             Ok(r) => r,
             Err(e) => return Err(multi_failure(e, 0)),
         };

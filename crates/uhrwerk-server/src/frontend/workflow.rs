@@ -66,10 +66,30 @@ pub(super) fn token(bytes: &[u8], namespace: &str) -> Result<TaskToken> {
 }
 
 impl Frontend {
-    pub(super) async fn start(&self, mut req: pb::StartWorkflowExecutionRequest) -> Result<pb::StartWorkflowExecutionResponse> {
+    pub(super) async fn start(&self, req: pb::StartWorkflowExecutionRequest) -> Result<pb::StartWorkflowExecutionResponse> {
+        self.start_inner(req, None).await
+    }
+
+    /// The start half of update-with-start: a new run gets the update admitted with it.
+    pub(super) async fn start_for_update(
+        &self,
+        req: pb::StartWorkflowExecutionRequest,
+        update: uhrwerk_proto::temporal::api::update::v1::Request,
+    ) -> Result<pb::StartWorkflowExecutionResponse> {
+        self.start_inner(req, Some(update)).await
+    }
+
+    async fn start_inner(
+        &self,
+        mut req: pb::StartWorkflowExecutionRequest,
+        update: Option<uhrwerk_proto::temporal::api::update::v1::Request>,
+    ) -> Result<pb::StartWorkflowExecutionResponse> {
         self.namespaces.check(&req.namespace)?;
         validate::start(self.engine.limits(), &mut req)?;
-        let outcome = self.engine.start_workflow(req).await?;
+        let outcome = match update {
+            Some(update) => self.engine.start_with_update(req, update).await?,
+            None => self.engine.start_workflow(req).await?,
+        };
         Ok(pb::StartWorkflowExecutionResponse { run_id: outcome.run_id, started: outcome.started, ..Default::default() })
     }
 
