@@ -24,6 +24,34 @@ pub enum ChildOutcome {
     TimedOut(i32),
 }
 
+/// The start request of the child initiated by event `initiated_event_id` of run `parent_run_id`.
+/// Its request id makes a repeated start (after a crash) idempotent.
+pub fn start_request(
+    parent_run_id: &str,
+    initiated_event_id: i64,
+    a: &history_pb::StartChildWorkflowExecutionInitiatedEventAttributes,
+) -> workflowservice_pb::StartWorkflowExecutionRequest {
+    workflowservice_pb::StartWorkflowExecutionRequest {
+        namespace: a.namespace.clone(),
+        workflow_id: a.workflow_id.clone(),
+        workflow_type: a.workflow_type.clone(),
+        task_queue: a.task_queue.clone(),
+        input: a.input.clone(),
+        workflow_execution_timeout: a.workflow_execution_timeout,
+        workflow_run_timeout: a.workflow_run_timeout,
+        workflow_task_timeout: a.workflow_task_timeout,
+        request_id: format!("{parent_run_id}-child-{initiated_event_id}"),
+        workflow_id_reuse_policy: a.workflow_id_reuse_policy,
+        retry_policy: a.retry_policy.clone(),
+        cron_schedule: a.cron_schedule.clone(),
+        memo: a.memo.clone(),
+        search_attributes: a.search_attributes.clone(),
+        header: a.header.clone(),
+        priority: a.priority.clone(),
+        ..Default::default()
+    }
+}
+
 /// Handles the StartChildWorkflowExecution command; the engine starts the child after commit.
 pub(super) fn initiate(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id: i64, a: command_pb::StartChildWorkflowExecutionCommandAttributes) -> i64 {
     let namespace = if a.namespace.is_empty() { st.namespace.clone() } else { a.namespace.clone() };
@@ -31,63 +59,44 @@ pub(super) fn initiate(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id:
         Some(name) if !name.is_empty() => name.to_string(),
         _ => st.task_queue.clone(),
     };
-    let initiated_event_id = ctx.append(
-        st,
-        EventType::StartChildWorkflowExecutionInitiated,
-        Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(history_pb::StartChildWorkflowExecutionInitiatedEventAttributes {
-            namespace: namespace.clone(),
-            workflow_id: a.workflow_id.clone(),
-            workflow_type: a.workflow_type.clone(),
-            task_queue: Some(super::normal_task_queue(&task_queue)),
-            input: a.input.clone(),
-            workflow_execution_timeout: a.workflow_execution_timeout,
-            workflow_run_timeout: a.workflow_run_timeout,
-            workflow_task_timeout: a.workflow_task_timeout,
-            parent_close_policy: a.parent_close_policy,
-            control: a.control.clone(),
-            workflow_task_completed_event_id: completed_event_id,
-            workflow_id_reuse_policy: a.workflow_id_reuse_policy,
-            retry_policy: a.retry_policy.clone(),
-            cron_schedule: a.cron_schedule.clone(),
-            header: a.header.clone(),
-            memo: a.memo.clone(),
-            search_attributes: a.search_attributes.clone(),
-            priority: a.priority.clone(),
-            ..Default::default()
-        }),
-    );
-    let workflow_type = a.workflow_type.as_ref().map(|t| t.name.clone()).unwrap_or_default();
-    st.children.insert(
-        initiated_event_id,
-        ChildInfo {
-            initiated_event_id,
-            namespace: namespace.clone(),
-            workflow_id: a.workflow_id.clone(),
-            workflow_type,
-            parent_close_policy: a.parent_close_policy,
-            ..Default::default()
-        },
-    );
-    let request = workflowservice_pb::StartWorkflowExecutionRequest {
-        namespace,
-        workflow_id: a.workflow_id,
-        workflow_type: a.workflow_type,
+    let initiated = history_pb::StartChildWorkflowExecutionInitiatedEventAttributes {
+        namespace: namespace.clone(),
+        workflow_id: a.workflow_id.clone(),
+        workflow_type: a.workflow_type.clone(),
         task_queue: Some(super::normal_task_queue(&task_queue)),
         input: a.input,
         workflow_execution_timeout: a.workflow_execution_timeout,
         workflow_run_timeout: a.workflow_run_timeout,
         workflow_task_timeout: a.workflow_task_timeout,
-        // A retried start after a crash finds the same request id and is answered as the first.
-        request_id: format!("{}-child-{initiated_event_id}", st.run_id),
+        parent_close_policy: a.parent_close_policy,
+        control: a.control,
+        workflow_task_completed_event_id: completed_event_id,
         workflow_id_reuse_policy: a.workflow_id_reuse_policy,
         retry_policy: a.retry_policy,
         cron_schedule: a.cron_schedule,
+        header: a.header,
         memo: a.memo,
         search_attributes: a.search_attributes,
-        header: a.header,
         priority: a.priority,
         ..Default::default()
     };
+    let next_id = st.next_event_id;
+    let request = start_request(&st.run_id, next_id, &initiated);
+    let initiated_event_id =
+        ctx.append(st, EventType::StartChildWorkflowExecutionInitiated, Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(initiated));
+    debug_assert_eq!(initiated_event_id, next_id, "the request id names the initiated event");
+    let workflow_type = a.workflow_type.as_ref().map(|t| t.name.clone()).unwrap_or_default();
+    st.children.insert(
+        initiated_event_id,
+        ChildInfo {
+            initiated_event_id,
+            namespace,
+            workflow_id: a.workflow_id,
+            workflow_type,
+            parent_close_policy: a.parent_close_policy,
+            ..Default::default()
+        },
+    );
     let root = st.root.clone().or_else(|| Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() }));
     let parent = ParentInfo { namespace: st.namespace.clone(), workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone(), initiated_event_id, root };
     ctx.effects.push(Effect::StartChild { parent, request: Box::new(request) });

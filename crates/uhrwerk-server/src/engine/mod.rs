@@ -177,25 +177,7 @@ impl Engine {
         let Some(Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(a)) = events.into_iter().next().and_then(|e| e.attributes) else {
             return Err(Error::Internal(format!("event {initiated} of run {} is not a child initiation", parent.run_id)));
         };
-        let request = uhrwerk_proto::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest {
-            namespace: a.namespace,
-            workflow_id: a.workflow_id,
-            workflow_type: a.workflow_type,
-            task_queue: a.task_queue,
-            input: a.input,
-            workflow_execution_timeout: a.workflow_execution_timeout,
-            workflow_run_timeout: a.workflow_run_timeout,
-            workflow_task_timeout: a.workflow_task_timeout,
-            request_id: format!("{}-child-{initiated}", parent.run_id),
-            workflow_id_reuse_policy: a.workflow_id_reuse_policy,
-            retry_policy: a.retry_policy,
-            cron_schedule: a.cron_schedule,
-            memo: a.memo,
-            search_attributes: a.search_attributes,
-            header: a.header,
-            priority: a.priority,
-            ..Default::default()
-        };
+        let request = kernel::child_start_request(&parent.run_id, initiated, &a);
         self.start_child(parent, request).await
     }
 
