@@ -225,7 +225,7 @@ pub fn child_closed(ctx: &mut Ctx<'_>, st: &mut RunState, initiated_event_id: i6
 }
 
 /// The outcome a closing event means for the parent, or None for events that continue the chain.
-pub(super) fn outcome_of(event: &history_pb::HistoryEvent) -> Option<ChildOutcome> {
+pub fn outcome_of(event: &history_pb::HistoryEvent) -> Option<ChildOutcome> {
     match event.attributes.as_ref()? {
         Attributes::WorkflowExecutionCompletedEventAttributes(a) if a.new_execution_run_id.is_empty() => Some(ChildOutcome::Completed(a.result.clone())),
         Attributes::WorkflowExecutionFailedEventAttributes(a) if a.new_execution_run_id.is_empty() => Some(ChildOutcome::Failed(a.failure.clone(), a.retry_state)),

@@ -28,7 +28,7 @@ pub use activity::{
     ActivityStarted, activity_token_by_id, cancel_activity, complete_activity, fail_activity, record_activity_heartbeat,
     record_activity_started,
 };
-pub use child::{ChildOutcome, child_closed, child_start_failed, child_started, start_request as child_start_request};
+pub use child::{ChildOutcome, child_closed, child_start_failed, child_started, outcome_of as child_outcome_of, start_request as child_start_request};
 pub use external::{ExternalRequest, external_outcome};
 pub use signal::{SignalInput, signal_run};
 pub use start::{StartOptions, start_run};

@@ -169,6 +169,32 @@ impl Engine {
         }
     }
 
+    /// Delivers the outcome of a child whose chain closed while the parent was not told.
+    async fn recheck_child(self: &Arc<Self>, parent: ParentInfo, child: uhrwerk_core::state::ChildInfo) -> Result<()> {
+        let (ns, wf) = (child.namespace.clone(), child.workflow_id.clone());
+        let latest = self
+            .read(move |s| match s.current_run_id(&ns, &wf)? {
+                Some(id) => s.run(&id),
+                None => Ok(None),
+            })
+            .await?;
+        // The workflow id's latest run must belong to the child's chain and be closed.
+        let Some(latest) = latest.filter(|r| r.first_execution_run_id == child.run_id || r.run_id == child.run_id) else {
+            return Ok(());
+        };
+        if latest.is_open() {
+            return Ok(());
+        }
+        let (run_id, close_event_id) = (latest.run_id.clone(), latest.close_event_id);
+        let events = self.read(move |s| s.events(&run_id, close_event_id, 1)).await?;
+        let Some(outcome) = events.first().and_then(kernel::child_outcome_of) else { return Ok(()) };
+        let (initiated, run_id) = (parent.initiated_event_id, latest.run_id.clone());
+        self.mutate(&parent.namespace, &parent.workflow_id, &parent.run_id, move |ctx, st| {
+            kernel::child_closed(ctx, st, initiated, &run_id, outcome)
+        })
+        .await
+    }
+
     /// Starts a child again from its StartChildWorkflowExecutionInitiated event.
     async fn restart_child(self: &Arc<Self>, parent: ParentInfo) -> Result<()> {
         use uhrwerk_proto::temporal::api::history::v1::history_event::Attributes;
@@ -226,6 +252,24 @@ impl Engine {
     pub async fn recover(self: &Arc<Self>) -> Result<(usize, usize, usize)> {
         let recovered = self.read(|s| s.recover()).await?;
         let counts = (recovered.open_runs.len(), recovered.tasks.len(), recovered.timers.len());
+        // Children that closed while their parent's notification was in flight when the process
+        // died: look at each started child's chain once more.
+        let started_children: Vec<(ParentInfo, uhrwerk_core::state::ChildInfo)> = recovered
+            .open_runs
+            .iter()
+            .flat_map(|run| {
+                run.children.values().filter(|c| c.started_event_id > 0).map(move |c| {
+                    let parent = ParentInfo {
+                        namespace: run.namespace.clone(),
+                        workflow_id: run.workflow_id.clone(),
+                        run_id: run.run_id.clone(),
+                        initiated_event_id: c.initiated_event_id,
+                        root: run.root.clone(),
+                    };
+                    (parent, c.clone())
+                })
+            })
+            .collect();
         // Children whose start was committed but maybe not carried out before a crash: starting
         // them again is safe, the start request id makes it idempotent.
         let pending_children: Vec<ParentInfo> = recovered
@@ -253,6 +297,14 @@ impl Engine {
         }
         for timer in recovered.timers {
             self.timers.arm(timer);
+        }
+        for (parent, child) in started_children {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.recheck_child(parent, child).await {
+                    tracing::warn!("failed to re-check a child workflow after recovery: {e}");
+                }
+            });
         }
         for parent in pending_children {
             let engine = self.clone();
