@@ -440,10 +440,23 @@ impl Engine {
         // Every commit wakes the run's watchers: history long polls (which re-check for new
         // events) and update waiters (which re-check the update's stage).
         let notifications: Vec<(String, i64)> = pending.iter().map(|p| (p.state.run_id.clone(), p.state.next_event_id)).collect();
-        guard.run = pending.into_iter().last().map(|p| p.state);
         for task in offers {
             self.matching.offer(task);
         }
+        // Queries still waiting on a run that closed (terminated, timed out...) go to a worker
+        // as legacy query tasks: closed workflows answer queries too.
+        for p in pending.iter().filter(|p| !p.state.is_open()) {
+            for query_id in self.queries.after_completion(&p.state.run_id, false) {
+                self.matching.offer_query(crate::matching::QueryTask {
+                    namespace: p.state.namespace.clone(),
+                    workflow_id: p.state.workflow_id.clone(),
+                    run_id: p.state.run_id.clone(),
+                    task_queue: p.state.task_queue.clone(),
+                    query_id,
+                });
+            }
+        }
+        guard.run = pending.into_iter().last().map(|p| p.state);
         for (run_id, next_event_id) in notifications {
             self.notify_history(&run_id, next_event_id);
         }
