@@ -139,7 +139,9 @@ pub fn complete_workflow_task(
 ) -> Result<()> {
     check_token(st, token)?;
     let closing = request.commands.iter().any(|c| is_closing(c.command_type));
-    if closing && (!st.buffered_events.is_empty() || super::update::has_admitted(st)) {
+    // Admitted updates do not block a close: their callers are told the run closed (and retry
+    // on the next run after a continue-as-new), as in Temporal.
+    if closing && !st.buffered_events.is_empty() {
         write_failed(ctx, st, Cause::UnhandledCommand, "UnhandledCommand".into(), &request.identity, "");
         return Err(Error::InvalidArgument("UnhandledCommand".into()));
     }

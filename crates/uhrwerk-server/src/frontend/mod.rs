@@ -81,6 +81,17 @@ fn long_poll_wait<T>(request: &tonic::Request<T>, max: Duration) -> Duration {
     }
 }
 
+/// How long to hold an update call. With a long deadline, answer (with the stage reached)
+/// shortly before it; with a short one (a caller's explicit RPC timeout), let the caller's own
+/// deadline expire, as Temporal does, so that the SDK reports a timeout instead of re-polling.
+fn update_wait<T>(request: &tonic::Request<T>) -> Duration {
+    let client = request.metadata().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(parse_grpc_timeout);
+    match client {
+        Some(deadline) if deadline <= Duration::from_secs(10) => deadline + Duration::from_secs(1),
+        _ => long_poll_wait(request, MAX_TASK_POLL),
+    }
+}
+
 /// Parses the `grpc-timeout` header: an integer followed by a unit (H, M, S, m, u, n).
 fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);

@@ -108,7 +108,8 @@ impl Frontend {
         validate::workflow_id(self.engine.limits(), &execution.workflow_id)?;
         let st = self.engine.run_state(&req.namespace, &execution.workflow_id, &execution.run_id).await?;
         let wanted = Stage::try_from(req.wait_policy.as_ref().map_or(0, |w| w.lifecycle_stage)).unwrap_or(Stage::Unspecified);
-        let wanted = if wanted == Stage::Unspecified { Stage::Completed } else { wanted };
+        // Without a wait policy the poll does not block: it reports the stage reached.
+        let wanted = if wanted == Stage::Unspecified { Stage::Admitted } else { wanted };
         let r = self.await_update(&req.namespace, &execution.workflow_id, &st.run_id, &update_ref.update_id, wanted, wait).await?;
         Ok(pb::PollWorkflowExecutionUpdateResponse { outcome: r.outcome, stage: r.stage, update_ref: r.update_ref })
     }

@@ -457,7 +457,7 @@ impl WorkflowService for Frontend {
     }
 
     async fn update_workflow_execution(&self, request: Request<pb::UpdateWorkflowExecutionRequest>) -> RpcResult<pb::UpdateWorkflowExecutionResponse> {
-        let wait = long_poll_wait(&request, MAX_TASK_POLL);
+        let wait = super::update_wait(&request);
         reply(self.update(request.into_inner(), wait).await)
     }
 
@@ -465,7 +465,7 @@ impl WorkflowService for Frontend {
         &self,
         request: Request<pb::PollWorkflowExecutionUpdateRequest>,
     ) -> RpcResult<pb::PollWorkflowExecutionUpdateResponse> {
-        let wait = long_poll_wait(&request, MAX_TASK_POLL);
+        let wait = super::update_wait(&request);
         reply(self.poll_update(request.into_inner(), wait).await)
     }
 
