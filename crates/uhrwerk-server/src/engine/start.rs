@@ -16,6 +16,9 @@ use enums_pb::{WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy as Co
 pub struct StartOutcome {
     pub run_id: String,
     pub started: bool,
+    /// `WorkflowExecutionStatus` of the run named.
+    pub status: i32,
+    pub first_execution_run_id: String,
 }
 
 fn already_started(run: &RunState, message: String) -> Error {
@@ -125,6 +128,7 @@ impl Engine {
                 Decision::Existing { started } => {
                     let mut current = guard.run.clone().expect("decided on an existing run");
                     let run_id = current.run_id.clone();
+                    let (status, first_execution_run_id) = (current.status, current.first_execution_run_id.clone());
                     if let (Some(signal), true) = (signal, current.is_open()) {
                         let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
                         kernel::signal_run(&mut ctx, &mut current, signal)?;
@@ -134,7 +138,7 @@ impl Engine {
                             this.commit(&slot, &mut guard, pending, true).await?;
                         }
                     }
-                    return Ok(StartOutcome { run_id, started });
+                    return Ok(StartOutcome { run_id, started, status, first_execution_run_id });
                 }
                 Decision::TerminateThenStart => {
                     let mut current = guard.run.clone().expect("decided on an existing run");
@@ -155,7 +159,12 @@ impl Engine {
             let pending = vec![Pending::from_ctx(st, &mut ctx, true)];
             drop(ctx);
             this.commit(&slot, &mut guard, pending, true).await?;
-            Ok(StartOutcome { run_id, started: true })
+            Ok(StartOutcome {
+                first_execution_run_id: run_id.clone(),
+                run_id,
+                started: true,
+                status: enums_pb::WorkflowExecutionStatus::Running as i32,
+            })
         })
         .await
         .map_err(|e| Error::Internal(format!("start task failed: {e}")))?

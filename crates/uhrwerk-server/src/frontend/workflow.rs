@@ -90,7 +90,13 @@ impl Frontend {
             Some(update) => self.engine.start_with_update(req, update).await?,
             None => self.engine.start_workflow(req).await?,
         };
-        Ok(pb::StartWorkflowExecutionResponse { run_id: outcome.run_id, started: outcome.started, ..Default::default() })
+        Ok(pb::StartWorkflowExecutionResponse {
+            run_id: outcome.run_id,
+            started: outcome.started,
+            status: outcome.status,
+            first_execution_run_id: outcome.first_execution_run_id,
+            ..Default::default()
+        })
     }
 
     async fn workflow_task_completed(&self, mut req: pb::RespondWorkflowTaskCompletedRequest) -> Result<pb::RespondWorkflowTaskCompletedResponse> {

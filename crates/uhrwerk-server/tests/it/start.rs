@@ -16,6 +16,9 @@ async fn same_request_id_returns_the_same_run() {
     assert!(first.started && second.started, "a retried start answers as the first attempt did");
     assert_eq!(first.run_id, second.run_id);
     assert!(!first.run_id.is_empty());
+    // As the real server: the response names the run's status and its chain's first run.
+    assert_eq!(first.status, enums_pb::WorkflowExecutionStatus::Running as i32);
+    assert_eq!(first.first_execution_run_id, first.run_id);
     server.stop().await;
 }
 
@@ -47,6 +50,7 @@ async fn different_request_id_on_running_workflow_is_already_started() {
     let existing = client.start_workflow_execution(use_existing).await.expect("use existing").into_inner();
     assert!(!existing.started);
     assert_eq!(existing.run_id, first.run_id);
+    assert_eq!(existing.status, enums_pb::WorkflowExecutionStatus::Running as i32);
 
     // Only one workflow task was scheduled: the run was not restarted.
     let poller = server.poller(&queue);
