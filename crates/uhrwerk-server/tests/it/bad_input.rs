@@ -12,22 +12,6 @@ async fn assert_alive(server: &TestServer) {
     server.client.clone().get_system_info(workflowservice_pb::GetSystemInfoRequest {}).await.expect("the server still answers");
 }
 
-async fn status_of(server: &TestServer, workflow_id: &str) -> i32 {
-    server
-        .client
-        .clone()
-        .describe_workflow_execution(workflowservice_pb::DescribeWorkflowExecutionRequest {
-            namespace: NAMESPACE.into(),
-            execution: Some(common_pb::WorkflowExecution { workflow_id: workflow_id.into(), run_id: String::new() }),
-        })
-        .await
-        .expect("describe")
-        .into_inner()
-        .workflow_execution_info
-        .expect("info")
-        .status
-}
-
 #[tokio::test]
 async fn oversized_start_input_is_rejected() {
     let server = TestServer::ephemeral().await;
@@ -92,7 +76,7 @@ async fn unknown_command_type_is_invalid_argument() {
         let command = command_pb::Command { command_type, attributes: None, ..Default::default() };
         let status = assert_code(poller.complete_workflow_task(&task.task_token, vec![command]).await, Code::InvalidArgument);
         assert!(!status.message().is_empty());
-        assert_eq!(status_of(&server, &workflow_id).await, enums_pb::WorkflowExecutionStatus::Running as i32);
+        assert_eq!(common::status(&server, &workflow_id).await, enums_pb::WorkflowExecutionStatus::Running as i32);
     }
     assert_alive(&server).await;
     server.stop().await;
@@ -113,7 +97,7 @@ async fn command_type_must_match_its_attributes() {
     // BUG: Uhrwerk dispatches on the attributes only (kernel::workflow_task::apply_command), so this
     // completes the workflow instead of failing the workflow task with INVALID_ARGUMENT.
     let result = poller.complete_workflow_task(&task.task_token, vec![command]).await;
-    let running = status_of(&server, &workflow_id).await;
+    let running = common::status(&server, &workflow_id).await;
     assert_code(result, Code::InvalidArgument);
     assert_eq!(running, enums_pb::WorkflowExecutionStatus::Running as i32, "a mismatched command must not complete the run");
     assert_alive(&server).await;

@@ -337,3 +337,22 @@ impl TaskPoller {
         self.client.clone().record_activity_task_heartbeat(request).await.map(tonic::Response::into_inner)
     }
 }
+
+/// DescribeWorkflowExecution of the workflow id's current run.
+pub async fn describe(server: &TestServer, workflow_id: &str) -> workflowservice_pb::DescribeWorkflowExecutionResponse {
+    server
+        .client
+        .clone()
+        .describe_workflow_execution(workflowservice_pb::DescribeWorkflowExecutionRequest {
+            namespace: NAMESPACE.into(),
+            execution: Some(common_pb::WorkflowExecution { workflow_id: workflow_id.into(), run_id: String::new() }),
+        })
+        .await
+        .expect("describe")
+        .into_inner()
+}
+
+/// The `WorkflowExecutionStatus` of the workflow id's current run.
+pub async fn status(server: &TestServer, workflow_id: &str) -> i32 {
+    describe(server, workflow_id).await.workflow_execution_info.expect("info").status
+}

@@ -3,28 +3,11 @@
 
 use temporalio_protos::temporal::api::common::v1 as common_pb;
 use temporalio_protos::temporal::api::enums::v1 as enums_pb;
-use temporalio_protos::temporal::api::workflowservice::v1 as workflowservice_pb;
 use uhrwerk_server::config::Persistence;
 
-use crate::common::{self, NAMESPACE, TestServer, event_types, unique};
+use crate::common::{self, TestServer, event_types, unique};
 
 use enums_pb::EventType as E;
-
-async fn status(server: &TestServer, workflow_id: &str) -> i32 {
-    server
-        .client
-        .clone()
-        .describe_workflow_execution(workflowservice_pb::DescribeWorkflowExecutionRequest {
-            namespace: NAMESPACE.into(),
-            execution: Some(common_pb::WorkflowExecution { workflow_id: workflow_id.into(), run_id: String::new() }),
-        })
-        .await
-        .expect("describe")
-        .into_inner()
-        .workflow_execution_info
-        .expect("info")
-        .status
-}
 
 #[tokio::test]
 async fn workflow_started_before_restart_runs_after_it() {
@@ -40,20 +23,20 @@ async fn workflow_started_before_restart_runs_after_it() {
     let server = TestServer::with(Persistence::Sqlite(db.clone())).await;
     assert_eq!(server.running.recovered.0, 1, "one open run recovered");
     assert_eq!(server.running.recovered.1, 1, "one queued workflow task recovered");
-    assert_eq!(status(&server, &workflow_id).await, enums_pb::WorkflowExecutionStatus::Running as i32);
+    assert_eq!(common::status(&server, &workflow_id).await, enums_pb::WorkflowExecutionStatus::Running as i32);
     let poller = server.poller(&queue);
     let task = poller.expect_workflow_task().await;
     assert_eq!(task.workflow_execution.as_ref().map(|e| e.run_id.clone()), Some(run_id.clone()));
     assert_eq!(task.started_event_id, 3);
     assert_eq!(task.attempt, 1);
     poller.complete_workflow_task(&task.task_token, vec![common::complete_workflow(b"after restart")]).await.expect("complete");
-    assert_eq!(status(&server, &workflow_id).await, enums_pb::WorkflowExecutionStatus::Completed as i32);
+    assert_eq!(common::status(&server, &workflow_id).await, enums_pb::WorkflowExecutionStatus::Completed as i32);
     server.stop().await;
 
     // And the completion itself is durable.
     let server = TestServer::with(Persistence::Sqlite(db)).await;
     assert_eq!(server.running.recovered.0, 0, "no open runs left");
-    assert_eq!(status(&server, &workflow_id).await, enums_pb::WorkflowExecutionStatus::Completed as i32);
+    assert_eq!(common::status(&server, &workflow_id).await, enums_pb::WorkflowExecutionStatus::Completed as i32);
     let events = common::full_history(&server.client, &workflow_id, &run_id).await;
     assert_eq!(events.len(), 5);
     assert_eq!(event_types(&events).last(), Some(&E::WorkflowExecutionCompleted));

@@ -30,18 +30,6 @@ async fn terminate(server: &TestServer, workflow_id: &str, run_id: &str) -> Resu
         .map(|_| ())
 }
 
-async fn describe(server: &TestServer, workflow_id: &str) -> workflowservice_pb::DescribeWorkflowExecutionResponse {
-    server
-        .client
-        .clone()
-        .describe_workflow_execution(workflowservice_pb::DescribeWorkflowExecutionRequest {
-            namespace: NAMESPACE.into(),
-            execution: Some(common_pb::WorkflowExecution { workflow_id: workflow_id.into(), run_id: String::new() }),
-        })
-        .await
-        .expect("describe")
-        .into_inner()
-}
 
 #[tokio::test]
 async fn terminate_closes_the_run_and_stales_its_tasks() {
@@ -55,7 +43,7 @@ async fn terminate_closes_the_run_and_stales_its_tasks() {
     let activity = poller.expect_activity_task().await;
     terminate(&server, &workflow_id, &run_id).await.expect("terminate");
 
-    let info = describe(&server, &workflow_id).await.workflow_execution_info.expect("info");
+    let info = common::describe(&server, &workflow_id).await.workflow_execution_info.expect("info");
     assert_eq!(info.status, enums_pb::WorkflowExecutionStatus::Terminated as i32);
     let history = common::full_history(&server.client, &workflow_id, &run_id).await;
     assert_eq!(event_types(&history).last(), Some(&E::WorkflowExecutionTerminated));
@@ -112,7 +100,7 @@ async fn terminate_existing_replaces_the_running_run() {
     assert_code(poller.complete_workflow_task(&stale.task_token, vec![]).await, Code::NotFound);
     let task = poller.expect_workflow_task().await;
     assert_eq!(task.workflow_execution.map(|e| e.run_id), Some(second.run_id.clone()));
-    let info = describe(&server, &workflow_id).await.workflow_execution_info.expect("info");
+    let info = common::describe(&server, &workflow_id).await.workflow_execution_info.expect("info");
     assert_eq!(info.execution.map(|e| e.run_id), Some(second.run_id));
     assert_eq!(info.status, enums_pb::WorkflowExecutionStatus::Running as i32);
     server.stop().await;
@@ -159,22 +147,22 @@ async fn describe_shows_pending_activity_through_its_attempts() {
     let policy = common_pb::RetryPolicy { initial_interval: Some(millis(100)), backoff_coefficient: 1.0, maximum_attempts: 3, ..Default::default() };
     poller.complete_workflow_task(&task.task_token, vec![common::schedule_activity_with("p", &queue, Some(policy))]).await.expect("schedule");
 
-    let pending = describe(&server, &workflow_id).await.pending_activities;
+    let pending = common::describe(&server, &workflow_id).await.pending_activities;
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].activity_id, "p");
     assert_eq!(pending[0].state, enums_pb::PendingActivityState::Scheduled as i32);
     assert_eq!(pending[0].attempt, 1);
 
     let activity = poller.expect_activity_task().await;
-    let pending = describe(&server, &workflow_id).await.pending_activities;
+    let pending = common::describe(&server, &workflow_id).await.pending_activities;
     assert_eq!(pending[0].state, enums_pb::PendingActivityState::Started as i32);
     poller.heartbeat(&activity.task_token, Some(common::payloads(b"hb"))).await.expect("heartbeat");
-    let pending = describe(&server, &workflow_id).await.pending_activities;
+    let pending = common::describe(&server, &workflow_id).await.pending_activities;
     assert_eq!(pending[0].heartbeat_details.as_ref().map(|p| p.payloads[0].data.clone()), Some(b"hb".to_vec()));
     assert!(pending[0].last_heartbeat_time.is_some());
 
     poller.fail_activity_task(&activity.task_token, common::application_failure("boom", false), None).await.expect("fail");
-    let pending = describe(&server, &workflow_id).await.pending_activities;
+    let pending = common::describe(&server, &workflow_id).await.pending_activities;
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].attempt, 2);
     assert_eq!(pending[0].last_failure.as_ref().map(|f| f.message.as_str()), Some("boom"));
