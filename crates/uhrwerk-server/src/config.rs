@@ -22,6 +22,8 @@ pub struct ServerConfig {
     /// Namespaces that must exist (besides `default`).
     pub namespaces: Vec<String>,
     pub dynamic_config: DynamicConfig,
+    /// Custom search attributes registered in every namespace above at start-up.
+    pub search_attributes: Vec<(String, uhrwerk_visibility::ValueType)>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -11,6 +11,9 @@ pub mod frontend;
 pub mod matching;
 pub mod namespaces;
 pub mod queries;
+pub mod retention;
+pub mod schedules;
+pub mod search_attributes;
 pub mod timers;
 
 use std::net::SocketAddr;
@@ -29,6 +32,8 @@ use crate::engine::Engine;
 use crate::frontend::Frontend;
 use crate::matching::Matching;
 use crate::namespaces::Namespaces;
+use crate::schedules::Scheduler;
+use crate::search_attributes::SearchAttributes;
 use crate::timers::Timers;
 
 pub const SERVER_VERSION: &str = concat!("uhrwerk-", env!("CARGO_PKG_VERSION"));
@@ -124,11 +129,24 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let matching = Matching::new(shutdown_rx.clone());
     let timers = Timers::default();
-    let engine = Engine::new(dyn_store, clock, limits, matching, timers);
+    let all_namespaces: Vec<String> = namespaces.list().iter().filter_map(|ns| ns.namespace_info.as_ref().map(|i| i.name.clone())).collect();
+    let search_attributes = SearchAttributes::load(dyn_store.clone(), &all_namespaces, &config.search_attributes)?;
+    let engine = Engine::new(dyn_store, clock, limits, matching, timers, search_attributes);
     let recovered = engine.recover().await?;
     tokio::spawn(engine.clone().run_timers(shutdown_rx.clone()));
+    tokio::spawn(retention::run(engine.clone(), namespaces.clone(), shutdown_rx.clone()));
+    let scheduler = Scheduler::new(engine.clone(), shutdown_rx.clone());
+    let watcher = Arc::downgrade(&scheduler);
+    engine.on_close(Box::new(move |run| {
+        let Some(scheduler) = watcher.upgrade() else { return };
+        if let Some(schedule_id) = schedules::scheduled_by(run) {
+            scheduler.run_closed(&run.namespace, &schedule_id);
+        }
+    }));
+    let n_schedules = scheduler.recover().await?;
+    tracing::debug!(n_schedules, "schedules resumed");
 
-    let frontend = Frontend::new(engine, namespaces, shutdown_rx.clone(), SERVER_VERSION);
+    let frontend = Frontend::new(engine, namespaces, scheduler, shutdown_rx.clone(), SERVER_VERSION);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<WorkflowServiceServer<Frontend>>().await;
 

@@ -4,6 +4,8 @@ use uhrwerk_core::kernel::TimerTask;
 use uhrwerk_core::state::RunState;
 use uhrwerk_proto::temporal::api::history::v1 as history_pb;
 
+use crate::{AttrRow, RunKey};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TaskKind {
     Workflow = 1,
@@ -53,10 +55,16 @@ pub struct RunWrite {
     pub remove_tasks: Vec<i64>,
     pub add_timers: Vec<TimerTask>,
     pub remove_timers: Vec<TimerTask>,
+    /// The run's indexed search attributes; when set, they replace the stored ones.
+    pub attrs: Option<Vec<AttrRow>>,
 }
 
 /// One or more run transitions committed together.
 #[derive(Clone, Debug, Default)]
 pub struct WriteBatch {
     pub runs: Vec<RunWrite>,
+    /// Runs deleted with everything they own (events, tasks, timers, attributes).
+    pub deletes: Vec<RunKey>,
+    /// Schedule records to write; `data: None` deletes the schedule.
+    pub schedules: Vec<(String, String, Option<Vec<u8>>)>,
 }

@@ -6,12 +6,14 @@
 
 mod batch;
 mod sqlite;
+mod visibility;
 
 pub use batch::{OutboxTask, RunWrite, TaskKind, TimerRow, WriteBatch};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 use uhrwerk_core::state::RunState;
 use uhrwerk_proto::temporal::api::history::v1 as history_pb;
+use uhrwerk_visibility::{Expr, Literal, Query, ValueType};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -27,46 +29,38 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Visibility columns a list or count query can filter on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Column {
-    WorkflowId,
-    RunId,
-    WorkflowType,
-    TaskQueue,
-    /// `WorkflowExecutionStatus` as its integer value.
-    ExecutionStatus,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CompareOp {
-    Eq,
-    Ne,
-}
-
+/// Where the next page of a list starts.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Value {
-    Text(String),
-    Int(i64),
+pub enum PageCursor {
+    /// After the last row of the default order: its (close_order, start_time, run_id).
+    After { close_order: i64, start_time_ms: i64, run_id: String },
+    /// After this many rows, for queries with their own ORDER BY.
+    Offset(u64),
 }
 
-/// A filter over runs, built by the frontend's query parser and translated by each store.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub enum RunFilter {
-    /// Every run.
-    #[default]
-    All,
-    Compare(Column, CompareOp, Value),
-    And(Box<RunFilter>, Box<RunFilter>),
-    Or(Box<RunFilter>, Box<RunFilter>),
-    Not(Box<RunFilter>),
-}
-
-/// Position after the last row of a page: (start_time, run_id) of that row.
+/// One search attribute of a run as the store indexes it: its values (several for a
+/// KeywordList), already typed by the namespace's registry.
 #[derive(Clone, Debug, PartialEq)]
-pub struct PageCursor {
-    pub start_time_ms: i64,
+pub struct AttrRow {
+    pub name: String,
+    pub ty: ValueType,
+    pub values: Vec<Literal>,
+}
+
+/// A run selected for deletion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunKey {
+    pub namespace: String,
+    pub workflow_id: String,
     pub run_id: String,
+}
+
+/// A stored schedule record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduleRow {
+    pub namespace: String,
+    pub schedule_id: String,
+    pub data: Vec<u8>,
 }
 
 /// Everything the server reloads at start-up.
@@ -91,6 +85,17 @@ pub trait Store: Send + Sync + 'static {
     fn run(&self, run_id: &str) -> Result<Option<RunState>>;
     /// Events with `event_id >= from`, at most `limit`, in order.
     fn events(&self, run_id: &str, from: i64, limit: usize) -> Result<Vec<history_pb::HistoryEvent>>;
-    fn list_runs(&self, namespace: &str, filter: &RunFilter, after: Option<&PageCursor>, limit: usize) -> Result<Vec<RunState>>;
-    fn count_runs(&self, namespace: &str, filter: &RunFilter) -> Result<i64>;
+    /// A page of runs matching the query, in its order (Temporal's by default), with the
+    /// cursor of the page's last row.
+    fn list_runs(&self, namespace: &str, query: &Query, after: Option<&PageCursor>, limit: usize) -> Result<(Vec<RunState>, Option<PageCursor>)>;
+    fn count_runs(&self, namespace: &str, filter: Option<&Expr>) -> Result<i64>;
+    /// Counts per `WorkflowExecutionStatus` value, for `GROUP BY ExecutionStatus`.
+    fn count_runs_by_status(&self, namespace: &str, filter: Option<&Expr>) -> Result<Vec<(i32, i64)>>;
+    /// Closed runs of a namespace that closed before `closed_before_ms`, oldest first.
+    fn expired_runs(&self, namespace: &str, closed_before_ms: i64, limit: usize) -> Result<Vec<RunKey>>;
+    /// Custom search attributes of every namespace: (namespace, name, type).
+    fn search_attributes(&self) -> Result<Vec<(String, String, ValueType)>>;
+    fn put_search_attributes(&self, namespace: &str, attrs: &[(String, ValueType)]) -> Result<()>;
+    fn remove_search_attributes(&self, namespace: &str, names: &[String]) -> Result<()>;
+    fn schedules(&self) -> Result<Vec<ScheduleRow>>;
 }

@@ -7,17 +7,25 @@ use std::sync::{Mutex, mpsc};
 use std::thread;
 
 use prost::Message;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use tokio::sync::oneshot;
 use uhrwerk_core::kernel::TimerTask;
 use uhrwerk_core::state::RunState;
 use uhrwerk_proto::temporal::api::history::v1 as history_pb;
+use uhrwerk_visibility::{Expr, Literal, Query, ValueType};
 
 use crate::batch::{OutboxTask, RunWrite, TaskKind, TimerRow, WriteBatch};
-use crate::{Column, CompareOp, Error, PageCursor, Recovered, Result, RunFilter, Store, Value};
+use crate::visibility::{OPEN_ORDER, Where, order_by};
+use crate::{AttrRow, Error, PageCursor, Recovered, Result, RunKey, ScheduleRow, Store};
 
-/// Ordered migrations; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../../../schema/sqlite/v1/schema.sql")];
+/// Ordered migrations; `PRAGMA user_version` records how many ran. Each may be followed by a
+/// data step that derives new columns from existing rows.
+const MIGRATIONS: &[(&str, Option<fn(&Transaction<'_>) -> Result<()>>)] = &[
+    (include_str!("../../../schema/sqlite/v1/schema.sql"), None),
+    (include_str!("../../../schema/sqlite/v2/schema.sql"), Some(backfill_visibility)),
+];
 /// Most batches one transaction takes; bounds the latency a single group adds.
 const MAX_GROUP: usize = 1024;
 const READERS: usize = 4;
@@ -47,6 +55,12 @@ fn open_connection(path: &Path, durable: bool) -> Result<Connection> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "OFF" })?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
+    // Text search attributes match by tokens, as Temporal's full-text `=` does.
+    conn.create_scalar_function("uw_text_match", 2, FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC, |ctx| {
+        let field: Option<String> = ctx.get(0)?;
+        let query: String = ctx.get(1)?;
+        Ok(field.is_some_and(|f| uhrwerk_visibility::text::text_matches(&f, &query)))
+    })?;
     Ok(conn)
 }
 
@@ -56,9 +70,12 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     if version > supported {
         return Err(Error::SchemaTooNew { found: version, supported });
     }
-    for (idx, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+    for (idx, (sql, data_step)) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if let Some(step) = data_step {
+            step(&tx)?;
+        }
         tx.pragma_update(None, "user_version", idx as i64 + 1)?;
         tx.commit()?;
         tracing::info!(version = idx + 1, "applied schema migration");
@@ -140,22 +157,71 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// Version 2: fills the visibility columns and attribute rows of runs written by version 1.
+fn backfill_visibility(tx: &Transaction<'_>) -> Result<()> {
+    let states: Vec<Vec<u8>> = {
+        let mut stmt = tx.prepare("SELECT state FROM runs")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for bytes in states {
+        write_run_row(tx, &decode_state(&bytes)?)?;
+    }
+    Ok(())
+}
+
 fn apply_group<'a>(conn: &mut Connection, batches: impl Iterator<Item = &'a WriteBatch>) -> Result<()> {
     let tx = conn.transaction()?;
     for batch in batches {
         for run in &batch.runs {
             apply_run(&tx, run)?;
         }
+        for key in &batch.deletes {
+            delete_run(&tx, key)?;
+        }
+        for (namespace, schedule_id, data) in &batch.schedules {
+            match data {
+                Some(data) => tx
+                    .prepare_cached("INSERT OR REPLACE INTO schedules (namespace, schedule_id, data) VALUES (?1, ?2, ?3)")?
+                    .execute(params![namespace, schedule_id, data])?,
+                None => tx
+                    .prepare_cached("DELETE FROM schedules WHERE namespace = ?1 AND schedule_id = ?2")?
+                    .execute(params![namespace, schedule_id])?,
+            };
+        }
     }
     tx.commit()?;
     Ok(())
 }
 
-fn apply_run(tx: &Transaction<'_>, w: &RunWrite) -> Result<()> {
-    let st = &w.state;
+fn delete_run(tx: &Transaction<'_>, key: &RunKey) -> Result<()> {
+    for sql in [
+        "DELETE FROM runs WHERE run_id = ?1",
+        "DELETE FROM events WHERE run_id = ?1",
+        "DELETE FROM tasks WHERE run_id = ?1",
+        "DELETE FROM timers WHERE run_id = ?1",
+        "DELETE FROM run_attrs WHERE run_id = ?1",
+    ] {
+        tx.prepare_cached(sql)?.execute(params![key.run_id])?;
+    }
+    tx.prepare_cached("DELETE FROM current_runs WHERE namespace = ?1 AND workflow_id = ?2 AND run_id = ?3")?
+        .execute(params![key.namespace, key.workflow_id, key.run_id])?;
+    Ok(())
+}
+
+/// Writes a run's row with its visibility columns.
+fn write_run_row(tx: &Transaction<'_>, st: &RunState) -> Result<()> {
+    let open = st.is_open();
+    let parent = st.parent.as_ref();
+    let (root_workflow_id, root_run_id) = match st.root.as_ref() {
+        Some(root) => (root.workflow_id.as_str(), root.run_id.as_str()),
+        None => (st.workflow_id.as_str(), st.run_id.as_str()),
+    };
     tx.prepare_cached(
         "INSERT OR REPLACE INTO runs (run_id, namespace, workflow_id, workflow_type, task_queue, status, \
-         start_time, close_time, execution_time, history_length, state) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+         start_time, close_time, execution_time, history_length, state, close_order, history_size_bytes, \
+         state_transition_count, execution_duration, parent_workflow_id, parent_run_id, root_workflow_id, root_run_id) \
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)",
     )?
     .execute(params![
         st.run_id,
@@ -169,7 +235,42 @@ fn apply_run(tx: &Transaction<'_>, w: &RunWrite) -> Result<()> {
         st.execution_time_ms,
         st.next_event_id - 1,
         st.encode_to_vec(),
+        if open { OPEN_ORDER } else { st.close_time_ms },
+        st.history_size_bytes,
+        st.state_transition_count,
+        (!open).then(|| (st.close_time_ms - st.execution_time_ms).max(0).saturating_mul(1_000_000)),
+        parent.map(|p| p.workflow_id.as_str()),
+        parent.map(|p| p.run_id.as_str()),
+        root_workflow_id,
+        root_run_id,
     ])?;
+    Ok(())
+}
+
+fn write_attrs(tx: &Transaction<'_>, st: &RunState, attrs: &[AttrRow]) -> Result<()> {
+    tx.prepare_cached("DELETE FROM run_attrs WHERE run_id = ?1")?.execute(params![st.run_id])?;
+    let mut insert =
+        tx.prepare_cached("INSERT OR REPLACE INTO run_attrs (run_id, name, seq, namespace, sval, ival, rval) VALUES (?1,?2,?3,?4,?5,?6,?7)")?;
+    for attr in attrs {
+        for (seq, value) in attr.values.iter().enumerate() {
+            let (sval, ival, rval) = match value {
+                Literal::Str(s) => (Some(s.as_str()), None, None),
+                Literal::Int(i) | Literal::Time(i) => (None, Some(*i), None),
+                Literal::Bool(b) => (None, Some(i64::from(*b)), None),
+                Literal::Double(d) => (None, None, Some(*d)),
+            };
+            insert.execute(params![st.run_id, attr.name, seq as i64, st.namespace, sval, ival, rval])?;
+        }
+    }
+    Ok(())
+}
+
+fn apply_run(tx: &Transaction<'_>, w: &RunWrite) -> Result<()> {
+    let st = &w.state;
+    write_run_row(tx, st)?;
+    if let Some(attrs) = &w.attrs {
+        write_attrs(tx, st, attrs)?;
+    }
     if w.set_current {
         tx.prepare_cached("INSERT OR REPLACE INTO current_runs (namespace, workflow_id, run_id) VALUES (?1,?2,?3)")?
             .execute(params![st.namespace, st.workflow_id, st.run_id])?;
@@ -208,41 +309,6 @@ fn apply_run(tx: &Transaction<'_>, w: &RunWrite) -> Result<()> {
 
 fn decode_state(bytes: &[u8]) -> Result<RunState> {
     RunState::decode(bytes).map_err(|e| Error::Corrupt { what: "run state", detail: e.to_string() })
-}
-
-/// SQL and parameters for a filter's WHERE clause (appended after `namespace = ?1`).
-fn filter_sql(filter: &RunFilter) -> (String, Vec<rusqlite::types::Value>) {
-    fn walk(f: &RunFilter, values: &mut Vec<rusqlite::types::Value>) -> String {
-        use rusqlite::types::Value as Sql;
-        match f {
-            RunFilter::All => "1".into(),
-            RunFilter::Compare(column, op, value) => {
-                let column = match column {
-                    Column::WorkflowId => "workflow_id",
-                    Column::RunId => "run_id",
-                    Column::WorkflowType => "workflow_type",
-                    Column::TaskQueue => "task_queue",
-                    Column::ExecutionStatus => "status",
-                };
-                values.push(match value {
-                    Value::Text(t) => Sql::Text(t.clone()),
-                    Value::Int(i) => Sql::Integer(*i),
-                });
-                // Parameter 1 is the namespace.
-                let op = match op {
-                    CompareOp::Eq => "=",
-                    CompareOp::Ne => "!=",
-                };
-                format!("{column} {op} ?{}", values.len() + 1)
-            }
-            RunFilter::And(a, b) => format!("({} AND {})", walk(a, values), walk(b, values)),
-            RunFilter::Or(a, b) => format!("({} OR {})", walk(a, values), walk(b, values)),
-            RunFilter::Not(a) => format!("(NOT {})", walk(a, values)),
-        }
-    }
-    let mut values = Vec::new();
-    let sql = walk(filter, &mut values);
-    (format!(" AND {sql}"), values)
 }
 
 impl Store for SqliteStore {
@@ -342,37 +408,118 @@ impl Store for SqliteStore {
         })
     }
 
-    fn list_runs(&self, namespace: &str, filter: &RunFilter, after: Option<&PageCursor>, limit: usize) -> Result<Vec<RunState>> {
-        use rusqlite::types::Value;
-        let (mut where_sql, mut values) = filter_sql(filter);
-        if let Some(cursor) = after {
-            let a = values.len() + 2;
-            where_sql.push_str(&format!(" AND (start_time < ?{a} OR (start_time = ?{a} AND run_id > ?{}))", a + 1));
-            values.push(Value::Integer(cursor.start_time_ms));
-            values.push(Value::Text(cursor.run_id.clone()));
+    fn list_runs(&self, namespace: &str, query: &Query, after: Option<&PageCursor>, limit: usize) -> Result<(Vec<RunState>, Option<PageCursor>)> {
+        let limit = limit.max(1);
+        let mut w = Where::new(namespace);
+        w.filter(query.filter.as_ref());
+        let mut offset = 0u64;
+        match after {
+            Some(PageCursor::After { close_order, start_time_ms, run_id }) if query.order_by.is_empty() => {
+                let (c, s, r) = (w.param(SqlValue::Integer(*close_order)), w.param(SqlValue::Integer(*start_time_ms)), w.param(SqlValue::Text(run_id.clone())));
+                w.push(|_| {
+                    format!(
+                        "(runs.close_order < {c} OR (runs.close_order = {c} AND (runs.start_time < {s} OR (runs.start_time = {s} AND runs.run_id > {r}))))"
+                    )
+                });
+            }
+            Some(PageCursor::Offset(n)) => offset = *n,
+            _ => {}
         }
+        let order = order_by(&mut w, &query.order_by);
         let sql = format!(
-            "SELECT state FROM runs WHERE namespace = ?1{where_sql} ORDER BY start_time DESC, run_id LIMIT {}",
-            limit.max(1)
+            "SELECT runs.state, runs.close_order FROM runs WHERE runs.namespace = ?1{} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
+            w.sql
         );
-        let rows: Vec<Vec<u8>> = self.read(|c| {
+        let rows: Vec<(Vec<u8>, i64)> = self.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
-            let mut params: Vec<Value> = vec![Value::Text(namespace.to_string())];
-            params.extend(values);
-            let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| r.get(0))?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(w.params), |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
-        rows.iter().map(|b| decode_state(b)).collect()
+        let full = rows.len() == limit;
+        let last_order = rows.last().map(|r| r.1);
+        let runs = rows.iter().map(|(b, _)| decode_state(b)).collect::<Result<Vec<_>>>()?;
+        let next = match (full, runs.last(), last_order) {
+            (true, Some(last), Some(close_order)) if query.order_by.is_empty() => {
+                Some(PageCursor::After { close_order, start_time_ms: last.start_time_ms, run_id: last.run_id.clone() })
+            }
+            (true, Some(_), _) => Some(PageCursor::Offset(offset + limit as u64)),
+            _ => None,
+        };
+        Ok((runs, next))
     }
 
-    fn count_runs(&self, namespace: &str, filter: &RunFilter) -> Result<i64> {
-        use rusqlite::types::Value;
-        let (where_sql, values) = filter_sql(filter);
-        let sql = format!("SELECT COUNT(*) FROM runs WHERE namespace = ?1{where_sql}");
+    fn count_runs(&self, namespace: &str, filter: Option<&Expr>) -> Result<i64> {
+        let mut w = Where::new(namespace);
+        w.filter(filter);
+        let sql = format!("SELECT COUNT(*) FROM runs WHERE runs.namespace = ?1{}", w.sql);
+        self.read(|c| Ok(c.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(w.params), |r| r.get(0))?))
+    }
+
+    fn count_runs_by_status(&self, namespace: &str, filter: Option<&Expr>) -> Result<Vec<(i32, i64)>> {
+        let mut w = Where::new(namespace);
+        w.filter(filter);
+        let sql = format!("SELECT runs.status, COUNT(*) FROM runs WHERE runs.namespace = ?1{} GROUP BY runs.status ORDER BY runs.status", w.sql);
         self.read(|c| {
-            let mut params: Vec<Value> = vec![Value::Text(namespace.to_string())];
-            params.extend(values);
-            Ok(c.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(params), |r| r.get(0))?)
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(w.params), |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn expired_runs(&self, namespace: &str, closed_before_ms: i64, limit: usize) -> Result<Vec<RunKey>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT workflow_id, run_id FROM runs WHERE namespace = ?1 AND close_order < ?2 ORDER BY close_order LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(params![namespace, closed_before_ms, limit as i64], |r| {
+                Ok(RunKey { namespace: namespace.to_string(), workflow_id: r.get(0)?, run_id: r.get(1)? })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    fn search_attributes(&self) -> Result<Vec<(String, String, ValueType)>> {
+        let rows: Vec<(String, String, i32)> = self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT namespace, name, type FROM search_attributes ORDER BY namespace, name")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?;
+        rows.into_iter()
+            .map(|(ns, name, ty)| {
+                let ty = ValueType::from_indexed(ty).ok_or(Error::Corrupt { what: "search attribute type", detail: ty.to_string() })?;
+                Ok((ns, name, ty))
+            })
+            .collect()
+    }
+
+    fn put_search_attributes(&self, namespace: &str, attrs: &[(String, ValueType)]) -> Result<()> {
+        self.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            for (name, ty) in attrs {
+                tx.prepare_cached("INSERT OR REPLACE INTO search_attributes (namespace, name, type) VALUES (?1, ?2, ?3)")?
+                    .execute(params![namespace, name, ty.to_indexed()])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn remove_search_attributes(&self, namespace: &str, names: &[String]) -> Result<()> {
+        self.read(|c| {
+            let tx = c.unchecked_transaction()?;
+            for name in names {
+                tx.prepare_cached("DELETE FROM search_attributes WHERE namespace = ?1 AND name = ?2")?.execute(params![namespace, name])?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn schedules(&self) -> Result<Vec<ScheduleRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT namespace, schedule_id, data FROM schedules ORDER BY namespace, schedule_id")?;
+            let rows = stmt.query_map([], |r| Ok(ScheduleRow { namespace: r.get(0)?, schedule_id: r.get(1)?, data: r.get(2)? }))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 }

@@ -8,10 +8,13 @@ use uhrwerk_core::kernel::{TimerKind, TimerTask, new_event};
 use uhrwerk_core::pb::enums::v1 as enums_pb;
 use uhrwerk_core::pb::history::v1 as history_pb;
 use uhrwerk_core::state::RunState;
+use std::collections::BTreeMap;
+
 use uhrwerk_store::{
-    Column, CompareOp, Error, OutboxTask, PageCursor, RunFilter, RunWrite, SqliteOptions,
-    SqliteStore, Store, TaskKind, TimerRow, Value, WriteBatch,
+    AttrRow, Error, OutboxTask, RunKey, RunWrite, SqliteOptions, SqliteStore, Store,
+    TaskKind, TimerRow, WriteBatch,
 };
+use uhrwerk_visibility::{Literal, Query, ValueType};
 
 use enums_pb::WorkflowExecutionStatus as Status;
 use history_pb::history_event::Attributes;
@@ -105,7 +108,10 @@ fn write(mut st: RunState, events: Vec<history_pb::HistoryEvent>) -> RunWrite {
 }
 
 fn batch(runs: Vec<RunWrite>) -> WriteBatch {
-    WriteBatch { runs }
+    WriteBatch {
+        runs,
+        ..Default::default()
+    }
 }
 
 fn ids(events: &[history_pb::HistoryEvent]) -> Vec<i64> {
@@ -116,12 +122,31 @@ fn run_ids(runs: &[RunState]) -> Vec<&str> {
     runs.iter().map(|r| r.run_id.as_str()).collect()
 }
 
-fn cmp(column: Column, op: CompareOp, value: Value) -> RunFilter {
-    RunFilter::Compare(column, op, value)
+/// Custom attributes the list scenarios use.
+fn catalog() -> BTreeMap<String, ValueType> {
+    [
+        ("CustomKeyword", ValueType::Keyword),
+        ("CustomInt", ValueType::Int),
+        ("CustomText", ValueType::Text),
+        ("CustomList", ValueType::KeywordList),
+        ("CustomDouble", ValueType::Double),
+        ("CustomBool", ValueType::Bool),
+        ("CustomTime", ValueType::Datetime),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
-fn text(s: &str) -> Value {
-    Value::Text(s.into())
+fn query(text: &str) -> Query {
+    uhrwerk_visibility::parse(text, &catalog()).expect("valid query")
+}
+
+fn list(store: &dyn Store, ns: &str, text: &str) -> Vec<String> {
+    let (runs, _) = store
+        .list_runs(ns, &query(text), None, 100)
+        .expect("list");
+    runs.into_iter().map(|r| r.run_id).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -144,6 +169,18 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         current_run_id_follows_set_current,
     ),
     ("list_and_count_runs", list_and_count_runs),
+    (
+        "custom_attributes_filter_and_replace",
+        custom_attributes_filter_and_replace,
+    ),
+    (
+        "delete_removes_everything_of_a_run",
+        delete_removes_everything_of_a_run,
+    ),
+    (
+        "search_attribute_registry_and_schedules",
+        search_attribute_registry_and_schedules,
+    ),
     (
         "concurrent_batches_all_commit",
         concurrent_batches_all_commit,
@@ -414,19 +451,22 @@ fn current_run_id_follows_set_current(store: &dyn Store) {
 
 fn list_and_count_runs(store: &dyn Store) {
     let ns = "ns-list";
-    // (run_id, workflow_id, type, status, start offset)
+    // (run_id, workflow_id, type, status, start offset, close offset)
     let rows = [
-        ("list-a", "wf-a", "Alpha", Status::Running, 300),
-        ("list-b", "wf-b", "Beta", Status::Completed, 200),
-        ("list-c", "wf-c", "Alpha", Status::Failed, 200),
-        ("list-d", "wf-d", "Beta", Status::Running, 100),
-        ("list-e", "wf-e", "Alpha", Status::Completed, 400),
+        ("list-a", "wf-a", "Alpha", Status::Running, 300, 0),
+        ("list-b", "wf-b", "Beta", Status::Completed, 200, 1200),
+        ("list-c", "wf-c", "Alpha", Status::Failed, 200, 1100),
+        ("list-d", "wf-d", "Beta", Status::Running, 100, 0),
+        ("list-e", "wf-e", "Alpha", Status::Completed, 400, 1300),
     ];
     let writes = rows
         .iter()
-        .map(|(run_id, workflow_id, workflow_type, status, offset)| {
-            let mut st = run_state(ns, workflow_id, run_id, T0 + offset, *status);
+        .map(|(run_id, workflow_id, workflow_type, status, start, close)| {
+            let mut st = run_state(ns, workflow_id, run_id, T0 + start, *status);
             st.workflow_type = workflow_type.to_string();
+            if *close > 0 {
+                st.close_time_ms = T0 + close;
+            }
             write(st, events(1..=1))
         })
         .collect();
@@ -438,141 +478,249 @@ fn list_and_count_runs(store: &dyn Store) {
         )]))
         .expect("commit");
 
-    let all = store
-        .list_runs(ns, &RunFilter::All, None, 100)
-        .expect("list");
     assert_eq!(
-        run_ids(&all),
-        ["list-e", "list-a", "list-b", "list-c", "list-d"],
-        "start time desc, then run id"
+        list(store, ns, ""),
+        ["list-a", "list-d", "list-e", "list-b", "list-c"],
+        "open runs first (latest start first), then latest close first"
     );
-    assert_eq!(store.count_runs(ns, &RunFilter::All).expect("count"), 5);
+    assert_eq!(store.count_runs(ns, None).expect("count"), 5);
 
-    // Paging: the cursor is the last row of the previous page; ties on start time page by run id.
-    let page1 = store
-        .list_runs(ns, &RunFilter::All, None, 3)
-        .expect("page 1");
-    assert_eq!(run_ids(&page1), ["list-e", "list-a", "list-b"]);
-    let last = page1.last().expect("non-empty page");
-    let cursor = PageCursor {
-        start_time_ms: last.start_time_ms,
-        run_id: last.run_id.clone(),
-    };
-    let page2 = store
-        .list_runs(ns, &RunFilter::All, Some(&cursor), 3)
+    // Paging: the cursor comes back with each full page.
+    let all = query("");
+    let (page1, cursor) = store.list_runs(ns, &all, None, 3).expect("page 1");
+    assert_eq!(run_ids(&page1), ["list-a", "list-d", "list-e"]);
+    let cursor = cursor.expect("a full page has a cursor");
+    let (page2, cursor) = store
+        .list_runs(ns, &all, Some(&cursor), 3)
         .expect("page 2");
-    assert_eq!(run_ids(&page2), ["list-c", "list-d"]);
-    let last = page2.last().expect("non-empty page");
-    let cursor = PageCursor {
-        start_time_ms: last.start_time_ms,
-        run_id: last.run_id.clone(),
-    };
-    assert!(
-        store
-            .list_runs(ns, &RunFilter::All, Some(&cursor), 3)
-            .expect("page 3")
-            .is_empty()
-    );
+    assert_eq!(run_ids(&page2), ["list-b", "list-c"]);
+    assert_eq!(cursor, None, "a short page is the last");
 
-    let alpha = cmp(Column::WorkflowType, CompareOp::Eq, text("Alpha"));
-    let running = cmp(
-        Column::ExecutionStatus,
-        CompareOp::Eq,
-        Value::Int(Status::Running as i32 as i64),
-    );
-    let cases: Vec<(&str, RunFilter, Vec<&str>)> = vec![
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("WorkflowType = 'Alpha'", vec!["list-a", "list-e", "list-c"]),
+        ("WorkflowType != 'Alpha'", vec!["list-d", "list-b"]),
+        ("WorkflowId = 'wf-a'", vec!["list-a"]),
+        ("RunId = 'list-d'", vec!["list-d"]),
         (
-            "type = Alpha",
-            alpha.clone(),
-            vec!["list-e", "list-a", "list-c"],
+            "TaskQueue = 'tq'",
+            vec!["list-a", "list-d", "list-e", "list-b", "list-c"],
         ),
         (
-            "type != Alpha",
-            cmp(Column::WorkflowType, CompareOp::Ne, text("Alpha")),
-            vec!["list-b", "list-d"],
-        ),
-        (
-            "workflow id",
-            cmp(Column::WorkflowId, CompareOp::Eq, text("wf-a")),
+            "WorkflowType = 'Alpha' AND ExecutionStatus = 'Running'",
             vec!["list-a"],
         ),
         (
-            "run id",
-            cmp(Column::RunId, CompareOp::Eq, text("list-d")),
-            vec!["list-d"],
+            "WorkflowType = 'Alpha' OR ExecutionStatus = 'Running'",
+            vec!["list-a", "list-d", "list-e", "list-c"],
         ),
         (
-            "task queue",
-            cmp(Column::TaskQueue, CompareOp::Eq, text("tq")),
-            vec!["list-e", "list-a", "list-b", "list-c", "list-d"],
-        ),
-        (
-            "Alpha and running",
-            RunFilter::And(Box::new(alpha.clone()), Box::new(running.clone())),
-            vec!["list-a"],
-        ),
-        (
-            "Alpha or running",
-            RunFilter::Or(Box::new(alpha.clone()), Box::new(running.clone())),
-            vec!["list-e", "list-a", "list-c", "list-d"],
-        ),
-        (
-            "not running",
-            RunFilter::Not(Box::new(running.clone())),
+            "NOT ExecutionStatus = 'Running'",
             vec!["list-e", "list-b", "list-c"],
         ),
         (
-            "not (Alpha or running)",
-            RunFilter::Not(Box::new(RunFilter::Or(
-                Box::new(alpha.clone()),
-                Box::new(running.clone()),
-            ))),
+            "NOT (WorkflowType = 'Alpha' OR ExecutionStatus = 'Running')",
             vec!["list-b"],
         ),
         (
-            "(Alpha and not running) or run id = list-d",
-            RunFilter::Or(
-                Box::new(RunFilter::And(
-                    Box::new(alpha.clone()),
-                    Box::new(RunFilter::Not(Box::new(running.clone()))),
-                )),
-                Box::new(cmp(Column::RunId, CompareOp::Eq, text("list-d"))),
-            ),
-            vec!["list-e", "list-c", "list-d"],
+            "(WorkflowType = 'Alpha' AND ExecutionStatus != 'Running') OR RunId = 'list-d'",
+            vec!["list-d", "list-e", "list-c"],
         ),
+        (
+            "ExecutionStatus IN ('Failed', 'Completed')",
+            vec!["list-e", "list-b", "list-c"],
+        ),
+        ("WorkflowId NOT IN ('wf-a', 'wf-b', 'wf-c')", vec!["list-d", "list-e"]),
+        ("WorkflowId STARTS_WITH 'wf-'", vec!["list-a", "list-d", "list-e", "list-b", "list-c"]),
+        ("RunId STARTS_WITH 'list-e'", vec!["list-e"]),
+        ("CloseTime IS NULL", vec!["list-a", "list-d"]),
+        ("CloseTime IS NOT NULL", vec!["list-e", "list-b", "list-c"]),
+        ("ParentWorkflowId IS NULL", vec!["list-a", "list-d", "list-e", "list-b", "list-c"]),
+        ("HistoryLength = 1", vec!["list-a", "list-d", "list-e", "list-b", "list-c"]),
+        ("ExecutionDuration >= '1s'", vec!["list-b"]),
     ];
-    for (name, filter, expected) in cases {
-        let listed = store.list_runs(ns, &filter, None, 100).expect("list");
-        assert_eq!(run_ids(&listed), expected, "{name}");
+    for (text, expected) in cases {
+        assert_eq!(list(store, ns, text), expected, "{text}");
         assert_eq!(
-            store.count_runs(ns, &filter).expect("count"),
+            store
+                .count_runs(ns, query(text).filter.as_ref())
+                .expect("count"),
             expected.len() as i64,
-            "{name}"
+            "{text}"
         );
     }
-
-    // A filtered listing pages with its filter still applied.
-    let page1 = store.list_runs(ns, &alpha, None, 2).expect("page 1");
-    assert_eq!(run_ids(&page1), ["list-e", "list-a"]);
-    let cursor = PageCursor {
-        start_time_ms: page1[1].start_time_ms,
-        run_id: page1[1].run_id.clone(),
+    let start = |offset: i64| {
+        uhrwerk_visibility::values::format_datetime((T0 + offset) * 1_000_000)
     };
     assert_eq!(
-        run_ids(
-            &store
-                .list_runs(ns, &alpha, Some(&cursor), 2)
-                .expect("page 2")
+        list(store, ns, &format!("StartTime > '{}'", start(200))),
+        ["list-a", "list-e"]
+    );
+    assert_eq!(
+        list(
+            store,
+            ns,
+            &format!("StartTime BETWEEN '{}' AND '{}'", start(100), start(200))
         ),
+        ["list-d", "list-b", "list-c"]
+    );
+    assert_eq!(
+        list(store, ns, &format!("CloseTime < '{}'", start(1200))),
         ["list-c"]
     );
 
+    // ORDER BY replaces the default order; its pages continue by offset.
     assert_eq!(
-        store
-            .count_runs("ns-list-empty", &RunFilter::All)
-            .expect("count"),
-        0
+        list(store, ns, "ORDER BY StartTime ASC"),
+        ["list-d", "list-b", "list-c", "list-a", "list-e"]
     );
+    let ordered = query("WorkflowType = 'Alpha' ORDER BY StartTime DESC");
+    let (page1, cursor) = store.list_runs(ns, &ordered, None, 2).expect("page 1");
+    assert_eq!(run_ids(&page1), ["list-e", "list-a"]);
+    let (page2, _) = store
+        .list_runs(ns, &ordered, cursor.as_ref(), 2)
+        .expect("page 2");
+    assert_eq!(run_ids(&page2), ["list-c"]);
+
+    let groups = store
+        .count_runs_by_status(ns, query("WorkflowType = 'Alpha'").filter.as_ref())
+        .expect("groups");
+    assert_eq!(
+        groups,
+        [
+            (Status::Running as i32, 1),
+            (Status::Completed as i32, 1),
+            (Status::Failed as i32, 1)
+        ]
+    );
+    assert_eq!(store.count_runs("ns-list-empty", None).expect("count"), 0);
+}
+
+fn custom_attributes_filter_and_replace(store: &dyn Store) {
+    let ns = "ns-attrs";
+    let attrs = |kw: &str, n: i64, text: &str, list: &[&str], d: f64, b: bool, t: i64| {
+        vec![
+            AttrRow { name: "CustomKeyword".into(), ty: ValueType::Keyword, values: vec![Literal::Str(kw.into())] },
+            AttrRow { name: "CustomInt".into(), ty: ValueType::Int, values: vec![Literal::Int(n)] },
+            AttrRow { name: "CustomText".into(), ty: ValueType::Text, values: vec![Literal::Str(text.into())] },
+            AttrRow {
+                name: "CustomList".into(),
+                ty: ValueType::KeywordList,
+                values: list.iter().map(|s| Literal::Str(s.to_string())).collect(),
+            },
+            AttrRow { name: "CustomDouble".into(), ty: ValueType::Double, values: vec![Literal::Double(d)] },
+            AttrRow { name: "CustomBool".into(), ty: ValueType::Bool, values: vec![Literal::Bool(b)] },
+            AttrRow { name: "CustomTime".into(), ty: ValueType::Datetime, values: vec![Literal::Time(t)] },
+        ]
+    };
+    let mut w1 = write(run_state(ns, "wf-1", "attr-1", T0 + 1, Status::Running), events(1..=1));
+    w1.attrs = Some(attrs("red", 5, "The quick brown fox", &["a", "b"], 1.5, true, 1_000));
+    let mut w2 = write(run_state(ns, "wf-2", "attr-2", T0 + 2, Status::Running), events(1..=1));
+    w2.attrs = Some(attrs("blue", 10, "lazy dog", &["b", "c"], 2.5, false, 2_000));
+    let w3 = write(run_state(ns, "wf-3", "attr-3", T0 + 3, Status::Running), events(1..=1));
+    store.commit(batch(vec![w1, w2, w3])).expect("commit");
+
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("CustomKeyword = 'red'", vec!["attr-1"]),
+        ("CustomKeyword != 'red'", vec!["attr-3", "attr-2"]),
+        ("CustomKeyword IS NULL", vec!["attr-3"]),
+        ("CustomKeyword IS NOT NULL", vec!["attr-2", "attr-1"]),
+        ("CustomKeyword STARTS_WITH 'bl'", vec!["attr-2"]),
+        ("CustomKeyword IN ('red', 'green')", vec!["attr-1"]),
+        ("CustomInt > 5", vec!["attr-2"]),
+        ("CustomInt >= 5", vec!["attr-2", "attr-1"]),
+        ("CustomInt < 10", vec!["attr-1"]),
+        ("CustomInt BETWEEN 6 AND 10", vec!["attr-2"]),
+        ("CustomText = 'fox quick'", vec!["attr-1"]),
+        ("CustomText = 'cat'", vec![]),
+        ("CustomList = 'b'", vec!["attr-2", "attr-1"]),
+        ("CustomList = 'c'", vec!["attr-2"]),
+        ("CustomList != 'a'", vec!["attr-3", "attr-2"]),
+        ("CustomList IN ('a', 'z')", vec!["attr-1"]),
+        ("CustomDouble > 2", vec!["attr-2"]),
+        ("CustomDouble <= 1.5", vec!["attr-1"]),
+        ("CustomBool = true", vec!["attr-1"]),
+        ("CustomBool = false", vec!["attr-2"]),
+        ("CustomTime > 1500", vec!["attr-2"]),
+        ("CustomKeyword = 'red' AND CustomInt = 5", vec!["attr-1"]),
+        ("`CustomKeyword` = 'blue' OR CustomBool = true", vec!["attr-2", "attr-1"]),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(list(store, ns, text), expected, "{text}");
+    }
+    assert_eq!(
+        list(store, ns, "ORDER BY CustomInt DESC"),
+        ["attr-2", "attr-1", "attr-3"],
+        "a run without the attribute sorts last descending"
+    );
+
+    // A later write replaces the run's attributes; a write without `attrs` keeps them.
+    let mut w1 = write(run_state(ns, "wf-1", "attr-1", T0 + 1, Status::Running), vec![]);
+    w1.attrs = Some(vec![AttrRow {
+        name: "CustomKeyword".into(),
+        ty: ValueType::Keyword,
+        values: vec![Literal::Str("green".into())],
+    }]);
+    store.commit(batch(vec![w1])).expect("commit");
+    assert_eq!(list(store, ns, "CustomKeyword = 'green'"), ["attr-1"]);
+    assert_eq!(list(store, ns, "CustomInt = 5"), Vec::<String>::new());
+    let w2 = write(run_state(ns, "wf-2", "attr-2", T0 + 2, Status::Running), vec![]);
+    store.commit(batch(vec![w2])).expect("commit");
+    assert_eq!(list(store, ns, "CustomKeyword = 'blue'"), ["attr-2"]);
+}
+
+fn delete_removes_everything_of_a_run(store: &dyn Store) {
+    let ns = "ns-delete";
+    let mut st = run_state(ns, "wf-del", "del-1", T0, Status::Completed);
+    st.close_time_ms = T0 + 10;
+    let mut w = write(st.clone(), events(1..=3));
+    w.set_current = true;
+    w.attrs = Some(vec![AttrRow {
+        name: "CustomKeyword".into(),
+        ty: ValueType::Keyword,
+        values: vec![Literal::Str("x".into())],
+    }]);
+    let keep = write(run_state(ns, "wf-keep", "keep-1", T0, Status::Running), events(1..=1));
+    store.commit(batch(vec![w, keep])).expect("commit");
+    assert_eq!(
+        store.expired_runs(ns, T0 + 11, 10).expect("expired"),
+        [RunKey { namespace: ns.into(), workflow_id: "wf-del".into(), run_id: "del-1".into() }]
+    );
+    assert!(store.expired_runs(ns, T0 + 10, 10).expect("expired").is_empty(), "closed at the cutoff is kept");
+
+    let key = RunKey { namespace: ns.into(), workflow_id: "wf-del".into(), run_id: "del-1".into() };
+    store
+        .commit(WriteBatch { deletes: vec![key], ..Default::default() })
+        .expect("delete");
+    assert_eq!(store.run("del-1").expect("read"), None);
+    assert!(store.events("del-1", 1, 10).expect("events").is_empty());
+    assert_eq!(store.current_run_id(ns, "wf-del").expect("current"), None);
+    assert_eq!(list(store, ns, "CustomKeyword = 'x'"), Vec::<String>::new());
+    assert_eq!(list(store, ns, ""), ["keep-1"]);
+}
+
+fn search_attribute_registry_and_schedules(store: &dyn Store) {
+    store
+        .put_search_attributes("ns-sa", &[("A".into(), ValueType::Int), ("B".into(), ValueType::Keyword)])
+        .expect("put");
+    store.remove_search_attributes("ns-sa", &["B".into()]).expect("remove");
+    let all: Vec<_> = store
+        .search_attributes()
+        .expect("read")
+        .into_iter()
+        .filter(|(ns, _, _)| ns == "ns-sa")
+        .collect();
+    assert_eq!(all, [("ns-sa".to_string(), "A".to_string(), ValueType::Int)]);
+
+    let put = |data: Option<Vec<u8>>| WriteBatch {
+        schedules: vec![("ns-sched".into(), "s1".into(), data)],
+        ..Default::default()
+    };
+    store.commit(put(Some(vec![1, 2, 3]))).expect("put schedule");
+    let rows: Vec<_> = store.schedules().expect("schedules").into_iter().filter(|r| r.namespace == "ns-sched").collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].data, [1, 2, 3]);
+    store.commit(put(None)).expect("delete schedule");
+    assert!(store.schedules().expect("schedules").iter().all(|r| r.namespace != "ns-sched"));
 }
 
 fn concurrent_batches_all_commit(store: &dyn Store) {
@@ -593,7 +741,7 @@ fn concurrent_batches_all_commit(store: &dyn Store) {
         }
     });
     assert_eq!(
-        store.count_runs(ns, &RunFilter::All).expect("count"),
+        store.count_runs(ns, None).expect("count"),
         (THREADS * PER_THREAD) as i64
     );
     for thread_idx in 0..THREADS {
@@ -766,7 +914,7 @@ fn sqlite_migrates_fresh_file_and_reopens_existing() {
         let store = open(&path);
         assert_eq!(
             user_version(&path),
-            1,
+            2,
             "fresh file is migrated to the current schema"
         );
         assert!(store.recover().expect("recover").open_runs.is_empty());
@@ -782,7 +930,7 @@ fn sqlite_migrates_fresh_file_and_reopens_existing() {
     }
 
     let store = open(&path);
-    assert_eq!(user_version(&path), 1, "reopening does not migrate again");
+    assert_eq!(user_version(&path), 2, "reopening does not migrate again");
     assert_eq!(
         store
             .run("persist-run")
@@ -806,6 +954,41 @@ fn sqlite_migrates_fresh_file_and_reopens_existing() {
 }
 
 #[test]
+fn sqlite_migration_to_v2_fills_visibility_columns() {
+    use prost::Message;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v1.db");
+    let mut st = run_state("ns", "wf-old", "old-run", T0, Status::Completed);
+    st.close_time_ms = T0 + 2_000;
+    st.parent = Some(uhrwerk_core::state::ParentInfo {
+        namespace: "ns".into(),
+        workflow_id: "parent-wf".into(),
+        run_id: "parent-run".into(),
+        initiated_event_id: 5,
+        root: None,
+    });
+    {
+        // A database as version 1 wrote it.
+        let conn = rusqlite::Connection::open(&path).expect("raw open");
+        conn.execute_batch(include_str!("../../../schema/sqlite/v1/schema.sql"))
+            .expect("v1 schema");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("set user_version");
+        conn.execute(
+            "INSERT INTO runs (run_id, namespace, workflow_id, workflow_type, task_queue, status, start_time, \
+             close_time, execution_time, history_length, state) VALUES (?1,'ns','wf-old','Hello','tq',?2,?3,?4,?3,0,?5)",
+            rusqlite::params![st.run_id, st.status, st.start_time_ms, st.close_time_ms, st.encode_to_vec()],
+        )
+        .expect("insert v1 row");
+    }
+    let store = open(&path);
+    assert_eq!(user_version(&path), 2);
+    assert_eq!(list(&store, "ns", "ParentWorkflowId = 'parent-wf'"), ["old-run"]);
+    assert_eq!(list(&store, "ns", "CloseTime IS NOT NULL AND ExecutionDuration = '2s'"), ["old-run"]);
+    assert_eq!(list(&store, "ns", "RootWorkflowId = 'wf-old'"), ["old-run"]);
+}
+
+#[test]
 fn sqlite_concurrent_batches_survive_reopen() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("uhrwerk.db");
@@ -816,7 +999,7 @@ fn sqlite_concurrent_batches_survive_reopen() {
     let store = open(&path);
     assert_eq!(
         store
-            .count_runs("ns-concurrent", &RunFilter::All)
+            .count_runs("ns-concurrent", None)
             .expect("count"),
         200
     );
@@ -840,7 +1023,7 @@ fn sqlite_refuses_newer_schema() {
         path: path.clone(),
         durable: true,
     }) {
-        Err(Error::SchemaTooNew { found, supported }) => assert_eq!((found, supported), (99, 1)),
+        Err(Error::SchemaTooNew { found, supported }) => assert_eq!((found, supported), (99, 2)),
         Err(other) => panic!("expected SchemaTooNew, got {other}"),
         Ok(_) => panic!("a database from a newer binary must be refused"),
     }
@@ -904,7 +1087,7 @@ fn sqlite_bad_batch_in_group_is_retried_alone() {
             outcome.unwrap_or_else(|e| panic!("{name} failed with the bad batch: {e}"));
         }
     }
-    assert_eq!(store.count_runs(ns, &RunFilter::All).expect("count"), 21);
+    assert_eq!(store.count_runs(ns, None).expect("count"), 21);
     assert_eq!(
         ids(&store.events("group-victim", 1, 10).expect("events")),
         [1, 2]

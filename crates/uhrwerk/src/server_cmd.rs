@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use uhrwerk_server::config::{DynamicConfig, Persistence, ServerConfig};
+use uhrwerk_visibility::ValueType;
 
 #[derive(Subcommand)]
 pub enum ServerCommand {
@@ -49,12 +50,28 @@ pub struct StartDevArgs {
     /// e.g. limit.historyCount.suggestContinueAsNew=100.
     #[arg(long = "dynamic-config-value", value_name = "KEY=JSON")]
     dynamic_config_values: Vec<String>,
+    /// Custom search attribute to register in every namespace at start, as KEY=TYPE
+    /// (repeatable). TYPE is one of Text, Keyword, Int, Double, Bool, Datetime, KeywordList.
+    /// Attributes that already exist keep their type.
+    #[arg(long = "search-attribute", value_name = "KEY=TYPE", value_parser = parse_search_attribute)]
+    search_attributes: Vec<(String, ValueType)>,
     /// Lowest level of log lines written to stderr.
     #[arg(long, value_enum, default_value = "info")]
     log_level: LogLevel,
     /// Format of log lines.
     #[arg(long, value_enum, default_value = "pretty")]
     log_format: LogFormat,
+}
+
+fn parse_search_attribute(value: &str) -> Result<(String, ValueType), String> {
+    let (name, ty) = value.split_once('=').ok_or_else(|| format!("{value:?} must look like KEY=TYPE"))?;
+    let name = name.trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("search attribute name {name:?} must be an identifier"));
+    }
+    let ty = ValueType::from_name(ty.trim())
+        .ok_or_else(|| format!("unknown search attribute type {ty:?}: use Text, Keyword, Int, Double, Bool, Datetime or KeywordList"))?;
+    Ok((name.to_string(), ty))
 }
 
 fn default_db_path() -> PathBuf {
@@ -108,6 +125,7 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
         persistence: persistence.clone(),
         namespaces: args.namespaces.clone(),
         dynamic_config,
+        search_attributes: args.search_attributes.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
     runtime.block_on(async move {

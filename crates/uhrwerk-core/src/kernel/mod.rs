@@ -18,6 +18,7 @@ mod workflow_task;
 use prost::Message;
 
 use crate::config::Limits;
+use crate::pb::common::v1 as common_pb;
 use crate::pb::enums::v1 as enums_pb;
 use crate::pb::history::v1 as history_pb;
 use crate::pb::taskqueue::v1 as taskqueue_pb;
@@ -99,7 +100,13 @@ pub struct Ctx<'a> {
     pub successor_run_id: String,
     /// A run created by this transition, committed together with it.
     pub successor: Option<Successor>,
+    /// The server's check of search attributes that commands set (registered names, types,
+    /// sizes); the message becomes the workflow task failure. None accepts everything.
+    pub search_attribute_check: Option<&'a SearchAttributeCheck>,
 }
+
+/// Validates search attributes; `Err` carries the server's message.
+pub type SearchAttributeCheck = dyn Fn(&common_pb::SearchAttributes) -> Result<(), String> + Send + Sync;
 
 /// A run started by closing another one; the engine commits both in one batch.
 #[derive(Debug)]
@@ -120,6 +127,7 @@ impl<'a> Ctx<'a> {
             needs_workflow_task: false,
             successor_run_id: String::new(),
             successor: None,
+            search_attribute_check: None,
         }
     }
 

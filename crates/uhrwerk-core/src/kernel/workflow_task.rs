@@ -254,6 +254,7 @@ fn apply_command(
         }
         Some(CommandAttributes::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
             check_blob(ctx, a.input.as_ref(), Cause::BadContinueAsNewAttributes, "ContinueAsNewWorkflowExecutionCommandAttributes.Input")?;
+            check_search_attributes(ctx, a.search_attributes.as_ref())?;
             if let Some(policy) = a.retry_policy.as_ref() {
                 retry::normalize(Some(policy)).map_err(|e| reject(Cause::BadContinueAsNewAttributes, e.0))?;
             }
@@ -284,6 +285,7 @@ fn apply_command(
         }
         Some(CommandAttributes::UpsertWorkflowSearchAttributesCommandAttributes(a)) => {
             let attrs = a.search_attributes.unwrap_or_default();
+            check_search_attributes(ctx, Some(&attrs))?;
             let merged = st.search_attributes.get_or_insert_with(Default::default);
             for (k, v) in &attrs.indexed_fields {
                 merged.indexed_fields.insert(k.clone(), v.clone());
@@ -332,6 +334,7 @@ fn apply_command(
                 return Err(reject(bad, "WorkflowId exceeds length limit."));
             }
             check_blob(ctx, a.input.as_ref(), bad, "StartChildWorkflowExecutionCommandAttributes.Input")?;
+            check_search_attributes(ctx, a.search_attributes.as_ref())?;
             if let Some(policy) = a.retry_policy.as_ref() {
                 retry::normalize(Some(policy)).map_err(|e| reject(bad, e.0))?;
             }
@@ -493,6 +496,14 @@ fn cancel_timer(
         }),
     );
     Ok(())
+}
+
+/// Search attributes a command sets must be registered and typed right (the server's check).
+fn check_search_attributes(ctx: &Ctx<'_>, attrs: Option<&common_pb::SearchAttributes>) -> Result<(), Rejection> {
+    match (ctx.search_attribute_check, attrs) {
+        (Some(check), Some(attrs)) => check(attrs).map_err(|message| reject(Cause::BadSearchAttributes, message)),
+        _ => Ok(()),
+    }
 }
 
 fn check_blob(ctx: &Ctx<'_>, payloads: Option<&common_pb::Payloads>, cause: Cause, field: &str) -> Result<(), Rejection> {

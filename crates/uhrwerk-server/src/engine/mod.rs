@@ -5,6 +5,7 @@
 //! Invariant: a transition's in-memory state changes only after its batch is durable, and the
 //! transition runs in its own task, so a client that disconnects cannot tear it in half.
 
+mod delete;
 mod start;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::matching::Matching;
 use crate::queries::Queries;
+use crate::search_attributes::SearchAttributes;
 use crate::timers::Timers;
 
 pub use start::StartOutcome;
@@ -61,13 +63,23 @@ pub struct Engine {
     matching: Matching,
     timers: Timers,
     queries: Queries,
+    search_attributes: SearchAttributes,
     slots: Mutex<HashMap<SlotKey, Arc<Slot>>>,
+    /// Called with every run that closed, after its commit (schedules watch their runs).
+    close_hook: std::sync::OnceLock<Box<dyn Fn(&RunState) + Send + Sync>>,
     /// Long-poll watchers of run histories: run id -> next event id.
     history_watch: Mutex<HashMap<String, watch::Sender<i64>>>,
 }
 
 impl Engine {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, limits: Limits, matching: Matching, timers: Timers) -> Arc<Self> {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+        matching: Matching,
+        timers: Timers,
+        search_attributes: SearchAttributes,
+    ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
             store,
@@ -76,6 +88,8 @@ impl Engine {
             matching,
             timers,
             queries: Queries::default(),
+            search_attributes,
+            close_hook: std::sync::OnceLock::new(),
             slots: Mutex::default(),
             history_watch: Mutex::default(),
         })
@@ -362,7 +376,11 @@ impl Engine {
                 _ => return Err(not_found(&workflow_id, &run_id)),
             };
             let mut next = current.clone();
+            let registry = this.search_attributes.clone();
+            let check_namespace = namespace.clone();
+            let check = move |attrs: &uhrwerk_proto::temporal::api::common::v1::SearchAttributes| registry.validate(&check_namespace, attrs);
             let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
+            ctx.search_attribute_check = Some(&check);
             ctx.successor_run_id = uuid::Uuid::now_v7().to_string();
             let result = f(&mut ctx, &mut next).map_err(Error::from);
             if ctx.has_changes() {
@@ -387,7 +405,13 @@ impl Engine {
         let mut follow_ups = Vec::new();
         for p in &pending {
             let st = &p.state;
-            let mut write = RunWrite { state: st.clone(), set_current: p.set_current, events: p.events.clone(), ..Default::default() };
+            let mut write = RunWrite {
+                state: st.clone(),
+                set_current: p.set_current,
+                events: p.events.clone(),
+                attrs: st.search_attributes.as_ref().map(|attrs| self.search_attributes.index(&st.namespace, attrs)),
+                ..Default::default()
+            };
             for effect in &p.effects {
                 match effect {
                     Effect::DispatchWorkflowTask { task_queue, scheduled_event_id, attempt }
@@ -454,6 +478,11 @@ impl Engine {
                     task_queue: p.state.task_queue.clone(),
                     query_id,
                 });
+            }
+        }
+        if let Some(hook) = self.close_hook.get() {
+            for p in pending.iter().filter(|p| !p.state.is_open() && p.events.iter().any(|e| e.event_id == p.state.close_event_id)) {
+                hook(&p.state);
             }
         }
         guard.run = pending.into_iter().last().map(|p| p.state);
@@ -567,6 +596,15 @@ impl Engine {
 
     pub fn queries(&self) -> &Queries {
         &self.queries
+    }
+
+    /// Installs the function told about every run that closes (once; later calls are ignored).
+    pub fn on_close(&self, hook: Box<dyn Fn(&RunState) + Send + Sync>) {
+        let _ = self.close_hook.set(hook);
+    }
+
+    pub fn search_attributes(&self) -> &SearchAttributes {
+        &self.search_attributes
     }
 }
 

@@ -1,5 +1,6 @@
-//! Describe, list and count: run state rendered as WorkflowExecutionInfo and
-//! DescribeWorkflowExecutionResponse; list pages and counts filtered by `query::parse`.
+//! Visibility RPCs: run state rendered as WorkflowExecutionInfo and
+//! DescribeWorkflowExecutionResponse; list, scan and count pages filtered by the query language;
+//! GetSearchAttributes; DeleteWorkflowExecution.
 
 use prost::Message;
 use uhrwerk_core::state::{ActivityState, RunState};
@@ -9,11 +10,12 @@ use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
 use uhrwerk_proto::temporal::api::workflow::v1 as workflow_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
 use uhrwerk_store::PageCursor;
+use uhrwerk_visibility::{Literal, Query, SYSTEM_ATTRIBUTES, ValueType, payload};
 
 use super::Frontend;
 use crate::error::{Error, Result};
 
-const TOKEN_MAGIC: &[u8] = b"uwl1";
+const TOKEN_MAGIC: &[u8] = b"uwl2";
 const DEFAULT_PAGE: usize = 1000;
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -24,6 +26,39 @@ struct ListToken {
     run_id: String,
     #[prost(string, tag = "3")]
     query: String,
+    #[prost(int64, tag = "4")]
+    close_order: i64,
+    /// Rows already returned, for queries with their own ORDER BY.
+    #[prost(uint64, tag = "5")]
+    offset: u64,
+}
+
+fn encode_token(query: &str, cursor: &PageCursor) -> Vec<u8> {
+    let token = match cursor {
+        PageCursor::After { close_order, start_time_ms, run_id } => {
+            ListToken { start_time_ms: *start_time_ms, run_id: run_id.clone(), query: query.to_string(), close_order: *close_order, offset: 0 }
+        }
+        PageCursor::Offset(n) => ListToken { query: query.to_string(), offset: *n, ..Default::default() },
+    };
+    let mut out = TOKEN_MAGIC.to_vec();
+    token.encode_raw(&mut out);
+    out
+}
+
+fn decode_token(bytes: &[u8], query: &str) -> Result<Option<PageCursor>> {
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    let token = bytes
+        .strip_prefix(TOKEN_MAGIC)
+        .and_then(|b| ListToken::decode(b).ok())
+        .filter(|t| t.query == query)
+        .ok_or_else(|| Error::InvalidArgument("Invalid NextPageToken.".into()))?;
+    Ok(Some(if token.run_id.is_empty() {
+        PageCursor::Offset(token.offset)
+    } else {
+        PageCursor::After { close_order: token.close_order, start_time_ms: token.start_time_ms, run_id: token.run_id }
+    }))
 }
 
 pub fn execution_info(st: &RunState) -> workflow_pb::WorkflowExecutionInfo {
@@ -115,42 +150,106 @@ pub fn describe(st: &RunState) -> workflowservice_pb::DescribeWorkflowExecutionR
 }
 
 impl Frontend {
-    pub(super) async fn list(&self, req: workflowservice_pb::ListWorkflowExecutionsRequest) -> Result<workflowservice_pb::ListWorkflowExecutionsResponse> {
-        self.namespaces.check(&req.namespace)?;
-        let filter = super::query::parse(&req.query)?;
-        let cursor = if req.next_page_token.is_empty() {
-            None
-        } else {
-            let token = req
-                .next_page_token
-                .strip_prefix(TOKEN_MAGIC)
-                .and_then(|b| ListToken::decode(b).ok())
-                .filter(|t| t.query == req.query)
-                .ok_or_else(|| Error::InvalidArgument("Invalid NextPageToken.".into()))?;
-            Some(PageCursor { start_time_ms: token.start_time_ms, run_id: token.run_id })
-        };
-        let page = match usize::try_from(req.page_size) {
+    fn parse_query(&self, namespace: &str, query: &str) -> Result<Query> {
+        let catalog = self.engine.search_attributes().catalog(namespace);
+        uhrwerk_visibility::parse(query, &catalog).map_err(|e| Error::InvalidArgument(e.to_string()))
+    }
+
+    async fn list_page(&self, namespace: &str, query_text: &str, page_size: i32, token: &[u8]) -> Result<(Vec<workflow_pb::WorkflowExecutionInfo>, Vec<u8>)> {
+        self.namespaces.check(namespace)?;
+        let query = self.parse_query(namespace, query_text)?;
+        let cursor = decode_token(token, query_text)?;
+        let page = match usize::try_from(page_size) {
             Ok(n) if n > 0 => n.min(DEFAULT_PAGE),
             _ => DEFAULT_PAGE,
         };
-        let namespace = req.namespace.clone();
-        let runs = self.engine.read(move |s| s.list_runs(&namespace, &filter, cursor.as_ref(), page)).await?;
-        let next_page_token = match runs.last() {
-            Some(last) if runs.len() == page => {
-                let mut out = TOKEN_MAGIC.to_vec();
-                ListToken { start_time_ms: last.start_time_ms, run_id: last.run_id.clone(), query: req.query.clone() }.encode_raw(&mut out);
-                out
-            }
-            _ => Vec::new(),
-        };
-        Ok(workflowservice_pb::ListWorkflowExecutionsResponse { executions: runs.iter().map(execution_info).collect(), next_page_token })
+        let ns = namespace.to_string();
+        let (runs, next) = self.engine.read(move |s| s.list_runs(&ns, &query, cursor.as_ref(), page)).await?;
+        let next_page_token = next.map(|c| encode_token(query_text, &c)).unwrap_or_default();
+        Ok((runs.iter().map(execution_info).collect(), next_page_token))
+    }
+
+    pub(super) async fn list(&self, req: workflowservice_pb::ListWorkflowExecutionsRequest) -> Result<workflowservice_pb::ListWorkflowExecutionsResponse> {
+        let (executions, next_page_token) = self.list_page(&req.namespace, &req.query, req.page_size, &req.next_page_token).await?;
+        Ok(workflowservice_pb::ListWorkflowExecutionsResponse { executions, next_page_token })
+    }
+
+    pub(super) async fn scan(&self, req: workflowservice_pb::ScanWorkflowExecutionsRequest) -> Result<workflowservice_pb::ScanWorkflowExecutionsResponse> {
+        let (executions, next_page_token) = self.list_page(&req.namespace, &req.query, req.page_size, &req.next_page_token).await?;
+        Ok(workflowservice_pb::ScanWorkflowExecutionsResponse { executions, next_page_token })
     }
 
     pub(super) async fn count(&self, req: workflowservice_pb::CountWorkflowExecutionsRequest) -> Result<workflowservice_pb::CountWorkflowExecutionsResponse> {
         self.namespaces.check(&req.namespace)?;
-        let filter = super::query::parse(&req.query)?;
+        let query = self.parse_query(&req.namespace, &req.query)?;
         let namespace = req.namespace.clone();
-        let count = self.engine.read(move |s| s.count_runs(&namespace, &filter)).await?;
-        Ok(workflowservice_pb::CountWorkflowExecutionsResponse { count, groups: Vec::new() })
+        if query.group_by.is_empty() {
+            let count = self.engine.read(move |s| s.count_runs(&namespace, query.filter.as_ref())).await?;
+            return Ok(workflowservice_pb::CountWorkflowExecutionsResponse { count, groups: Vec::new() });
+        }
+        let by_status = self.engine.read(move |s| s.count_runs_by_status(&namespace, query.filter.as_ref())).await?;
+        let groups = by_status
+            .iter()
+            .map(|(status, count)| workflowservice_pb::count_workflow_executions_response::AggregationGroup {
+                group_values: vec![payload::encode(ValueType::Keyword, &[Literal::Str(status_name(*status))])],
+                count: *count,
+            })
+            .collect();
+        Ok(workflowservice_pb::CountWorkflowExecutionsResponse { count: by_status.iter().map(|(_, n)| n).sum(), groups })
+    }
+
+    pub(super) fn get_search_attributes(&self) -> workflowservice_pb::GetSearchAttributesResponse {
+        let mut keys: std::collections::HashMap<String, i32> =
+            SYSTEM_ATTRIBUTES.iter().map(|(name, ty)| (name.to_string(), ty.to_indexed())).collect();
+        keys.extend(self.engine.search_attributes().all_custom().into_iter().map(|(name, ty)| (name, ty.to_indexed())));
+        workflowservice_pb::GetSearchAttributesResponse { keys }
+    }
+
+    pub(super) async fn delete(&self, req: workflowservice_pb::DeleteWorkflowExecutionRequest) -> Result<workflowservice_pb::DeleteWorkflowExecutionResponse> {
+        self.namespaces.check(&req.namespace)?;
+        let execution = req.workflow_execution.unwrap_or_default();
+        if execution.workflow_id.is_empty() {
+            return Err(Error::InvalidArgument("WorkflowId is not set on request.".into()));
+        }
+        self.engine.delete_run(&req.namespace, &execution.workflow_id, &execution.run_id, "").await?;
+        Ok(workflowservice_pb::DeleteWorkflowExecutionResponse::default())
+    }
+}
+
+/// Temporal's display name of a `WorkflowExecutionStatus`, as list queries and groups use it.
+pub fn status_name(status: i32) -> String {
+    let name = enums_pb::WorkflowExecutionStatus::try_from(status).map(|s| s.as_str_name()).unwrap_or("WORKFLOW_EXECUTION_STATUS_UNSPECIFIED");
+    name.trim_start_matches("WORKFLOW_EXECUTION_STATUS_")
+        .split('_')
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars.flat_map(|c| c.to_lowercase())).collect::<String>(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_are_temporals() {
+        assert_eq!(status_name(enums_pb::WorkflowExecutionStatus::ContinuedAsNew as i32), "ContinuedAsNew");
+        assert_eq!(status_name(enums_pb::WorkflowExecutionStatus::TimedOut as i32), "TimedOut");
+        assert_eq!(status_name(enums_pb::WorkflowExecutionStatus::Running as i32), "Running");
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_belong_to_their_query() {
+        let cursor = PageCursor::After { close_order: 5, start_time_ms: 7, run_id: "r".into() };
+        let token = encode_token("q", &cursor);
+        assert_eq!(decode_token(&token, "q").ok().flatten(), Some(cursor));
+        assert!(decode_token(&token, "other").is_err());
+        let offset = PageCursor::Offset(40);
+        assert_eq!(decode_token(&encode_token("q", &offset), "q").ok().flatten(), Some(offset));
+        assert!(decode_token(b"garbage", "q").is_err());
     }
 }

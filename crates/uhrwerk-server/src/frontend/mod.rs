@@ -10,7 +10,7 @@ mod history;
 mod list;
 mod operator;
 mod poll;
-mod query;
+mod schedule;
 mod update;
 mod validate;
 mod workflow;
@@ -26,6 +26,7 @@ use uhrwerk_proto::server::workflowservice::workflow_service_server::WorkflowSer
 
 use crate::engine::Engine;
 use crate::namespaces::Namespaces;
+use crate::schedules::Scheduler;
 
 pub use gate::Gate;
 
@@ -41,13 +42,14 @@ const MAX_HISTORY_POLL: Duration = Duration::from_secs(20);
 pub struct Frontend {
     engine: Arc<Engine>,
     namespaces: Namespaces,
+    schedules: Arc<Scheduler>,
     shutdown: watch::Receiver<bool>,
     server_version: &'static str,
 }
 
 impl Frontend {
-    pub fn new(engine: Arc<Engine>, namespaces: Namespaces, shutdown: watch::Receiver<bool>, server_version: &'static str) -> Self {
-        Self { engine, namespaces, shutdown, server_version }
+    pub fn new(engine: Arc<Engine>, namespaces: Namespaces, schedules: Arc<Scheduler>, shutdown: watch::Receiver<bool>, server_version: &'static str) -> Self {
+        Self { engine, namespaces, schedules, shutdown, server_version }
     }
 
     pub fn workflow_service(&self) -> Gate<WorkflowServiceServer<Frontend>> {
@@ -67,6 +69,12 @@ impl Frontend {
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         Gate::new(server, operator::IMPLEMENTED)
     }
+}
+
+/// Checks and completes a start request as the StartWorkflowExecution RPC does; for starts
+/// that other subsystems (schedules) make.
+pub fn validate_start(limits: &uhrwerk_core::config::Limits, req: &mut uhrwerk_proto::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest) -> crate::error::Result<()> {
+    validate::start(limits, req)
 }
 
 /// How long to hold a long poll: shortly before the client's deadline, at most `max`.

@@ -29,6 +29,17 @@ pub const IMPLEMENTED: &[&str] = &[
     "DescribeWorkflowExecution",
     "ListWorkflowExecutions",
     "CountWorkflowExecutions",
+    "ScanWorkflowExecutions",
+    "GetSearchAttributes",
+    "DeleteWorkflowExecution",
+    "CreateSchedule",
+    "DescribeSchedule",
+    "UpdateSchedule",
+    "PatchSchedule",
+    "DeleteSchedule",
+    "ListSchedules",
+    "CountSchedules",
+    "ListScheduleMatchingTimes",
     "TerminateWorkflowExecution",
     "SignalWorkflowExecution",
     "SignalWithStartWorkflowExecution",
@@ -86,6 +97,7 @@ impl Frontend {
     ) -> Result<pb::StartWorkflowExecutionResponse> {
         self.namespaces.check(&req.namespace)?;
         validate::start(self.engine.limits(), &mut req)?;
+        self.check_search_attributes(&req)?;
         let outcome = match update {
             Some(update) => self.engine.start_with_update(req, update).await?,
             None => self.engine.start_workflow(req).await?,
@@ -97,6 +109,13 @@ impl Frontend {
             first_execution_run_id: outcome.first_execution_run_id,
             ..Default::default()
         })
+    }
+
+    fn check_search_attributes(&self, req: &pb::StartWorkflowExecutionRequest) -> Result<()> {
+        match req.search_attributes.as_ref() {
+            Some(attrs) => self.engine.search_attributes().validate(&req.namespace, attrs).map_err(Error::InvalidArgument),
+            None => Ok(()),
+        }
     }
 
     async fn workflow_task_completed(&self, mut req: pb::RespondWorkflowTaskCompletedRequest) -> Result<pb::RespondWorkflowTaskCompletedResponse> {
@@ -257,6 +276,7 @@ impl Frontend {
             ..Default::default()
         };
         validate::start(self.engine.limits(), &mut start)?;
+        self.check_search_attributes(&start)?;
         let outcome = self.engine.signal_with_start(start, signal).await?;
         Ok(pb::SignalWithStartWorkflowExecutionResponse { run_id: outcome.run_id, started: outcome.started, ..Default::default() })
     }
@@ -268,13 +288,13 @@ impl Frontend {
                 signal_and_query_header: true,
                 internal_error_differentiation: true,
                 activity_failure_include_heartbeat: true,
-                supports_schedules: false,
+                supports_schedules: true,
                 encoded_failure_attributes: true,
                 build_id_based_versioning: false,
                 upsert_memo: true,
                 eager_workflow_start: false,
                 sdk_metadata: true,
-                count_group_by_execution_status: false,
+                count_group_by_execution_status: true,
                 nexus: false,
                 ..Default::default()
             }),
@@ -391,6 +411,53 @@ impl WorkflowService for Frontend {
 
     async fn count_workflow_executions(&self, request: Request<pb::CountWorkflowExecutionsRequest>) -> RpcResult<pb::CountWorkflowExecutionsResponse> {
         reply(self.count(request.into_inner()).await)
+    }
+
+    async fn scan_workflow_executions(&self, request: Request<pb::ScanWorkflowExecutionsRequest>) -> RpcResult<pb::ScanWorkflowExecutionsResponse> {
+        reply(self.scan(request.into_inner()).await)
+    }
+
+    async fn get_search_attributes(&self, _request: Request<pb::GetSearchAttributesRequest>) -> RpcResult<pb::GetSearchAttributesResponse> {
+        reply(Ok(self.get_search_attributes()))
+    }
+
+    async fn delete_workflow_execution(&self, request: Request<pb::DeleteWorkflowExecutionRequest>) -> RpcResult<pb::DeleteWorkflowExecutionResponse> {
+        reply(self.delete(request.into_inner()).await)
+    }
+
+    async fn create_schedule(&self, request: Request<pb::CreateScheduleRequest>) -> RpcResult<pb::CreateScheduleResponse> {
+        reply(self.create_schedule(request.into_inner()).await)
+    }
+
+    async fn describe_schedule(&self, request: Request<pb::DescribeScheduleRequest>) -> RpcResult<pb::DescribeScheduleResponse> {
+        reply(self.describe_schedule(request.into_inner()).await)
+    }
+
+    async fn update_schedule(&self, request: Request<pb::UpdateScheduleRequest>) -> RpcResult<pb::UpdateScheduleResponse> {
+        reply(self.update_schedule(request.into_inner()).await)
+    }
+
+    async fn patch_schedule(&self, request: Request<pb::PatchScheduleRequest>) -> RpcResult<pb::PatchScheduleResponse> {
+        reply(self.patch_schedule(request.into_inner()).await)
+    }
+
+    async fn delete_schedule(&self, request: Request<pb::DeleteScheduleRequest>) -> RpcResult<pb::DeleteScheduleResponse> {
+        reply(self.delete_schedule(request.into_inner()).await)
+    }
+
+    async fn list_schedules(&self, request: Request<pb::ListSchedulesRequest>) -> RpcResult<pb::ListSchedulesResponse> {
+        reply(self.list_schedules(request.into_inner()).await)
+    }
+
+    async fn count_schedules(&self, request: Request<pb::CountSchedulesRequest>) -> RpcResult<pb::CountSchedulesResponse> {
+        reply(self.count_schedules(request.into_inner()).await)
+    }
+
+    async fn list_schedule_matching_times(
+        &self,
+        request: Request<pb::ListScheduleMatchingTimesRequest>,
+    ) -> RpcResult<pb::ListScheduleMatchingTimesResponse> {
+        reply(self.schedule_matching_times(request.into_inner()).await)
     }
 
     async fn terminate_workflow_execution(

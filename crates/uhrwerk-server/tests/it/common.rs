@@ -33,6 +33,7 @@ pub async fn start_server(persistence: Persistence) -> Running {
         persistence,
         namespaces: Vec::new(),
         dynamic_config: DynamicConfig::parse([]).expect("empty dynamic config"),
+        search_attributes: Vec::new(),
     };
     uhrwerk_server::start(config).await.expect("server starts")
 }

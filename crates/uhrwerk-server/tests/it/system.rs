@@ -21,7 +21,8 @@ async fn get_system_info_advertises_capabilities() {
     assert!(caps.activity_failure_include_heartbeat, "activity_failure_include_heartbeat");
     // Advertised only once the features exist.
     assert!(!caps.build_id_based_versioning);
-    assert!(!caps.supports_schedules);
+    assert!(caps.supports_schedules, "supports_schedules");
+    assert!(caps.count_group_by_execution_status, "count_group_by_execution_status");
     server.stop().await;
 }
 

@@ -1,0 +1,328 @@
+//! Schedules: their durable records, one task per schedule that wakes at the next action time,
+//! and the API operations (create, describe, update, patch, delete, list, matching times).
+//!
+//! Invariant: a nominal time is handled at most once. The record (with the times already taken
+//! and the buffered starts) is persisted before a start, and every start carries a request id
+//! and a workflow id derived from the nominal time, so a start repeated after a crash finds the
+//! run it already created.
+
+mod record;
+mod tick;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prost::Message;
+use tokio::sync::{Notify, watch};
+use uhrwerk_core::time;
+use uhrwerk_proto::temporal::api::common::v1 as common_pb;
+use uhrwerk_proto::temporal::api::schedule::v1 as schedule_pb;
+use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
+use uhrwerk_schedule::CompiledSpec;
+use uhrwerk_store::WriteBatch;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+
+pub use record::{BufferedStart, ScheduleRecord};
+pub use tick::scheduled_workflow_id;
+
+/// The schedule that started a run, from its `TemporalScheduledById` attribute.
+pub fn scheduled_by(run: &uhrwerk_core::state::RunState) -> Option<String> {
+    let value = run.search_attributes.as_ref()?.indexed_fields.get("TemporalScheduledById")?;
+    match uhrwerk_visibility::payload::decode(uhrwerk_visibility::ValueType::Keyword, value).ok()?.into_iter().next()? {
+        uhrwerk_visibility::Literal::Str(id) => Some(id),
+        _ => None,
+    }
+}
+
+/// Most future action times a description lists, as Temporal.
+const FUTURE_TIMES: usize = 10;
+/// Most future action times a list entry shows.
+const LIST_FUTURE_TIMES: usize = 5;
+/// Most times a backfill or a matching-times request produces.
+const MAX_TIMES: usize = 1000;
+
+type Key = (String, String);
+
+/// One schedule in memory: its record (None once deleted) and the bell of its task.
+struct Entry {
+    record: tokio::sync::Mutex<Option<ScheduleRecord>>,
+    wake: Notify,
+}
+
+pub struct Scheduler {
+    me: std::sync::Weak<Scheduler>,
+    engine: Arc<Engine>,
+    entries: Mutex<HashMap<Key, Arc<Entry>>>,
+    shutdown: watch::Receiver<bool>,
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::InvalidArgument(message.into())
+}
+
+fn not_found() -> Error {
+    Error::NotFound("schedule not found".into())
+}
+
+impl Scheduler {
+    pub fn new(engine: Arc<Engine>, shutdown: watch::Receiver<bool>) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self { me: me.clone(), engine, entries: Mutex::default(), shutdown })
+    }
+
+    fn self_ref(&self) -> Arc<Scheduler> {
+        self.me.upgrade().expect("the scheduler outlives its tasks")
+    }
+
+    /// Loads every stored schedule and starts its task.
+    pub async fn recover(&self) -> Result<usize> {
+        let rows = self.engine.read(|s| s.schedules()).await?;
+        let n = rows.len();
+        for row in rows {
+            let record = ScheduleRecord::decode(row.data.as_slice()).map_err(|e| Error::Internal(format!("corrupt schedule record: {e}")))?;
+            self.install(row.namespace, row.schedule_id, record);
+        }
+        Ok(n)
+    }
+
+    /// Wakes the schedule that started a run which just closed, so that buffered starts and
+    /// pause-on-failure react at once.
+    pub fn run_closed(&self, namespace: &str, schedule_id: &str) {
+        let entry = self.entries.lock().expect("schedules lock").get(&(namespace.to_string(), schedule_id.to_string())).cloned();
+        if let Some(entry) = entry {
+            entry.wake.notify_one();
+        }
+    }
+
+    fn install(&self, namespace: String, schedule_id: String, record: ScheduleRecord) {
+        let entry = Arc::new(Entry { record: tokio::sync::Mutex::new(Some(record)), wake: Notify::new() });
+        self.entries.lock().expect("schedules lock").insert((namespace.clone(), schedule_id.clone()), entry.clone());
+        tokio::spawn(self.self_ref().run(namespace, schedule_id, entry));
+    }
+
+    fn entry(&self, namespace: &str, schedule_id: &str) -> Result<Arc<Entry>> {
+        self.entries.lock().expect("schedules lock").get(&(namespace.to_string(), schedule_id.to_string())).cloned().ok_or_else(not_found)
+    }
+
+    /// The task of one schedule: handle what is due, sleep until the next time or a bell.
+    async fn run(self: Arc<Self>, namespace: String, schedule_id: String, entry: Arc<Entry>) {
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            let next_wake = {
+                let mut guard = entry.record.lock().await;
+                let Some(record) = guard.as_mut() else { return };
+                match self.tick(&namespace, &schedule_id, record).await {
+                    Ok(next) => next,
+                    Err(e) => {
+                        tracing::warn!(schedule_id, "failed to run schedule, retrying in 1s: {e}");
+                        Some(self.engine.now_ms() + 1000)
+                    }
+                }
+            };
+            let wait = next_wake.map_or(Duration::from_secs(3600), |at| Duration::from_millis((at - self.engine.now_ms()).clamp(1, 3_600_000) as u64));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = entry.wake.notified() => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
+    async fn persist(&self, namespace: &str, schedule_id: &str, record: Option<&ScheduleRecord>) -> Result<()> {
+        let batch = WriteBatch { schedules: vec![(namespace.to_string(), schedule_id.to_string(), record.map(|r| r.encode_to_vec()))], ..Default::default() };
+        self.engine.store().submit(batch).await.map_err(|_| Error::Unavailable("the store stopped".into()))??;
+        Ok(())
+    }
+
+    pub async fn create(&self, req: workflowservice_pb::CreateScheduleRequest) -> Result<workflowservice_pb::CreateScheduleResponse> {
+        if req.schedule_id.is_empty() {
+            return Err(invalid("ScheduleId is not set on request."));
+        }
+        let mut schedule = req.schedule.ok_or_else(|| invalid("Schedule is not set on request."))?;
+        self.validate(&req.namespace, &mut schedule)?;
+        if let Some(attrs) = req.search_attributes.as_ref() {
+            self.engine.search_attributes().validate(&req.namespace, attrs).map_err(Error::InvalidArgument)?;
+        }
+        let key = (req.namespace.clone(), req.schedule_id.clone());
+        if self.entries.lock().expect("schedules lock").contains_key(&key) {
+            return Err(Error::AlreadyStarted {
+                message: "schedule with this ID is already registered".into(),
+                start_request_id: req.request_id.clone(),
+                run_id: String::new(),
+            });
+        }
+        let now = self.engine.now_ms();
+        let mut record = ScheduleRecord {
+            schedule: Some(schedule),
+            info: Some(schedule_pb::ScheduleInfo { create_time: Some(time::timestamp(now)), ..Default::default() }),
+            memo: req.memo,
+            search_attributes: req.search_attributes,
+            conflict_token: 1,
+            last_processed_ms: now,
+            buffer: Vec::new(),
+        };
+        if let Some(patch) = req.initial_patch {
+            record::apply_patch(&mut record, patch, now)?;
+        }
+        self.persist(&req.namespace, &req.schedule_id, Some(&record)).await?;
+        let token = record.conflict_token;
+        self.install(req.namespace, req.schedule_id, record);
+        Ok(workflowservice_pb::CreateScheduleResponse { conflict_token: token.to_be_bytes().to_vec() })
+    }
+
+    /// Checks a schedule and stores its spec in Temporal's canonical form.
+    fn validate(&self, namespace: &str, schedule: &mut schedule_pb::Schedule) -> Result<()> {
+        let spec = schedule.spec.get_or_insert_with(Default::default);
+        let compiled = CompiledSpec::compile(spec).map_err(|e| invalid(e.to_string()))?;
+        *spec = compiled.canonical();
+        let action = schedule.action.as_ref().and_then(|a| a.action.as_ref()).ok_or_else(|| invalid("Action is not set on schedule."))?;
+        let schedule_pb::schedule_action::Action::StartWorkflow(start) = action;
+        if start.workflow_id.is_empty() {
+            return Err(invalid("WorkflowId is not set on request."));
+        }
+        if start.workflow_type.as_ref().is_none_or(|t| t.name.is_empty()) {
+            return Err(invalid("WorkflowType is not set on request."));
+        }
+        if start.task_queue.as_ref().is_none_or(|t| t.name.is_empty()) {
+            return Err(invalid("TaskQueue is not set on request."));
+        }
+        if let Some(attrs) = start.search_attributes.as_ref() {
+            self.engine.search_attributes().validate(namespace, attrs).map_err(Error::InvalidArgument)?;
+        }
+        Ok(())
+    }
+
+    pub async fn describe(&self, namespace: &str, schedule_id: &str) -> Result<workflowservice_pb::DescribeScheduleResponse> {
+        let entry = self.entry(namespace, schedule_id)?;
+        let guard = entry.record.lock().await;
+        let record = guard.as_ref().ok_or_else(not_found)?;
+        let mut info = record.info.clone().unwrap_or_default();
+        info.future_action_times = record::future_times(record, self.engine.now_ms(), FUTURE_TIMES);
+        info.buffer_size = record.buffer.len() as i64;
+        Ok(workflowservice_pb::DescribeScheduleResponse {
+            schedule: record.schedule.clone(),
+            info: Some(info),
+            memo: record.memo.clone(),
+            search_attributes: Some(record::visible_attributes(record)),
+            conflict_token: record.conflict_token.to_be_bytes().to_vec(),
+        })
+    }
+
+    pub async fn update(&self, req: workflowservice_pb::UpdateScheduleRequest) -> Result<()> {
+        let mut schedule = req.schedule.ok_or_else(|| invalid("Schedule is not set on request."))?;
+        self.validate(&req.namespace, &mut schedule)?;
+        if let Some(attrs) = req.search_attributes.as_ref() {
+            self.engine.search_attributes().validate(&req.namespace, attrs).map_err(Error::InvalidArgument)?;
+        }
+        let entry = self.entry(&req.namespace, &req.schedule_id)?;
+        let mut guard = entry.record.lock().await;
+        let record = guard.as_mut().ok_or_else(not_found)?;
+        if !req.conflict_token.is_empty() && req.conflict_token != record.conflict_token.to_be_bytes() {
+            return Err(Error::FailedPrecondition("mismatched conflict token".into()));
+        }
+        let mut next = record.clone();
+        let now = self.engine.now_ms();
+        next.schedule = Some(schedule);
+        next.conflict_token += 1;
+        // Times between the last handled one and the update are not taken up again.
+        next.last_processed_ms = next.last_processed_ms.max(now);
+        if let Some(info) = next.info.as_mut() {
+            info.update_time = Some(time::timestamp(now));
+        }
+        if req.search_attributes.is_some() {
+            next.search_attributes = req.search_attributes;
+        }
+        if req.memo.is_some() {
+            next.memo = req.memo;
+        }
+        self.persist(&req.namespace, &req.schedule_id, Some(&next)).await?;
+        *record = next;
+        entry.wake.notify_one();
+        Ok(())
+    }
+
+    pub async fn patch(&self, req: workflowservice_pb::PatchScheduleRequest) -> Result<()> {
+        let patch = req.patch.ok_or_else(|| invalid("Patch is not set on request."))?;
+        let entry = self.entry(&req.namespace, &req.schedule_id)?;
+        let mut guard = entry.record.lock().await;
+        let record = guard.as_mut().ok_or_else(not_found)?;
+        let mut next = record.clone();
+        let now = self.engine.now_ms();
+        record::apply_patch(&mut next, patch, now)?;
+        next.conflict_token += 1;
+        self.persist(&req.namespace, &req.schedule_id, Some(&next)).await?;
+        *record = next;
+        entry.wake.notify_one();
+        Ok(())
+    }
+
+    pub async fn delete(&self, namespace: &str, schedule_id: &str) -> Result<()> {
+        let entry = self.entry(namespace, schedule_id)?;
+        let mut guard = entry.record.lock().await;
+        if guard.is_none() {
+            return Err(not_found());
+        }
+        self.persist(namespace, schedule_id, None).await?;
+        *guard = None;
+        self.entries.lock().expect("schedules lock").remove(&(namespace.to_string(), schedule_id.to_string()));
+        entry.wake.notify_one();
+        Ok(())
+    }
+
+    pub async fn matching_times(&self, req: workflowservice_pb::ListScheduleMatchingTimesRequest) -> Result<Vec<i64>> {
+        let entry = self.entry(&req.namespace, &req.schedule_id)?;
+        let guard = entry.record.lock().await;
+        let record = guard.as_ref().ok_or_else(not_found)?;
+        let spec = record::compiled_spec(record)?;
+        let start = req.start_time.as_ref().map_or(0, time::timestamp_ms);
+        let end = req.end_time.as_ref().map_or(start, time::timestamp_ms);
+        // Times from `start` on, inclusive.
+        Ok(spec.between(start - 1, end, MAX_TIMES).into_iter().map(|t| t.actual_ms).collect())
+    }
+
+    /// Entries of a namespace's schedules, ordered by id, with their ids.
+    pub async fn list(&self, namespace: &str) -> Vec<(String, schedule_pb::ScheduleListEntry, bool, common_pb::SearchAttributes)> {
+        let mut entries: Vec<(String, Arc<Entry>)> = self
+            .entries
+            .lock()
+            .expect("schedules lock")
+            .iter()
+            .filter(|((ns, _), _)| ns == namespace)
+            .map(|((_, id), e)| (id.clone(), e.clone()))
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let now = self.engine.now_ms();
+        let mut out = Vec::new();
+        for (id, entry) in entries {
+            let guard = entry.record.lock().await;
+            let Some(record) = guard.as_ref() else { continue };
+            let schedule = record.schedule.clone().unwrap_or_default();
+            let state = schedule.state.clone().unwrap_or_default();
+            let workflow_type = schedule.action.as_ref().and_then(|a| a.action.as_ref()).and_then(|a| {
+                let schedule_pb::schedule_action::Action::StartWorkflow(start) = a;
+                start.workflow_type.clone()
+            });
+            let info = record.info.clone().unwrap_or_default();
+            let recent: Vec<_> = info.recent_actions.iter().rev().take(LIST_FUTURE_TIMES).rev().cloned().collect();
+            let attrs = record::visible_attributes(record);
+            let list_entry = schedule_pb::ScheduleListEntry {
+                schedule_id: id.clone(),
+                memo: record.memo.clone(),
+                search_attributes: Some(attrs.clone()),
+                info: Some(schedule_pb::ScheduleListInfo {
+                    spec: schedule.spec.clone(),
+                    workflow_type,
+                    notes: state.notes.clone(),
+                    paused: state.paused,
+                    recent_actions: recent,
+                    future_action_times: record::future_times(record, now, LIST_FUTURE_TIMES),
+                    state_size_bytes: 0,
+                }),
+            };
+            out.push((id, list_entry, state.paused, attrs));
+        }
+        out
+    }
+}
