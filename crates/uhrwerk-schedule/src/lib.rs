@@ -10,6 +10,8 @@
 //!   every field. An empty list matches nothing, except for `year`, where it matches every year
 //!   (calendar strings fill in their defaults before that: second/minute/hour "0", others "*").
 //! - Wall-clock times skipped by a DST change never fire; repeated ones fire at both instants.
+//!   (Zones are assumed to change their UTC offset at most once in any 24 hours, true of the
+//!   whole tz database since 1970.)
 //! - Intervals fire at `epoch + phase + n * interval` (whole seconds).
 //! - Calendars stop after local year 2100 and no action is produced after UTC year 2100.
 

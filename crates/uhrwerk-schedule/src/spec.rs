@@ -292,7 +292,7 @@ impl CompiledSpec {
             };
             // Skip the rest of the excluded run, and whole minutes/hours/days in which a
             // calendar's times are all excluded.
-            after = self.instant_bound(t, ex.run_end(self.zone.naive(t), 2 * DAY)) - 1;
+            after = self.instant_bound(t, ex.run_end(self.zone.naive(t), DAY)) - 1;
             calendar_after.resize(self.calendars.len(), i64::MIN);
             for (cal, bound) in self.calendars.iter().zip(calendar_after.iter_mut()) {
                 let until = match ex.covers_until(cal, self.zone.naive(t)) {
@@ -365,7 +365,7 @@ impl CompiledSpec {
     /// instant reading `n`, or the next offset change if that comes first.
     fn instant_bound(&self, t: i64, n: i64) -> i64 {
         let n0 = self.zone.naive(t);
-        let u = t + (n - n0).clamp(1, 2 * DAY);
+        let u = t + (n - n0).clamp(1, DAY);
         if self.zone.constant_over(t, u) {
             u
         } else {

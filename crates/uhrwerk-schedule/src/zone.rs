@@ -9,9 +9,6 @@ use chrono_tz::{GapInfo, Tz};
 
 pub(crate) const DAY: i64 = 86_400;
 
-/// Largest UTC offset any zone uses (+14:00) and smallest (-12:00), with a margin.
-const MAX_ABS_OFFSET: i64 = 26 * 3600;
-
 /// Instants are clamped into this window before they reach chrono, so no input can overflow it.
 /// It spans far more than the years a schedule can produce (1970..=2100).
 const INSTANT_MIN: i64 = -10_000_000_000;
@@ -121,9 +118,10 @@ impl Zone {
     }
 
     /// True if no instant in `[a, b)` reads a wall-clock time outside `[naive(a), naive(a) + b - a)`,
-    /// i.e. the offset is constant over the window (`b - a` at most two days).
+    /// i.e. the offset is constant over the window (at most a day long, so that it contains at
+    /// most one offset change).
     pub(crate) fn constant_over(&self, a: i64, b: i64) -> bool {
-        debug_assert!(b - a <= 2 * DAY + MAX_ABS_OFFSET);
+        debug_assert!(b - a <= DAY);
         b <= a + 1 || self.offset(a) == self.offset(b - 1)
     }
 }

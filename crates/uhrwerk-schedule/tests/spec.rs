@@ -1548,13 +1548,27 @@ fn exclusion_covering_a_calendar_skips_whole_units() {
 #[test]
 fn extreme_inputs_do_not_panic() {
     for zone in ["", "America/New_York"] {
-        for (start, end) in [(i64::MIN, i64::MAX), (i64::MAX, i64::MIN), (-10_000_000_000_000, 0), (0, -1)] {
+        for (start, end) in [
+            (i64::MIN, i64::MAX),
+            (i64::MAX, i64::MIN),
+            (-10_000_000_000_000, 0),
+            (0, -1),
+        ] {
             for jitter in [i64::MIN, -1, 0, i64::MAX] {
                 let spec = ScheduleSpec {
                     cron_string: vec!["* * * * *".into(), "@every 1s".into()],
-                    start_time: Some(Timestamp { seconds: start, nanos: 999_999_999 }),
-                    end_time: Some(Timestamp { seconds: end, nanos: -1 }),
-                    jitter: Some(Duration { seconds: jitter, nanos: 0 }),
+                    start_time: Some(Timestamp {
+                        seconds: start,
+                        nanos: 999_999_999,
+                    }),
+                    end_time: Some(Timestamp {
+                        seconds: end,
+                        nanos: -1,
+                    }),
+                    jitter: Some(Duration {
+                        seconds: jitter,
+                        nanos: 0,
+                    }),
                     timezone_name: zone.into(),
                     ..Default::default()
                 };

@@ -127,7 +127,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let matching = Matching::new(shutdown_rx.clone());
+    let matching = Matching::new(clock.clone(), shutdown_rx.clone());
     let timers = Timers::default();
     let all_namespaces: Vec<String> = namespaces.list().iter().filter_map(|ns| ns.namespace_info.as_ref().map(|i| i.name.clone())).collect();
     let search_attributes = SearchAttributes::load(dyn_store.clone(), &all_namespaces, &config.search_attributes)?;

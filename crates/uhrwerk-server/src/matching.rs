@@ -1,6 +1,7 @@
 //! Matching: per task queue, a FIFO of tasks and a FIFO of waiting polls. A task offered while a
 //! poll waits is handed over in memory; otherwise it waits in the queue. The committed outbox in
-//! the store is what brings queued tasks back after a restart.
+//! the store is what brings queued tasks back after a restart. Each queue also remembers its
+//! recent pollers and its add and dispatch rates, for DescribeTaskQueue.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -8,6 +9,8 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot, watch};
 use uhrwerk_store::{OutboxTask, TaskKind};
+
+use crate::clock::Clock;
 
 type QueueKey = (String, String, TaskKind);
 
@@ -37,10 +40,46 @@ impl Dispatch {
     }
 }
 
+/// How long a poller is listed after its last poll (Temporal's `matching.pollerHistoryTTL`).
+const POLLER_TTL_MS: i64 = 5 * 60 * 1000;
+/// The window over which add and dispatch rates are measured.
+const RATE_WINDOW_MS: i64 = 30_000;
+/// Most timestamps kept per rate window.
+const RATE_SAMPLES: usize = 100_000;
+
 #[derive(Default)]
 struct Queue {
-    tasks: VecDeque<Dispatch>,
+    /// Queued tasks with the time they were queued.
+    tasks: VecDeque<(Dispatch, i64)>,
     waiters: VecDeque<oneshot::Sender<Dispatch>>,
+    /// Poller identity -> last poll time.
+    pollers: HashMap<String, i64>,
+    added: VecDeque<i64>,
+    dispatched: VecDeque<i64>,
+}
+
+fn record(samples: &mut VecDeque<i64>, now: i64) {
+    while samples.front().is_some_and(|t| *t < now - RATE_WINDOW_MS) || samples.len() >= RATE_SAMPLES {
+        samples.pop_front();
+    }
+    samples.push_back(now);
+}
+
+fn rate(samples: &VecDeque<i64>, now: i64) -> f32 {
+    let recent = samples.iter().filter(|t| **t >= now - RATE_WINDOW_MS).count();
+    recent as f32 / (RATE_WINDOW_MS as f32 / 1000.0)
+}
+
+/// What DescribeTaskQueue reports about one queue.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueInfo {
+    /// (identity, last poll time in ms), most recent first.
+    pub pollers: Vec<(String, i64)>,
+    pub backlog: usize,
+    /// Age of the oldest queued task in ms; 0 without backlog.
+    pub backlog_age_ms: i64,
+    pub add_rate: f32,
+    pub dispatch_rate: f32,
 }
 
 /// A parked poll. Dropped with a task inside (the poll ended or its client went away just as the
@@ -61,7 +100,7 @@ impl Waiter {
 impl Drop for Waiter {
     fn drop(&mut self) {
         if let Some(task) = self.take_back() {
-            self.matching.offer_dispatch(task);
+            self.matching.offer_inner(task, false);
         }
     }
 }
@@ -73,6 +112,7 @@ pub struct Matching {
 }
 
 struct Inner {
+    clock: Arc<dyn Clock>,
     queues: Mutex<HashMap<QueueKey, Queue>>,
     /// Parked polls on sticky queues, woken at ShutdownWorker.
     sticky: Mutex<HashMap<String, Arc<Notify>>>,
@@ -80,8 +120,8 @@ struct Inner {
 }
 
 impl Matching {
-    pub fn new(shutdown: watch::Receiver<bool>) -> Self {
-        Self { inner: Arc::new(Inner { queues: Mutex::default(), sticky: Mutex::default(), shutdown }) }
+    pub fn new(clock: Arc<dyn Clock>, shutdown: watch::Receiver<bool>) -> Self {
+        Self { inner: Arc::new(Inner { clock, queues: Mutex::default(), sticky: Mutex::default(), shutdown }) }
     }
 
     /// Offers a task: to the oldest waiting poll, or to the back of its queue.
@@ -94,30 +134,45 @@ impl Matching {
         self.offer_dispatch(Dispatch::Query(query));
     }
 
-    fn offer_dispatch(&self, mut task: Dispatch) {
+    fn offer_dispatch(&self, task: Dispatch) {
+        self.offer_inner(task, true);
+    }
+
+    /// Hands a task to a waiting poll or queues it; `new` counts it as added.
+    fn offer_inner(&self, mut task: Dispatch, new: bool) {
         let key = task.key();
+        let now = self.inner.clock.now_ms();
         let mut queues = self.inner.queues.lock().expect("matching lock");
         let queue = queues.entry(key).or_default();
+        if new {
+            record(&mut queue.added, now);
+        }
         while let Some(waiter) = queue.waiters.pop_front() {
             match waiter.send(task) {
-                Ok(()) => return,
+                Ok(()) => {
+                    record(&mut queue.dispatched, now);
+                    return;
+                }
                 Err(returned) => task = returned,
             }
         }
-        queue.tasks.push_back(task);
+        queue.tasks.push_back((task, now));
     }
 
     /// Waits up to `wait` for a task of `kind` on `namespace`/`task_queue`.
     /// Returns `None` on timeout or server shutdown.
-    pub async fn poll(&self, namespace: &str, task_queue: &str, kind: TaskKind, wait: Duration) -> Option<Dispatch> {
+    pub async fn poll(&self, namespace: &str, task_queue: &str, kind: TaskKind, identity: &str, wait: Duration) -> Option<Dispatch> {
         let mut shutdown = self.inner.shutdown.clone();
         if *shutdown.borrow() {
             return None;
         }
         let rx = {
+            let now = self.inner.clock.now_ms();
             let mut queues = self.inner.queues.lock().expect("matching lock");
             let queue = queues.entry((namespace.to_string(), task_queue.to_string(), kind)).or_default();
-            if let Some(task) = queue.tasks.pop_front() {
+            queue.pollers.insert(identity.to_string(), now);
+            if let Some((task, _)) = queue.tasks.pop_front() {
+                record(&mut queue.dispatched, now);
                 return Some(task);
             }
             let (tx, rx) = oneshot::channel();
@@ -162,5 +217,32 @@ impl Matching {
     pub fn backlog(&self, namespace: &str, task_queue: &str, kind: TaskKind) -> usize {
         let queues = self.inner.queues.lock().expect("matching lock");
         queues.get(&(namespace.to_string(), task_queue.to_string(), kind)).map_or(0, |q| q.tasks.len())
+    }
+
+    /// Pollers seen in the last five minutes, backlog and rates of one queue.
+    pub fn describe(&self, namespace: &str, task_queue: &str, kind: TaskKind) -> QueueInfo {
+        let now = self.inner.clock.now_ms();
+        let mut queues = self.inner.queues.lock().expect("matching lock");
+        let Some(queue) = queues.get_mut(&(namespace.to_string(), task_queue.to_string(), kind)) else {
+            return QueueInfo::default();
+        };
+        queue.pollers.retain(|_, last| *last >= now - POLLER_TTL_MS);
+        let mut pollers: Vec<(String, i64)> = queue.pollers.iter().map(|(id, t)| (id.clone(), *t)).collect();
+        pollers.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        QueueInfo {
+            pollers,
+            backlog: queue.tasks.len(),
+            backlog_age_ms: queue.tasks.front().map_or(0, |(_, at)| (now - at).max(0)),
+            add_rate: rate(&queue.added, now),
+            dispatch_rate: rate(&queue.dispatched, now),
+        }
+    }
+
+    /// Every queue with its kind and info, for diagnostics (namespace, name, kind).
+    pub fn queues(&self) -> Vec<(String, String, TaskKind)> {
+        let queues = self.inner.queues.lock().expect("matching lock");
+        let mut keys: Vec<_> = queues.keys().cloned().collect();
+        keys.sort_by(|a, b| (&a.0, &a.1, a.2 as i32).cmp(&(&b.0, &b.1, b.2 as i32)));
+        keys
     }
 }

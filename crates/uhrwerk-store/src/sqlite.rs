@@ -42,6 +42,8 @@ type Job = (WriteBatch, oneshot::Sender<Result<()>>);
 pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<thread::JoinHandle<()>>>,
+    /// Dropping the sender stops the maintenance thread.
+    maintenance: Mutex<Option<(mpsc::Sender<()>, thread::JoinHandle<()>)>>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -95,16 +97,33 @@ impl SqliteStore {
             .name("uhrwerk-store-writer".into())
             .spawn(move || writer_loop(conn, rx))
             .map_err(|e| Error::Corrupt { what: "writer thread", detail: e.to_string() })?;
+        let maintenance_conn = open_connection(&options.path, options.durable)?;
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let maintenance = thread::Builder::new()
+            .name("uhrwerk-store-maintenance".into())
+            .spawn(move || maintenance_loop(maintenance_conn, stop_rx))
+            .map_err(|e| Error::Corrupt { what: "maintenance thread", detail: e.to_string() })?;
         Ok(Self {
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(handle)),
+            maintenance: Mutex::new(Some((stop_tx, maintenance))),
             readers,
             next_reader: AtomicUsize::new(0),
         })
     }
 
+    /// Refreshes the query planner's statistics where tables changed much since the last time
+    /// (SQLite's `PRAGMA optimize`); the store does this by itself every few minutes.
+    pub fn optimize(&self) -> Result<()> {
+        self.read(|c| optimize(c))
+    }
+
     /// Stops the writer after it finished every submitted batch.
     pub fn close(&self) {
+        if let Some((stop, handle)) = self.maintenance.lock().expect("maintenance lock").take() {
+            drop(stop);
+            let _ = handle.join();
+        }
         drop(self.writer.lock().expect("writer lock").take());
         if let Some(handle) = self.writer_thread.lock().expect("writer thread lock").take() {
             let _ = handle.join();
@@ -121,6 +140,28 @@ impl SqliteStore {
 impl Drop for SqliteStore {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// First statistics refresh after opening, then the interval between refreshes.
+const FIRST_OPTIMIZE: std::time::Duration = std::time::Duration::from_secs(30);
+const OPTIMIZE_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn optimize(conn: &Connection) -> Result<()> {
+    // 0x10002: analyze every table whose size changed enough since its last analysis.
+    conn.execute_batch("PRAGMA optimize=0x10002;")?;
+    Ok(())
+}
+
+/// Keeps the planner's statistics fresh, so that list queries keep using the right index as
+/// the tables grow.
+fn maintenance_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    let mut wait = FIRST_OPTIMIZE;
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
+        if let Err(e) = optimize(&conn) {
+            tracing::warn!("failed to refresh query planner statistics: {e}");
+        }
+        wait = OPTIMIZE_EVERY;
     }
 }
 

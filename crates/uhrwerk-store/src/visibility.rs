@@ -81,7 +81,7 @@ impl Where {
                         let (_, hi) = stored_value(*ty, high);
                         let name = self.bind(Sql::Text(name.clone()));
                         let (lo, hi) = (self.bind(lo), self.bind(hi));
-                        format!("runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {col} BETWEEN {lo} AND {hi})")
+                        format!("EXISTS (SELECT 1 FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name} AND a.{col} BETWEEN {lo} AND {hi})")
                     }
                 };
                 if *negated { format!("(NOT {both})") } else { both }
@@ -96,7 +96,7 @@ impl Where {
                     }
                     Attr::Stored { name, .. } => {
                         let name = self.bind(Sql::Text(name.clone()));
-                        format!("runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND sval >= {lo} AND sval < {hi})")
+                        format!("EXISTS (SELECT 1 FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name} AND a.sval >= {lo} AND a.sval < {hi})")
                     }
                 };
                 if *negated { format!("(NOT {test})") } else { test }
@@ -109,7 +109,7 @@ impl Where {
                     }
                     Attr::Stored { name, .. } => {
                         let name = self.bind(Sql::Text(name.clone()));
-                        format!("runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name})")
+                        format!("EXISTS (SELECT 1 FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name})")
                     }
                 };
                 if *negated { present } else { format!("(NOT {present})") }
@@ -136,13 +136,16 @@ impl Where {
         let name = self.bind(Sql::Text(name.to_string()));
         let (col, v) = stored_value(ty, value);
         let v = self.bind(v);
-        let test = if ty == ValueType::Text && op == CmpOp::Eq {
+        if ty == ValueType::Text && op == CmpOp::Eq {
             // Text matches when every token of the value occurs in the stored text.
-            format!("uw_text_match(sval, {v})")
-        } else {
-            format!("{col} {} {v}", op_sql(op))
-        };
-        format!("runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {test})")
+            return format!("runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND uw_text_match(sval, {v}))");
+        }
+        if op == CmpOp::Eq {
+            // Equality is selective: the index of values finds the runs.
+            return format!("runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {col} = {v})");
+        }
+        // Ranges may match most runs: test each candidate run instead of collecting them all.
+        format!("EXISTS (SELECT 1 FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name} AND a.{col} {} {v})", op_sql(op))
     }
 }
 

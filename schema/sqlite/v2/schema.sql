@@ -20,7 +20,7 @@ CREATE INDEX runs_by_order  ON runs (namespace, close_order DESC, start_time DES
 CREATE INDEX runs_by_type   ON runs (namespace, workflow_type, status, close_order DESC, start_time DESC, run_id);
 CREATE INDEX runs_by_status ON runs (namespace, status, close_order DESC, start_time DESC, run_id);
 CREATE INDEX runs_by_start  ON runs (namespace, start_time DESC);
-CREATE INDEX runs_by_queue  ON runs (namespace, task_queue, close_order DESC);
+CREATE INDEX runs_by_queue  ON runs (namespace, task_queue, status, close_order DESC, start_time DESC, run_id);
 
 -- Custom and predefined search attributes that are not run columns, one row per value
 -- (a KeywordList has one row per keyword). Keyword, Text and KeywordList values are in `sval`;

@@ -11,6 +11,7 @@ mod list;
 mod operator;
 mod poll;
 mod schedule;
+mod task_queue;
 mod update;
 mod validate;
 mod workflow;
@@ -45,11 +46,17 @@ pub struct Frontend {
     schedules: Arc<Scheduler>,
     shutdown: watch::Receiver<bool>,
     server_version: &'static str,
+    /// Identifies this server's database in GetClusterInfo: the default namespace's id.
+    cluster_id: String,
 }
 
 impl Frontend {
     pub fn new(engine: Arc<Engine>, namespaces: Namespaces, schedules: Arc<Scheduler>, shutdown: watch::Receiver<bool>, server_version: &'static str) -> Self {
-        Self { engine, namespaces, schedules, shutdown, server_version }
+        let cluster_id = namespaces
+            .get(crate::namespaces::DEFAULT_NAMESPACE)
+            .and_then(|ns| ns.namespace_info.map(|i| i.id))
+            .unwrap_or_default();
+        Self { engine, namespaces, schedules, shutdown, server_version, cluster_id }
     }
 
     pub fn workflow_service(&self) -> Gate<WorkflowServiceServer<Frontend>> {

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 
 impl Frontend {
     /// Waits up to `wait` for a task of `kind` and records it started with `start`.
-    async fn poll_task<T, F, Fut>(&self, namespace: &str, task_queue: &str, kind: TaskKind, wait: Duration, start: F) -> Result<Option<T>>
+    async fn poll_task<T, F, Fut>(&self, namespace: &str, task_queue: &str, kind: TaskKind, identity: &str, wait: Duration, start: F) -> Result<Option<T>>
     where
         F: Fn(Dispatch) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -29,7 +29,7 @@ impl Frontend {
             if remaining.is_zero() {
                 return Ok(None);
             }
-            let Some(task) = self.engine.matching().poll(namespace, task_queue, kind, remaining).await else {
+            let Some(task) = self.engine.matching().poll(namespace, task_queue, kind, identity, remaining).await else {
                 return Ok(None);
             };
             match start(task).await {
@@ -55,7 +55,7 @@ impl Frontend {
         }
         let identity = req.identity.clone();
         let response = self
-            .poll_task(&req.namespace, &queue.name, TaskKind::Workflow, wait, |dispatch| {
+            .poll_task(&req.namespace, &queue.name, TaskKind::Workflow, &req.identity, wait, |dispatch| {
                 let identity = identity.clone();
                 async move {
                     match dispatch {
@@ -134,7 +134,7 @@ impl Frontend {
         super::validate::task_queue_name(self.engine.limits(), &queue.name)?;
         let identity = req.identity.clone();
         let response = self
-            .poll_task(&req.namespace, &queue.name, TaskKind::Activity, wait, |dispatch| {
+            .poll_task(&req.namespace, &queue.name, TaskKind::Activity, &req.identity, wait, |dispatch| {
                 let identity = identity.clone();
                 async move {
                     match dispatch {

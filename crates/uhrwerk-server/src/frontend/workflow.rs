@@ -40,6 +40,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "ListSchedules",
     "CountSchedules",
     "ListScheduleMatchingTimes",
+    "DescribeTaskQueue",
+    "GetClusterInfo",
     "TerminateWorkflowExecution",
     "SignalWorkflowExecution",
     "SignalWithStartWorkflowExecution",
@@ -423,6 +425,14 @@ impl WorkflowService for Frontend {
 
     async fn delete_workflow_execution(&self, request: Request<pb::DeleteWorkflowExecutionRequest>) -> RpcResult<pb::DeleteWorkflowExecutionResponse> {
         reply(self.delete(request.into_inner()).await)
+    }
+
+    async fn describe_task_queue(&self, request: Request<pb::DescribeTaskQueueRequest>) -> RpcResult<pb::DescribeTaskQueueResponse> {
+        reply(self.describe_task_queue(request.into_inner()))
+    }
+
+    async fn get_cluster_info(&self, _request: Request<pb::GetClusterInfoRequest>) -> RpcResult<pb::GetClusterInfoResponse> {
+        reply(Ok(self.cluster_info()))
     }
 
     async fn create_schedule(&self, request: Request<pb::CreateScheduleRequest>) -> RpcResult<pb::CreateScheduleResponse> {

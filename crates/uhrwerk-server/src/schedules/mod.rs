@@ -201,8 +201,13 @@ impl Scheduler {
         let mut info = record.info.clone().unwrap_or_default();
         info.future_action_times = record::future_times(record, self.engine.now_ms(), FUTURE_TIMES);
         info.buffer_size = record.buffer.len() as i64;
+        // Temporal describes the spec with its range defaults filled in.
+        let mut schedule = record.schedule.clone();
+        if let (Some(schedule), Ok(spec)) = (schedule.as_mut(), record::compiled_spec(record)) {
+            schedule.spec = Some(spec.described());
+        }
         Ok(workflowservice_pb::DescribeScheduleResponse {
-            schedule: record.schedule.clone(),
+            schedule,
             info: Some(info),
             memo: record.memo.clone(),
             search_attributes: Some(record::visible_attributes(record)),
@@ -278,8 +283,8 @@ impl Scheduler {
         let spec = record::compiled_spec(record)?;
         let start = req.start_time.as_ref().map_or(0, time::timestamp_ms);
         let end = req.end_time.as_ref().map_or(start, time::timestamp_ms);
-        // Times from `start` on, inclusive.
-        Ok(spec.between(start - 1, end, MAX_TIMES).into_iter().map(|t| t.actual_ms).collect())
+        // As Temporal: after `start`, up to and including `end`.
+        Ok(spec.between(start, end, MAX_TIMES).into_iter().map(|t| t.actual_ms).collect())
     }
 
     /// Entries of a namespace's schedules, ordered by id, with their ids.
