@@ -55,7 +55,9 @@ class ScheduledRecordWorkflow:
             append_workflow_id,
             RecordLine(path=input.path, workflow_id=wid),
             start_to_close_timeout=timedelta(seconds=5),
-            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=1)),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=1)
+            ),
         )
         return wid
 

@@ -77,6 +77,8 @@ class ServerProcess:
         self.db_file = db_file
         self.log_file = log_file
         self.port = port or free_port()
+        # Both servers serve Prometheus metrics; each process gets its own port.
+        self.metrics_port = free_port()
         # Extra namespaces to create at launch ("default" always exists).
         self.namespaces = tuple(ns for ns in namespaces if ns != "default")
         # The namespace that clients from wait_ready() use.
@@ -88,8 +90,13 @@ class ServerProcess:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
     def command(self) -> list[str]:
         common = ["--ip", "127.0.0.1", "--port", str(self.port), "--db-filename", str(self.db_file)]
+        common += ["--metrics-port", str(self.metrics_port)]
         for ns in self.namespaces:
             common += ["--namespace", ns]
         common += list(self.extra_args)

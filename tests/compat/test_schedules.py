@@ -316,6 +316,8 @@ async def test_paused_schedule_starts_nothing_until_triggered_or_unpaused(
         await handle.pause(note="paused again")
         desc = await handle.describe()
         assert desc.schedule.state.paused and desc.schedule.state.note == "paused again"
+        # Patches (trigger, pause, unpause) are not updates: the reference leaves update_time unset.
+        assert desc.info.last_updated_at is None
         await cleanup(client, handle)
 
 
@@ -351,6 +353,9 @@ async def test_overlap_skip(client: Client, task_queue: str, new_id) -> None:
         assert await result_of(client.get_workflow_handle(first).result()) == "blocked"
         desc = await describe_until(handle, lambda d: d.info.num_actions >= 2, "an action after the release")
         second = desc.info.recent_actions[1].action.workflow_id
+        # The schedule watched the first run to its end.
+        statuses = [a.start_workflow_status for a in desc.raw_description.info.recent_actions]
+        assert statuses[:2] == [WorkflowExecutionStatus.COMPLETED.value, WorkflowExecutionStatus.RUNNING.value]
         assert nominal_time_of(aid, second) > nominal_time_of(aid, first) + timedelta(seconds=1)
         await cleanup(client, handle)
 
@@ -407,32 +412,58 @@ async def test_overlap_allow_all(client: Client, task_queue: str, new_id) -> Non
 
 async def test_backfill_past_range_on_paused_schedule(client: Client, task_queue: str, new_id) -> None:
     sid, aid = new_id("sched-backfill"), new_id("backfill")
-    handle = await client.create_schedule(
-        sid,
-        Schedule(
-            action=start_action(cs.ScheduledEchoWorkflow.run, "b", aid, task_queue),
-            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]),
-            state=ScheduleState(paused=True, note="backfill only"),
-        ),
-    )
-    base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
-    # Both bounds on nominal times: the reference server includes the start and excludes the end? See asserts.
-    await handle.backfill(
-        ScheduleBackfill(start_at=base, end_at=base + timedelta(minutes=5), overlap=ScheduleOverlapPolicy.ALLOW_ALL)
-    )
-    expected = [base + timedelta(minutes=i) for i in range(6)]
-    desc = await describe_until(handle, lambda d: d.info.num_actions >= len(expected), "backfilled actions")
-    runs = await eventually(
-        lambda: scheduled_runs(client, sid), lambda rs: len(rs) >= len(expected), timeout=20, what="backfilled runs"
-    )
-    ids = sorted(wf.id for wf in runs)
-    assert ids == [f"{aid}-{rfc3339(t)}" for t in expected]
-    for wf in runs:
-        assert wf.typed_search_attributes.get(SCHEDULED_START_TIME) == nominal_time_of(aid, wf.id)
-    assert desc.info.num_actions == len(expected)
-    assert sorted(a.scheduled_at for a in desc.info.recent_actions) == expected
-    assert desc.schedule.state.paused
-    await cleanup(client, handle)
+    async with schedule_worker(client, task_queue):
+        handle = await client.create_schedule(
+            sid,
+            Schedule(
+                action=start_action(cs.ScheduledEchoWorkflow.run, "b", aid, task_queue),
+                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(minutes=1))]),
+                state=ScheduleState(paused=True, note="backfill only"),
+            ),
+        )
+        base = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
+        # The reference server includes both ends of a backfill range: [base, base + 4:59] holds the
+        # 5 nominal times base .. base + 4 min, (base + 10:00, base + 15:00] holds base + 11 .. base + 15.
+        await handle.backfill(
+            ScheduleBackfill(
+                start_at=base, end_at=base + timedelta(minutes=4, seconds=59), overlap=ScheduleOverlapPolicy.ALLOW_ALL
+            )
+        )
+        first = [base + timedelta(minutes=i) for i in range(5)]
+        desc = await describe_until(handle, lambda d: d.info.num_actions >= 5, "5 backfilled actions")
+        assert desc.info.num_actions == 5
+        assert sorted(a.scheduled_at for a in desc.info.recent_actions) == first
+        runs = await eventually(
+            lambda: scheduled_runs(client, sid), lambda rs: len(rs) >= 5, timeout=20, what="5 backfilled runs"
+        )
+        assert sorted(wf.id for wf in runs) == [f"{aid}-{rfc3339(t)}" for t in first]
+
+        await handle.backfill(
+            ScheduleBackfill(
+                start_at=base + timedelta(minutes=10, seconds=1),
+                end_at=base + timedelta(minutes=15),
+                overlap=ScheduleOverlapPolicy.ALLOW_ALL,
+            )
+        )
+        second = [base + timedelta(minutes=i) for i in range(11, 16)]
+        desc = await describe_until(handle, lambda d: d.info.num_actions >= 10, "5 more backfilled actions")
+        assert desc.info.num_actions == 10
+        runs = await eventually(
+            lambda: scheduled_runs(client, sid),
+            lambda rs: len(rs) >= 10 and all(wf.status == WorkflowExecutionStatus.COMPLETED for wf in rs),
+            timeout=20,
+            what="10 completed backfilled runs",
+        )
+        assert sorted(wf.id for wf in runs) == [f"{aid}-{rfc3339(t)}" for t in first + second]
+        for wf in runs:
+            assert wf.typed_search_attributes.get(SCHEDULED_START_TIME) == nominal_time_of(aid, wf.id)
+            assert wf.typed_search_attributes.get(SCHEDULED_BY_ID) == sid
+            assert await result_of(client.get_workflow_handle(wf.id).result()) == f"{wf.id}:b"
+        assert sorted(a.scheduled_at for a in desc.info.recent_actions) == first + second
+        assert desc.schedule.state.paused
+        # A backfill is a patch, not an update: the reference leaves update_time unset.
+        assert desc.info.last_updated_at is None
+        await cleanup(client, handle)
 
 
 # --- specs ---------------------------------------------------------------------------------------
@@ -463,7 +494,12 @@ async def test_cron_spec_is_canonicalised_into_calendars(client: Client, new_id)
     expected = ProtoScheduleSpec(
         structured_calendar=[
             StructuredCalendarSpec(
-                second=[r(0)], minute=[r(0)], hour=[r(12)], day_of_month=[r(1, 31)], month=[r(1, 12)], day_of_week=[r(1, 5)]
+                second=[r(0)],
+                minute=[r(0)],
+                hour=[r(12)],
+                day_of_month=[r(1, 31)],
+                month=[r(1, 12)],
+                day_of_week=[r(1, 5)],
             )
         ]
     )
@@ -482,7 +518,9 @@ async def test_cron_spec_is_canonicalised_into_calendars(client: Client, new_id)
 
 async def test_cron_spec_steps_lists_and_cron_tz(client: Client, new_id) -> None:
     handle, created = await create_paused(
-        client, new_id, ScheduleSpec(cron_expressions=["CRON_TZ=Europe/Berlin */15 3 1,15 * *", "CRON_TZ=Europe/Berlin 30 8 * * *"])
+        client,
+        new_id,
+        ScheduleSpec(cron_expressions=["CRON_TZ=Europe/Berlin */15 3 1,15 * *", "CRON_TZ=Europe/Berlin 30 8 * * *"]),
     )
     desc = await handle.describe()
     # Both crons name the same time zone, which moves into timezone_name (a cron without
@@ -498,7 +536,12 @@ async def test_cron_spec_steps_lists_and_cron_tz(client: Client, new_id) -> None
                 day_of_week=[r(0, 6)],
             ),
             StructuredCalendarSpec(
-                second=[r(0)], minute=[r(30)], hour=[r(8)], day_of_month=[r(1, 31)], month=[r(1, 12)], day_of_week=[r(0, 6)]
+                second=[r(0)],
+                minute=[r(30)],
+                hour=[r(8)],
+                day_of_month=[r(1, 31)],
+                month=[r(1, 12)],
+                day_of_week=[r(0, 6)],
             ),
         ],
         timezone_name="Europe/Berlin",
@@ -520,7 +563,10 @@ async def test_cron_spec_steps_lists_and_cron_tz(client: Client, new_id) -> None
 
 async def test_calendar_spec_in_time_zone(client: Client, new_id) -> None:
     calendar = ScheduleCalendarSpec(
-        hour=(ScheduleRange(9),), minute=(ScheduleRange(30),), day_of_week=(ScheduleRange(1, 5),), comment="weekdays 9:30"
+        hour=(ScheduleRange(9),),
+        minute=(ScheduleRange(30),),
+        day_of_week=(ScheduleRange(1, 5),),
+        comment="weekdays 9:30",
     )
     handle, created = await create_paused(
         client, new_id, ScheduleSpec(calendars=[calendar], time_zone_name="America/New_York")
@@ -589,7 +635,8 @@ async def test_interval_offset_skip_start_end_and_jitter(client: Client, new_id)
         end_time=ts(BOUNDED_END),
     )
     assert spec_text(desc.raw_description.schedule.spec) == spec_text(expected)
-    assert desc.schedule.spec.intervals == [ScheduleIntervalSpec(every=timedelta(hours=1), offset=timedelta(minutes=15))]
+    hourly_at_15 = ScheduleIntervalSpec(every=timedelta(hours=1), offset=timedelta(minutes=15))
+    assert desc.schedule.spec.intervals == [hourly_at_15]
     assert desc.schedule.spec.start_at == BOUNDED_START and desc.schedule.spec.end_at == BOUNDED_END
     assert desc.info.next_action_times == BOUNDED_TIMES[:10]
     await handle.delete()
@@ -609,7 +656,9 @@ async def test_interval_offset_skip_start_end_and_jitter(client: Client, new_id)
 
 async def test_invalid_specs_are_rejected(client: Client, new_id) -> None:
     with pytest.raises(RPCError) as info:
-        await create_paused(client, new_id, ScheduleSpec(cron_expressions=["0 12 * * MON-FRI", "CRON_TZ=Europe/Berlin 0 1 * * *"]))
+        await create_paused(
+            client, new_id, ScheduleSpec(cron_expressions=["0 12 * * MON-FRI", "CRON_TZ=Europe/Berlin 0 1 * * *"])
+        )
     assert info.value.status == RPCStatusCode.INVALID_ARGUMENT
     assert "conflicting timezone names" in info.value.message
     with pytest.raises(RPCError) as info:
@@ -658,9 +707,8 @@ async def test_list_schedule_matching_times(client: Client, new_id) -> None:
 
     # start_at, end_at and skip bound the matching times; the empty night yields nothing.
     handle, _ = await create_paused(client, new_id, bounded_spec())
-    assert await matching_times(client, handle.id, BOUNDED_START - timedelta(days=1), BOUNDED_END + timedelta(days=1)) == (
-        BOUNDED_TIMES
-    )
+    wide = await matching_times(client, handle.id, BOUNDED_START - timedelta(days=1), BOUNDED_END + timedelta(days=1))
+    assert wide == BOUNDED_TIMES
     assert await matching_times(client, handle.id, BOUNDED_START, BOUNDED_START + timedelta(hours=6)) == []
     await handle.delete()
 
@@ -721,6 +769,138 @@ async def test_update_changes_interval_and_input(client: Client, task_queue: str
         wid = desc.info.recent_actions[0].action.workflow_id
         assert await result_of(client.get_workflow_handle(wid).result()) == f"{wid}:after"
         await handle.delete()
+
+
+# --- describe and list, field by field ----------------------------------------------------------
+
+# DescribeSchedule of a fresh paused schedule as the reference server returns it, without the
+# times (future_action_times, create_time) and the opaque conflict token: the defaults it fills in
+# (task queue kind, overlap policy, one-year catchup window), the memo, and no search attributes.
+EXPECTED_DESCRIBE = """schedule {
+  spec {
+    interval {
+      interval {
+        seconds: 3600
+      }
+    }
+  }
+  action {
+    start_workflow {
+      workflow_id: "%(action_id)s"
+      workflow_type {
+        name: "ScheduledEchoWorkflow"
+      }
+      task_queue {
+        name: "tq-never-polled"
+        kind: TASK_QUEUE_KIND_NORMAL
+      }
+      input {
+        payloads {
+          metadata {
+            key: "encoding"
+            value: "json/plain"
+          }
+          data: "\\"d\\""
+        }
+      }
+      priority {
+      }
+    }
+  }
+  policies {
+    overlap_policy: SCHEDULE_OVERLAP_POLICY_SKIP
+    catchup_window {
+      seconds: 31536000
+    }
+  }
+  state {
+    notes: "n"
+    paused: true
+  }
+}
+info {
+}
+memo {
+  fields {
+    key: "m"
+    value {
+      metadata {
+        key: "encoding"
+        value: "json/plain"
+      }
+      data: "1"
+    }
+  }
+}
+"""
+
+# The ListSchedules entry of the same schedule, without its future_action_times.
+EXPECTED_LIST_ENTRY = """schedule_id: "%(schedule_id)s"
+memo {
+  fields {
+    key: "m"
+    value {
+      metadata {
+        key: "encoding"
+        value: "json/plain"
+      }
+      data: "1"
+    }
+  }
+}
+info {
+  spec {
+    interval {
+      interval {
+        seconds: 3600
+      }
+    }
+  }
+  workflow_type {
+    name: "ScheduledEchoWorkflow"
+  }
+  notes: "n"
+  paused: true
+}
+"""
+
+
+async def test_describe_and_list_entry_field_by_field(client: Client, new_id) -> None:
+    sid, aid = new_id("sched-raw"), new_id("raw")
+    handle = await client.create_schedule(
+        sid,
+        Schedule(
+            action=start_action(cs.ScheduledEchoWorkflow.run, "d", aid, "tq-never-polled"),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
+            state=ScheduleState(paused=True, note="n"),
+        ),
+        memo={"m": 1},
+    )
+    desc = await handle.describe()
+    raw = type(desc.raw_description)()
+    raw.CopyFrom(desc.raw_description)
+    future = list(raw.info.future_action_times)
+    assert len(future) == 10
+    assert raw.info.HasField("create_time")
+    raw.info.ClearField("future_action_times")
+    raw.info.ClearField("create_time")
+    raw.ClearField("conflict_token")
+    assert text_format.MessageToString(raw) == EXPECTED_DESCRIBE % {"action_id": aid}
+    assert desc.schedule.policy.catchup_window == timedelta(days=365)
+    assert len(desc.typed_search_attributes) == 0, desc.typed_search_attributes
+    assert await desc.memo() == {"m": 1}
+
+    entries = await eventually(
+        lambda: listed(client, sid), lambda ls: len(ls) == 1, timeout=20, interval=0.3, what="schedule listed"
+    )
+    entry = type(entries[0].raw_entry)()
+    entry.CopyFrom(entries[0].raw_entry)
+    # The list entry carries the first 5 future action times.
+    assert list(entry.info.future_action_times) == future[:5]
+    entry.info.ClearField("future_action_times")
+    assert text_format.MessageToString(entry) == EXPECTED_LIST_ENTRY % {"schedule_id": sid}
+    assert len(entries[0].typed_search_attributes) == 0
+    await handle.delete()
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -808,8 +988,8 @@ async def test_pause_on_failure(client: Client, task_queue: str, new_id) -> None
         failed = desc.info.recent_actions[0].action.workflow_id
         status = (await client.get_workflow_handle(failed).describe()).status
         assert status == WorkflowExecutionStatus.FAILED
-        note = desc.schedule.state.note
-        assert note and failed in note, note
+        assert desc.raw_description.info.recent_actions[0].start_workflow_status == WorkflowExecutionStatus.FAILED.value
+        assert desc.schedule.state.note == f"paused due to workflow failure: {failed}: scheduled failure x"
         # Paused: no more actions while nominal times pass.
         count = desc.info.num_actions
         desc = await wait_nominal_times_pass(handle, 2.5, "nominal times to pass after the pause")

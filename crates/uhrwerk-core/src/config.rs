@@ -7,6 +7,28 @@ pub struct Limits {
     pub history_count_suggest_continue_as_new: i64,
     /// `limit.historySize.suggestContinueAsNew` (bytes)
     pub history_size_suggest_continue_as_new: i64,
+    /// `limit.historyCount.error`: a run with more events is terminated.
+    pub history_count_error: i64,
+    /// `limit.historyCount.warn`
+    pub history_count_warn: i64,
+    /// `limit.historySize.error` (bytes): a run with a larger history is terminated.
+    pub history_size_error: i64,
+    /// `limit.historySize.warn` (bytes)
+    pub history_size_warn: i64,
+    /// `limit.memoSize.error` (bytes)
+    pub memo_size_error: usize,
+    /// `limit.memoSize.warn` (bytes)
+    pub memo_size_warn: usize,
+    /// `limit.numPendingActivities.error`
+    pub num_pending_activities_error: usize,
+    /// `limit.numPendingChildExecutions.error`
+    pub num_pending_child_executions_error: usize,
+    /// `limit.numPendingSignals.error` (signals to other workflows in flight)
+    pub num_pending_signals_error: i64,
+    /// `limit.numPendingCancelRequests.error` (cancel requests to other workflows in flight)
+    pub num_pending_cancel_requests_error: i64,
+    /// `history.maximumSignalsPerExecution`
+    pub maximum_signals_per_execution: i64,
     /// `limit.blobSize.error` (bytes)
     pub blob_size_error: usize,
     /// `limit.blobSize.warn` (bytes)
@@ -24,6 +46,17 @@ impl Default for Limits {
         Self {
             history_count_suggest_continue_as_new: 4096,
             history_size_suggest_continue_as_new: 4 * 1024 * 1024,
+            history_count_error: 50 * 1024,
+            history_count_warn: 10 * 1024,
+            history_size_error: 50 * 1024 * 1024,
+            history_size_warn: 10 * 1024 * 1024,
+            memo_size_error: 2 * 1024 * 1024,
+            memo_size_warn: 2 * 1024,
+            num_pending_activities_error: 2000,
+            num_pending_child_executions_error: 2000,
+            num_pending_signals_error: 2000,
+            num_pending_cancel_requests_error: 2000,
+            maximum_signals_per_execution: 10_000,
             blob_size_error: 2 * 1024 * 1024,
             blob_size_warn: 512 * 1024,
             max_id_length: 1000,

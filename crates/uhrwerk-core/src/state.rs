@@ -112,6 +112,18 @@ pub struct RunState {
     /// The first workflow of this run's parent chain (the run itself when it has no parent).
     #[prost(message, optional, tag = "41")]
     pub root: Option<common_pb::WorkflowExecution>,
+    /// Warn-level limits this run has crossed (`kernel::limits::WARN_*` bits).
+    #[prost(uint32, tag = "42")]
+    pub warned_limits: u32,
+    /// Workflow tasks started while continue-as-new was suggested.
+    #[prost(int64, tag = "43")]
+    pub continue_as_new_suggestions: i64,
+    /// Signals to other workflows initiated and not yet delivered or failed.
+    #[prost(int64, tag = "44")]
+    pub pending_external_signals: i64,
+    /// Cancel requests to other workflows initiated and not yet delivered or failed.
+    #[prost(int64, tag = "45")]
+    pub pending_external_cancels: i64,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]

@@ -24,10 +24,25 @@ pub struct ServerConfig {
     pub dynamic_config: DynamicConfig,
     /// Custom search attributes registered in every namespace above at start-up.
     pub search_attributes: Vec<(String, uhrwerk_visibility::ValueType)>,
+    /// Where `/metrics` is served; None turns the endpoint off.
+    pub metrics_listen: Option<SocketAddr>,
+    /// When the metrics address is taken: true logs a warning and runs without the endpoint
+    /// (the default port), false fails the start (a port the user asked for).
+    pub metrics_best_effort: bool,
+}
+
+/// One value of a key in a dynamic-config file.
+#[derive(serde::Deserialize)]
+struct FileValue {
+    value: serde_json::Value,
+    #[serde(default)]
+    constraints: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
+    #[error("failed to read the dynamic config file {path}: {detail}")]
+    File { path: String, detail: String },
     #[error("dynamic config value {0:?} must look like KEY=JSON")]
     Malformed(String),
     #[error("dynamic config value for {key} is not valid JSON: {detail}")]
@@ -42,14 +57,40 @@ pub struct DynamicConfig {
     values: BTreeMap<String, serde_json::Value>,
 }
 
-/// Keys that Uhrwerk reads; others are accepted (so existing dev-server command lines work) and logged.
-pub const KNOWN_KEYS: &[&str] = &[
-    "limit.historyCount.suggestContinueAsNew",
-    "limit.historySize.suggestContinueAsNew",
-    "limit.blobSize.error",
-    "limit.blobSize.warn",
-    "limit.maxIDLength",
-];
+/// A limit setting: its Temporal key, how to read it from and write it into `Limits`.
+pub struct LimitKey {
+    pub key: &'static str,
+    pub get: fn(&Limits) -> i64,
+    set: fn(&mut Limits, i64),
+}
+
+macro_rules! limit_keys {
+    ($($key:literal => $field:ident),* $(,)?) => {
+        /// Every limit Uhrwerk enforces, under Temporal's dynamic-config names.
+        pub const LIMIT_KEYS: &[LimitKey] = &[
+            $(LimitKey { key: $key, get: |l| l.$field as i64, set: |l, v| l.$field = v as _ },)*
+        ];
+    };
+}
+
+limit_keys! {
+    "limit.historyCount.error" => history_count_error,
+    "limit.historyCount.warn" => history_count_warn,
+    "limit.historyCount.suggestContinueAsNew" => history_count_suggest_continue_as_new,
+    "limit.historySize.error" => history_size_error,
+    "limit.historySize.warn" => history_size_warn,
+    "limit.historySize.suggestContinueAsNew" => history_size_suggest_continue_as_new,
+    "limit.blobSize.error" => blob_size_error,
+    "limit.blobSize.warn" => blob_size_warn,
+    "limit.memoSize.error" => memo_size_error,
+    "limit.memoSize.warn" => memo_size_warn,
+    "limit.numPendingActivities.error" => num_pending_activities_error,
+    "limit.numPendingChildExecutions.error" => num_pending_child_executions_error,
+    "limit.numPendingSignals.error" => num_pending_signals_error,
+    "limit.numPendingCancelRequests.error" => num_pending_cancel_requests_error,
+    "history.maximumSignalsPerExecution" => maximum_signals_per_execution,
+    "limit.maxIDLength" => max_id_length,
+}
 
 impl DynamicConfig {
     pub fn parse<'a>(pairs: impl IntoIterator<Item = &'a str>) -> Result<Self, ConfigError> {
@@ -68,7 +109,22 @@ impl DynamicConfig {
     }
 
     pub fn unknown_keys(&self) -> impl Iterator<Item = &str> {
-        self.values.keys().map(String::as_str).filter(|k| !KNOWN_KEYS.contains(k))
+        self.values.keys().map(String::as_str).filter(|k| !LIMIT_KEYS.iter().any(|l| l.key == *k))
+    }
+
+    /// Reads a Temporal dynamic-config YAML file (`key: [{value: V, constraints: {}}]`); only
+    /// values without constraints apply. Values given on the command line win over the file.
+    pub fn merge_file(&mut self, path: &std::path::Path) -> Result<(), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File { path: path.display().to_string(), detail: e.to_string() })?;
+        let parsed: BTreeMap<String, Vec<FileValue>> =
+            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::File { path: path.display().to_string(), detail: e.to_string() })?;
+        for (key, entries) in parsed {
+            let unconstrained = entries.into_iter().find(|e| e.constraints.as_ref().is_none_or(|c| c.is_empty()));
+            if let Some(entry) = unconstrained {
+                self.values.entry(key).or_insert(entry.value);
+            }
+        }
+        Ok(())
     }
 
     fn int(&self, key: &str) -> Result<Option<i64>, ConfigError> {
@@ -85,20 +141,10 @@ impl DynamicConfig {
     /// The kernel limits with these overrides applied.
     pub fn limits(&self) -> Result<Limits, ConfigError> {
         let mut limits = Limits::default();
-        if let Some(v) = self.int("limit.historyCount.suggestContinueAsNew")? {
-            limits.history_count_suggest_continue_as_new = v;
-        }
-        if let Some(v) = self.int("limit.historySize.suggestContinueAsNew")? {
-            limits.history_size_suggest_continue_as_new = v;
-        }
-        if let Some(v) = self.int("limit.blobSize.error")? {
-            limits.blob_size_error = v as usize;
-        }
-        if let Some(v) = self.int("limit.blobSize.warn")? {
-            limits.blob_size_warn = v as usize;
-        }
-        if let Some(v) = self.int("limit.maxIDLength")? {
-            limits.max_id_length = v as usize;
+        for limit in LIMIT_KEYS {
+            if let Some(v) = self.int(limit.key)? {
+                (limit.set)(&mut limits, v);
+            }
         }
         Ok(limits)
     }
@@ -110,10 +156,36 @@ mod tests {
 
     #[test]
     fn parses_temporal_style_values() {
-        let dc = DynamicConfig::parse(["limit.historyCount.suggestContinueAsNew=10", "frontend.enableUpdateWorkflowExecution=true"])
-            .expect("valid");
-        assert_eq!(dc.limits().expect("valid").history_count_suggest_continue_as_new, 10);
+        let dc = DynamicConfig::parse([
+            "limit.historyCount.suggestContinueAsNew=10",
+            "frontend.enableUpdateWorkflowExecution=true",
+            "limit.historyCount.error=100",
+            "history.maximumSignalsPerExecution=5",
+        ])
+        .expect("valid");
+        let limits = dc.limits().expect("valid");
+        assert_eq!(limits.history_count_suggest_continue_as_new, 10);
+        assert_eq!(limits.history_count_error, 100);
+        assert_eq!(limits.maximum_signals_per_execution, 5);
+        assert_eq!(limits.history_size_warn, 10 * 1024 * 1024, "untouched limits keep Temporal's defaults");
         assert_eq!(dc.unknown_keys().collect::<Vec<_>>(), vec!["frontend.enableUpdateWorkflowExecution"]);
+    }
+
+    #[test]
+    fn reads_temporal_dynamic_config_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("dynamic.yaml");
+        std::fs::write(
+            &path,
+            "limit.historyCount.warn:\n  - value: 50\n    constraints: {}\nlimit.blobSize.warn:\n  - value: 1\n    constraints:\n      namespace: other\n  - value: 2000\n",
+        )
+        .expect("write");
+        let mut dc = DynamicConfig::parse(["limit.blobSize.warn=3000"]).expect("valid");
+        dc.merge_file(&path).expect("valid file");
+        let limits = dc.limits().expect("valid");
+        assert_eq!(limits.history_count_warn, 50);
+        assert_eq!(limits.blob_size_warn, 3000, "the command line wins over the file");
+        assert!(matches!(dc.merge_file(&dir.path().join("missing.yaml")), Err(ConfigError::File { .. })));
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub enum Error {
     NotFound(String),
     #[error("Namespace {0} is not found.")]
     NamespaceNotFound(String),
-    #[error("Namespace already exists.")]
+    #[error("Namespace \"{0}\" already exists")]
     NamespaceAlreadyExists(String),
     #[error("{0}")]
     InvalidArgument(String),

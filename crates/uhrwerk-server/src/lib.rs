@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod frontend;
 pub mod matching;
+pub mod metrics;
 pub mod namespaces;
 pub mod queries;
 pub mod retention;
@@ -55,6 +56,8 @@ pub enum StartError {
 /// A running server.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when it is.
+    pub metrics_addr: Option<SocketAddr>,
     /// What recovery found at start-up: (open runs, queued tasks, armed timers).
     pub recovered: (usize, usize, usize),
     pub database: Option<PathBuf>,
@@ -127,11 +130,13 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let matching = Matching::new(clock.clone(), shutdown_rx.clone());
+    let limit_values: Vec<(&'static str, i64)> = config::LIMIT_KEYS.iter().map(|k| (k.key, (k.get)(&limits))).collect();
+    let metrics = metrics::Metrics::new(&limits, &limit_values);
+    let matching = Matching::new(clock.clone(), metrics.clone(), shutdown_rx.clone());
     let timers = Timers::default();
     let all_namespaces: Vec<String> = namespaces.list().iter().filter_map(|ns| ns.namespace_info.as_ref().map(|i| i.name.clone())).collect();
     let search_attributes = SearchAttributes::load(dyn_store.clone(), &all_namespaces, &config.search_attributes)?;
-    let engine = Engine::new(dyn_store, clock, limits, matching, timers, search_attributes);
+    let engine = Engine::new(dyn_store, clock, limits, matching.clone(), timers, search_attributes, metrics.clone());
     let recovered = engine.recover().await?;
     tokio::spawn(engine.clone().run_timers(shutdown_rx.clone()));
     tokio::spawn(retention::run(engine.clone(), namespaces.clone(), shutdown_rx.clone()));
@@ -150,6 +155,22 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<WorkflowServiceServer<Frontend>>().await;
 
+    let metrics_addr = match config.metrics_listen {
+        Some(addr) => match metrics::bind(addr).await {
+            Ok(listener) => {
+                let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+                tokio::spawn(metrics::serve(listener, metrics.clone(), matching, shutdown_rx.clone()));
+                Some(bound)
+            }
+            Err(source) if config.metrics_best_effort => {
+                tracing::warn!(%addr, "metrics endpoint not started, its port is taken ({source}); choose one with --metrics-port");
+                None
+            }
+            Err(source) => return Err(StartError::Bind { addr, source }),
+        },
+        None => None,
+    };
+
     let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let mut stop = shutdown_rx.clone();
@@ -166,6 +187,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     }));
     Ok(Running {
         addr,
+        metrics_addr,
         recovered,
         database: ephemeral.is_none().then_some(path),
         shutdown: shutdown_tx,

@@ -11,6 +11,7 @@ use tokio::sync::{Notify, oneshot, watch};
 use uhrwerk_store::{OutboxTask, TaskKind};
 
 use crate::clock::Clock;
+use crate::metrics::{Metrics, task_type};
 
 type QueueKey = (String, String, TaskKind);
 
@@ -113,6 +114,7 @@ pub struct Matching {
 
 struct Inner {
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
     queues: Mutex<HashMap<QueueKey, Queue>>,
     /// Parked polls on sticky queues, woken at ShutdownWorker.
     sticky: Mutex<HashMap<String, Arc<Notify>>>,
@@ -120,8 +122,8 @@ struct Inner {
 }
 
 impl Matching {
-    pub fn new(clock: Arc<dyn Clock>, shutdown: watch::Receiver<bool>) -> Self {
-        Self { inner: Arc::new(Inner { clock, queues: Mutex::default(), sticky: Mutex::default(), shutdown }) }
+    pub fn new(clock: Arc<dyn Clock>, metrics: Arc<Metrics>, shutdown: watch::Receiver<bool>) -> Self {
+        Self { inner: Arc::new(Inner { clock, metrics, queues: Mutex::default(), sticky: Mutex::default(), shutdown }) }
     }
 
     /// Offers a task: to the oldest waiting poll, or to the back of its queue.
@@ -143,9 +145,12 @@ impl Matching {
         let key = task.key();
         let now = self.inner.clock.now_ms();
         let mut queues = self.inner.queues.lock().expect("matching lock");
-        let queue = queues.entry(key).or_default();
+        let queue = queues.entry(key.clone()).or_default();
         if new {
             record(&mut queue.added, now);
+            if !queue.pollers.values().any(|last| *last >= now - POLLER_TTL_MS) {
+                self.inner.metrics.no_poller_tasks.with_label_values(&[&key.0, &key.1, task_type(key.2)]).inc();
+            }
         }
         while let Some(waiter) = queue.waiters.pop_front() {
             match waiter.send(task) {
@@ -171,8 +176,10 @@ impl Matching {
             let mut queues = self.inner.queues.lock().expect("matching lock");
             let queue = queues.entry((namespace.to_string(), task_queue.to_string(), kind)).or_default();
             queue.pollers.insert(identity.to_string(), now);
-            if let Some((task, _)) = queue.tasks.pop_front() {
+            if let Some((task, queued_at)) = queue.tasks.pop_front() {
                 record(&mut queue.dispatched, now);
+                self.inner.metrics.poll_success.with_label_values(&[namespace, task_queue, task_type(kind)]).inc();
+                self.inner.metrics.schedule_to_start(namespace, task_queue, kind).observe((now - queued_at).max(0) as f64 / 1000.0);
                 return Some(task);
             }
             let (tx, rx) = oneshot::channel();
@@ -191,7 +198,16 @@ impl Matching {
         }
         // Otherwise the waiter's drop closes the channel and takes back a task that was handed
         // over just as the wait ended.
-        task.or_else(|| waiter.take_back())
+        let task = task.or_else(|| waiter.take_back());
+        let labels = [namespace, task_queue, task_type(kind)];
+        if task.is_some() {
+            self.inner.metrics.poll_success.with_label_values(&labels).inc();
+            self.inner.metrics.poll_success_sync.with_label_values(&labels).inc();
+            self.inner.metrics.schedule_to_start(namespace, task_queue, kind).observe(0.0);
+        } else {
+            self.inner.metrics.poll_timeouts.with_label_values(&labels).inc();
+        }
+        task
     }
 
     /// Parks a poll on a sticky queue. Uhrwerk always dispatches to the normal queue with full

@@ -64,14 +64,19 @@ pub async fn sweep(engine: &Arc<Engine>, namespaces: &Namespaces) -> usize {
     deleted
 }
 
-/// Sweeps until shutdown.
+/// Sweeps until shutdown. The interval is looked at again every second, so that a namespace
+/// registered with a short retention is served without waiting out a long interval.
 pub async fn run(engine: Arc<Engine>, namespaces: Namespaces, mut shutdown: watch::Receiver<bool>) {
+    let mut last_sweep = tokio::time::Instant::now();
+    sweep(&engine, &namespaces).await;
     loop {
-        sweep(&engine, &namespaces).await;
-        let wait = interval(&retentions(&namespaces));
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep(MIN_INTERVAL) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        if last_sweep.elapsed() >= interval(&retentions(&namespaces)) {
+            last_sweep = tokio::time::Instant::now();
+            sweep(&engine, &namespaces).await;
         }
     }
 }

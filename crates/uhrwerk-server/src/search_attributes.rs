@@ -137,6 +137,19 @@ impl SearchAttributes {
         Ok(())
     }
 
+    /// Adds the `type` metadata a payload lacks (clients such as the CLI send plain JSON), so that
+    /// SDKs decode the values with their types, as Temporal returns them.
+    pub fn add_types(&self, namespace: &str, attrs: &mut common_pb::SearchAttributes) {
+        for (name, value) in attrs.indexed_fields.iter_mut() {
+            if value.metadata.contains_key("type") {
+                continue;
+            }
+            if let Some((_, ty)) = self.type_of(namespace, name) {
+                value.metadata.insert("type".into(), ty.name().as_bytes().to_vec());
+            }
+        }
+    }
+
     /// The typed values the store indexes for a run's attributes. Attributes that are not
     /// registered (any more) or do not decode are left out of the index, not out of the run.
     pub fn index(&self, namespace: &str, attrs: &common_pb::SearchAttributes) -> Vec<AttrRow> {

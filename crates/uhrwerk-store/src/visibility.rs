@@ -42,51 +42,68 @@ impl Where {
         self.bind(value)
     }
 
+    /// Translates a filter. Stored attributes follow SQL's three-valued logic, as Temporal's SQL
+    /// visibility does: a missing scalar value satisfies no comparison, negated or not. Text and
+    /// KeywordList `!=` (and NOT IN) match runs without the attribute, as in Temporal.
+    /// `positive` tells whether the expression sits under an even number of NOTs; only there
+    /// can equality be answered by the index of values.
     fn expr(&mut self, expr: &Expr) -> String {
+        self.expr_in(expr, true)
+    }
+
+    fn expr_in(&mut self, expr: &Expr, positive: bool) -> String {
         match expr {
-            Expr::And(a, b) => format!("({} AND {})", self.expr(a), self.expr(b)),
-            Expr::Or(a, b) => format!("({} OR {})", self.expr(a), self.expr(b)),
-            Expr::Not(a) => format!("(NOT {})", self.expr(a)),
+            Expr::And(a, b) => format!("({} AND {})", self.expr_in(a, positive), self.expr_in(b, positive)),
+            Expr::Or(a, b) => format!("({} OR {})", self.expr_in(a, positive), self.expr_in(b, positive)),
+            Expr::Not(a) => format!("(NOT {})", self.expr_in(a, !positive)),
             Expr::Compare { attr, ty, op, value } => match attr {
                 Attr::Column(column) => self.column_compare(*column, *op, value),
-                Attr::Stored { name, .. } => match op {
-                    // Absent values count as "not equal", as in Temporal's document store.
-                    CmpOp::Ne => {
-                        let inner = self.stored_compare(name, *ty, CmpOp::Eq, value);
-                        format!("(NOT {inner})")
-                    }
-                    _ => self.stored_compare(name, *ty, *op, value),
-                },
+                Attr::Stored { name, .. } => self.stored_compare(name, *ty, *op, value, positive),
             },
-            Expr::In { attr, ty, values, negated } => {
-                let parts: Vec<String> = values
-                    .iter()
-                    .map(|v| match attr {
-                        Attr::Column(column) => self.column_compare(*column, CmpOp::Eq, v),
-                        Attr::Stored { name, .. } => self.stored_compare(name, *ty, CmpOp::Eq, v),
-                    })
-                    .collect();
-                let any = if parts.is_empty() { "0".to_string() } else { format!("({})", parts.join(" OR ")) };
-                if *negated { format!("(NOT {any})") } else { any }
-            }
+            Expr::In { attr, ty, values, negated } => match attr {
+                Attr::Column(column) => {
+                    let parts: Vec<String> = values.iter().map(|v| self.column_compare(*column, CmpOp::Eq, v)).collect();
+                    let any = if parts.is_empty() { "0".to_string() } else { format!("({})", parts.join(" OR ")) };
+                    if *negated { format!("(NOT {any})") } else { any }
+                }
+                Attr::Stored { name, .. } if is_multi(*ty) || (positive && !negated) => {
+                    // Any value in the set: found through the index of values.
+                    let name = self.bind(Sql::Text(name.clone()));
+                    let (col, _) = stored_value(*ty, &Literal::Int(0));
+                    let set: Vec<String> = values.iter().map(|v| self.bind(stored_value(*ty, v).1)).collect();
+                    let any = if set.is_empty() {
+                        "0".to_string()
+                    } else {
+                        format!("runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {col} IN ({}))", set.join(", "))
+                    };
+                    if *negated { format!("(NOT {any})") } else { any }
+                }
+                Attr::Stored { name, .. } => {
+                    let value = self.scalar(name, *ty);
+                    let set: Vec<String> = values.iter().map(|v| self.bind(stored_value(*ty, v).1)).collect();
+                    if set.is_empty() {
+                        return if *negated { format!("({value} IS NOT NULL)") } else { "0".to_string() };
+                    }
+                    let not = if *negated { "NOT " } else { "" };
+                    format!("({value} {not}IN ({}))", set.join(", "))
+                }
+            },
             Expr::Between { attr, ty, low, high, negated } => {
-                let both = match attr {
+                let not = if *negated { "NOT " } else { "" };
+                match attr {
                     Attr::Column(column) => {
                         let lo = self.column_compare(*column, CmpOp::Ge, low);
                         let hi = self.column_compare(*column, CmpOp::Le, high);
-                        format!("({lo} AND {hi})")
+                        format!("({not}({lo} AND {hi}))")
                     }
                     Attr::Stored { name, .. } => {
-                        let (col, lo) = stored_value(*ty, low);
-                        let (_, hi) = stored_value(*ty, high);
-                        let name = self.bind(Sql::Text(name.clone()));
-                        let (lo, hi) = (self.bind(lo), self.bind(hi));
-                        format!("EXISTS (SELECT 1 FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name} AND a.{col} BETWEEN {lo} AND {hi})")
+                        let value = self.scalar(name, *ty);
+                        let (lo, hi) = (self.bind(stored_value(*ty, low).1), self.bind(stored_value(*ty, high).1));
+                        format!("({value} {not}BETWEEN {lo} AND {hi})")
                     }
-                };
-                if *negated { format!("(NOT {both})") } else { both }
+                }
             }
-            Expr::StartsWith { attr, prefix, negated, .. } => {
+            Expr::StartsWith { attr, ty, prefix, negated } => {
                 let lo = self.bind(Sql::Text(prefix.clone()));
                 let hi = self.bind(Sql::Text(format!("{prefix}\u{10FFFF}")));
                 let test = match attr {
@@ -94,9 +111,13 @@ impl Where {
                         let (col, _) = column_sql(*column);
                         format!("({col} >= {lo} AND {col} < {hi})")
                     }
-                    Attr::Stored { name, .. } => {
+                    Attr::Stored { name, .. } if is_multi(*ty) => {
                         let name = self.bind(Sql::Text(name.clone()));
                         format!("EXISTS (SELECT 1 FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name} AND a.sval >= {lo} AND a.sval < {hi})")
+                    }
+                    Attr::Stored { name, .. } => {
+                        let value = self.scalar(name, *ty);
+                        format!("({value} >= {lo} AND {value} < {hi})")
                     }
                 };
                 if *negated { format!("(NOT {test})") } else { test }
@@ -117,6 +138,13 @@ impl Where {
         }
     }
 
+    /// A stored single-valued attribute of the run as an SQL value (NULL when missing).
+    fn scalar(&mut self, name: &str, ty: ValueType) -> String {
+        let name = self.bind(Sql::Text(name.to_string()));
+        let (col, _) = stored_value(ty, &Literal::Int(0));
+        format!("(SELECT a.{col} FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name} ORDER BY a.seq LIMIT 1)")
+    }
+
     fn column_compare(&mut self, column: SystemColumn, op: CmpOp, value: &Literal) -> String {
         let (col, kind) = column_sql(column);
         match (kind, value) {
@@ -132,21 +160,32 @@ impl Where {
         }
     }
 
-    fn stored_compare(&mut self, name: &str, ty: ValueType, op: CmpOp, value: &Literal) -> String {
-        let name = self.bind(Sql::Text(name.to_string()));
-        let (col, v) = stored_value(ty, value);
-        let v = self.bind(v);
-        if ty == ValueType::Text && op == CmpOp::Eq {
-            // Text matches when every token of the value occurs in the stored text.
-            return format!("runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND uw_text_match(sval, {v}))");
+    fn stored_compare(&mut self, name: &str, ty: ValueType, op: CmpOp, value: &Literal, positive: bool) -> String {
+        if is_multi(ty) {
+            // Text and KeywordList: a match among the run's values; `!=` is its negation and
+            // includes runs without the attribute.
+            let name = self.bind(Sql::Text(name.to_string()));
+            let v = self.bind(stored_value(ty, value).1);
+            let test = if ty == ValueType::Text { format!("uw_text_match(sval, {v})") } else { format!("sval = {v}") };
+            let found = format!("runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {test})");
+            return if op == CmpOp::Ne { format!("(NOT {found})") } else { found };
         }
-        if op == CmpOp::Eq {
+        if op == CmpOp::Eq && positive {
             // Equality is selective: the index of values finds the runs.
+            let name = self.bind(Sql::Text(name.to_string()));
+            let (col, v) = stored_value(ty, value);
+            let v = self.bind(v);
             return format!("runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {col} = {v})");
         }
-        // Ranges may match most runs: test each candidate run instead of collecting them all.
-        format!("EXISTS (SELECT 1 FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name} AND a.{col} {} {v})", op_sql(op))
+        let scalar = self.scalar(name, ty);
+        let v = self.bind(stored_value(ty, value).1);
+        format!("({scalar} {} {v})", op_sql(op))
     }
+}
+
+/// Attributes matched by membership (several values, or text tokens) rather than by value.
+fn is_multi(ty: ValueType) -> bool {
+    matches!(ty, ValueType::Text | ValueType::KeywordList)
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -621,7 +621,13 @@ fn custom_attributes_filter_and_replace(store: &dyn Store) {
 
     let cases: Vec<(&str, Vec<&str>)> = vec![
         ("CustomKeyword = 'red'", vec!["attr-1"]),
-        ("CustomKeyword != 'red'", vec!["attr-3", "attr-2"]),
+        // A missing scalar value matches no comparison, negated or not (SQL semantics).
+        ("CustomKeyword != 'red'", vec!["attr-2"]),
+        ("NOT CustomInt = 5", vec!["attr-2"]),
+        ("CustomInt NOT IN (5, 6)", vec!["attr-2"]),
+        ("CustomInt NOT BETWEEN 0 AND 6", vec!["attr-2"]),
+        ("NOT (CustomInt = 5 OR CustomBool = false)", vec![]),
+        ("CustomKeyword NOT STARTS_WITH 'bl'", vec!["attr-1"]),
         ("CustomKeyword IS NULL", vec!["attr-3"]),
         ("CustomKeyword IS NOT NULL", vec!["attr-2", "attr-1"]),
         ("CustomKeyword STARTS_WITH 'bl'", vec!["attr-2"]),

@@ -158,7 +158,7 @@ pub fn parse(query: &str, catalog: &dyn Catalog) -> Result<Query, QueryError> {
         if attr != Attr::Column(SystemColumn::ExecutionStatus) {
             return Err(QueryError::new(
                 Some(name.pos),
-                "operation is not supported: 'GROUP BY' clause is only supported for ExecutionStatus",
+                format!("operation is not supported: 'GROUP BY' clause is not supported for search attribute {}", attr.name()),
             ));
         }
         group_by.push(attr);
@@ -459,10 +459,6 @@ impl ValueCx<'_> {
                 Number::Int(i) => Ok(Literal::Int(i)),
                 Number::Float(_) => Err(self.type_err(&v)),
             },
-            (ValueType::Int, Val::Str(s)) => s
-                .parse::<i64>()
-                .map(Literal::Int)
-                .map_err(|_| self.type_err(&v)),
             (ValueType::Double, Val::Num { text, negative }) => {
                 match read_number(text, *negative) {
                     Number::Int(i) => Ok(Literal::Double(i as f64)),
@@ -470,10 +466,6 @@ impl ValueCx<'_> {
                     Number::Float(_) => Err(self.type_err(&v)),
                 }
             }
-            (ValueType::Double, Val::Str(s)) => match s.trim().parse::<f64>() {
-                Ok(f) if f.is_finite() && !s.trim().is_empty() => Ok(Literal::Double(f)),
-                _ => Err(self.type_err(&v)),
-            },
             (ValueType::Bool, Val::Bool(b)) => Ok(Literal::Bool(*b)),
             (ValueType::Bool, Val::Str(s)) if s.eq_ignore_ascii_case("true") => {
                 Ok(Literal::Bool(true))

@@ -158,10 +158,11 @@ const STATUS_NAMES: &[(&str, WorkflowExecutionStatus)] = &[
 /// The `WorkflowExecutionStatus` value of a status name: "Running", "running",
 /// or the proto spelling "WORKFLOW_EXECUTION_STATUS_RUNNING".
 pub fn execution_status_from_name(s: &str) -> Option<i32> {
-    if let Some((_, v)) = STATUS_NAMES.iter().find(|(n, _)| n.eq_ignore_ascii_case(s)) {
+    // Exact names only, as Temporal: 'running' is not a status.
+    if let Some((_, v)) = STATUS_NAMES.iter().find(|(n, _)| *n == s) {
         return Some(*v as i32);
     }
-    WorkflowExecutionStatus::from_str_name(&s.to_ascii_uppercase()).map(|v| v as i32)
+    WorkflowExecutionStatus::from_str_name(s).map(|v| v as i32)
 }
 
 /// The short name Temporal shows for a `WorkflowExecutionStatus` value ("Running", ...).
@@ -241,8 +242,8 @@ mod tests {
     #[test]
     fn execution_statuses() {
         assert_eq!(execution_status_from_name("Running"), Some(1));
-        assert_eq!(execution_status_from_name("completed"), Some(2));
-        assert_eq!(execution_status_from_name("FAILED"), Some(3));
+        assert_eq!(execution_status_from_name("completed"), None);
+        assert_eq!(execution_status_from_name("Failed"), Some(3));
         assert_eq!(execution_status_from_name("Canceled"), Some(4));
         assert_eq!(execution_status_from_name("Terminated"), Some(5));
         assert_eq!(execution_status_from_name("ContinuedAsNew"), Some(6));

@@ -1,5 +1,6 @@
 //! The `uhrwerk` command line: `uhrwerk server start-dev` and friends.
 
+mod export;
 mod server_cmd;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,20 @@ enum Command {
     },
     /// Check Python Temporal code for the anti-patterns of the best-practices chapter.
     Lint(uhrwerk_lint::LintArgs),
+    /// Check a running server for the anti-patterns of the best-practices chapter.
+    Doctor(uhrwerk_doctor::DoctorArgs),
+    /// Work with workflows on a running server.
+    Workflow {
+        #[command(subcommand)]
+        command: WorkflowCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkflowCommand {
+    /// Write the histories of the runs a visibility query selects, one JSON file per run, for
+    /// replay tests.
+    Export(export::ExportArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -30,5 +45,7 @@ fn main() -> std::process::ExitCode {
     match cli.command {
         Command::Server { command } => server_cmd::run(command),
         Command::Lint(args) => std::process::ExitCode::from(u8::try_from(uhrwerk_lint::run(&args)).unwrap_or(2)),
+        Command::Doctor(args) => uhrwerk_doctor::run(&args),
+        Command::Workflow { command: WorkflowCommand::Export(args) } => export::run(&args),
     }
 }

@@ -55,6 +55,14 @@ pub struct StartDevArgs {
     /// Attributes that already exist keep their type.
     #[arg(long = "search-attribute", value_name = "KEY=TYPE", value_parser = parse_search_attribute)]
     search_attributes: Vec<(String, ValueType)>,
+    /// Temporal dynamic-config YAML file (`KEY: [{value: V}]`) with limit overrides;
+    /// --dynamic-config-value wins over it.
+    #[arg(long, value_name = "PATH")]
+    dynamic_config_file: Option<PathBuf>,
+    /// Port of the Prometheus endpoint `http://IP:PORT/metrics` [default: 9233; if that port is
+    /// taken, the server runs without it]. 0 turns the endpoint off.
+    #[arg(long)]
+    metrics_port: Option<u16>,
     /// Lowest level of log lines written to stderr.
     #[arg(long, value_enum, default_value = "info")]
     log_level: LogLevel,
@@ -62,6 +70,9 @@ pub struct StartDevArgs {
     #[arg(long, value_enum, default_value = "pretty")]
     log_format: LogFormat,
 }
+
+/// Port of `/metrics` unless `--metrics-port` says otherwise.
+const DEFAULT_METRICS_PORT: u16 = 9233;
 
 fn parse_search_attribute(value: &str) -> Result<(String, ValueType), String> {
     let (name, ty) = value.split_once('=').ok_or_else(|| format!("{value:?} must look like KEY=TYPE"))?;
@@ -119,13 +130,19 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
         Some(path) => Persistence::Sqlite(PathBuf::from(path)),
         None => Persistence::Sqlite(default_db_path()),
     };
-    let dynamic_config = DynamicConfig::parse(args.dynamic_config_values.iter().map(String::as_str))?;
+    let mut dynamic_config = DynamicConfig::parse(args.dynamic_config_values.iter().map(String::as_str))?;
+    if let Some(path) = &args.dynamic_config_file {
+        dynamic_config.merge_file(path)?;
+    }
+    let metrics_port = args.metrics_port.unwrap_or(DEFAULT_METRICS_PORT);
     let config = ServerConfig {
         listen: SocketAddr::new(args.ip, args.port),
         persistence: persistence.clone(),
         namespaces: args.namespaces.clone(),
         dynamic_config,
         search_attributes: args.search_attributes.clone(),
+        metrics_listen: (metrics_port != 0).then(|| SocketAddr::new(args.ip, metrics_port)),
+        metrics_best_effort: args.metrics_port.is_none(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
     runtime.block_on(async move {
@@ -138,6 +155,10 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
         namespaces.extend(args.namespaces.iter().filter(|n| n.as_str() != "default").cloned());
         eprintln!("Uhrwerk {} (Temporal-compatible server)", env!("CARGO_PKG_VERSION"));
         eprintln!("  gRPC frontend:  {}", running.addr);
+        match running.metrics_addr {
+            Some(addr) => eprintln!("  metrics:        http://{addr}/metrics"),
+            None => eprintln!("  metrics:        off"),
+        }
         eprintln!("  persistence:    {mode}");
         eprintln!("  namespaces:     {}", namespaces.join(", "));
         let (runs, tasks, timers) = running.recovered;

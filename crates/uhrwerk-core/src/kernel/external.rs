@@ -45,6 +45,7 @@ pub(super) fn initiate_signal(ctx: &mut Ctx<'_>, st: &mut RunState, completed_ev
         request_id: format!("{}-signal-{initiated_event_id}", st.run_id),
         external: Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() }),
     };
+    st.pending_external_signals += 1;
     push(ctx, st, initiated_event_id, namespace, target, a.control, ExternalRequest::Signal(signal));
 }
 
@@ -64,6 +65,7 @@ pub(super) fn initiate_cancel(ctx: &mut Ctx<'_>, st: &mut RunState, completed_ev
             ..Default::default()
         }),
     );
+    st.pending_external_cancels += 1;
     push(ctx, st, initiated_event_id, namespace, target, a.control, ExternalRequest::Cancel { reason: a.reason });
 }
 
@@ -85,6 +87,11 @@ pub fn external_outcome(
 ) -> Result<()> {
     if !st.is_open() {
         return Ok(());
+    }
+    if signal {
+        st.pending_external_signals = (st.pending_external_signals - 1).max(0);
+    } else {
+        st.pending_external_cancels = (st.pending_external_cancels - 1).max(0);
     }
     let not_found = enums_pb::SignalExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound as i32;
     let (event_type, attributes) = match (signal, done) {

@@ -9,6 +9,7 @@ mod activity;
 mod child;
 mod close;
 mod external;
+pub mod limits;
 mod signal;
 mod start;
 mod timer;
@@ -103,6 +104,9 @@ pub struct Ctx<'a> {
     /// The server's check of search attributes that commands set (registered names, types,
     /// sizes); the message becomes the workflow task failure. None accepts everything.
     pub search_attribute_check: Option<&'a SearchAttributeCheck>,
+    /// Warn-level limits crossed by payloads of this transition (`limits::WARN_*` bits); the
+    /// engine records them on the run.
+    pub warned_limits: u32,
 }
 
 /// Validates search attributes; `Err` carries the server's message.
@@ -128,6 +132,7 @@ impl<'a> Ctx<'a> {
             successor_run_id: String::new(),
             successor: None,
             search_attribute_check: None,
+            warned_limits: 0,
         }
     }
 

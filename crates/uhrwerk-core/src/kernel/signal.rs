@@ -55,6 +55,7 @@ pub fn signal_run(ctx: &mut Ctx<'_>, st: &mut RunState, signal: SignalInput) -> 
     if !signal.request_id.is_empty() && st.signal_request_ids.iter().any(|id| id == &signal.request_id) {
         return Ok(());
     }
+    super::limits::check_signal_count(ctx.limits, st)?;
     remember_request_id(st, &signal.request_id);
     st.signal_count += 1;
     let (event_type, attributes) = signaled_event(&signal);

@@ -143,6 +143,16 @@ pub(super) fn create_run(ctx: &mut Ctx<'_>, mut spec: RunSpec) -> RunState {
         priority: spec.priority.clone(),
         input: spec.input.clone(),
         parent: spec.parent.clone(),
+        warned_limits: {
+            let mut warned = 0;
+            if spec.memo.as_ref().map_or(0, prost::Message::encoded_len) > ctx.limits.memo_size_warn {
+                warned |= super::limits::WARN_MEMO_SIZE;
+            }
+            if spec.input.as_ref().map_or(0, prost::Message::encoded_len) > ctx.limits.blob_size_warn {
+                warned |= super::limits::WARN_BLOB_SIZE;
+            }
+            warned
+        },
         root: Some(
             spec.parent
                 .as_ref()

@@ -59,6 +59,10 @@ pub fn record_workflow_task_started(
     if size_before >= ctx.limits.history_size_suggest_continue_as_new {
         reasons.push(enums_pb::SuggestContinueAsNewReason::HistorySizeTooLarge as i32);
     }
+    let suggested = !reasons.is_empty();
+    if suggested {
+        st.continue_as_new_suggestions += 1;
+    }
     ctx.append(
         st,
         EventType::WorkflowTaskStarted,
@@ -66,7 +70,7 @@ pub fn record_workflow_task_started(
             scheduled_event_id,
             identity: identity.to_string(),
             request_id: request_id.to_string(),
-            suggest_continue_as_new: !reasons.is_empty(),
+            suggest_continue_as_new: suggested,
             suggest_continue_as_new_reasons: reasons,
             history_size_bytes: size_before,
             ..Default::default()
@@ -152,9 +156,11 @@ pub fn complete_workflow_task(
         Err(rejection) => {
             *st = before;
             ctx.restore(snapshot);
+            // As Temporal, the event and the caller both get "<Cause>: <message>".
             let cause_name = rejection.cause.as_str_name().trim_start_matches("WORKFLOW_TASK_FAILED_CAUSE_").to_string();
-            write_failed(ctx, st, rejection.cause, rejection.message.clone(), &request.identity, &request.binary_checksum);
-            Err(Error::InvalidArgument(format!("{}: {}", pascal_case(&cause_name), rejection.message)))
+            let message = format!("{}: {}", pascal_case(&cause_name), rejection.message);
+            write_failed(ctx, st, rejection.cause, message.clone(), &request.identity, &request.binary_checksum);
+            Err(Error::InvalidArgument(message))
         }
     }
 }
@@ -338,6 +344,14 @@ fn apply_command(
             if let Some(policy) = a.retry_policy.as_ref() {
                 retry::normalize(Some(policy)).map_err(|e| reject(bad, e.0))?;
             }
+            if st.children.len() >= ctx.limits.num_pending_child_executions_error {
+                let message = super::limits::pending_message(
+                    "pending child workflows",
+                    st.children.len() as i64,
+                    ctx.limits.num_pending_child_executions_error as i64,
+                );
+                return Err(reject(Cause::PendingChildWorkflowsLimitExceeded, message));
+            }
             super::child::initiate(ctx, st, completed_event_id, a);
             Ok(())
         }
@@ -350,6 +364,10 @@ fn apply_command(
                 return Err(reject(bad, "SignalName is not set on command."));
             }
             check_blob(ctx, a.input.as_ref(), bad, "SignalExternalWorkflowExecutionCommandAttributes.Input")?;
+            if st.pending_external_signals >= ctx.limits.num_pending_signals_error {
+                let message = super::limits::pending_message("pending signals to external workflows", st.pending_external_signals, ctx.limits.num_pending_signals_error);
+                return Err(reject(Cause::PendingSignalsLimitExceeded, message));
+            }
             super::external::initiate_signal(ctx, st, completed_event_id, a);
             Ok(())
         }
@@ -357,12 +375,24 @@ fn apply_command(
             if a.workflow_id.is_empty() {
                 return Err(reject(Cause::BadRequestCancelExternalWorkflowExecutionAttributes, "WorkflowId is not set on command."));
             }
+            if st.pending_external_cancels >= ctx.limits.num_pending_cancel_requests_error {
+                let message = super::limits::pending_message(
+                    "pending requests to cancel external workflows",
+                    st.pending_external_cancels,
+                    ctx.limits.num_pending_cancel_requests_error,
+                );
+                return Err(reject(Cause::PendingRequestCancelLimitExceeded, message));
+            }
             super::external::initiate_cancel(ctx, st, completed_event_id, a);
             Ok(())
         }
         Some(CommandAttributes::ModifyWorkflowPropertiesCommandAttributes(a)) => {
             let upserted = a.upserted_memo.unwrap_or_default();
-            if prost::Message::encoded_len(&upserted) > ctx.limits.blob_size_error {
+            let memo_size = prost::Message::encoded_len(&upserted);
+            if memo_size > ctx.limits.memo_size_warn {
+                ctx.warned_limits |= super::limits::WARN_MEMO_SIZE;
+            }
+            if memo_size > ctx.limits.memo_size_error {
                 return Err(reject(Cause::BadModifyWorkflowPropertiesAttributes, "Memo size exceeds limit."));
             }
             let memo = st.memo.get_or_insert_with(Default::default);
@@ -506,10 +536,13 @@ fn check_search_attributes(ctx: &Ctx<'_>, attrs: Option<&common_pb::SearchAttrib
     }
 }
 
-fn check_blob(ctx: &Ctx<'_>, payloads: Option<&common_pb::Payloads>, cause: Cause, field: &str) -> Result<(), Rejection> {
+fn check_blob(ctx: &mut Ctx<'_>, payloads: Option<&common_pb::Payloads>, cause: Cause, field: &str) -> Result<(), Rejection> {
     let size: usize = payloads.map(|p| p.payloads.iter().map(prost::Message::encoded_len).sum()).unwrap_or(0);
     if size > ctx.limits.blob_size_error {
         return Err(reject(cause, format!("{field} exceeds size limit.")));
+    }
+    if size > ctx.limits.blob_size_warn {
+        ctx.warned_limits |= super::limits::WARN_BLOB_SIZE;
     }
     Ok(())
 }
@@ -523,6 +556,11 @@ fn schedule_activity(
     let bad = Cause::BadScheduleActivityAttributes;
     if a.activity_id.is_empty() {
         return Err(reject(bad, "ActivityId is not set on command."));
+    }
+    if st.activities.len() >= ctx.limits.num_pending_activities_error {
+        let message =
+            super::limits::pending_message("pending activities", st.activities.len() as i64, ctx.limits.num_pending_activities_error as i64);
+        return Err(reject(Cause::PendingActivitiesLimitExceeded, message));
     }
     if a.activity_type.as_ref().is_none_or(|t| t.name.is_empty()) {
         return Err(reject(bad, "ActivityType is not set on command."));

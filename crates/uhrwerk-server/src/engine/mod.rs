@@ -21,6 +21,7 @@ use uhrwerk_store::{OutboxTask, RunWrite, Store, TaskKind, TimerRow, WriteBatch}
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::matching::Matching;
+use crate::metrics::Metrics;
 use crate::queries::Queries;
 use crate::search_attributes::SearchAttributes;
 use crate::timers::Timers;
@@ -64,6 +65,7 @@ pub struct Engine {
     timers: Timers,
     queries: Queries,
     search_attributes: SearchAttributes,
+    metrics: Arc<Metrics>,
     slots: Mutex<HashMap<SlotKey, Arc<Slot>>>,
     /// Called with every run that closed, after its commit (schedules watch their runs).
     close_hook: std::sync::OnceLock<Box<dyn Fn(&RunState) + Send + Sync>>,
@@ -79,6 +81,7 @@ impl Engine {
         matching: Matching,
         timers: Timers,
         search_attributes: SearchAttributes,
+        metrics: Arc<Metrics>,
     ) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
@@ -89,6 +92,7 @@ impl Engine {
             timers,
             queries: Queries::default(),
             search_attributes,
+            metrics,
             close_hook: std::sync::OnceLock::new(),
             slots: Mutex::default(),
             history_watch: Mutex::default(),
@@ -383,6 +387,12 @@ impl Engine {
             ctx.search_attribute_check = Some(&check);
             ctx.successor_run_id = uuid::Uuid::now_v7().to_string();
             let result = f(&mut ctx, &mut next).map_err(Error::from);
+            if !ctx.events.is_empty() {
+                next.warned_limits |= ctx.warned_limits;
+                if kernel::limits::enforce_history_limits(&mut ctx, &mut next) {
+                    tracing::warn!(workflow_id = %next.workflow_id, run_id = %next.run_id, "terminated a workflow over a history limit");
+                }
+            }
             if ctx.has_changes() {
                 let mut pending = vec![Pending::from_ctx(next, &mut ctx, false)];
                 if let Some(successor) = ctx.successor.take() {
@@ -479,6 +489,10 @@ impl Engine {
                     query_id,
                 });
             }
+        }
+        for p in &pending {
+            let before = guard.run.as_ref().filter(|r| r.run_id == p.state.run_id);
+            self.metrics.transition(before, &p.state, &p.events);
         }
         if let Some(hook) = self.close_hook.get() {
             for p in pending.iter().filter(|p| !p.state.is_open() && p.events.iter().any(|e| e.event_id == p.state.close_event_id)) {
@@ -601,6 +615,10 @@ impl Engine {
     /// Installs the function told about every run that closes (once; later calls are ignored).
     pub fn on_close(&self, hook: Box<dyn Fn(&RunState) + Send + Sync>) {
         let _ = self.close_hook.set(hook);
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn search_attributes(&self) -> &SearchAttributes {

@@ -35,9 +35,9 @@ impl From<Error> for Status {
                 "NamespaceNotFoundFailure",
                 errordetails_pb::NamespaceNotFoundFailure { namespace }.encode_to_vec(),
             ),
-            Error::NamespaceAlreadyExists(_) => with_detail(
+            Error::NamespaceAlreadyExists(name) => with_detail(
                 Code::AlreadyExists,
-                "Namespace already exists.".into(),
+                format!("Namespace \"{name}\" already exists"),
                 "NamespaceAlreadyExistsFailure",
                 errordetails_pb::NamespaceAlreadyExistsFailure::default().encode_to_vec(),
             ),

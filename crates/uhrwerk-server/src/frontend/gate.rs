@@ -1,21 +1,31 @@
 //! A tower wrapper that answers every method not in the implemented list with UNIMPLEMENTED and
-//! a message naming the method, instead of tonic's anonymous default stub.
+//! a message naming the method, instead of tonic's anonymous default stub, and counts every
+//! call in the service metrics (requests, errors by status code, latency).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tonic::server::NamedService;
+
+use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct Gate<S> {
     inner: S,
     implemented: &'static [&'static str],
+    metrics: Arc<Metrics>,
 }
 
 impl<S> Gate<S> {
-    pub fn new(inner: S, implemented: &'static [&'static str]) -> Self {
-        Self { inner, implemented }
+    pub fn new(inner: S, implemented: &'static [&'static str], metrics: Arc<Metrics>) -> Self {
+        Self { inner, implemented, metrics }
     }
+}
+
+/// The gRPC status code of a response that carries it in its headers (errors do), else 0.
+fn status_code(response: &http::Response<tonic::body::Body>) -> i32 {
+    response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 impl<S: NamedService> NamedService for Gate<S> {
@@ -29,7 +39,7 @@ where
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
-    type Future = futures_util::future::Either<S::Future, std::future::Ready<Result<Self::Response, Infallible>>>;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -37,10 +47,25 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let method = req.uri().path().rsplit('/').next().unwrap_or_default().to_string();
-        if self.implemented.contains(&method.as_str()) {
-            return futures_util::future::Either::Left(self.inner.call(req));
-        }
-        let status = tonic::Status::unimplemented(format!("method {method} of {} is not implemented by Uhrwerk", S::NAME));
-        futures_util::future::Either::Right(std::future::ready(Ok(status.into_http())))
+        let metrics = self.metrics.clone();
+        let began = std::time::Instant::now();
+        let response = if self.implemented.contains(&method.as_str()) {
+            futures_util::future::Either::Left(self.inner.call(req))
+        } else {
+            let status = tonic::Status::unimplemented(format!("method {method} of {} is not implemented by Uhrwerk", S::NAME));
+            futures_util::future::Either::Right(std::future::ready(Ok(status.into_http())))
+        };
+        Box::pin(async move {
+            let response = response.await;
+            metrics.service_requests.with_label_values(&[&method]).inc();
+            metrics.service_latency.with_label_values(&[&method]).observe(began.elapsed().as_secs_f64());
+            if let Ok(r) = &response {
+                let code = status_code(r);
+                if code != 0 {
+                    metrics.service_errors.with_label_values(&[&method, tonic::Code::from_i32(code).description()]).inc();
+                }
+            }
+            response
+        })
     }
 }

@@ -65,7 +65,7 @@ impl Frontend {
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        Gate::new(server, workflow::IMPLEMENTED)
+        Gate::new(server, workflow::IMPLEMENTED, self.engine.metrics().clone())
     }
 
     pub fn operator_service(&self) -> Gate<OperatorServiceServer<Frontend>> {
@@ -74,7 +74,7 @@ impl Frontend {
             .send_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
-        Gate::new(server, operator::IMPLEMENTED)
+        Gate::new(server, operator::IMPLEMENTED, self.engine.metrics().clone())
     }
 }
 

@@ -71,8 +71,12 @@ impl Frontend {
     /// Schedules of a namespace that match a query over their search attributes.
     async fn matching_schedules(&self, namespace: &str, query: &str) -> Result<Vec<(String, uhrwerk_proto::temporal::api::schedule::v1::ScheduleListEntry)>> {
         self.namespaces.check(namespace)?;
-        let catalog = self.engine.search_attributes().catalog(namespace);
-        let parsed = uhrwerk_visibility::parse(query, &catalog).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let mut custom = self.engine.search_attributes().custom(namespace);
+        custom.insert(SCHEDULE_ID.to_string(), uhrwerk_visibility::ValueType::Keyword);
+        let parsed = uhrwerk_visibility::parse(query, &custom).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        if let Some(column) = parsed.filter.as_ref().and_then(first_column) {
+            return Err(Error::InvalidArgument(format!("invalid query filter for schedules: cannot filter on \"{column}\"")));
+        }
         let all = self.schedules.list(namespace).await;
         Ok(all
             .into_iter()
@@ -117,12 +121,26 @@ impl Frontend {
     }
 }
 
-/// Evaluates a list filter against a schedule: its id (as `ScheduleId` or `WorkflowId`) and
-/// its search attributes. Attributes it does not have match nothing but `!=` and `IS NULL`.
+/// The attribute naming a schedule's id in schedule list queries.
+const SCHEDULE_ID: &str = "ScheduleId";
+
+/// The first run column a filter names; schedules have none of them.
+fn first_column(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::And(a, b) | Expr::Or(a, b) => first_column(a).or_else(|| first_column(b)),
+        Expr::Not(a) => first_column(a),
+        Expr::Compare { attr, .. } | Expr::In { attr, .. } | Expr::Between { attr, .. } | Expr::StartsWith { attr, .. } | Expr::IsNull { attr, .. } => {
+            matches!(attr, Attr::Column(_)).then(|| attr.name().to_string())
+        }
+    }
+}
+
+/// Evaluates a list filter against a schedule: its id (`ScheduleId`) and its search
+/// attributes. Attributes it does not have match nothing but `!=` and `IS NULL`.
 fn matches(expr: &Expr, schedule_id: &str, attrs: &common_pb::SearchAttributes) -> bool {
     let values = |attr: &Attr| -> Vec<Literal> {
         match attr {
-            Attr::Column(uhrwerk_visibility::SystemColumn::WorkflowId) => vec![Literal::Str(schedule_id.to_string())],
+            Attr::Stored { name, .. } if name == SCHEDULE_ID => vec![Literal::Str(schedule_id.to_string())],
             Attr::Column(_) => Vec::new(),
             Attr::Stored { name, ty } => attrs.indexed_fields.get(name).and_then(|p| payload::decode(*ty, p).ok()).unwrap_or_default(),
         }

@@ -13,17 +13,26 @@ use crate::error::{Error, Result};
 impl Frontend {
     pub(super) fn describe_task_queue(&self, req: pb::DescribeTaskQueueRequest) -> Result<pb::DescribeTaskQueueResponse> {
         self.namespaces.check(&req.namespace)?;
-        let queue = req.task_queue.unwrap_or_default();
+        let queue = req.task_queue.clone().unwrap_or_default();
         if queue.name.is_empty() {
             return Err(Error::InvalidArgument("TaskQueue is not set on request.".into()));
         }
         super::validate::task_queue_name(self.engine.limits(), &queue.name)?;
+        if req.api_mode == enums_pb::DescribeTaskQueueMode::Enhanced as i32 {
+            return Ok(self.describe_task_queue_enhanced(&req.namespace, &queue.name, &req));
+        }
         let kind = match enums_pb::TaskQueueType::try_from(req.task_queue_type).unwrap_or(enums_pb::TaskQueueType::Unspecified) {
             enums_pb::TaskQueueType::Activity => TaskKind::Activity,
             enums_pb::TaskQueueType::Nexus => return Err(Error::InvalidArgument("Nexus task queues are not supported by Uhrwerk.".into())),
             _ => TaskKind::Workflow,
         };
-        let info = self.engine.matching().describe(&req.namespace, &queue.name, kind);
+        let (pollers, stats) = self.queue_info(&req.namespace, &queue.name, kind);
+        Ok(pb::DescribeTaskQueueResponse { pollers, stats: req.report_stats.then_some(stats), ..Default::default() })
+    }
+
+    /// Pollers and statistics of one queue as the API shows them.
+    fn queue_info(&self, namespace: &str, queue: &str, kind: TaskKind) -> (Vec<taskqueue_pb::PollerInfo>, taskqueue_pb::TaskQueueStats) {
+        let info = self.engine.matching().describe(namespace, queue, kind);
         let pollers = info
             .pollers
             .iter()
@@ -34,14 +43,38 @@ impl Frontend {
                 ..Default::default()
             })
             .collect();
-        let stats = req.report_stats.then(|| taskqueue_pb::TaskQueueStats {
+        let stats = taskqueue_pb::TaskQueueStats {
             approximate_backlog_count: info.backlog as i64,
             approximate_backlog_age: Some(time::duration(info.backlog_age_ms)),
             tasks_add_rate: info.add_rate,
             tasks_dispatch_rate: info.dispatch_rate,
             rate_limiting_active: false,
-        });
-        Ok(pb::DescribeTaskQueueResponse { pollers, stats, ..Default::default() })
+        };
+        (pollers, stats)
+    }
+
+    /// The "enhanced" form the `temporal` CLI asks for: per queue type, under the unversioned
+    /// build id "".
+    fn describe_task_queue_enhanced(&self, namespace: &str, queue: &str, req: &pb::DescribeTaskQueueRequest) -> pb::DescribeTaskQueueResponse {
+        let mut types: Vec<i32> = req.task_queue_types.clone();
+        if types.is_empty() {
+            types = vec![enums_pb::TaskQueueType::Workflow as i32, enums_pb::TaskQueueType::Activity as i32];
+        }
+        let mut types_info = std::collections::HashMap::new();
+        for ty in types {
+            let kind = match enums_pb::TaskQueueType::try_from(ty) {
+                Ok(enums_pb::TaskQueueType::Workflow) => TaskKind::Workflow,
+                Ok(enums_pb::TaskQueueType::Activity) => TaskKind::Activity,
+                _ => continue,
+            };
+            let (pollers, stats) = self.queue_info(namespace, queue, kind);
+            types_info.insert(
+                ty,
+                taskqueue_pb::TaskQueueTypeInfo { pollers: if req.report_pollers { pollers } else { Vec::new() }, stats: req.report_stats.then_some(stats) },
+            );
+        }
+        let version = taskqueue_pb::TaskQueueVersionInfo { types_info, task_reachability: 0 };
+        pb::DescribeTaskQueueResponse { versions_info: [(String::new(), version)].into_iter().collect(), ..Default::default() }
     }
 
     pub(super) fn cluster_info(&self) -> pb::GetClusterInfoResponse {

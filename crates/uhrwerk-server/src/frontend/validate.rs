@@ -91,7 +91,7 @@ pub fn start(limits: &Limits, req: &mut workflowservice_pb::StartWorkflowExecuti
         return Err(invalid("An invalid WorkflowStartDelay is set on request. cause: negative duration"));
     }
     blob(limits, req.input.as_ref())?;
-    if req.memo.as_ref().map_or(0, Message::encoded_len) > limits.blob_size_error {
+    if req.memo.as_ref().map_or(0, Message::encoded_len) > limits.memo_size_error {
         return Err(invalid("Memo size exceeds limit."));
     }
     Ok(())

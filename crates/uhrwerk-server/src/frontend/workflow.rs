@@ -99,7 +99,7 @@ impl Frontend {
     ) -> Result<pb::StartWorkflowExecutionResponse> {
         self.namespaces.check(&req.namespace)?;
         validate::start(self.engine.limits(), &mut req)?;
-        self.check_search_attributes(&req)?;
+        self.check_search_attributes(&mut req)?;
         let outcome = match update {
             Some(update) => self.engine.start_with_update(req, update).await?,
             None => self.engine.start_workflow(req).await?,
@@ -113,9 +113,13 @@ impl Frontend {
         })
     }
 
-    fn check_search_attributes(&self, req: &pb::StartWorkflowExecutionRequest) -> Result<()> {
-        match req.search_attributes.as_ref() {
-            Some(attrs) => self.engine.search_attributes().validate(&req.namespace, attrs).map_err(Error::InvalidArgument),
+    fn check_search_attributes(&self, req: &mut pb::StartWorkflowExecutionRequest) -> Result<()> {
+        match req.search_attributes.as_mut() {
+            Some(attrs) => {
+                self.engine.search_attributes().validate(&req.namespace, attrs).map_err(Error::InvalidArgument)?;
+                self.engine.search_attributes().add_types(&req.namespace, attrs);
+                Ok(())
+            }
             None => Ok(()),
         }
     }
@@ -278,7 +282,7 @@ impl Frontend {
             ..Default::default()
         };
         validate::start(self.engine.limits(), &mut start)?;
-        self.check_search_attributes(&start)?;
+        self.check_search_attributes(&mut start)?;
         let outcome = self.engine.signal_with_start(start, signal).await?;
         Ok(pb::SignalWithStartWorkflowExecutionResponse { run_id: outcome.run_id, started: outcome.started, ..Default::default() })
     }

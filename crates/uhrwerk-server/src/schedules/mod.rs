@@ -56,6 +56,8 @@ pub struct Scheduler {
     me: std::sync::Weak<Scheduler>,
     engine: Arc<Engine>,
     entries: Mutex<HashMap<Key, Arc<Entry>>>,
+    /// Schedules deleted since start, which Temporal reports differently from unknown ones.
+    deleted: Mutex<std::collections::HashSet<Key>>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -63,13 +65,17 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::InvalidArgument(message.into())
 }
 
-fn not_found() -> Error {
-    Error::NotFound("schedule not found".into())
+fn not_found(schedule_id: &str) -> Error {
+    // Temporal runs each schedule as a workflow and answers with that workflow's id.
+    Error::NotFound(format!("workflow not found for ID: temporal-sys-scheduler:{schedule_id}"))
 }
+
+/// Temporal's default catch-up window.
+const DEFAULT_CATCHUP_SECS: i64 = 365 * 24 * 3600;
 
 impl Scheduler {
     pub fn new(engine: Arc<Engine>, shutdown: watch::Receiver<bool>) -> Arc<Self> {
-        Arc::new_cyclic(|me| Self { me: me.clone(), engine, entries: Mutex::default(), shutdown })
+        Arc::new_cyclic(|me| Self { me: me.clone(), engine, entries: Mutex::default(), deleted: Mutex::default(), shutdown })
     }
 
     fn self_ref(&self) -> Arc<Scheduler> {
@@ -98,12 +104,21 @@ impl Scheduler {
 
     fn install(&self, namespace: String, schedule_id: String, record: ScheduleRecord) {
         let entry = Arc::new(Entry { record: tokio::sync::Mutex::new(Some(record)), wake: Notify::new() });
-        self.entries.lock().expect("schedules lock").insert((namespace.clone(), schedule_id.clone()), entry.clone());
+        let key = (namespace.clone(), schedule_id.clone());
+        self.deleted.lock().expect("deleted schedules lock").remove(&key);
+        self.entries.lock().expect("schedules lock").insert(key, entry.clone());
         tokio::spawn(self.self_ref().run(namespace, schedule_id, entry));
     }
 
     fn entry(&self, namespace: &str, schedule_id: &str) -> Result<Arc<Entry>> {
-        self.entries.lock().expect("schedules lock").get(&(namespace.to_string(), schedule_id.to_string())).cloned().ok_or_else(not_found)
+        let key = (namespace.to_string(), schedule_id.to_string());
+        if let Some(entry) = self.entries.lock().expect("schedules lock").get(&key).cloned() {
+            return Ok(entry);
+        }
+        if self.deleted.lock().expect("deleted schedules lock").contains(&key) {
+            return Err(Error::NotFound("schedule not found".into()));
+        }
+        Err(not_found(schedule_id))
     }
 
     /// The task of one schedule: handle what is due, sleep until the next time or a bell.
@@ -136,14 +151,16 @@ impl Scheduler {
         Ok(())
     }
 
-    pub async fn create(&self, req: workflowservice_pb::CreateScheduleRequest) -> Result<workflowservice_pb::CreateScheduleResponse> {
+    pub async fn create(&self, mut req: workflowservice_pb::CreateScheduleRequest) -> Result<workflowservice_pb::CreateScheduleResponse> {
         if req.schedule_id.is_empty() {
             return Err(invalid("ScheduleId is not set on request."));
         }
-        let mut schedule = req.schedule.ok_or_else(|| invalid("Schedule is not set on request."))?;
+        let mut schedule = req.schedule.take().ok_or_else(|| invalid("Schedule is not set on request."))?;
         self.validate(&req.namespace, &mut schedule)?;
-        if let Some(attrs) = req.search_attributes.as_ref() {
+
+        if let Some(attrs) = req.search_attributes.as_mut() {
             self.engine.search_attributes().validate(&req.namespace, attrs).map_err(Error::InvalidArgument)?;
+            self.engine.search_attributes().add_types(&req.namespace, attrs);
         }
         let key = (req.namespace.clone(), req.schedule_id.clone());
         if self.entries.lock().expect("schedules lock").contains_key(&key) {
@@ -188,8 +205,22 @@ impl Scheduler {
         if start.task_queue.as_ref().is_none_or(|t| t.name.is_empty()) {
             return Err(invalid("TaskQueue is not set on request."));
         }
-        if let Some(attrs) = start.search_attributes.as_ref() {
+        let start_attrs = start.search_attributes.clone();
+        if let Some(attrs) = start_attrs.as_ref() {
             self.engine.search_attributes().validate(namespace, attrs).map_err(Error::InvalidArgument)?;
+        }
+        // Temporal stores the defaults it applies: a normal task queue, a one-year catch-up window.
+        if let Some(schedule_pb::schedule_action::Action::StartWorkflow(start)) = schedule.action.as_mut().and_then(|a| a.action.as_mut()) {
+            if let Some(queue) = start.task_queue.as_mut().filter(|q| q.kind == 0) {
+                queue.kind = uhrwerk_proto::temporal::api::enums::v1::TaskQueueKind::Normal as i32;
+            }
+            if let Some(attrs) = start.search_attributes.as_mut() {
+                self.engine.search_attributes().add_types(namespace, attrs);
+            }
+        }
+        let policies = schedule.policies.get_or_insert_with(Default::default);
+        if policies.catchup_window.as_ref().is_none_or(|d| d.seconds == 0 && d.nanos == 0) {
+            policies.catchup_window = Some(time::duration(DEFAULT_CATCHUP_SECS * 1000));
         }
         Ok(())
     }
@@ -197,7 +228,7 @@ impl Scheduler {
     pub async fn describe(&self, namespace: &str, schedule_id: &str) -> Result<workflowservice_pb::DescribeScheduleResponse> {
         let entry = self.entry(namespace, schedule_id)?;
         let guard = entry.record.lock().await;
-        let record = guard.as_ref().ok_or_else(not_found)?;
+        let record = guard.as_ref().ok_or_else(|| not_found(schedule_id))?;
         let mut info = record.info.clone().unwrap_or_default();
         info.future_action_times = record::future_times(record, self.engine.now_ms(), FUTURE_TIMES);
         info.buffer_size = record.buffer.len() as i64;
@@ -210,20 +241,22 @@ impl Scheduler {
             schedule,
             info: Some(info),
             memo: record.memo.clone(),
-            search_attributes: Some(record::visible_attributes(record)),
+            search_attributes: record.search_attributes.clone(),
             conflict_token: record.conflict_token.to_be_bytes().to_vec(),
         })
     }
 
-    pub async fn update(&self, req: workflowservice_pb::UpdateScheduleRequest) -> Result<()> {
-        let mut schedule = req.schedule.ok_or_else(|| invalid("Schedule is not set on request."))?;
+    pub async fn update(&self, mut req: workflowservice_pb::UpdateScheduleRequest) -> Result<()> {
+        let mut schedule = req.schedule.take().ok_or_else(|| invalid("Schedule is not set on request."))?;
         self.validate(&req.namespace, &mut schedule)?;
-        if let Some(attrs) = req.search_attributes.as_ref() {
+
+        if let Some(attrs) = req.search_attributes.as_mut() {
             self.engine.search_attributes().validate(&req.namespace, attrs).map_err(Error::InvalidArgument)?;
+            self.engine.search_attributes().add_types(&req.namespace, attrs);
         }
         let entry = self.entry(&req.namespace, &req.schedule_id)?;
         let mut guard = entry.record.lock().await;
-        let record = guard.as_mut().ok_or_else(not_found)?;
+        let record = guard.as_mut().ok_or_else(|| not_found(&req.schedule_id))?;
         if !req.conflict_token.is_empty() && req.conflict_token != record.conflict_token.to_be_bytes() {
             return Err(Error::FailedPrecondition("mismatched conflict token".into()));
         }
@@ -252,7 +285,7 @@ impl Scheduler {
         let patch = req.patch.ok_or_else(|| invalid("Patch is not set on request."))?;
         let entry = self.entry(&req.namespace, &req.schedule_id)?;
         let mut guard = entry.record.lock().await;
-        let record = guard.as_mut().ok_or_else(not_found)?;
+        let record = guard.as_mut().ok_or_else(|| not_found(&req.schedule_id))?;
         let mut next = record.clone();
         let now = self.engine.now_ms();
         record::apply_patch(&mut next, patch, now)?;
@@ -267,11 +300,13 @@ impl Scheduler {
         let entry = self.entry(namespace, schedule_id)?;
         let mut guard = entry.record.lock().await;
         if guard.is_none() {
-            return Err(not_found());
+            return Err(not_found(schedule_id));
         }
         self.persist(namespace, schedule_id, None).await?;
         *guard = None;
-        self.entries.lock().expect("schedules lock").remove(&(namespace.to_string(), schedule_id.to_string()));
+        let key = (namespace.to_string(), schedule_id.to_string());
+        self.entries.lock().expect("schedules lock").remove(&key);
+        self.deleted.lock().expect("deleted schedules lock").insert(key);
         entry.wake.notify_one();
         Ok(())
     }
@@ -279,7 +314,7 @@ impl Scheduler {
     pub async fn matching_times(&self, req: workflowservice_pb::ListScheduleMatchingTimesRequest) -> Result<Vec<i64>> {
         let entry = self.entry(&req.namespace, &req.schedule_id)?;
         let guard = entry.record.lock().await;
-        let record = guard.as_ref().ok_or_else(not_found)?;
+        let record = guard.as_ref().ok_or_else(|| not_found(&req.schedule_id))?;
         let spec = record::compiled_spec(record)?;
         let start = req.start_time.as_ref().map_or(0, time::timestamp_ms);
         let end = req.end_time.as_ref().map_or(start, time::timestamp_ms);
@@ -315,7 +350,7 @@ impl Scheduler {
             let list_entry = schedule_pb::ScheduleListEntry {
                 schedule_id: id.clone(),
                 memo: record.memo.clone(),
-                search_attributes: Some(attrs.clone()),
+                search_attributes: record.search_attributes.clone(),
                 info: Some(schedule_pb::ScheduleListInfo {
                     spec: schedule.spec.clone(),
                     workflow_type,

@@ -71,8 +71,8 @@ pub fn apply_patch(record: &mut ScheduleRecord, patch: schedule_pb::SchedulePatc
             if end < start {
                 return Err(Error::InvalidArgument("Backfill end time is before its start time.".into()));
             }
-            // Temporal's range: start exclusive, end inclusive.
-            for t in spec.between(start, end, super::MAX_TIMES) {
+            // Both ends of the range are included, as in Temporal.
+            for t in spec.between(start - 1, end, super::MAX_TIMES) {
                 record.buffer.push(BufferedStart { nominal_ms: t.nominal_ms, actual_ms: t.actual_ms, overlap_policy: backfill.overlap_policy, manual: true });
             }
         }
@@ -85,9 +85,6 @@ pub fn apply_patch(record: &mut ScheduleRecord, patch: schedule_pb::SchedulePatc
     if !patch.unpause.is_empty() {
         state.paused = false;
         state.notes = patch.unpause;
-    }
-    if let Some(info) = record.info.as_mut() {
-        info.update_time = Some(time::timestamp(now));
     }
     Ok(())
 }
@@ -107,7 +104,7 @@ pub fn future_times(record: &ScheduleRecord, now: i64, limit: usize) -> Vec<Time
     out
 }
 
-/// The schedule's own search attributes plus `TemporalSchedulePaused`, as Temporal shows them.
+/// The schedule's own search attributes plus `TemporalSchedulePaused`, for list filters.
 pub fn visible_attributes(record: &ScheduleRecord) -> common_pb::SearchAttributes {
     let mut attrs = record.search_attributes.clone().unwrap_or_default();
     let paused = record.schedule.as_ref().and_then(|s| s.state.as_ref()).is_some_and(|s| s.paused);

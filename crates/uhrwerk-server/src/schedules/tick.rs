@@ -56,10 +56,10 @@ impl Scheduler {
     async fn refresh_running(&self, namespace: &str, record: &mut ScheduleRecord) {
         let running = record.info.as_ref().map(|i| i.running_workflows.clone()).unwrap_or_default();
         for execution in running {
-            let status = match self.engine.run_state(namespace, &execution.workflow_id, "").await {
+            let (status, failure_message) = match self.engine.run_state(namespace, &execution.workflow_id, "").await {
                 Ok(run) if run.is_open() => continue,
-                Ok(run) => Status::try_from(run.status).unwrap_or(Status::Unspecified),
-                Err(Error::NotFound(_)) => Status::Unspecified,
+                Ok(run) => (Status::try_from(run.status).unwrap_or(Status::Unspecified), self.close_message(&run).await),
+                Err(Error::NotFound(_)) => (Status::Unspecified, String::new()),
                 Err(e) => {
                     tracing::warn!(workflow_id = %execution.workflow_id, "failed to look at a scheduled run: {e}");
                     continue;
@@ -76,9 +76,21 @@ impl Scheduler {
             if pause_on_failure && matches!(status, Status::Failed | Status::TimedOut) {
                 let state = record.schedule.get_or_insert_with(Default::default).state.get_or_insert_with(Default::default);
                 state.paused = true;
-                state.notes = format!("paused due to workflow failure: {}: {}", execution.workflow_id, status.as_str_name());
+                state.notes = format!("paused due to workflow failure: {}: {failure_message}", execution.workflow_id);
             }
         }
+    }
+
+    /// The failure message of a closed run's close event, or its status when it has none.
+    async fn close_message(&self, run: &uhrwerk_core::state::RunState) -> String {
+        use uhrwerk_proto::temporal::api::history::v1::history_event::Attributes;
+        let (run_id, close_event_id) = (run.run_id.clone(), run.close_event_id);
+        let events = self.engine.read(move |s| s.events(&run_id, close_event_id, 1)).await.unwrap_or_default();
+        let message = events.into_iter().next().and_then(|e| match e.attributes {
+            Some(Attributes::WorkflowExecutionFailedEventAttributes(a)) => a.failure.map(|f| f.message),
+            _ => None,
+        });
+        message.unwrap_or_else(|| Status::try_from(run.status).map_or_else(|_| String::new(), |s| s.as_str_name().to_string()))
     }
 
     /// Starts buffered runs in order while the overlap policy lets them go.
@@ -112,7 +124,8 @@ impl Scheduler {
                             kept_one = true;
                             keep
                         });
-                        record.info.get_or_insert_with(Default::default).buffer_dropped += (before - record.buffer.len()) as i64;
+                        // Temporal counts these as skipped by the overlap policy.
+                        record.info.get_or_insert_with(Default::default).overlap_skipped += (before - record.buffer.len()) as i64;
                         return;
                     }
                     Overlap::BufferAll => return,

@@ -34,6 +34,8 @@ pub async fn start_server(persistence: Persistence) -> Running {
         namespaces: Vec::new(),
         dynamic_config: DynamicConfig::parse([]).expect("empty dynamic config"),
         search_attributes: Vec::new(),
+        metrics_listen: Some("127.0.0.1:0".parse().expect("valid address")),
+        metrics_best_effort: false,
     };
     uhrwerk_server::start(config).await.expect("server starts")
 }

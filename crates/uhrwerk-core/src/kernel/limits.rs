@@ -1,0 +1,82 @@
+//! Temporal's per-run limits: history count and size (a run over the error limit is terminated,
+//! warn-level breaches are remembered on the run), pending operations and signals.
+
+use crate::config::Limits;
+use crate::state::RunState;
+
+use super::{Ctx, Error, Result};
+
+/// Termination reasons, as Temporal writes them.
+pub const HISTORY_COUNT_EXCEEDED: &str = "Workflow history count exceeds limit.";
+pub const HISTORY_SIZE_EXCEEDED: &str = "Workflow history size exceeds limit.";
+/// Identity of terminations the server itself decides.
+pub const SERVER_IDENTITY: &str = "history-service";
+
+/// `RunState::warned_limits` bits.
+pub const WARN_HISTORY_COUNT: u32 = 1;
+pub const WARN_HISTORY_SIZE: u32 = 2;
+pub const WARN_BLOB_SIZE: u32 = 4;
+pub const WARN_MEMO_SIZE: u32 = 8;
+
+/// The warn-level limits with their Temporal names, for metrics and logs.
+pub const WARN_LIMITS: &[(u32, &str)] = &[
+    (WARN_HISTORY_COUNT, "limit.historyCount.warn"),
+    (WARN_HISTORY_SIZE, "limit.historySize.warn"),
+    (WARN_BLOB_SIZE, "limit.blobSize.warn"),
+    (WARN_MEMO_SIZE, "limit.memoSize.warn"),
+];
+
+/// Workflow tasks started under a continue-as-new suggestion after which the suggestion counts
+/// as ignored.
+pub const SUGGESTION_IGNORED_AFTER: i64 = 10;
+
+/// Records warn-level breaches of the history and terminates a run over an error limit, as
+/// Temporal does at the end of each transition. Returns whether the run was terminated.
+pub fn enforce_history_limits(ctx: &mut Ctx<'_>, st: &mut RunState) -> bool {
+    if !st.is_open() {
+        return false;
+    }
+    let count = st.next_event_id - 1;
+    let size = st.history_size_bytes;
+    if count > ctx.limits.history_count_warn {
+        st.warned_limits |= WARN_HISTORY_COUNT;
+    }
+    if size > ctx.limits.history_size_warn {
+        st.warned_limits |= WARN_HISTORY_SIZE;
+    }
+    let reason = if count > ctx.limits.history_count_error {
+        HISTORY_COUNT_EXCEEDED
+    } else if size > ctx.limits.history_size_error {
+        HISTORY_SIZE_EXCEEDED
+    } else {
+        return false;
+    };
+    super::terminate_run(ctx, st, reason, None, SERVER_IDENTITY).is_ok()
+}
+
+/// Marks a payload over `limit.blobSize.warn` on the run.
+pub fn note_blob_size(limits: &Limits, st: &mut RunState, size: usize) {
+    if size > limits.blob_size_warn {
+        st.warned_limits |= WARN_BLOB_SIZE;
+    }
+}
+
+/// Marks a memo over `limit.memoSize.warn` on the run.
+pub fn note_memo_size(limits: &Limits, st: &mut RunState, size: usize) {
+    if size > limits.memo_size_warn {
+        st.warned_limits |= WARN_MEMO_SIZE;
+    }
+}
+
+/// `history.maximumSignalsPerExecution`: the message Temporal answers a signal over it with.
+pub fn check_signal_count(limits: &Limits, st: &RunState) -> Result<()> {
+    if limits.maximum_signals_per_execution > 0 && st.signal_count >= limits.maximum_signals_per_execution {
+        return Err(Error::InvalidArgument("exceeded workflow execution limit for signal events".into()));
+    }
+    Ok(())
+}
+
+/// The message of a pending-operation limit, as Temporal words it.
+pub fn pending_message(what: &str, pending: i64, limit: i64) -> String {
+    format!("the number of {what}, {pending}, has reached the per-workflow limit of {limit}")
+}
