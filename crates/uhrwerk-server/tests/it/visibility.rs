@@ -1,4 +1,4 @@
-//! ListWorkflowExecutions and CountWorkflowExecutions: filters and paging.
+//! ListWorkflowExecutions and CountWorkflowExecutions: filters, paging, and random queries.
 
 use std::collections::HashSet;
 
@@ -100,5 +100,65 @@ async fn paging_with_page_size_one_returns_every_run_once() {
     }
     assert_eq!(seen.len(), 3, "every run exactly once: {seen:?}");
     assert_eq!(seen.iter().cloned().collect::<HashSet<_>>(), expected);
+    server.stop().await;
+}
+
+/// A small deterministic generator (xorshift), so that a failing case can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[(self.next() % items.len() as u64) as usize]
+    }
+}
+
+/// Random token soups and random characters sent as list and count queries: every answer is
+/// OK or INVALID_ARGUMENT, and the server keeps answering.
+#[tokio::test]
+async fn random_queries_get_answers_or_invalid_argument() {
+    const TOKENS: &[&str] = &[
+        "WorkflowId", "WorkflowType", "ExecutionStatus", "StartTime", "CloseTime", "HistoryLength", "ExecutionDuration",
+        "CustomKeywordField", "`WorkflowId`", "Nope", "=", "!=", "<>", ">", ">=", "<", "<=", "AND", "OR", "NOT", "IN", "BETWEEN",
+        "STARTS_WITH", "IS", "NULL", "ORDER", "BY", "GROUP", "ASC", "DESC", "LIKE", "LIMIT", "(", ")", ",", "'x'", "'Running'",
+        "'2024-01-01T00:00:00Z'", "'1h'", "12", "-3", "1.5", "TRUE", "'", "\"", "`", "\\", "\u{0}", "é", "'\u{10FFFF}'",
+    ];
+    let server = TestServer::ephemeral().await;
+    let mut rng = Rng(0x5eed_1234_abcd_9876);
+    for case in 0..400 {
+        let query: String = if case % 4 == 3 {
+            (0..rng.next() % 40).filter_map(|_| char::from_u32((rng.next() % 0x3000) as u32)).collect()
+        } else {
+            (0..rng.next() % 12).map(|_| rng.pick(TOKENS)).collect::<Vec<_>>().join(" ")
+        };
+        let listed = server
+            .client
+            .clone()
+            .list_workflow_executions(workflowservice_pb::ListWorkflowExecutionsRequest {
+                namespace: NAMESPACE.into(),
+                page_size: 5,
+                next_page_token: Vec::new(),
+                query: query.clone(),
+            })
+            .await;
+        if let Err(status) = &listed {
+            assert_eq!(status.code(), tonic::Code::InvalidArgument, "list {query:?}: {status:?}");
+            assert!(status.message().starts_with("invalid query"), "list {query:?}: {}", status.message());
+        }
+        let counted = server
+            .client
+            .clone()
+            .count_workflow_executions(workflowservice_pb::CountWorkflowExecutionsRequest { namespace: NAMESPACE.into(), query: query.clone() })
+            .await;
+        assert_eq!(listed.is_ok(), counted.is_ok(), "list and count agree on {query:?}");
+    }
+    // Still serving.
+    assert_eq!(count(&server, "").await, 0);
     server.stop().await;
 }
