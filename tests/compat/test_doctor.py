@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.enums.v1 import DescribeTaskQueueMode, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, DescribeTaskQueueResponse
 from temporalio.client import Client
@@ -109,6 +109,26 @@ async def describe_queue(client: Client, task_queue: str, kind: TaskQueueType.Va
     )
 
 
+async def poller_identities(client: Client, task_queue: str, kind: TaskQueueType.ValueType) -> set[str]:
+    """Poller identities as the doctor sees them: the legacy answer (on Temporal, the root
+    partition's pollers) merged with the enhanced one (all partitions)."""
+    legacy = await describe_queue(client, task_queue, kind)
+    enhanced = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            api_mode=DescribeTaskQueueMode.DESCRIBE_TASK_QUEUE_MODE_ENHANCED,
+            report_pollers=True,
+            task_queue_types=[kind],
+        )
+    )
+    identities = {p.identity for p in legacy.pollers}
+    for version in enhanced.versions_info.values():
+        if kind in version.types_info:
+            identities |= {p.identity for p in version.types_info[kind].pollers}
+    return identities
+
+
 @asynccontextmanager
 async def workers(
     env: Env, task_queue: str, identities: Sequence[str] = TWO_WORKERS, **kwargs: Any
@@ -124,8 +144,8 @@ async def workers(
             await stack.enter_async_context(Worker(client, task_queue=task_queue, **kwargs))
         for kind in KINDS:
             await eventually(
-                lambda kind=kind: describe_queue(env.client, task_queue, kind),
-                lambda r: {p.identity for p in r.pollers} >= set(identities),
+                lambda kind=kind: poller_identities(env.client, task_queue, kind),
+                lambda seen: seen >= set(identities),
                 what=f"pollers {identities} on {task_queue}",
             )
         yield

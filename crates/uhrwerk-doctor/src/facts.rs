@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use uhrwerk_proto::temporal::api::common::v1 as common_pb;
 use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
 use uhrwerk_proto::temporal::api::history::v1::{self as history_pb, history_event::Attributes};
+use uhrwerk_proto::temporal::api::taskqueue::v1 as taskqueue_pb;
 use uhrwerk_proto::temporal::api::update::v1 as update_pb;
 use uhrwerk_proto::temporal::api::workflow::v1 as workflow_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as service_pb;
@@ -153,31 +154,70 @@ pub struct Poller {
 }
 
 impl QueueFacts {
+    /// Facts from a legacy DescribeTaskQueue answer (root partition pollers, `report_stats`) and,
+    /// when the server supports it, an enhanced-mode answer (pollers and stats of all partitions,
+    /// per build id): pollers are merged by identity, the larger backlog wins.
     pub fn from_response(
         namespace: &str,
         name: &str,
         kind: QueueKind,
-        resp: &service_pb::DescribeTaskQueueResponse,
+        legacy: &service_pb::DescribeTaskQueueResponse,
+        enhanced: Option<&service_pb::DescribeTaskQueueResponse>,
     ) -> Self {
-        let mut pollers: Vec<Poller> = Vec::new();
-        for p in &resp.pollers {
+        let mut q = QueueFacts {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            kind,
+            pollers: Vec::new(),
+            backlog: None,
+            backlog_age_ms: 0,
+        };
+        q.add(&legacy.pollers, legacy.stats.as_ref());
+        let type_key = match kind {
+            QueueKind::Workflow => enums_pb::TaskQueueType::Workflow as i32,
+            QueueKind::Activity => enums_pb::TaskQueueType::Activity as i32,
+        };
+        if let Some(enhanced) = enhanced {
+            let mut backlog = None::<i64>;
+            let mut age = 0;
+            for version in enhanced.versions_info.values() {
+                let Some(info) = version.types_info.get(&type_key) else {
+                    continue;
+                };
+                q.add(&info.pollers, None);
+                if let Some(s) = &info.stats {
+                    backlog = Some(backlog.unwrap_or(0) + s.approximate_backlog_count);
+                    age = age.max(dur_ms(s.approximate_backlog_age.as_ref()));
+                }
+            }
+            if let Some(b) = backlog
+                && b > q.backlog.unwrap_or(-1)
+            {
+                q.backlog = Some(b);
+                q.backlog_age_ms = q.backlog_age_ms.max(age);
+            }
+        }
+        q
+    }
+
+    fn add(
+        &mut self,
+        pollers: &[taskqueue_pb::PollerInfo],
+        stats: Option<&taskqueue_pb::TaskQueueStats>,
+    ) {
+        for p in pollers {
             let last = ts_ms(p.last_access_time.as_ref());
-            match pollers.iter_mut().find(|q| q.identity == p.identity) {
+            match self.pollers.iter_mut().find(|q| q.identity == p.identity) {
                 Some(q) => q.last_access_ms = q.last_access_ms.max(last),
-                None => pollers.push(Poller {
+                None => self.pollers.push(Poller {
                     identity: p.identity.clone(),
                     last_access_ms: last,
                 }),
             }
         }
-        let stats = resp.stats.as_ref();
-        QueueFacts {
-            namespace: namespace.to_string(),
-            name: name.to_string(),
-            kind,
-            pollers,
-            backlog: stats.map(|s| s.approximate_backlog_count),
-            backlog_age_ms: stats.map_or(0, |s| dur_ms(s.approximate_backlog_age.as_ref())),
+        if let Some(s) = stats {
+            self.backlog = Some(s.approximate_backlog_count);
+            self.backlog_age_ms = dur_ms(s.approximate_backlog_age.as_ref());
         }
     }
 }
@@ -846,11 +886,47 @@ pub(crate) mod tests {
             }),
             ..Default::default()
         };
-        let q = QueueFacts::from_response("default", "tq", QueueKind::Workflow, &resp);
+        let q = QueueFacts::from_response("default", "tq", QueueKind::Workflow, &resp, None);
         assert_eq!(q.pollers.len(), 2);
         assert_eq!(q.pollers[0].last_access_ms, Some(7000));
         assert_eq!(q.backlog, Some(3));
         assert_eq!(q.backlog_age_ms, 1500);
+
+        // Enhanced mode adds the pollers of other partitions and may see a larger backlog.
+        let type_info = |identity: &str, backlog: i64| taskqueue_pb::TaskQueueTypeInfo {
+            pollers: vec![taskqueue_pb::PollerInfo {
+                identity: identity.into(),
+                ..Default::default()
+            }],
+            stats: Some(taskqueue_pb::TaskQueueStats {
+                approximate_backlog_count: backlog,
+                approximate_backlog_age: dur(4000),
+                ..Default::default()
+            }),
+        };
+        let enhanced = service_pb::DescribeTaskQueueResponse {
+            versions_info: [(
+                String::new(),
+                taskqueue_pb::TaskQueueVersionInfo {
+                    types_info: [
+                        (enums_pb::TaskQueueType::Workflow as i32, type_info("c", 5)),
+                        (enums_pb::TaskQueueType::Activity as i32, type_info("d", 9)),
+                    ]
+                    .into_iter()
+                    .collect(),
+                    ..Default::default()
+                },
+            )]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        };
+        let q =
+            QueueFacts::from_response("default", "tq", QueueKind::Workflow, &resp, Some(&enhanced));
+        let ids: Vec<_> = q.pollers.iter().map(|p| p.identity.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(q.backlog, Some(5));
+        assert_eq!(q.backlog_age_ms, 4000);
     }
 
     #[test]

@@ -196,13 +196,27 @@ pub async fn scan(
             report_stats: true,
             ..Default::default()
         };
+        // Enhanced mode aggregates all partitions (Temporal's legacy mode shows the root
+        // partition's pollers only); servers without it answer an error, which is ignored. The
+        // fields are deprecated in favour of worker deployments, but every server still serves them.
+        #[allow(deprecated)]
+        let enhanced_req = service_pb::DescribeTaskQueueRequest {
+            api_mode: enums_pb::DescribeTaskQueueMode::Enhanced as i32,
+            report_pollers: true,
+            task_queue_types: vec![task_queue_type as i32],
+            ..req.clone()
+        };
         match client.describe_task_queue(req).await {
-            Ok(resp) => queues.push(QueueFacts::from_response(
-                &opts.namespace,
-                &name,
-                kind,
-                resp.get_ref(),
-            )),
+            Ok(resp) => {
+                let enhanced = client.describe_task_queue(enhanced_req).await.ok();
+                queues.push(QueueFacts::from_response(
+                    &opts.namespace,
+                    &name,
+                    kind,
+                    resp.get_ref(),
+                    enhanced.as_ref().map(|r| r.get_ref()),
+                ));
+            }
             Err(s) if matches!(s.code(), tonic::Code::Unimplemented) => {
                 notes.push(
                     "the server does not implement DescribeTaskQueue: task queue checks skipped"

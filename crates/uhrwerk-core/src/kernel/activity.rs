@@ -259,6 +259,17 @@ pub(super) fn activity_timer_fired(ctx: &mut Ctx<'_>, st: &mut RunState, schedul
     }
     let Some(ai) = st.activities.get(&scheduled_event_id) else { return };
     let started = ai.state == ActivityState::Started as i32;
+    // Timers that fall due together report the timeout Temporal reports: an expired
+    // schedule-to-close deadline wins over start-to-close and heartbeat, and an activity never
+    // started whose schedule-to-start deadline passed timed out schedule-to-start.
+    let schedule_to_close_due = ai.schedule_to_close_ms > 0 && ai.scheduled_time_ms + ai.schedule_to_close_ms <= ctx.now;
+    let schedule_to_start_due = ai.schedule_to_start_ms > 0 && ai.attempt_scheduled_time_ms + ai.schedule_to_start_ms <= ctx.now;
+    let timeout_type = match timeout_type {
+        TimeoutType::StartToClose | TimeoutType::Heartbeat if started && ai.attempt == attempt && schedule_to_close_due => TimeoutType::ScheduleToClose,
+        TimeoutType::ScheduleToClose if ai.state == ActivityState::Scheduled as i32 && schedule_to_start_due => TimeoutType::ScheduleToStart,
+        other => other,
+    };
+    let attempt = if timeout_type == TimeoutType::ScheduleToStart { ai.attempt } else { attempt };
     let applies = match timeout_type {
         TimeoutType::ScheduleToClose => true,
         TimeoutType::ScheduleToStart => ai.state == ActivityState::Scheduled as i32 && ai.attempt == attempt,

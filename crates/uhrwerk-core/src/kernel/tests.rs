@@ -1887,3 +1887,33 @@ fn schedule_activity_validation() {
         Cause::ScheduleActivityDuplicateId as i32
     );
 }
+
+#[test]
+fn timers_due_together_report_temporals_timeout_type() {
+    // Not started, schedule-to-start defaulted to schedule-to-close: whichever timer the timer
+    // loop fires first, the timeout is schedule-to-start.
+    let mut run = Run::start();
+    let mut a = activity("a1");
+    a.start_to_close_timeout = None;
+    a.schedule_to_close_timeout = Some(time::duration(3000));
+    run.schedule_first_activity(a);
+    run.fire_pending(TimerKind::ActivityScheduleToClose);
+    assert_eq!(run.new_events(), ["6 ActivityTaskTimedOut", "7 WorkflowTaskScheduled"]);
+    let timed_out = attrs!(run.event(6), ActivityTaskTimedOutEventAttributes);
+    assert_eq!(timeout_type_of(timed_out.failure.as_ref().expect("failure")), TimeoutType::ScheduleToStart);
+
+    // Started in the same millisecond it was scheduled: start-to-close (defaulted to
+    // schedule-to-close) and schedule-to-close fall due together; schedule-to-close wins.
+    let mut run = Run::start();
+    let mut a = activity("a1");
+    a.start_to_close_timeout = None;
+    a.schedule_to_close_timeout = Some(time::duration(300));
+    run.schedule_first_activity(a);
+    run.poll_activity(5);
+    run.fire_pending(TimerKind::ActivityStartToClose);
+    let events = run.new_events();
+    assert_eq!(events.last().map(String::as_str), Some("8 WorkflowTaskScheduled"), "{events:?}");
+    let timed_out = attrs!(run.event(7), ActivityTaskTimedOutEventAttributes);
+    assert_eq!(timeout_type_of(timed_out.failure.as_ref().expect("failure")), TimeoutType::ScheduleToClose);
+    assert_eq!(timed_out.retry_state, RetryState::Timeout as i32);
+}
