@@ -123,6 +123,8 @@ async def test_workload_moves_the_counters_by_exact_amounts(server_factory, task
         after = await eventually(
             lambda: metrics(srv),
             lambda m: delta(before, m, "poll_success", task_type="Activity", **queue) >= 6
+            and delta(before, m, "poll_success", task_type="Workflow", **queue) >= workflow_tasks
+            and delta(before, m, "task_schedule_to_start_latency_count", **queue) >= 6 + workflow_tasks
             and delta(before, m, "service_requests", **start) >= 3,
             timeout=20,
             what="the workload in the exported counters",
