@@ -2,7 +2,7 @@
 (test_limits.py, test_metrics.py).
 
 Kept free of pytest imports so the SDK's workflow sandbox can re-import the module. Workers for
-these workflows run with eager activity execution disabled (`worker_kwargs`), so every activity
+these workflows run with eager activity execution disabled (`WORKER_KWARGS`), so every activity
 goes through an activity poll on both servers (the real server would otherwise hand it to the
 worker in the workflow task completion response).
 """
@@ -33,7 +33,7 @@ async def echo(n: int) -> int:
     return n
 
 
-async def _run(fn, arg) -> object:  # noqa: ANN001 - an activity function
+async def _run(fn, arg) -> object:
     return await workflow.execute_activity(fn, arg, start_to_close_timeout=TIMEOUT, retry_policy=RETRY)
 
 

@@ -30,12 +30,20 @@ pub const WARN_LIMITS: &[(u32, &str)] = &[
 /// as ignored.
 pub const SUGGESTION_IGNORED_AFTER: i64 = 10;
 
+/// Whether a transition took the run's history over `limit.historyCount.error`. Temporal then
+/// drops the transition and terminates the run as it was before it (`terminate_over_count`).
+pub fn count_exceeded(limits: &Limits, st: &RunState) -> bool {
+    st.is_open() && st.next_event_id - 1 > limits.history_count_error
+}
+
+/// Terminates a run for its history count, on the state before the dropped transition.
+pub fn terminate_over_count(ctx: &mut Ctx<'_>, st: &mut RunState) -> bool {
+    super::terminate_run(ctx, st, HISTORY_COUNT_EXCEEDED, None, SERVER_IDENTITY).is_ok()
+}
+
 /// Records warn-level breaches of the history and terminates a run over an error limit, as
 /// Temporal does at the end of each transition. Returns whether the run was terminated.
 pub fn enforce_history_limits(ctx: &mut Ctx<'_>, st: &mut RunState) -> bool {
-    if !st.is_open() {
-        return false;
-    }
     let count = st.next_event_id - 1;
     let size = st.history_size_bytes;
     if count > ctx.limits.history_count_warn {
@@ -43,6 +51,9 @@ pub fn enforce_history_limits(ctx: &mut Ctx<'_>, st: &mut RunState) -> bool {
     }
     if size > ctx.limits.history_size_warn {
         st.warned_limits |= WARN_HISTORY_SIZE;
+    }
+    if !st.is_open() {
+        return false;
     }
     let reason = if count > ctx.limits.history_count_error {
         HISTORY_COUNT_EXCEEDED

@@ -392,7 +392,7 @@ fn apply_command(
             if memo_size > ctx.limits.memo_size_warn {
                 ctx.warned_limits |= super::limits::WARN_MEMO_SIZE;
             }
-            if memo_size > ctx.limits.memo_size_error {
+            if memo_size > ctx.limits.memo_size_error && memo_size > ctx.limits.memo_size_warn {
                 return Err(reject(Cause::BadModifyWorkflowPropertiesAttributes, "Memo size exceeds limit."));
             }
             let memo = st.memo.get_or_insert_with(Default::default);
@@ -538,7 +538,8 @@ fn check_search_attributes(ctx: &Ctx<'_>, attrs: Option<&common_pb::SearchAttrib
 
 fn check_blob(ctx: &mut Ctx<'_>, payloads: Option<&common_pb::Payloads>, cause: Cause, field: &str) -> Result<(), Rejection> {
     let size: usize = payloads.map(|p| p.payloads.iter().map(prost::Message::encoded_len).sum()).unwrap_or(0);
-    if size > ctx.limits.blob_size_error {
+    // As in Temporal, the error limit applies to payloads over the warn limit too.
+    if size > ctx.limits.blob_size_error && size > ctx.limits.blob_size_warn {
         return Err(reject(cause, format!("{field} exceeds size limit.")));
     }
     if size > ctx.limits.blob_size_warn {

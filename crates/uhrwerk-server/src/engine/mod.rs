@@ -387,6 +387,16 @@ impl Engine {
             ctx.search_attribute_check = Some(&check);
             ctx.successor_run_id = uuid::Uuid::now_v7().to_string();
             let result = f(&mut ctx, &mut next).map_err(Error::from);
+            if !ctx.events.is_empty() && kernel::limits::count_exceeded(&this.limits, &next) {
+                // As Temporal: the transition that took the history over the count limit is
+                // dropped, and the run is terminated as it was before it.
+                drop(ctx);
+                next = current.clone();
+                ctx = Ctx::new(this.clock.now_ms(), &this.limits);
+                ctx.search_attribute_check = Some(&check);
+                kernel::limits::terminate_over_count(&mut ctx, &mut next);
+                tracing::warn!(workflow_id = %next.workflow_id, run_id = %next.run_id, "terminated a workflow over the history count limit");
+            }
             if !ctx.events.is_empty() {
                 next.warned_limits |= ctx.warned_limits;
                 if kernel::limits::enforce_history_limits(&mut ctx, &mut next) {

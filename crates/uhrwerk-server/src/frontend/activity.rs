@@ -38,8 +38,12 @@ impl Frontend {
     }
 
     pub(super) async fn completed_by_id(&self, req: pb::RespondActivityTaskCompletedByIdRequest) -> Result<pb::RespondActivityTaskCompletedByIdResponse> {
-        validate::blob(self.engine.limits(), req.result.as_ref())?;
-        self.by_id(&req.namespace, &req.workflow_id, &req.run_id, &req.activity_id, req.identity, Outcome::Completed(req.result)).await?;
+        let outcome = if validate::blob(self.engine.limits(), req.result.as_ref()).is_err() {
+            Outcome::Failed(validate::result_too_large(), None)
+        } else {
+            Outcome::Completed(req.result)
+        };
+        self.by_id(&req.namespace, &req.workflow_id, &req.run_id, &req.activity_id, req.identity, outcome).await?;
         Ok(Default::default())
     }
 

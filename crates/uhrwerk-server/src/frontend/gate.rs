@@ -62,7 +62,7 @@ where
             if let Ok(r) = &response {
                 let code = status_code(r);
                 if code != 0 {
-                    metrics.service_errors.with_label_values(&[&method, tonic::Code::from_i32(code).description()]).inc();
+                    metrics.service_errors.with_label_values(&[&method, &format!("{:?}", tonic::Code::from_i32(code))]).inc();
                 }
             }
             response

@@ -16,12 +16,24 @@ pub fn payloads_size(payloads: Option<&common_pb::Payloads>) -> usize {
     payloads.map_or(0, |p| p.payloads.iter().map(Message::encoded_len).sum())
 }
 
-/// Rejects payloads over `limit.blobSize.error`.
+/// Rejects payloads over `limit.blobSize.error`. As in Temporal, the error limit applies only
+/// to payloads that are over the warn limit as well.
 pub fn blob(limits: &Limits, payloads: Option<&common_pb::Payloads>) -> Result<()> {
-    if payloads_size(payloads) > limits.blob_size_error {
+    let size = payloads_size(payloads);
+    if size > limits.blob_size_error && size > limits.blob_size_warn {
         return Err(invalid("Blob data size exceeds limit."));
     }
     Ok(())
+}
+
+/// The failure an activity gets when its result is over the blob limit, as Temporal writes it.
+pub fn result_too_large() -> uhrwerk_proto::temporal::api::failure::v1::Failure {
+    use uhrwerk_proto::temporal::api::failure::v1 as failure_pb;
+    failure_pb::Failure {
+        message: "Complete result exceeds size limit.".into(),
+        failure_info: Some(failure_pb::failure::FailureInfo::ServerFailureInfo(failure_pb::ServerFailureInfo { non_retryable: true })),
+        ..Default::default()
+    }
 }
 
 pub fn workflow_id(limits: &Limits, id: &str) -> Result<()> {
@@ -91,7 +103,8 @@ pub fn start(limits: &Limits, req: &mut workflowservice_pb::StartWorkflowExecuti
         return Err(invalid("An invalid WorkflowStartDelay is set on request. cause: negative duration"));
     }
     blob(limits, req.input.as_ref())?;
-    if req.memo.as_ref().map_or(0, Message::encoded_len) > limits.memo_size_error {
+    let memo_size = req.memo.as_ref().map_or(0, Message::encoded_len);
+    if memo_size > limits.memo_size_error && memo_size > limits.memo_size_warn {
         return Err(invalid("Memo size exceeds limit."));
     }
     Ok(())

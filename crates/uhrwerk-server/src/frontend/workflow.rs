@@ -62,6 +62,9 @@ pub const IMPLEMENTED: &[&str] = &[
 
 type RpcResult<T> = std::result::Result<Response<T>, Status>;
 
+/// What DescribeNamespace reports as the largest workflow task completion, as the dev server.
+const WORKFLOW_TASK_COMPLETION_SIZE_LIMIT: i64 = 40 * 1024 * 1024;
+
 fn reply<T>(result: Result<T>) -> RpcResult<T> {
     result.map(Response::new).map_err(Status::from)
 }
@@ -167,11 +170,16 @@ impl Frontend {
 
     async fn activity_completed(&self, req: pb::RespondActivityTaskCompletedRequest) -> Result<pb::RespondActivityTaskCompletedResponse> {
         let token = token(&req.task_token, &req.namespace)?;
-        validate::blob(self.engine.limits(), req.result.as_ref())?;
         let t = token.clone();
+        let oversized = validate::blob(self.engine.limits(), req.result.as_ref()).is_err();
         self.engine
             .mutate(&token.namespace, &token.workflow_id, &token.run_id, move |ctx, st| {
-                kernel::complete_activity(ctx, st, &t, req.result, &req.identity)
+                if oversized {
+                    // As Temporal: the result is not kept; the attempt fails for good instead.
+                    kernel::fail_activity(ctx, st, &t, validate::result_too_large(), &req.identity, None)
+                } else {
+                    kernel::complete_activity(ctx, st, &t, req.result, &req.identity)
+                }
             })
             .await?;
         Ok(pb::RespondActivityTaskCompletedResponse::default())
@@ -316,7 +324,8 @@ impl Frontend {
         if let Some(info) = ns.namespace_info.as_mut() {
             let limits = info.limits.get_or_insert_with(Default::default);
             limits.blob_size_limit_error = self.engine.limits().blob_size_error as i64;
-            limits.memo_size_limit_error = self.engine.limits().blob_size_error as i64;
+            limits.memo_size_limit_error = self.engine.limits().memo_size_error as i64;
+            limits.workflow_task_completion_size_limit_error = WORKFLOW_TASK_COMPLETION_SIZE_LIMIT;
         }
         Ok(ns)
     }
