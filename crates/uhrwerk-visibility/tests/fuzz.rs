@@ -135,7 +135,7 @@ fn valid_predicate() -> impl Strategy<Value = String> {
             "BuildIds NOT IN ('x')",
             "TemporalSchedulePaused = true",
             "CustomTextField != 'hello world'",
-            "CustomIntField <> '42'",
+            "CustomIntField <> 42",
             "CustomDoubleField >= 1.5e3",
             "CustomBoolField = 'false'",
             "CustomDatetimeField < '2024-01-01T00:00:00.5+02:00'",
