@@ -124,6 +124,14 @@ pub struct RunState {
     /// Cancel requests to other workflows initiated and not yet delivered or failed.
     #[prost(int64, tag = "45")]
     pub pending_external_cancels: i64,
+    /// Initiated event ids of signals and cancel requests to other workflows not carried out
+    /// yet; recovery carries them out again after a crash.
+    #[prost(int64, repeated, tag = "46")]
+    pub pending_externals: Vec<i64>,
+    /// Children still pending when the run closed (not abandoned), so that recovery can apply
+    /// their parent close policy if the process died before it did.
+    #[prost(message, repeated, tag = "47")]
+    pub closed_children: Vec<ChildInfo>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]

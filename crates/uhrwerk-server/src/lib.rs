@@ -63,11 +63,19 @@ pub struct Running {
     pub database: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
     serve: JoinHandle<Result<(), tonic::transport::Error>>,
+    engine: Arc<Engine>,
     store: Arc<SqliteStore>,
     ephemeral: Option<PathBuf>,
 }
 
 impl Running {
+    /// Testing only: from now on, drop the follow-ups of commits on other workflows (parent
+    /// close policies, external signals and cancel requests), as a crash right after the commit
+    /// would; recovery at the next start must carry them out.
+    pub fn drop_follow_ups_for_testing(&self, drop: bool) {
+        self.engine.drop_follow_ups_for_testing(drop);
+    }
+
     /// Stops accepting calls, ends long polls, waits for in-flight calls and closes the store.
     pub async fn shutdown(mut self) -> Result<(), StartError> {
         let _ = self.shutdown.send(true);
@@ -151,7 +159,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let n_schedules = scheduler.recover().await?;
     tracing::debug!(n_schedules, "schedules resumed");
 
-    let frontend = Frontend::new(engine, namespaces, scheduler, shutdown_rx.clone(), SERVER_VERSION);
+    let frontend = Frontend::new(engine.clone(), namespaces, scheduler, shutdown_rx.clone(), SERVER_VERSION);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<WorkflowServiceServer<Frontend>>().await;
 
@@ -192,6 +200,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         database: ephemeral.is_none().then_some(path),
         shutdown: shutdown_tx,
         serve,
+        engine,
         store,
         ephemeral,
     })

@@ -46,6 +46,7 @@ pub(super) fn initiate_signal(ctx: &mut Ctx<'_>, st: &mut RunState, completed_ev
         external: Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() }),
     };
     st.pending_external_signals += 1;
+    st.pending_externals.push(initiated_event_id);
     push(ctx, st, initiated_event_id, namespace, target, a.control, ExternalRequest::Signal(signal));
 }
 
@@ -66,12 +67,45 @@ pub(super) fn initiate_cancel(ctx: &mut Ctx<'_>, st: &mut RunState, completed_ev
         }),
     );
     st.pending_external_cancels += 1;
+    st.pending_externals.push(initiated_event_id);
     push(ctx, st, initiated_event_id, namespace, target, a.control, ExternalRequest::Cancel { reason: a.reason });
 }
 
 fn push(ctx: &mut Ctx<'_>, st: &RunState, initiated_event_id: i64, namespace: String, target: common_pb::WorkflowExecution, control: String, request: ExternalRequest) {
     let source = ParentInfo { namespace: st.namespace.clone(), workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone(), initiated_event_id, root: None };
     ctx.effects.push(Effect::External { source, namespace, target, control, request });
+}
+
+/// The request of a pending external operation, rebuilt from its Initiated event, for recovery.
+pub fn resume_external(st: &RunState, event: &history_pb::HistoryEvent) -> Option<Effect> {
+    let source = ParentInfo { namespace: st.namespace.clone(), workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone(), initiated_event_id: event.event_id, root: None };
+    match event.attributes.clone()? {
+        Attributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(a) => {
+            let signal = SignalInput {
+                signal_name: a.signal_name,
+                input: a.input,
+                identity: String::new(),
+                header: a.header,
+                request_id: format!("{}-signal-{}", st.run_id, event.event_id),
+                external: Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() }),
+            };
+            Some(Effect::External {
+                source,
+                namespace: a.namespace,
+                target: a.workflow_execution.unwrap_or_default(),
+                control: a.control,
+                request: ExternalRequest::Signal(signal),
+            })
+        }
+        Attributes::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(a) => Some(Effect::External {
+            source,
+            namespace: a.namespace,
+            target: a.workflow_execution.unwrap_or_default(),
+            control: a.control,
+            request: ExternalRequest::Cancel { reason: a.reason },
+        }),
+        _ => None,
+    }
 }
 
 /// The engine carried out (`done`) or could not find the target of an external request.
@@ -88,6 +122,9 @@ pub fn external_outcome(
     if !st.is_open() {
         return Ok(());
     }
+    // Each request has one outcome: a repeated delivery (after recovery) records nothing.
+    let Some(pos) = st.pending_externals.iter().position(|id| *id == initiated_event_id) else { return Ok(()) };
+    st.pending_externals.remove(pos);
     if signal {
         st.pending_external_signals = (st.pending_external_signals - 1).max(0);
     } else {

@@ -31,7 +31,7 @@ pub use activity::{
     record_activity_started,
 };
 pub use child::{ChildOutcome, child_closed, child_start_failed, child_started, outcome_of as child_outcome_of, start_request as child_start_request};
-pub use external::{ExternalRequest, external_outcome};
+pub use external::{ExternalRequest, external_outcome, resume_external};
 pub use signal::{SignalInput, signal_run};
 pub use start::{StartOptions, start_run};
 pub use timer::{TimerKind, TimerTask, fire_timer};
@@ -276,6 +276,8 @@ fn close_run(ctx: &mut Ctx<'_>, st: &mut RunState, status: enums_pb::WorkflowExe
         }
     }
     let children: Vec<_> = std::mem::take(&mut st.children).into_values().collect();
+    let abandon = enums_pb::ParentClosePolicy::Abandon as i32;
+    st.closed_children = children.iter().filter(|c| c.parent_close_policy != abandon && !c.run_id.is_empty()).cloned().collect();
     if !children.is_empty() {
         let parent = crate::pb::common::v1::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() };
         ctx.effects.push(Effect::ParentClosed { parent, children });

@@ -67,6 +67,9 @@ pub struct Engine {
     search_attributes: SearchAttributes,
     metrics: Arc<Metrics>,
     slots: Mutex<HashMap<SlotKey, Arc<Slot>>>,
+    /// Testing only: follow-ups on other workflows (parent close policies, external signals and
+    /// cancel requests) are dropped, as if the process died right after the commit.
+    drop_follow_ups: std::sync::atomic::AtomicBool,
     /// Called with every run that closed, after its commit (schedules watch their runs).
     close_hook: std::sync::OnceLock<Box<dyn Fn(&RunState) + Send + Sync>>,
     /// Long-poll watchers of run histories: run id -> next event id.
@@ -94,6 +97,7 @@ impl Engine {
             search_attributes,
             metrics,
             close_hook: std::sync::OnceLock::new(),
+            drop_follow_ups: std::sync::atomic::AtomicBool::new(false),
             slots: Mutex::default(),
             history_watch: Mutex::default(),
         })
@@ -213,6 +217,23 @@ impl Engine {
         .await
     }
 
+    /// Applies the parent close policy to a child whose parent closed before the policy was
+    /// carried out.
+    async fn recheck_parent(self: &Arc<Self>, child: RunState) -> Result<()> {
+        let Some(parent) = child.parent.clone() else { return Ok(()) };
+        let parent_run_id = parent.run_id.clone();
+        let Some(parent_run) = self.read(move |s| s.run(&parent_run_id)).await? else { return Ok(()) };
+        if parent_run.is_open() {
+            return Ok(());
+        }
+        let Some(info) = parent_run.closed_children.iter().find(|c| c.initiated_event_id == parent.initiated_event_id).cloned() else {
+            return Ok(());
+        };
+        let execution = uhrwerk_proto::temporal::api::common::v1::WorkflowExecution { workflow_id: parent_run.workflow_id.clone(), run_id: parent_run.run_id.clone() };
+        self.clone().follow_up(Effect::ParentClosed { parent: execution, children: vec![info] }).await;
+        Ok(())
+    }
+
     /// Starts a child again from its StartChildWorkflowExecutionInitiated event.
     async fn restart_child(self: &Arc<Self>, parent: ParentInfo) -> Result<()> {
         use uhrwerk_proto::temporal::api::history::v1::history_event::Attributes;
@@ -247,6 +268,12 @@ impl Engine {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Testing only: drop parent-close and external follow-ups from now on (a simulated crash
+    /// between a commit and its follow-ups).
+    pub fn drop_follow_ups_for_testing(&self, drop: bool) {
+        self.drop_follow_ups.store(drop, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -303,6 +330,7 @@ impl Engine {
                 })
             })
             .collect();
+        let recovered_open = recovered.open_runs.clone();
         {
             let mut slots = self.slots.lock().expect("slots lock");
             for run in recovered.open_runs {
@@ -321,6 +349,36 @@ impl Engine {
             tokio::spawn(async move {
                 if let Err(e) = engine.recheck_child(parent, child).await {
                     tracing::warn!("failed to re-check a child workflow after recovery: {e}");
+                }
+            });
+        }
+        // Signals and cancel requests to other workflows that were committed but maybe not
+        // carried out: do them again (the target deduplicates by request id, the source records
+        // one outcome per request).
+        let pending_externals: Vec<RunState> = recovered_open.iter().filter(|r| !r.pending_externals.is_empty()).cloned().collect();
+        for run in pending_externals {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                for initiated in run.pending_externals.clone() {
+                    let run_id = run.run_id.clone();
+                    match engine.read(move |s| s.events(&run_id, initiated, 1)).await {
+                        Ok(events) => {
+                            if let Some(effect) = events.first().and_then(|e| kernel::resume_external(&run, e)) {
+                                engine.clone().follow_up(effect).await;
+                            }
+                        }
+                        Err(e) => tracing::warn!("failed to resume an external request after recovery: {e}"),
+                    }
+                }
+            });
+        }
+        // Children whose parent closed while its close policy was in flight.
+        let orphans: Vec<RunState> = recovered_open.iter().filter(|r| r.parent.is_some()).cloned().collect();
+        for child in orphans {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.recheck_parent(child).await {
+                    tracing::warn!("failed to re-check a child's parent after recovery: {e}");
                 }
             });
         }
@@ -513,7 +571,11 @@ impl Engine {
         for (run_id, next_event_id) in notifications {
             self.notify_history(&run_id, next_event_id);
         }
+        let dropping = self.drop_follow_ups.load(std::sync::atomic::Ordering::Relaxed);
         for effect in follow_ups {
+            if dropping && matches!(effect, Effect::ParentClosed { .. } | Effect::External { .. }) {
+                continue;
+            }
             // Other workflows' transitions: run them on their own, after this one released its lock.
             tokio::spawn(self.self_ref().follow_up(effect));
         }

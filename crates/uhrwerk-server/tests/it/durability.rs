@@ -1,6 +1,7 @@
-//! Durability: a workflow survives a server restart on the same SQLite file, and so does an
-//! activity scheduled before the restart.
+//! Durability: a workflow survives a server restart on the same SQLite file, and so do an
+//! activity scheduled before the restart and follow-ups on other workflows that a crash cut off.
 
+use temporalio_protos::temporal::api::command::v1 as command_pb;
 use temporalio_protos::temporal::api::common::v1 as common_pb;
 use temporalio_protos::temporal::api::enums::v1 as enums_pb;
 use uhrwerk_server::config::Persistence;
@@ -146,4 +147,109 @@ async fn shutdown_ends_a_parked_poll_with_an_empty_response() {
         Ok(r) => assert_eq!(r, Default::default()),
         Err(status) => assert!(matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Cancelled), "{status:?}"),
     }
+}
+
+fn start_child_command(workflow_id: &str, queue: &str) -> command_pb::Command {
+    command_pb::Command {
+        command_type: enums_pb::CommandType::StartChildWorkflowExecution as i32,
+        attributes: Some(command_pb::command::Attributes::StartChildWorkflowExecutionCommandAttributes(
+            command_pb::StartChildWorkflowExecutionCommandAttributes {
+                namespace: common::NAMESPACE.into(),
+                workflow_id: workflow_id.into(),
+                workflow_type: Some(common_pb::WorkflowType { name: "Child".into() }),
+                task_queue: Some(common::task_queue(queue)),
+                parent_close_policy: enums_pb::ParentClosePolicy::Terminate as i32,
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+fn signal_external_command(workflow_id: &str) -> command_pb::Command {
+    command_pb::Command {
+        command_type: enums_pb::CommandType::SignalExternalWorkflowExecution as i32,
+        attributes: Some(command_pb::command::Attributes::SignalExternalWorkflowExecutionCommandAttributes(
+            command_pb::SignalExternalWorkflowExecutionCommandAttributes {
+                namespace: common::NAMESPACE.into(),
+                execution: Some(common_pb::WorkflowExecution { workflow_id: workflow_id.into(), run_id: String::new() }),
+                signal_name: "wake".into(),
+                input: Some(common::payloads(b"from sender")),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+/// Polls workflow tasks until one of `workflow_id` arrives; tasks of other workflows are
+/// completed without commands.
+async fn task_of(poller: &common::TaskPoller, workflow_id: &str) -> Vec<u8> {
+    loop {
+        let task = poller.expect_workflow_task().await;
+        let id = task.workflow_execution.as_ref().map(|e| e.workflow_id.clone()).unwrap_or_default();
+        if id == workflow_id {
+            return task.task_token;
+        }
+        poller.complete_workflow_task(&task.task_token, Vec::new()).await.expect("complete another workflow's task");
+    }
+}
+
+/// Waits (bounded) until `check` holds; recovery carries follow-ups out in the background.
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "{what} did not happen within 20 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn follow_ups_lost_in_a_crash_are_carried_out_at_recovery() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("uhrwerk.db");
+    let queue = unique("tq");
+    let (parent_id, child_id, sender_id, target_id) = (unique("parent"), unique("child"), unique("sender"), unique("target"));
+
+    let server = TestServer::with(Persistence::Sqlite(db.clone())).await;
+    let poller = server.poller(&queue);
+    common::start_workflow(&server.client, &parent_id, "Parent", &queue).await;
+    let token = task_of(&poller, &parent_id).await;
+    poller.complete_workflow_task(&token, vec![start_child_command(&child_id, &queue)]).await.expect("start the child");
+    // The parent's next task carries ChildWorkflowExecutionStarted; the child's own first task is
+    // completed without commands on the way.
+    let parent_task = task_of(&poller, &parent_id).await;
+    common::start_workflow(&server.client, &sender_id, "Sender", &queue).await;
+    common::start_workflow(&server.client, &target_id, "Target", &queue).await;
+    let sender_task = task_of(&poller, &sender_id).await;
+
+    // The process "dies" right after these commits: their follow-ups never run.
+    server.running.drop_follow_ups_for_testing(true);
+    poller.complete_workflow_task(&sender_task, vec![signal_external_command(&target_id)]).await.expect("signal the target");
+    poller.complete_workflow_task(&parent_task, vec![common::complete_workflow(b"parent done")]).await.expect("close the parent");
+    assert_eq!(common::status(&server, &parent_id).await, enums_pb::WorkflowExecutionStatus::Completed as i32);
+    assert_eq!(common::status(&server, &child_id).await, enums_pb::WorkflowExecutionStatus::Running as i32, "the close policy was dropped");
+    let target_run = common::describe(&server, &target_id).await.workflow_execution_info.and_then(|i| i.execution).map(|e| e.run_id).unwrap_or_default();
+    let signaled = |events: &[temporalio_protos::temporal::api::history::v1::HistoryEvent]| event_types(events).contains(&E::WorkflowExecutionSignaled);
+    assert!(!signaled(&common::full_history(&server.client, &target_id, &target_run).await), "the signal was dropped");
+    server.stop().await;
+
+    let server = TestServer::with(Persistence::Sqlite(db)).await;
+    until("the child terminated by its parent's close policy", || async {
+        common::status(&server, &child_id).await == enums_pb::WorkflowExecutionStatus::Terminated as i32
+    })
+    .await;
+    until("the target signaled", || async { signaled(&common::full_history(&server.client, &target_id, &target_run).await) }).await;
+    let sender_run = common::describe(&server, &sender_id).await.workflow_execution_info.and_then(|i| i.execution).map(|e| e.run_id).unwrap_or_default();
+    until("the sender told", || async {
+        event_types(&common::full_history(&server.client, &sender_id, &sender_run).await).contains(&E::ExternalWorkflowExecutionSignaled)
+    })
+    .await;
+    let target_events = common::full_history(&server.client, &target_id, &target_run).await;
+    assert_eq!(event_types(&target_events).iter().filter(|t| **t == E::WorkflowExecutionSignaled).count(), 1, "signaled exactly once");
+    server.stop().await;
 }
