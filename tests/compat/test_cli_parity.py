@@ -292,6 +292,20 @@ async def test_namespace_create(t_ns: Cli) -> None:
     assert desc["namespaceInfo"]["description"] == "two days"
 
 
+async def test_namespace_update(t_ns: Cli) -> None:
+    name = f"cli-ns-{uuid.uuid4().hex[:12]}"
+    await t_ns.ok("operator", "namespace", "create", "-n", name, "--retention", "48h")
+    out = await t_ns.ok(
+        "operator", "namespace", "update", "-n", name, "--retention", "96h", "--description", "four days", "--data", "team=orders"
+    )
+    assert out.strip() == f"Namespace {name} update succeeded."
+    desc = await t_ns.json("operator", "namespace", "describe", "-n", name)
+    assert desc["config"]["workflowExecutionRetentionTtl"] == "345600s"
+    assert desc["namespaceInfo"]["description"] == "four days"
+    assert desc["namespaceInfo"]["data"] == {"team": "orders"}
+    assert desc["namespaceInfo"]["supportsSchedules"] is True
+
+
 async def test_cluster_health(t: Cli) -> None:
     assert await t.json("operator", "cluster", "health") == {"status": "SERVING"}
     assert (await t.ok("operator", "cluster", "health")).strip() == "SERVING"

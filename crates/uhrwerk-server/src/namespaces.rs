@@ -27,7 +27,12 @@ impl Namespaces {
         for bytes in store.namespaces()? {
             let ns = workflowservice_pb::DescribeNamespaceResponse::decode(bytes.as_slice())
                 .map_err(|e| Error::Internal(format!("corrupt namespace record: {e}")))?;
+            let mut ns = ns;
             let name = ns.namespace_info.as_ref().map(|i| i.name.clone()).unwrap_or_default();
+            if let Some(info) = ns.namespace_info.as_mut() {
+                // Records written before schedules existed said otherwise.
+                info.supports_schedules = true;
+            }
             by_name.insert(name, ns);
         }
         let this = Self { store, by_name: Arc::new(RwLock::new(by_name)) };
@@ -70,6 +75,36 @@ impl Namespaces {
         all
     }
 
+    /// UpdateNamespace: description, owner email, data (merged), state and retention.
+    pub fn update(&self, req: &workflowservice_pb::UpdateNamespaceRequest) -> Result<workflowservice_pb::DescribeNamespaceResponse> {
+        self.check(&req.namespace)?;
+        let mut ns = self.get(&req.namespace).ok_or_else(|| Error::NamespaceNotFound(req.namespace.clone()))?;
+        if let (Some(update), Some(info)) = (req.update_info.as_ref(), ns.namespace_info.as_mut()) {
+            if !update.description.is_empty() {
+                info.description = update.description.clone();
+            }
+            if !update.owner_email.is_empty() {
+                info.owner_email = update.owner_email.clone();
+            }
+            info.data.extend(update.data.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if update.state != 0 {
+                info.state = update.state;
+            }
+        }
+        if let Some(retention) = req.config.as_ref().and_then(|c| c.workflow_execution_retention_ttl.as_ref()) {
+            if retention.seconds < 0 || retention.nanos < 0 {
+                return Err(Error::InvalidArgument("Invalid retention period.".into()));
+            }
+            if retention.seconds > 0 || retention.nanos > 0 {
+                ns.config.get_or_insert_with(Default::default).workflow_execution_retention_ttl = Some(*retention);
+            }
+        }
+        let id = ns.namespace_info.as_ref().map(|i| i.id.clone()).unwrap_or_default();
+        self.store.put_namespace(&req.namespace, &id, ns.encode_to_vec())?;
+        self.by_name.write().expect("namespaces lock").insert(req.namespace.clone(), ns.clone());
+        Ok(ns)
+    }
+
     pub fn register(&self, name: &str, description: &str, retention_secs: i64, id: String) -> Result<()> {
         if name.is_empty() {
             return Err(Error::InvalidArgument("Namespace is not set on request.".into()));
@@ -89,7 +124,7 @@ impl Namespaces {
                     async_update: true,
                     ..Default::default()
                 }),
-                supports_schedules: false,
+                supports_schedules: true,
                 ..Default::default()
             }),
             config: Some(namespace_pb::NamespaceConfig {

@@ -17,6 +17,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "DescribeNamespace",
     "ListNamespaces",
     "RegisterNamespace",
+    "UpdateNamespace",
     "StartWorkflowExecution",
     "PollWorkflowTaskQueue",
     "RespondWorkflowTaskCompleted",
@@ -438,6 +439,17 @@ impl WorkflowService for Frontend {
 
     async fn delete_workflow_execution(&self, request: Request<pb::DeleteWorkflowExecutionRequest>) -> RpcResult<pb::DeleteWorkflowExecutionResponse> {
         reply(self.delete(request.into_inner()).await)
+    }
+
+    async fn update_namespace(&self, request: Request<pb::UpdateNamespaceRequest>) -> RpcResult<pb::UpdateNamespaceResponse> {
+        let updated = self.namespaces.update(&request.into_inner()).map(|ns| pb::UpdateNamespaceResponse {
+            namespace_info: ns.namespace_info,
+            config: ns.config,
+            replication_config: ns.replication_config,
+            failover_version: ns.failover_version,
+            is_global_namespace: ns.is_global_namespace,
+        });
+        reply(updated)
     }
 
     async fn describe_task_queue(&self, request: Request<pb::DescribeTaskQueueRequest>) -> RpcResult<pb::DescribeTaskQueueResponse> {
