@@ -85,10 +85,10 @@ async fn unimplemented_rpc_names_the_method() {
     assert!(status.message().contains("ResetWorkflowExecution"), "message: {}", status.message());
 
     let status = assert_code(
-        client.update_namespace(workflowservice_pb::UpdateNamespaceRequest { namespace: NAMESPACE.into(), ..Default::default() }).await,
+        client.start_batch_operation(workflowservice_pb::StartBatchOperationRequest { namespace: NAMESPACE.into(), ..Default::default() }).await,
         Code::Unimplemented,
     );
-    assert!(status.message().contains("UpdateNamespace"), "message: {}", status.message());
+    assert!(status.message().contains("StartBatchOperation"), "message: {}", status.message());
 
     // The server is still fine afterwards.
     client.get_system_info(workflowservice_pb::GetSystemInfoRequest {}).await.expect("GetSystemInfo after UNIMPLEMENTED");
