@@ -139,7 +139,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let limit_values: Vec<(&'static str, i64)> = config::LIMIT_KEYS.iter().map(|k| (k.key, (k.get)(&limits))).collect();
-    let metrics = metrics::Metrics::new(&limits, &limit_values);
+    let metrics = metrics::Metrics::new(&limit_values);
     let matching = Matching::new(clock.clone(), metrics.clone(), shutdown_rx.clone());
     let timers = Timers::default();
     let all_namespaces: Vec<String> = namespaces.list().iter().filter_map(|ns| ns.namespace_info.as_ref().map(|i| i.name.clone())).collect();
@@ -164,7 +164,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     health_reporter.set_serving::<WorkflowServiceServer<Frontend>>().await;
 
     let metrics_addr = match config.metrics_listen {
-        Some(addr) => match metrics::bind(addr).await {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => {
                 let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
                 tokio::spawn(metrics::serve(listener, metrics.clone(), matching, shutdown_rx.clone()));

@@ -1,13 +1,11 @@
 //! Prometheus metrics: Temporal's server metric names where they exist (service_*, task queue
 //! and history metrics) plus Uhrwerk's own (`uhrwerk_*`), and the `/metrics` HTTP endpoint.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 use prometheus::{GaugeVec, exponential_buckets};
 use tokio::sync::watch;
-use uhrwerk_core::config::Limits;
 use uhrwerk_core::kernel::limits::{HISTORY_COUNT_EXCEEDED, HISTORY_SIZE_EXCEEDED, SUGGESTION_IGNORED_AFTER, WARN_LIMITS};
 use uhrwerk_core::state::RunState;
 use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
@@ -75,7 +73,7 @@ pub fn task_type(kind: uhrwerk_store::TaskKind) -> &'static str {
 }
 
 impl Metrics {
-    pub fn new(limits: &Limits, limit_keys: &[(&'static str, i64)]) -> Arc<Self> {
+    pub fn new(limit_keys: &[(&'static str, i64)]) -> Arc<Self> {
         let registry = Registry::new();
         let r = &registry;
         let metrics = Self {
@@ -125,7 +123,6 @@ impl Metrics {
         for (key, value) in limit_keys {
             metrics.limit.with_label_values(&[key]).set(*value);
         }
-        let _ = limits;
         Arc::new(metrics)
     }
 
@@ -213,9 +210,4 @@ pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, mat
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
         tracing::warn!("the metrics endpoint stopped: {e}");
     }
-}
-
-/// Binds the metrics port.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(addr).await
 }

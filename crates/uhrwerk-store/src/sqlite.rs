@@ -457,11 +457,9 @@ impl Store for SqliteStore {
         match after {
             Some(PageCursor::After { close_order, start_time_ms, run_id }) if query.order_by.is_empty() => {
                 let (c, s, r) = (w.param(SqlValue::Integer(*close_order)), w.param(SqlValue::Integer(*start_time_ms)), w.param(SqlValue::Text(run_id.clone())));
-                w.push(|_| {
-                    format!(
+                w.push(&format!(
                         "(runs.close_order < {c} OR (runs.close_order = {c} AND (runs.start_time < {s} OR (runs.start_time = {s} AND runs.run_id > {r}))))"
-                    )
-                });
+                    ));
             }
             Some(PageCursor::Offset(n)) => offset = *n,
             _ => {}

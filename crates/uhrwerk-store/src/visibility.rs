@@ -32,10 +32,10 @@ impl Where {
         }
     }
 
-    pub fn push(&mut self, sql_with_placeholders: impl FnOnce(&mut Self) -> String) {
-        let sql = sql_with_placeholders(self);
+    /// Appends `AND <sql>`; its placeholders were bound with `param`.
+    pub fn push(&mut self, sql: &str) {
         self.sql.push_str(" AND ");
-        self.sql.push_str(&sql);
+        self.sql.push_str(sql);
     }
 
     pub fn param(&mut self, value: Sql) -> String {

@@ -155,8 +155,8 @@ const STATUS_NAMES: &[(&str, WorkflowExecutionStatus)] = &[
     ("Paused", WorkflowExecutionStatus::Paused),
 ];
 
-/// The `WorkflowExecutionStatus` value of a status name: "Running", "running",
-/// or the proto spelling "WORKFLOW_EXECUTION_STATUS_RUNNING".
+/// The `WorkflowExecutionStatus` value of a status name, spelled exactly: "Running" or the
+/// proto spelling "WORKFLOW_EXECUTION_STATUS_RUNNING".
 pub fn execution_status_from_name(s: &str) -> Option<i32> {
     // Exact names only, as Temporal: 'running' is not a status.
     if let Some((_, v)) = STATUS_NAMES.iter().find(|(n, _)| *n == s) {

@@ -65,20 +65,6 @@ pub fn enforce_history_limits(ctx: &mut Ctx<'_>, st: &mut RunState) -> bool {
     super::terminate_run(ctx, st, reason, None, SERVER_IDENTITY).is_ok()
 }
 
-/// Marks a payload over `limit.blobSize.warn` on the run.
-pub fn note_blob_size(limits: &Limits, st: &mut RunState, size: usize) {
-    if size > limits.blob_size_warn {
-        st.warned_limits |= WARN_BLOB_SIZE;
-    }
-}
-
-/// Marks a memo over `limit.memoSize.warn` on the run.
-pub fn note_memo_size(limits: &Limits, st: &mut RunState, size: usize) {
-    if size > limits.memo_size_warn {
-        st.warned_limits |= WARN_MEMO_SIZE;
-    }
-}
-
 /// `history.maximumSignalsPerExecution`: the message Temporal answers a signal over it with.
 pub fn check_signal_count(limits: &Limits, st: &RunState) -> Result<()> {
     if limits.maximum_signals_per_execution > 0 && st.signal_count >= limits.maximum_signals_per_execution {

@@ -40,12 +40,7 @@ impl Engine {
             self.store.submit(batch).await.map_err(|_| Error::Unavailable("the store stopped".into()))??;
             if guard.run.as_ref().is_none_or(|r| !r.is_open()) {
                 // Nothing open stays in memory; the next access reloads what the id points to now.
-                guard.evicted = true;
-                let mut slots = self.slots.lock().expect("slots lock");
-                let map_key = (key.namespace.clone(), key.workflow_id.clone());
-                if slots.get(&map_key).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
-                    slots.remove(&map_key);
-                }
+                self.evict(&(key.namespace.clone(), key.workflow_id.clone()), &slot, &mut guard);
             }
         }
         Ok(())

@@ -330,7 +330,9 @@ impl Engine {
                 })
             })
             .collect();
-        let recovered_open = recovered.open_runs.clone();
+        // Runs with follow-ups that a crash may have cut off (see below).
+        let pending_externals: Vec<RunState> = recovered.open_runs.iter().filter(|r| !r.pending_externals.is_empty()).cloned().collect();
+        let orphans: Vec<RunState> = recovered.open_runs.iter().filter(|r| r.parent.is_some()).cloned().collect();
         {
             let mut slots = self.slots.lock().expect("slots lock");
             for run in recovered.open_runs {
@@ -355,7 +357,6 @@ impl Engine {
         // Signals and cancel requests to other workflows that were committed but maybe not
         // carried out: do them again (the target deduplicates by request id, the source records
         // one outcome per request).
-        let pending_externals: Vec<RunState> = recovered_open.iter().filter(|r| !r.pending_externals.is_empty()).cloned().collect();
         for run in pending_externals {
             let engine = self.clone();
             tokio::spawn(async move {
@@ -373,7 +374,6 @@ impl Engine {
             });
         }
         // Children whose parent closed while its close policy was in flight.
-        let orphans: Vec<RunState> = recovered_open.iter().filter(|r| r.parent.is_some()).cloned().collect();
         for child in orphans {
             let engine = self.clone();
             tokio::spawn(async move {
@@ -581,13 +581,18 @@ impl Engine {
         }
         if evict && closed {
             // Closed runs leave memory; the next access reloads them from the store.
-            guard.evicted = true;
-            let mut slots = self.slots.lock().expect("slots lock");
-            if slots.get(&key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
-                slots.remove(&key);
-            }
+            self.evict(&key, slot, guard);
         }
         Ok(())
+    }
+
+    /// Takes a locked slot out of the map; a waiter that still holds it looks again.
+    fn evict(&self, key: &SlotKey, slot: &Arc<Slot>, guard: &mut SlotState) {
+        guard.evicted = true;
+        let mut slots = self.slots.lock().expect("slots lock");
+        if slots.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            slots.remove(key);
+        }
     }
 
     fn notify_history(&self, run_id: &str, next_event_id: i64) {

@@ -10,6 +10,7 @@ use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
 use uhrwerk_proto::temporal::api::workflow::v1 as workflow_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
 use uhrwerk_store::PageCursor;
+use uhrwerk_visibility::values::execution_status_name;
 use uhrwerk_visibility::{Literal, Query, SYSTEM_ATTRIBUTES, ValueType, payload};
 
 use super::Frontend;
@@ -191,7 +192,7 @@ impl Frontend {
         let groups = by_status
             .iter()
             .map(|(status, count)| workflowservice_pb::count_workflow_executions_response::AggregationGroup {
-                group_values: vec![payload::encode(ValueType::Keyword, &[Literal::Str(status_name(*status))])],
+                group_values: vec![payload::encode(ValueType::Keyword, &[Literal::Str(execution_status_name(*status).unwrap_or("Unspecified").to_string())])],
                 count: *count,
             })
             .collect();
@@ -216,31 +217,9 @@ impl Frontend {
     }
 }
 
-/// Temporal's display name of a `WorkflowExecutionStatus`, as list queries and groups use it.
-pub fn status_name(status: i32) -> String {
-    let name = enums_pb::WorkflowExecutionStatus::try_from(status).map(|s| s.as_str_name()).unwrap_or("WORKFLOW_EXECUTION_STATUS_UNSPECIFIED");
-    name.trim_start_matches("WORKFLOW_EXECUTION_STATUS_")
-        .split('_')
-        .map(|word| {
-            let mut chars = word.chars();
-            match chars.next() {
-                Some(first) => first.to_uppercase().chain(chars.flat_map(|c| c.to_lowercase())).collect::<String>(),
-                None => String::new(),
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_names_are_temporals() {
-        assert_eq!(status_name(enums_pb::WorkflowExecutionStatus::ContinuedAsNew as i32), "ContinuedAsNew");
-        assert_eq!(status_name(enums_pb::WorkflowExecutionStatus::TimedOut as i32), "TimedOut");
-        assert_eq!(status_name(enums_pb::WorkflowExecutionStatus::Running as i32), "Running");
-    }
 
     #[test]
     fn page_tokens_round_trip_and_belong_to_their_query() {

@@ -69,7 +69,7 @@ impl Frontend {
     }
 
     /// Schedules of a namespace that match a query over their search attributes.
-    async fn matching_schedules(&self, namespace: &str, query: &str) -> Result<Vec<(String, uhrwerk_proto::temporal::api::schedule::v1::ScheduleListEntry)>> {
+    async fn matching_schedules(&self, namespace: &str, query: &str) -> Result<Vec<uhrwerk_proto::temporal::api::schedule::v1::ScheduleListEntry>> {
         self.namespaces.check(namespace)?;
         let mut custom = self.engine.search_attributes().custom(namespace);
         custom.insert(SCHEDULE_ID.to_string(), uhrwerk_visibility::ValueType::Keyword);
@@ -80,8 +80,8 @@ impl Frontend {
         let all = self.schedules.list(namespace).await;
         Ok(all
             .into_iter()
-            .filter(|(id, _, _, attrs)| parsed.filter.as_ref().is_none_or(|f| matches(f, id, attrs)))
-            .map(|(id, entry, _, _)| (id, entry))
+            .filter(|(entry, attrs)| parsed.filter.as_ref().is_none_or(|f| matches(f, &entry.schedule_id, attrs)))
+            .map(|(entry, _)| entry)
             .collect())
     }
 
@@ -101,9 +101,9 @@ impl Frontend {
             _ => DEFAULT_PAGE,
         };
         let matching = self.matching_schedules(&req.namespace, &req.query).await?;
-        let rest: Vec<_> = matching.into_iter().filter(|(id, _)| after.is_empty() || *id > after).collect();
+        let rest: Vec<_> = matching.into_iter().filter(|e| after.is_empty() || e.schedule_id > after).collect();
         let more = rest.len() > page;
-        let schedules: Vec<_> = rest.into_iter().take(page).map(|(_, e)| e).collect();
+        let schedules: Vec<_> = rest.into_iter().take(page).collect();
         let next_page_token = match schedules.last() {
             Some(last) if more => {
                 let mut out = TOKEN_MAGIC.to_vec();

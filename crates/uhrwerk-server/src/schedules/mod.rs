@@ -25,8 +25,7 @@ use uhrwerk_store::WriteBatch;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
-pub use record::{BufferedStart, ScheduleRecord};
-pub use tick::scheduled_workflow_id;
+pub use record::ScheduleRecord;
 
 /// The schedule that started a run, from its `TemporalScheduledById` attribute.
 pub fn scheduled_by(run: &uhrwerk_core::state::RunState) -> Option<String> {
@@ -322,8 +321,8 @@ impl Scheduler {
         Ok(spec.between(start, end, MAX_TIMES).into_iter().map(|t| t.actual_ms).collect())
     }
 
-    /// Entries of a namespace's schedules, ordered by id, with their ids.
-    pub async fn list(&self, namespace: &str) -> Vec<(String, schedule_pb::ScheduleListEntry, bool, common_pb::SearchAttributes)> {
+    /// Entries of a namespace's schedules, ordered by id, with the attributes list filters see.
+    pub async fn list(&self, namespace: &str) -> Vec<(schedule_pb::ScheduleListEntry, common_pb::SearchAttributes)> {
         let mut entries: Vec<(String, Arc<Entry>)> = self
             .entries
             .lock()
@@ -361,7 +360,7 @@ impl Scheduler {
                     state_size_bytes: 0,
                 }),
             };
-            out.push((id, list_entry, state.paused, attrs));
+            out.push((list_entry, attrs));
         }
         out
     }

@@ -154,7 +154,6 @@ fn start_child_command(workflow_id: &str, queue: &str) -> command_pb::Command {
         command_type: enums_pb::CommandType::StartChildWorkflowExecution as i32,
         attributes: Some(command_pb::command::Attributes::StartChildWorkflowExecutionCommandAttributes(
             command_pb::StartChildWorkflowExecutionCommandAttributes {
-                namespace: common::NAMESPACE.into(),
                 workflow_id: workflow_id.into(),
                 workflow_type: Some(common_pb::WorkflowType { name: "Child".into() }),
                 task_queue: Some(common::task_queue(queue)),
@@ -171,7 +170,6 @@ fn signal_external_command(workflow_id: &str) -> command_pb::Command {
         command_type: enums_pb::CommandType::SignalExternalWorkflowExecution as i32,
         attributes: Some(command_pb::command::Attributes::SignalExternalWorkflowExecutionCommandAttributes(
             command_pb::SignalExternalWorkflowExecutionCommandAttributes {
-                namespace: common::NAMESPACE.into(),
                 execution: Some(common_pb::WorkflowExecution { workflow_id: workflow_id.into(), run_id: String::new() }),
                 signal_name: "wake".into(),
                 input: Some(common::payloads(b"from sender")),
