@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::pb::{common::v1 as common_pb, enums::v1 as enums_pb, failure::v1 as failure_pb};
 use crate::pb::history::v1 as history_pb;
+use crate::pb::{common::v1 as common_pb, enums::v1 as enums_pb, failure::v1 as failure_pb};
 
 /// Mutable state of one workflow run.
 #[derive(Clone, PartialEq, prost::Message)]

@@ -8,11 +8,7 @@ pub enum DoctorError {
     #[error("cannot connect to {address}: {detail}")]
     Connect { address: String, detail: String },
     #[error("{rpc} failed: {code:?}: {message}")]
-    Rpc {
-        rpc: &'static str,
-        code: tonic::Code,
-        message: String,
-    },
+    Rpc { rpc: &'static str, code: tonic::Code, message: String },
     #[error("cannot read metrics from {url}: {detail}")]
     Metrics { url: String, detail: String },
     #[error("cannot start the async runtime: {0}")]
@@ -21,17 +17,10 @@ pub enum DoctorError {
 
 impl DoctorError {
     pub fn rpc(rpc: &'static str, status: tonic::Status) -> Self {
-        DoctorError::Rpc {
-            rpc,
-            code: status.code(),
-            message: status.message().to_string(),
-        }
+        DoctorError::Rpc { rpc, code: status.code(), message: status.message().to_string() }
     }
 
     pub fn metrics(url: &str, detail: impl std::fmt::Display) -> Self {
-        DoctorError::Metrics {
-            url: url.to_string(),
-            detail: detail.to_string(),
-        }
+        DoctorError::Metrics { url: url.to_string(), detail: detail.to_string() }
     }
 }

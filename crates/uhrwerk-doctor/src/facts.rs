@@ -200,19 +200,12 @@ impl QueueFacts {
         q
     }
 
-    fn add(
-        &mut self,
-        pollers: &[taskqueue_pb::PollerInfo],
-        stats: Option<&taskqueue_pb::TaskQueueStats>,
-    ) {
+    fn add(&mut self, pollers: &[taskqueue_pb::PollerInfo], stats: Option<&taskqueue_pb::TaskQueueStats>) {
         for p in pollers {
             let last = ts_ms(p.last_access_time.as_ref());
             match self.pollers.iter_mut().find(|q| q.identity == p.identity) {
                 Some(q) => q.last_access_ms = q.last_access_ms.max(last),
-                None => self.pollers.push(Poller {
-                    identity: p.identity.clone(),
-                    last_access_ms: last,
-                }),
+                None => self.pollers.push(Poller { identity: p.identity.clone(), last_access_ms: last }),
             }
         }
         if let Some(s) = stats {
@@ -225,10 +218,7 @@ impl QueueFacts {
 impl RunFacts {
     /// The run as visibility lists it; history and describe facts are added later.
     pub fn from_info(namespace: &str, info: &workflow_pb::WorkflowExecutionInfo) -> Self {
-        let mut run = RunFacts {
-            namespace: namespace.to_string(),
-            ..Default::default()
-        };
+        let mut run = RunFacts { namespace: namespace.to_string(), ..Default::default() };
         run.apply_info(info);
         run
     }
@@ -238,11 +228,7 @@ impl RunFacts {
             self.workflow_id = e.workflow_id.clone();
             self.run_id = e.run_id.clone();
         }
-        self.workflow_type = info
-            .r#type
-            .as_ref()
-            .map(|t| t.name.clone())
-            .unwrap_or_default();
+        self.workflow_type = info.r#type.as_ref().map(|t| t.name.clone()).unwrap_or_default();
         self.task_queue = info.task_queue.clone();
         let status = enums_pb::WorkflowExecutionStatus::try_from(info.status)
             .unwrap_or(enums_pb::WorkflowExecutionStatus::Unspecified);
@@ -258,17 +244,12 @@ impl RunFacts {
         if let Some(info) = &resp.workflow_execution_info {
             self.apply_info(info);
         }
-        self.pending_workflow_task_attempt =
-            resp.pending_workflow_task.as_ref().map_or(0, |t| t.attempt);
+        self.pending_workflow_task_attempt = resp.pending_workflow_task.as_ref().map_or(0, |t| t.attempt);
         self.pending_activities = resp
             .pending_activities
             .iter()
             .map(|a| PendingActivity {
-                activity_type: a
-                    .activity_type
-                    .as_ref()
-                    .map(|t| t.name.clone())
-                    .unwrap_or_default(),
+                activity_type: a.activity_type.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
                 attempt: a.attempt,
                 maximum_attempts: a.maximum_attempts,
             })
@@ -285,9 +266,7 @@ impl RunFacts {
 }
 
 fn status_name(status: enums_pb::WorkflowExecutionStatus) -> String {
-    let name = status
-        .as_str_name()
-        .trim_start_matches("WORKFLOW_EXECUTION_STATUS_");
+    let name = status.as_str_name().trim_start_matches("WORKFLOW_EXECUTION_STATUS_");
     let mut out = String::new();
     for word in name.split('_') {
         let mut chars = word.chars();
@@ -323,41 +302,23 @@ impl HistoryScan {
         match attrs {
             Attributes::WorkflowExecutionStartedEventAttributes(a) => {
                 self.facts.input_payloads = payload_count(a.input.as_ref());
-                self.workflow_task_queue = a
-                    .task_queue
-                    .as_ref()
-                    .map(|q| q.name.clone())
-                    .unwrap_or_default();
+                self.workflow_task_queue = a.task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_default();
                 self.facts.workflow_task_queue = self.workflow_task_queue.clone();
                 self.first_task_backoff = dur_ms(a.first_workflow_task_backoff.as_ref()) > 0;
                 self.payloads(id, "WorkflowExecutionStarted input", a.input.as_ref());
             }
             Attributes::WorkflowTaskScheduledEventAttributes(a) => {
-                let queue = a
-                    .task_queue
-                    .as_ref()
-                    .map(|q| q.name.clone())
-                    .unwrap_or_else(|| self.workflow_task_queue.clone());
-                self.scheduled_workflow_tasks
-                    .insert(id, (time, a.attempt, queue));
+                let queue =
+                    a.task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_else(|| self.workflow_task_queue.clone());
+                self.scheduled_workflow_tasks.insert(id, (time, a.attempt, queue));
             }
             Attributes::WorkflowTaskStartedEventAttributes(a) => {
                 let first = !self.first_workflow_task_seen;
                 self.first_workflow_task_seen = true;
-                if let Some((scheduled, attempt, queue)) =
-                    self.scheduled_workflow_tasks.remove(&a.scheduled_event_id)
-                {
+                if let Some((scheduled, attempt, queue)) = self.scheduled_workflow_tasks.remove(&a.scheduled_event_id) {
                     // Retried tasks wait for a backoff, and a delayed start's first task waits for the delay.
-                    if attempt <= 1
-                        && !(first && self.first_task_backoff)
-                        && time > 0
-                        && scheduled > 0
-                    {
-                        let queue = if queue.is_empty() {
-                            self.workflow_task_queue.clone()
-                        } else {
-                            queue
-                        };
+                    if attempt <= 1 && !(first && self.first_task_backoff) && time > 0 && scheduled > 0 {
+                        let queue = if queue.is_empty() { self.workflow_task_queue.clone() } else { queue };
                         self.facts.latencies.push(Latency {
                             task_queue: queue,
                             kind: QueueKind::Workflow,
@@ -367,11 +328,7 @@ impl HistoryScan {
                     }
                 }
                 if a.suggest_continue_as_new && self.facts.suggestion.is_none() {
-                    self.facts.suggestion = Some(Suggestion {
-                        event_id: id,
-                        time_ms: time,
-                        tasks_completed_after: 0,
-                    });
+                    self.facts.suggestion = Some(Suggestion { event_id: id, time_ms: time, tasks_completed_after: 0 });
                 }
             }
             Attributes::WorkflowTaskCompletedEventAttributes(_) => {
@@ -384,14 +341,9 @@ impl HistoryScan {
             Attributes::WorkflowTaskFailedEventAttributes(a) => {
                 let cause = enums_pb::WorkflowTaskFailedCause::try_from(a.cause)
                     .unwrap_or(enums_pb::WorkflowTaskFailedCause::Unspecified);
-                let full = a
-                    .failure
-                    .as_ref()
-                    .map(|f| f.message.as_str())
-                    .unwrap_or_default();
+                let full = a.failure.as_ref().map(|f| f.message.as_str()).unwrap_or_default();
                 let lower = full.to_ascii_lowercase();
-                let nondeterminism = cause
-                    == enums_pb::WorkflowTaskFailedCause::NonDeterministicError
+                let nondeterminism = cause == enums_pb::WorkflowTaskFailedCause::NonDeterministicError
                     || lower.contains("nondeterminism")
                     || lower.contains("non-determinism")
                     || full.contains("TMPRL1100");
@@ -406,16 +358,9 @@ impl HistoryScan {
                 self.facts.failures_since_completion += 1;
             }
             Attributes::ActivityTaskScheduledEventAttributes(a) => {
-                let activity_type = a
-                    .activity_type
-                    .as_ref()
-                    .map(|t| t.name.clone())
-                    .unwrap_or_default();
-                let queue = a
-                    .task_queue
-                    .as_ref()
-                    .map(|q| q.name.clone())
-                    .unwrap_or_else(|| self.workflow_task_queue.clone());
+                let activity_type = a.activity_type.as_ref().map(|t| t.name.clone()).unwrap_or_default();
+                let queue =
+                    a.task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_else(|| self.workflow_task_queue.clone());
                 self.facts.activities.push(ScheduledActivity {
                     event_id: id,
                     activity_type: activity_type.clone(),
@@ -425,17 +370,11 @@ impl HistoryScan {
                     maximum_attempts: a.retry_policy.as_ref().map_or(0, |p| p.maximum_attempts),
                     input_payloads: payload_count(a.input.as_ref()),
                 });
-                self.payloads(
-                    id,
-                    &format!("ActivityTaskScheduled input (activity {activity_type})"),
-                    a.input.as_ref(),
-                );
-                self.scheduled_activities
-                    .insert(id, (time, queue, activity_type));
+                self.payloads(id, &format!("ActivityTaskScheduled input (activity {activity_type})"), a.input.as_ref());
+                self.scheduled_activities.insert(id, (time, queue, activity_type));
             }
             Attributes::ActivityTaskStartedEventAttributes(a) => {
-                if let Some((scheduled, queue, _)) =
-                    self.scheduled_activities.get(&a.scheduled_event_id)
+                if let Some((scheduled, queue, _)) = self.scheduled_activities.get(&a.scheduled_event_id)
                     && a.attempt <= 1
                     && time > 0
                     && *scheduled > 0
@@ -449,16 +388,9 @@ impl HistoryScan {
                 }
             }
             Attributes::ActivityTaskCompletedEventAttributes(a) => {
-                let name = self
-                    .scheduled_activities
-                    .get(&a.scheduled_event_id)
-                    .map(|(_, _, t)| t.clone())
-                    .unwrap_or_default();
-                self.payloads(
-                    id,
-                    &format!("ActivityTaskCompleted result (activity {name})"),
-                    a.result.as_ref(),
-                );
+                let name =
+                    self.scheduled_activities.get(&a.scheduled_event_id).map(|(_, _, t)| t.clone()).unwrap_or_default();
+                self.payloads(id, &format!("ActivityTaskCompleted result (activity {name})"), a.result.as_ref());
             }
             Attributes::WorkflowExecutionSignaledEventAttributes(a) => {
                 self.payloads(
@@ -476,11 +408,7 @@ impl HistoryScan {
                 }
             }
             Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(a) => {
-                let name = a
-                    .workflow_type
-                    .as_ref()
-                    .map(|t| t.name.as_str())
-                    .unwrap_or_default();
+                let name = a.workflow_type.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
                 self.payloads(
                     id,
                     &format!("StartChildWorkflowExecutionInitiated input (child {name})"),
@@ -488,24 +416,13 @@ impl HistoryScan {
                 );
             }
             Attributes::ChildWorkflowExecutionCompletedEventAttributes(a) => {
-                let name = a
-                    .workflow_type
-                    .as_ref()
-                    .map(|t| t.name.as_str())
-                    .unwrap_or_default();
-                self.payloads(
-                    id,
-                    &format!("ChildWorkflowExecutionCompleted result (child {name})"),
-                    a.result.as_ref(),
-                );
+                let name = a.workflow_type.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
+                self.payloads(id, &format!("ChildWorkflowExecutionCompleted result (child {name})"), a.result.as_ref());
             }
             Attributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(a) => {
                 self.payloads(
                     id,
-                    &format!(
-                        "SignalExternalWorkflowExecutionInitiated input (signal {})",
-                        a.signal_name
-                    ),
+                    &format!("SignalExternalWorkflowExecutionInitiated input (signal {})", a.signal_name),
                     a.input.as_ref(),
                 );
             }
@@ -519,9 +436,7 @@ impl HistoryScan {
                 );
             }
             Attributes::WorkflowExecutionUpdateCompletedEventAttributes(a) => {
-                if let Some(update_pb::outcome::Value::Success(p)) =
-                    a.outcome.as_ref().and_then(|o| o.value.as_ref())
-                {
+                if let Some(update_pb::outcome::Value::Success(p)) = a.outcome.as_ref().and_then(|o| o.value.as_ref()) {
                     self.payloads(id, "WorkflowExecutionUpdateCompleted result", Some(p));
                 }
             }
@@ -530,11 +445,7 @@ impl HistoryScan {
             }
             Attributes::WorkflowExecutionContinuedAsNewEventAttributes(a) => {
                 self.facts.continued_as_new = true;
-                self.payloads(
-                    id,
-                    "WorkflowExecutionContinuedAsNew input",
-                    a.input.as_ref(),
-                );
+                self.payloads(id, "WorkflowExecutionContinuedAsNew input", a.input.as_ref());
             }
             _ => {}
         }
@@ -544,17 +455,8 @@ impl HistoryScan {
         let Some(payloads) = payloads else { return };
         for p in &payloads.payloads {
             let bytes = p.data.len();
-            if self
-                .facts
-                .largest_payload
-                .as_ref()
-                .is_none_or(|l| bytes > l.bytes)
-            {
-                self.facts.largest_payload = Some(PayloadSeen {
-                    event_id,
-                    what: what.to_string(),
-                    bytes,
-                });
+            if self.facts.largest_payload.as_ref().is_none_or(|l| bytes > l.bytes) {
+                self.facts.largest_payload = Some(PayloadSeen { event_id, what: what.to_string(), bytes });
             }
         }
     }
@@ -596,45 +498,25 @@ pub(crate) mod tests {
     use uhrwerk_proto::wkt;
 
     pub fn ts(ms: i64) -> Option<wkt::Timestamp> {
-        Some(wkt::Timestamp {
-            seconds: ms / 1000,
-            nanos: ((ms % 1000) * 1_000_000) as i32,
-        })
+        Some(wkt::Timestamp { seconds: ms / 1000, nanos: ((ms % 1000) * 1_000_000) as i32 })
     }
 
     pub fn dur(ms: i64) -> Option<wkt::Duration> {
-        Some(wkt::Duration {
-            seconds: ms / 1000,
-            nanos: ((ms % 1000) * 1_000_000) as i32,
-        })
+        Some(wkt::Duration { seconds: ms / 1000, nanos: ((ms % 1000) * 1_000_000) as i32 })
     }
 
     pub fn payloads(sizes: &[usize]) -> Option<common_pb::Payloads> {
         Some(common_pb::Payloads {
-            payloads: sizes
-                .iter()
-                .map(|n| common_pb::Payload {
-                    data: vec![b'x'; *n],
-                    ..Default::default()
-                })
-                .collect(),
+            payloads: sizes.iter().map(|n| common_pb::Payload { data: vec![b'x'; *n], ..Default::default() }).collect(),
         })
     }
 
     fn queue(name: &str) -> Option<taskqueue_pb::TaskQueue> {
-        Some(taskqueue_pb::TaskQueue {
-            name: name.into(),
-            ..Default::default()
-        })
+        Some(taskqueue_pb::TaskQueue { name: name.into(), ..Default::default() })
     }
 
     pub fn event(id: i64, ms: i64, attrs: Attributes) -> history_pb::HistoryEvent {
-        history_pb::HistoryEvent {
-            event_id: id,
-            event_time: ts(ms),
-            attributes: Some(attrs),
-            ..Default::default()
-        }
+        history_pb::HistoryEvent { event_id: id, event_time: ts(ms), attributes: Some(attrs), ..Default::default() }
     }
 
     /// A history builder: each call appends one event one second after the previous one.
@@ -645,10 +527,7 @@ pub(crate) mod tests {
 
     impl Builder {
         pub fn started(input: &[usize]) -> Self {
-            let mut b = Builder {
-                events: Vec::new(),
-                now: 1_000_000,
-            };
+            let mut b = Builder { events: Vec::new(), now: 1_000_000 };
             b.push(Attributes::WorkflowExecutionStartedEventAttributes(
                 history_pb::WorkflowExecutionStartedEventAttributes {
                     task_queue: queue("tq"),
@@ -674,9 +553,7 @@ pub(crate) mod tests {
         pub fn workflow_task(&mut self, suggest: bool) {
             let s = self.schedule_workflow_task(1);
             self.start_workflow_task(s, suggest);
-            self.push(Attributes::WorkflowTaskCompletedEventAttributes(
-                Default::default(),
-            ));
+            self.push(Attributes::WorkflowTaskCompletedEventAttributes(Default::default()));
         }
 
         pub fn schedule_workflow_task(&mut self, attempt: i32) -> i64 {
@@ -690,30 +567,19 @@ pub(crate) mod tests {
         }
 
         pub fn start_workflow_task(&mut self, scheduled: i64, suggest: bool) -> i64 {
-            self.push(Attributes::WorkflowTaskStartedEventAttributes(
-                history_pb::WorkflowTaskStartedEventAttributes {
-                    scheduled_event_id: scheduled,
-                    suggest_continue_as_new: suggest,
-                    ..Default::default()
-                },
-            ))
+            self.push(Attributes::WorkflowTaskStartedEventAttributes(history_pb::WorkflowTaskStartedEventAttributes {
+                scheduled_event_id: scheduled,
+                suggest_continue_as_new: suggest,
+                ..Default::default()
+            }))
         }
 
-        pub fn fail_workflow_task(
-            &mut self,
-            cause: enums_pb::WorkflowTaskFailedCause,
-            message: &str,
-        ) -> i64 {
-            self.push(Attributes::WorkflowTaskFailedEventAttributes(
-                history_pb::WorkflowTaskFailedEventAttributes {
-                    cause: cause as i32,
-                    failure: Some(failure_pb::Failure {
-                        message: message.into(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                },
-            ))
+        pub fn fail_workflow_task(&mut self, cause: enums_pb::WorkflowTaskFailedCause, message: &str) -> i64 {
+            self.push(Attributes::WorkflowTaskFailedEventAttributes(history_pb::WorkflowTaskFailedEventAttributes {
+                cause: cause as i32,
+                failure: Some(failure_pb::Failure { message: message.into(), ..Default::default() }),
+                ..Default::default()
+            }))
         }
 
         pub fn activity(
@@ -730,10 +596,7 @@ pub(crate) mod tests {
                     task_queue: queue("tq-act"),
                     start_to_close_timeout: dur(start_to_close_ms),
                     schedule_to_close_timeout: dur(schedule_to_close_ms),
-                    retry_policy: Some(common_pb::RetryPolicy {
-                        maximum_attempts: max_attempts,
-                        ..Default::default()
-                    }),
+                    retry_policy: Some(common_pb::RetryPolicy { maximum_attempts: max_attempts, ..Default::default() }),
                     input: payloads(input),
                     ..Default::default()
                 },
@@ -741,13 +604,11 @@ pub(crate) mod tests {
         }
 
         pub fn start_activity(&mut self, scheduled: i64, attempt: i32) -> i64 {
-            self.push(Attributes::ActivityTaskStartedEventAttributes(
-                history_pb::ActivityTaskStartedEventAttributes {
-                    scheduled_event_id: scheduled,
-                    attempt,
-                    ..Default::default()
-                },
-            ))
+            self.push(Attributes::ActivityTaskStartedEventAttributes(history_pb::ActivityTaskStartedEventAttributes {
+                scheduled_event_id: scheduled,
+                attempt,
+                ..Default::default()
+            }))
         }
 
         pub fn complete_activity(&mut self, scheduled: i64, result: &[usize]) -> i64 {
@@ -791,30 +652,18 @@ pub(crate) mod tests {
         );
         let s = b.schedule_workflow_task(2);
         b.start_workflow_task(s, false);
-        b.fail_workflow_task(
-            enums_pb::WorkflowTaskFailedCause::NonDeterministicError,
-            "boom",
-        );
+        b.fail_workflow_task(enums_pb::WorkflowTaskFailedCause::NonDeterministicError, "boom");
         let f = b.facts();
         assert_eq!(f.workflow_task_failures.len(), 2);
         assert!(f.workflow_task_failures.iter().all(|w| w.nondeterminism));
-        assert_eq!(
-            f.workflow_task_failures[0].message,
-            "[TMPRL1100] Nondeterminism error: x"
-        );
+        assert_eq!(f.workflow_task_failures[0].message, "[TMPRL1100] Nondeterminism error: x");
         assert_eq!(f.last_outcome_failure, Some(1));
-        assert_eq!(
-            f.workflow_task_failures[1].cause,
-            "WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR"
-        );
+        assert_eq!(f.workflow_task_failures[1].cause, "WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR");
 
         let mut b = Builder::started(&[]);
         let s = b.schedule_workflow_task(1);
         b.start_workflow_task(s, false);
-        b.fail_workflow_task(
-            enums_pb::WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure,
-            "division by zero",
-        );
+        b.fail_workflow_task(enums_pb::WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure, "division by zero");
         b.workflow_task(false);
         let f = b.facts();
         assert!(!f.workflow_task_failures[0].nondeterminism);
@@ -827,9 +676,7 @@ pub(crate) mod tests {
         let s = b.schedule_workflow_task(1);
         b.wait(2000);
         b.start_workflow_task(s, false);
-        b.push(Attributes::WorkflowTaskCompletedEventAttributes(
-            Default::default(),
-        ));
+        b.push(Attributes::WorkflowTaskCompletedEventAttributes(Default::default()));
         let a = b.activity("charge", 10_000, 0, 0, &[5]);
         b.start_activity(a, 1);
         b.complete_activity(a, &[2000]);
@@ -840,18 +687,8 @@ pub(crate) mod tests {
         b.wait(60_000);
         b.start_workflow_task(s, false);
         let f = b.facts();
-        let got: Vec<_> = f
-            .latencies
-            .iter()
-            .map(|l| (l.kind, l.task_queue.as_str(), l.latency_ms))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (QueueKind::Workflow, "tq", 3000),
-                (QueueKind::Activity, "tq-act", 1000)
-            ]
-        );
+        let got: Vec<_> = f.latencies.iter().map(|l| (l.kind, l.task_queue.as_str(), l.latency_ms)).collect();
+        assert_eq!(got, [(QueueKind::Workflow, "tq", 3000), (QueueKind::Activity, "tq-act", 1000)]);
         let p = f.largest_payload.expect("payloads");
         assert_eq!(p.bytes, 2000);
         assert_eq!(p.what, "ActivityTaskCompleted result (activity charge)");
@@ -863,21 +700,9 @@ pub(crate) mod tests {
     fn queue_facts_merge_pollers_by_identity() {
         let resp = service_pb::DescribeTaskQueueResponse {
             pollers: vec![
-                taskqueue_pb::PollerInfo {
-                    identity: "a".into(),
-                    last_access_time: ts(5000),
-                    ..Default::default()
-                },
-                taskqueue_pb::PollerInfo {
-                    identity: "a".into(),
-                    last_access_time: ts(7000),
-                    ..Default::default()
-                },
-                taskqueue_pb::PollerInfo {
-                    identity: "b".into(),
-                    last_access_time: ts(6000),
-                    ..Default::default()
-                },
+                taskqueue_pb::PollerInfo { identity: "a".into(), last_access_time: ts(5000), ..Default::default() },
+                taskqueue_pb::PollerInfo { identity: "a".into(), last_access_time: ts(7000), ..Default::default() },
+                taskqueue_pb::PollerInfo { identity: "b".into(), last_access_time: ts(6000), ..Default::default() },
             ],
             stats: Some(taskqueue_pb::TaskQueueStats {
                 approximate_backlog_count: 3,
@@ -894,10 +719,7 @@ pub(crate) mod tests {
 
         // Enhanced mode adds the pollers of other partitions and may see a larger backlog.
         let type_info = |identity: &str, backlog: i64| taskqueue_pb::TaskQueueTypeInfo {
-            pollers: vec![taskqueue_pb::PollerInfo {
-                identity: identity.into(),
-                ..Default::default()
-            }],
+            pollers: vec![taskqueue_pb::PollerInfo { identity: identity.into(), ..Default::default() }],
             stats: Some(taskqueue_pb::TaskQueueStats {
                 approximate_backlog_count: backlog,
                 approximate_backlog_age: dur(4000),
@@ -921,8 +743,7 @@ pub(crate) mod tests {
             .collect(),
             ..Default::default()
         };
-        let q =
-            QueueFacts::from_response("default", "tq", QueueKind::Workflow, &resp, Some(&enhanced));
+        let q = QueueFacts::from_response("default", "tq", QueueKind::Workflow, &resp, Some(&enhanced));
         let ids: Vec<_> = q.pollers.iter().map(|p| p.identity.as_str()).collect();
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(q.backlog, Some(5));
@@ -931,13 +752,7 @@ pub(crate) mod tests {
 
     #[test]
     fn status_names() {
-        assert_eq!(
-            status_name(enums_pb::WorkflowExecutionStatus::ContinuedAsNew),
-            "ContinuedAsNew"
-        );
-        assert_eq!(
-            status_name(enums_pb::WorkflowExecutionStatus::Running),
-            "Running"
-        );
+        assert_eq!(status_name(enums_pb::WorkflowExecutionStatus::ContinuedAsNew), "ContinuedAsNew");
+        assert_eq!(status_name(enums_pb::WorkflowExecutionStatus::Running), "Running");
     }
 }

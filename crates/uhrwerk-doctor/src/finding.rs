@@ -75,16 +75,12 @@ impl Check {
     }
 
     pub fn from_code(code: &str) -> Option<Check> {
-        Check::ALL
-            .into_iter()
-            .find(|c| c.code().eq_ignore_ascii_case(code.trim()))
+        Check::ALL.into_iter().find(|c| c.code().eq_ignore_ascii_case(code.trim()))
     }
 
     pub fn severity(self) -> Severity {
         match self {
-            Check::HistoryHardLimit | Check::NonDeterminism | Check::BacklogWithoutPollers => {
-                Severity::Error
-            }
+            Check::HistoryHardLimit | Check::NonDeterminism | Check::BacklogWithoutPollers => Severity::Error,
             Check::HistoryWarnLimit
             | Check::ContinueAsNewIgnored
             | Check::WorkflowTaskFailing
@@ -99,9 +95,7 @@ impl Check {
 
     pub fn title(self) -> &'static str {
         match self {
-            Check::HistoryHardLimit => {
-                "History will reach the hard limit and the run will be terminated"
-            }
+            Check::HistoryHardLimit => "History will reach the hard limit and the run will be terminated",
             Check::HistoryWarnLimit => "History is over the warn limit",
             Check::ContinueAsNewIgnored => "Continue-as-new was suggested but ignored",
             Check::NonDeterminism => "Non-determinism error",
@@ -111,9 +105,7 @@ impl Check {
             Check::SlowScheduleToStart => "Schedule-to-start latency above the threshold",
             Check::NoStartToCloseTimeout => "Activity scheduled without a start-to-close timeout",
             Check::UnlimitedRetries => "Activity retries without limit",
-            Check::PositionalInputs => {
-                "Several positional input payloads instead of one input object"
-            }
+            Check::PositionalInputs => "Several positional input payloads instead of one input object",
             Check::LargePayloads => "Large payloads in the workflow's history (workflow state)",
         }
     }
@@ -125,9 +117,7 @@ impl Check {
             Check::ContinueAsNewIgnored => "13.1",
             Check::NonDeterminism => "13.2",
             Check::WorkflowTaskFailing => "13.1",
-            Check::BacklogWithoutPollers | Check::SinglePoller | Check::SlowScheduleToStart => {
-                "13.5"
-            }
+            Check::BacklogWithoutPollers | Check::SinglePoller | Check::SlowScheduleToStart => "13.5",
             Check::NoStartToCloseTimeout | Check::UnlimitedRetries => "13.9",
             Check::PositionalInputs => "13.1",
             Check::LargePayloads => "13.3",
@@ -229,12 +219,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(
-        check: Check,
-        namespace: &str,
-        subject: impl Into<String>,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn new(check: Check, namespace: &str, subject: impl Into<String>, detail: impl Into<String>) -> Self {
         Finding {
             severity: check.severity(),
             code: check.code(),

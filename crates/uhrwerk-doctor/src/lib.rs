@@ -37,20 +37,10 @@ pub enum Format {
 #[derive(clap::Args, Debug)]
 pub struct DoctorArgs {
     /// gRPC address of the server.
-    #[arg(
-        long,
-        value_name = "HOST:PORT",
-        default_value = "127.0.0.1:7233",
-        env = "TEMPORAL_ADDRESS"
-    )]
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7233", env = "TEMPORAL_ADDRESS")]
     pub address: String,
     /// Namespace to check.
-    #[arg(
-        short = 'n',
-        long,
-        default_value = "default",
-        env = "TEMPORAL_NAMESPACE"
-    )]
+    #[arg(short = 'n', long, default_value = "default", env = "TEMPORAL_NAMESPACE")]
     pub namespace: String,
     /// Output format: human-readable text, or a JSON array of findings.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -95,11 +85,7 @@ pub fn run(args: &DoctorArgs) -> ExitCode {
     if let Some(code) = &args.explain {
         return explain(code);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("uhrwerk doctor: {}", DoctorError::Runtime(e));
@@ -121,18 +107,10 @@ pub fn run(args: &DoctorArgs) -> ExitCode {
 fn explain(code: &str) -> ExitCode {
     let Some(check) = Check::from_code(code) else {
         let known: Vec<_> = Check::ALL.iter().map(|c| c.code()).collect();
-        eprintln!(
-            "uhrwerk doctor: unknown check {code:?}; known: {}",
-            known.join(", ")
-        );
+        eprintln!("uhrwerk doctor: unknown check {code:?}; known: {}", known.join(", "));
         return ExitCode::from(2);
     };
-    println!(
-        "{} ({}): {}",
-        check.code(),
-        check.severity().as_str(),
-        check.title()
-    );
+    println!("{} ({}): {}", check.code(), check.severity().as_str(), check.title());
     println!("chapter section: {}", check.section());
     println!("fix: {}", check.fix());
     ExitCode::SUCCESS
@@ -140,9 +118,7 @@ fn explain(code: &str) -> ExitCode {
 
 /// The default metrics URL: port 9233 on the host of `--address`.
 pub fn default_metrics_url(address: &str) -> String {
-    let hostport = address
-        .trim_start_matches("http://")
-        .trim_start_matches("https://");
+    let hostport = address.trim_start_matches("http://").trim_start_matches("https://");
     let hostport = hostport.split('/').next().unwrap_or(hostport);
     let host = match hostport.rsplit_once(':') {
         Some((h, _)) => h,
@@ -154,15 +130,9 @@ pub fn default_metrics_url(address: &str) -> String {
 
 /// Resolves the limits: defaults, then the metrics endpoint, then overrides. Returns the limits
 /// and a one-line description for the report.
-fn resolve_limits(
-    args: &DoctorArgs,
-    notes: &mut Vec<String>,
-) -> Result<(limits::Limits, String), DoctorError> {
+fn resolve_limits(args: &DoctorArgs, notes: &mut Vec<String>) -> Result<(limits::Limits, String), DoctorError> {
     let mut limits = limits::Limits::default();
-    let url = args
-        .metrics_url
-        .clone()
-        .unwrap_or_else(|| default_metrics_url(&args.address));
+    let url = args.metrics_url.clone().unwrap_or_else(|| default_metrics_url(&args.address));
     let origin = match metrics::fetch(&url, Duration::from_secs(3)) {
         Ok(body) => match limits.apply_metrics(&body) {
             0 => format!("Temporal defaults (no uhrwerk_limit gauges at {url})"),
@@ -172,10 +142,7 @@ fn resolve_limits(
     };
     let unused = limits.apply_overrides(args.dynamic_config_values.iter().map(String::as_str))?;
     if !unused.is_empty() {
-        notes.push(format!(
-            "dynamic config keys not used by the doctor: {}",
-            unused.join(", ")
-        ));
+        notes.push(format!("dynamic config keys not used by the doctor: {}", unused.join(", ")));
     }
     let l = &limits;
     let description = format!(
@@ -187,11 +154,7 @@ fn resolve_limits(
         timefmt::bytes(l.history_size_error()),
         timefmt::bytes(l.history_size_suggest()),
         origin,
-        if args.dynamic_config_values.is_empty() {
-            ""
-        } else {
-            ", with --dynamic-config-value overrides"
-        }
+        if args.dynamic_config_values.is_empty() { "" } else { ", with --dynamic-config-value overrides" }
     );
     Ok((limits, description))
 }
@@ -204,8 +167,7 @@ async fn doctor(args: &DoctorArgs) -> Result<(String, u8), DoctorError> {
     let mut ignore = Vec::new();
     for code in &args.ignore {
         ignore.push(
-            Check::from_code(code)
-                .ok_or_else(|| DoctorError::Usage(format!("--ignore: unknown check {code:?}")))?,
+            Check::from_code(code).ok_or_else(|| DoctorError::Usage(format!("--ignore: unknown check {code:?}")))?,
         );
     }
     if args.max_runs == 0 {
@@ -278,14 +240,8 @@ mod tests {
 
     #[test]
     fn metrics_url_follows_the_address_host() {
-        assert_eq!(
-            default_metrics_url("127.0.0.1:7233"),
-            "http://127.0.0.1:9233/metrics"
-        );
-        assert_eq!(
-            default_metrics_url("temporal.internal:7233"),
-            "http://temporal.internal:9233/metrics"
-        );
+        assert_eq!(default_metrics_url("127.0.0.1:7233"), "http://127.0.0.1:9233/metrics");
+        assert_eq!(default_metrics_url("temporal.internal:7233"), "http://temporal.internal:9233/metrics");
         assert_eq!(default_metrics_url("http://h:1"), "http://h:9233/metrics");
     }
 
@@ -307,10 +263,7 @@ mod tests {
         .expect("parses");
         assert_eq!(cli.args.format, Format::Json);
         assert_eq!(cli.args.since, Duration::from_secs(7200));
-        assert_eq!(
-            cli.args.dynamic_config_values,
-            ["limit.historyCount.warn=50"]
-        );
+        assert_eq!(cli.args.dynamic_config_values, ["limit.historyCount.warn=50"]);
         assert!(Cli::try_parse_from(["doctor", "--since", "soon"]).is_err());
     }
 
@@ -327,10 +280,7 @@ mod tests {
             &format!("http://127.0.0.1:{port}/metrics"),
         ])
         .expect("parses");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let err = rt.block_on(doctor(&cli.args)).expect_err("no server");
         assert!(matches!(err, DoctorError::Connect { .. }), "{err}");
     }

@@ -43,12 +43,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            values: DEFAULTS
-                .iter()
-                .map(|(k, v)| (*k, (*v, Source::Default)))
-                .collect(),
-        }
+        Limits { values: DEFAULTS.iter().map(|(k, v)| (*k, (*v, Source::Default))).collect() }
     }
 }
 
@@ -97,10 +92,7 @@ impl Limits {
 
     /// Applies the limits a Prometheus text exposition publishes; returns how many were applied.
     pub fn apply_metrics(&mut self, text: &str) -> usize {
-        parse_limit_gauges(text)
-            .into_iter()
-            .filter(|(k, v)| self.set(k, *v, Source::Metrics))
-            .count()
+        parse_limit_gauges(text).into_iter().filter(|(k, v)| self.set(k, *v, Source::Metrics)).count()
     }
 
     /// Applies `KEY=JSON` overrides (Temporal's `--dynamic-config-value` syntax). Keys the doctor
@@ -111,30 +103,21 @@ impl Limits {
     ) -> Result<Vec<String>, DoctorError> {
         let mut unused = Vec::new();
         for pair in pairs {
-            let (key, json) = pair.split_once('=').ok_or_else(|| {
-                DoctorError::Usage(format!(
-                    "dynamic config value {pair:?} must look like KEY=JSON"
-                ))
-            })?;
+            let (key, json) = pair
+                .split_once('=')
+                .ok_or_else(|| DoctorError::Usage(format!("dynamic config value {pair:?} must look like KEY=JSON")))?;
             let key = key.trim();
             if key.is_empty() {
-                return Err(DoctorError::Usage(format!(
-                    "dynamic config value {pair:?} must look like KEY=JSON"
-                )));
+                return Err(DoctorError::Usage(format!("dynamic config value {pair:?} must look like KEY=JSON")));
             }
-            let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
-                DoctorError::Usage(format!(
-                    "dynamic config value for {key} is not valid JSON: {e}"
-                ))
-            })?;
+            let value: serde_json::Value = serde_json::from_str(json)
+                .map_err(|e| DoctorError::Usage(format!("dynamic config value for {key} is not valid JSON: {e}")))?;
             if self.source(key).is_none() {
                 unused.push(key.to_string());
                 continue;
             }
             let n = value.as_i64().filter(|n| *n >= 0).ok_or_else(|| {
-                DoctorError::Usage(format!(
-                    "dynamic config value for {key} must be a non-negative integer"
-                ))
+                DoctorError::Usage(format!("dynamic config value for {key} must be a non-negative integer"))
             })?;
             self.set(key, n, Source::Override);
         }
@@ -143,10 +126,7 @@ impl Limits {
 
     /// `key=value (source)` for every limit, for the report's header.
     pub fn describe(&self) -> Vec<String> {
-        self.values
-            .iter()
-            .map(|(k, (v, s))| format!("{k}={v} ({})", s.as_str()))
-            .collect()
+        self.values.iter().map(|(k, (v, s))| format!("{k}={v} ({})", s.as_str())).collect()
     }
 }
 
@@ -248,33 +228,21 @@ mod tests {
         let mut l = Limits::default();
         l.apply_metrics("uhrwerk_limit{name=\"limit.historyCount.warn\"} 50\n");
         let unused = l
-            .apply_overrides([
-                "limit.historyCount.warn=70",
-                "frontend.enableUpdateWorkflowExecution=true",
-            ])
+            .apply_overrides(["limit.historyCount.warn=70", "frontend.enableUpdateWorkflowExecution=true"])
             .expect("valid");
         assert_eq!(l.history_count_warn(), 70);
         assert_eq!(l.source("limit.historyCount.warn"), Some(Source::Override));
         assert_eq!(unused, ["frontend.enableUpdateWorkflowExecution"]);
         assert!(l.apply_overrides(["novalue"]).is_err());
         assert!(l.apply_overrides(["limit.historyCount.warn={"]).is_err());
-        assert!(
-            l.apply_overrides(["limit.historyCount.warn=\"x\""])
-                .is_err()
-        );
+        assert!(l.apply_overrides(["limit.historyCount.warn=\"x\""]).is_err());
         assert!(l.apply_overrides(["limit.historyCount.warn=-1"]).is_err());
     }
 
     #[test]
     fn label_values_with_escapes() {
-        assert_eq!(
-            label_value(r#"a="x\"y",name="n""#, "name").as_deref(),
-            Some("n")
-        );
-        assert_eq!(
-            label_value(r#"a="x\"y",name="n""#, "a").as_deref(),
-            Some("x\"y")
-        );
+        assert_eq!(label_value(r#"a="x\"y",name="n""#, "name").as_deref(), Some("n"));
+        assert_eq!(label_value(r#"a="x\"y",name="n""#, "a").as_deref(), Some("x\"y"));
         assert_eq!(label_value(r#"a="x"#, "a"), None);
     }
 }

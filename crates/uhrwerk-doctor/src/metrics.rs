@@ -11,9 +11,7 @@ const MAX_BODY: usize = 8 * 1024 * 1024;
 
 /// `http://host:port/path` split into (host, port, path).
 pub fn parse_url(url: &str) -> Result<(String, u16, String), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| "only http:// URLs are supported".to_string())?;
+    let rest = url.strip_prefix("http://").ok_or_else(|| "only http:// URLs are supported".to_string())?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -22,19 +20,12 @@ pub fn parse_url(url: &str) -> Result<(String, u16, String), String> {
         return Err("missing host".into());
     }
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
-            h.to_string(),
-            p.parse::<u16>().map_err(|_| format!("bad port {p:?}"))?,
-        ),
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            (h.to_string(), p.parse::<u16>().map_err(|_| format!("bad port {p:?}"))?)
+        }
         _ => (authority.to_string(), 80),
     };
-    Ok((
-        host.trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-        port,
-        path.to_string(),
-    ))
+    Ok((host.trim_start_matches('[').trim_end_matches(']').to_string(), port, path.to_string()))
 }
 
 /// GETs `url` and returns the body of a 200 answer.
@@ -45,25 +36,15 @@ pub fn fetch(url: &str, timeout: Duration) -> Result<String, DoctorError> {
         .map_err(|e| DoctorError::metrics(url, e))?
         .next()
         .ok_or_else(|| DoctorError::metrics(url, "host has no address"))?;
-    let mut stream =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| DoctorError::metrics(url, e))?;
-    stream
-        .set_read_timeout(Some(timeout))
-        .map_err(|e| DoctorError::metrics(url, e))?;
-    stream
-        .set_write_timeout(Some(timeout))
-        .map_err(|e| DoctorError::metrics(url, e))?;
+    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| DoctorError::metrics(url, e))?;
+    stream.set_read_timeout(Some(timeout)).map_err(|e| DoctorError::metrics(url, e))?;
+    stream.set_write_timeout(Some(timeout)).map_err(|e| DoctorError::metrics(url, e))?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: text/plain\r\nConnection: close\r\nUser-Agent: uhrwerk-doctor\r\n\r\n"
     );
-    stream
-        .write_all(request.as_bytes())
-        .map_err(|e| DoctorError::metrics(url, e))?;
+    stream.write_all(request.as_bytes()).map_err(|e| DoctorError::metrics(url, e))?;
     let mut raw = Vec::new();
-    stream
-        .take(MAX_BODY as u64 + 64 * 1024)
-        .read_to_end(&mut raw)
-        .map_err(|e| DoctorError::metrics(url, e))?;
+    stream.take(MAX_BODY as u64 + 64 * 1024).read_to_end(&mut raw).map_err(|e| DoctorError::metrics(url, e))?;
     parse_response(&raw).map_err(|e| DoctorError::metrics(url, e))
 }
 
@@ -94,9 +75,7 @@ pub fn parse_response(raw: &[u8]) -> Result<String, String> {
     let body = if chunked {
         dechunk(body)?
     } else if let Some(n) = length {
-        body.get(..n)
-            .ok_or("body shorter than Content-Length")?
-            .to_vec()
+        body.get(..n).ok_or("body shorter than Content-Length")?.to_vec()
     } else {
         body.to_vec()
     };
@@ -112,8 +91,7 @@ fn dechunk(mut body: &[u8]) -> Result<Vec<u8>, String> {
         let line_end = find(body, b"\r\n").ok_or("truncated chunk size")?;
         let size_str = std::str::from_utf8(&body[..line_end]).map_err(|_| "bad chunk size")?;
         let size_str = size_str.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_str, 16)
-            .map_err(|_| format!("bad chunk size {size_str:?}"))?;
+        let size = usize::from_str_radix(size_str, 16).map_err(|_| format!("bad chunk size {size_str:?}"))?;
         body = &body[line_end + 2..];
         if size == 0 {
             return Ok(out);
@@ -144,37 +122,20 @@ mod tests {
             let mut buf = [0u8; 1024];
             let n = conn.read(&mut buf).expect("read");
             let request = String::from_utf8_lossy(&buf[..n]).to_string();
-            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc")
-                .expect("write");
+            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc").expect("write");
             request
         });
-        let body = fetch(
-            &format!("http://127.0.0.1:{port}/metrics"),
-            Duration::from_secs(5),
-        )
-        .expect("fetch");
+        let body = fetch(&format!("http://127.0.0.1:{port}/metrics"), Duration::from_secs(5)).expect("fetch");
         assert_eq!(body, "abc");
         let request = server.join().expect("server thread");
-        assert!(
-            request.starts_with("GET /metrics HTTP/1.1\r\n"),
-            "{request}"
-        );
+        assert!(request.starts_with("GET /metrics HTTP/1.1\r\n"), "{request}");
     }
 
     #[test]
     fn urls() {
-        assert_eq!(
-            parse_url("http://127.0.0.1:9233/metrics"),
-            Ok(("127.0.0.1".into(), 9233, "/metrics".into()))
-        );
-        assert_eq!(
-            parse_url("http://localhost"),
-            Ok(("localhost".into(), 80, "/".into()))
-        );
-        assert_eq!(
-            parse_url("http://[::1]:9233/m"),
-            Ok(("::1".into(), 9233, "/m".into()))
-        );
+        assert_eq!(parse_url("http://127.0.0.1:9233/metrics"), Ok(("127.0.0.1".into(), 9233, "/metrics".into())));
+        assert_eq!(parse_url("http://localhost"), Ok(("localhost".into(), 80, "/".into())));
+        assert_eq!(parse_url("http://[::1]:9233/m"), Ok(("::1".into(), 9233, "/m".into())));
         assert!(parse_url("https://x/metrics").is_err());
         assert!(parse_url("http://h:port/").is_err());
     }
@@ -189,9 +150,7 @@ mod tests {
         assert_eq!(parse_response(closed).as_deref(), Ok("until close"));
         assert!(parse_response(b"HTTP/1.1 404 Not Found\r\n\r\n").is_err());
         assert!(parse_response(b"HTTP/1.1 200 OK\r\n").is_err());
-        assert!(
-            parse_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n").is_err()
-        );
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n").is_err());
     }
 
     #[test]
@@ -200,12 +159,6 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("addr").port();
         drop(listener);
-        assert!(
-            fetch(
-                &format!("http://127.0.0.1:{port}/metrics"),
-                Duration::from_millis(500)
-            )
-            .is_err()
-        );
+        assert!(fetch(&format!("http://127.0.0.1:{port}/metrics"), Duration::from_millis(500)).is_err());
     }
 }

@@ -41,13 +41,7 @@ pub fn text(header: &Header, findings: &[Finding]) -> String {
         return out;
     }
     for f in findings {
-        let _ = writeln!(
-            out,
-            "{:<7} {}  {}",
-            f.severity.as_str().to_uppercase(),
-            f.code,
-            f.title
-        );
+        let _ = writeln!(out, "{:<7} {}  {}", f.severity.as_str().to_uppercase(), f.code, f.title);
         let _ = writeln!(out, "  subject  {}", f.subject);
         let _ = writeln!(out, "  detail   {}", f.detail);
         let _ = writeln!(out, "  chapter  {}", f.section);
@@ -67,8 +61,7 @@ pub fn text(header: &Header, findings: &[Finding]) -> String {
 }
 
 pub fn json(findings: &[Finding]) -> String {
-    serde_json::to_string_pretty(findings)
-        .unwrap_or_else(|e| format!("[{{\"error\": {:?}}}]", e.to_string()))
+    serde_json::to_string_pretty(findings).unwrap_or_else(|e| format!("[{{\"error\": {:?}}}]", e.to_string()))
 }
 
 #[cfg(test)]
@@ -92,17 +85,10 @@ mod tests {
 
     #[test]
     fn text_report() {
-        let f = vec![Finding::new(
-            Check::BacklogWithoutPollers,
-            "default",
-            "task queue tq (workflow tasks)",
-            "3 waiting",
-        )];
+        let f =
+            vec![Finding::new(Check::BacklogWithoutPollers, "default", "task queue tq (workflow tasks)", "3 waiting")];
         let t = text(&header(), &f);
-        assert!(
-            t.contains("ERROR   DR301  Task queue has a backlog and no pollers"),
-            "{t}"
-        );
+        assert!(t.contains("ERROR   DR301  Task queue has a backlog and no pollers"), "{t}");
         assert!(t.contains("  chapter  13.5"));
         assert!(t.contains("note: metrics unreachable"));
         assert!(t.ends_with("1 finding(s): 1 error(s), 0 warning(s), 0 info\n"));
@@ -111,13 +97,8 @@ mod tests {
 
     #[test]
     fn json_array() {
-        let mut f = Finding::new(
-            Check::SinglePoller,
-            "default",
-            "task queue tq (workflow tasks)",
-            "one",
-        )
-        .with_data("pollers", 1);
+        let mut f = Finding::new(Check::SinglePoller, "default", "task queue tq (workflow tasks)", "one")
+            .with_data("pollers", 1);
         f.task_queue = Some("tq".into());
         let v: serde_json::Value = serde_json::from_str(&json(&[f])).expect("json");
         assert_eq!(v[0]["code"], "DR302");

@@ -54,18 +54,12 @@ pub fn endpoint_uri(address: &str) -> String {
 }
 
 pub async fn connect(address: &str) -> Result<Client, DoctorError> {
-    let err = |detail: String| DoctorError::Connect {
-        address: address.to_string(),
-        detail,
-    };
+    let err = |detail: String| DoctorError::Connect { address: address.to_string(), detail };
     let endpoint = Endpoint::from_shared(endpoint_uri(address))
         .map_err(|e| err(e.to_string()))?
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60));
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| err(source_chain(&e)))?;
+    let channel = endpoint.connect().await.map_err(|e| err(source_chain(&e)))?;
     Ok(WorkflowServiceClient::new(channel).max_decoding_message_size(256 * 1024 * 1024))
 }
 
@@ -80,11 +74,7 @@ fn source_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-pub async fn scan(
-    client: &Client,
-    opts: &ScanOptions,
-    limits: &Limits,
-) -> Result<ScanResult, DoctorError> {
+pub async fn scan(client: &Client, opts: &ScanOptions, limits: &Limits) -> Result<ScanResult, DoctorError> {
     let mut client = client.clone();
     client
         .describe_namespace(service_pb::DescribeNamespaceRequest {
@@ -93,10 +83,9 @@ pub async fn scan(
         })
         .await
         .map_err(|s| match s.code() {
-            tonic::Code::NotFound => DoctorError::Usage(format!(
-                "namespace {} not found on the server",
-                opts.namespace
-            )),
+            tonic::Code::NotFound => {
+                DoctorError::Usage(format!("namespace {} not found on the server", opts.namespace))
+            }
             _ => DoctorError::rpc("DescribeNamespace", s),
         })?;
 
@@ -108,38 +97,14 @@ pub async fn scan(
     // then the runs closed inside the window.
     let big = format!(
         "ExecutionStatus = 'Running' AND (HistoryLength >= {} OR HistorySizeBytes >= {})",
-        limits
-            .history_count_suggest()
-            .min(limits.history_count_warn())
-            .max(1),
-        limits
-            .history_size_suggest()
-            .min(limits.history_size_warn())
-            .max(1)
+        limits.history_count_suggest().min(limits.history_count_warn()).max(1),
+        limits.history_size_suggest().min(limits.history_size_warn()).max(1)
     );
-    let closed = format!(
-        "ExecutionStatus != 'Running' AND CloseTime > '{}'",
-        rfc3339(opts.now_ms - opts.since_ms)
-    );
-    for (query, optional) in [
-        (big, true),
-        ("ExecutionStatus = 'Running'".to_string(), false),
-        (closed, false),
-    ] {
-        match list(
-            &mut client,
-            &opts.namespace,
-            &query,
-            opts.max_runs,
-            &mut runs,
-            &mut seen,
-        )
-        .await
-        {
+    let closed = format!("ExecutionStatus != 'Running' AND CloseTime > '{}'", rfc3339(opts.now_ms - opts.since_ms));
+    for (query, optional) in [(big, true), ("ExecutionStatus = 'Running'".to_string(), false), (closed, false)] {
+        match list(&mut client, &opts.namespace, &query, opts.max_runs, &mut runs, &mut seen).await {
             Ok(more) => truncated |= more,
-            Err(e) if optional => {
-                notes.push(format!("could not list the largest runs first ({e})"))
-            }
+            Err(e) if optional => notes.push(format!("could not list the largest runs first ({e})")),
             Err(e) => return Err(e),
         }
     }
@@ -151,14 +116,7 @@ pub async fn scan(
         ));
     }
 
-    let runs = fetch_runs(
-        &client,
-        &opts.namespace,
-        runs,
-        opts.concurrency.max(1),
-        &mut notes,
-    )
-    .await?;
+    let runs = fetch_runs(&client, &opts.namespace, runs, opts.concurrency.max(1), &mut notes).await?;
     let open_runs = runs.iter().filter(|r| r.open).count();
     let closed_runs = runs.len() - open_runs;
 
@@ -174,10 +132,7 @@ pub async fn scan(
         }
     }
     if queue_names.len() > MAX_QUEUES {
-        notes.push(format!(
-            "{} task queues found; described the first {MAX_QUEUES}",
-            queue_names.len()
-        ));
+        notes.push(format!("{} task queues found; described the first {MAX_QUEUES}", queue_names.len()));
     }
     let mut queues = Vec::new();
     for (name, kind) in queue_names.into_iter().take(MAX_QUEUES) {
@@ -218,34 +173,16 @@ pub async fn scan(
                 ));
             }
             Err(s) if matches!(s.code(), tonic::Code::Unimplemented) => {
-                notes.push(
-                    "the server does not implement DescribeTaskQueue: task queue checks skipped"
-                        .into(),
-                );
+                notes.push("the server does not implement DescribeTaskQueue: task queue checks skipped".into());
                 break;
             }
-            Err(s)
-                if matches!(
-                    s.code(),
-                    tonic::Code::InvalidArgument | tonic::Code::NotFound
-                ) =>
-            {
-                notes.push(format!(
-                    "DescribeTaskQueue {name} ({}): {}",
-                    kind.as_str(),
-                    s.message()
-                ));
+            Err(s) if matches!(s.code(), tonic::Code::InvalidArgument | tonic::Code::NotFound) => {
+                notes.push(format!("DescribeTaskQueue {name} ({}): {}", kind.as_str(), s.message()));
             }
             Err(s) => return Err(DoctorError::rpc("DescribeTaskQueue", s)),
         }
     }
-    Ok(ScanResult {
-        snapshot: Snapshot { runs, queues },
-        open_runs,
-        closed_runs,
-        truncated,
-        notes,
-    })
+    Ok(ScanResult { snapshot: Snapshot { runs, queues }, open_runs, closed_runs, truncated, notes })
 }
 
 /// Appends the runs of one visibility query (not yet seen) up to `max_runs` in total; returns
@@ -333,22 +270,13 @@ async fn fetch_runs(
         }
     }
     if missing > 0 {
-        notes.push(format!(
-            "{missing} run(s) disappeared during the scan (deleted by retention)"
-        ));
+        notes.push(format!("{missing} run(s) disappeared during the scan (deleted by retention)"));
     }
     Ok(done)
 }
 
-async fn fetch_run(
-    mut client: Client,
-    namespace: String,
-    mut run: RunFacts,
-) -> Result<Option<RunFacts>, DoctorError> {
-    let execution = common_pb::WorkflowExecution {
-        workflow_id: run.workflow_id.clone(),
-        run_id: run.run_id.clone(),
-    };
+async fn fetch_run(mut client: Client, namespace: String, mut run: RunFacts) -> Result<Option<RunFacts>, DoctorError> {
+    let execution = common_pb::WorkflowExecution { workflow_id: run.workflow_id.clone(), run_id: run.run_id.clone() };
     let mut scan = HistoryScan::default();
     let mut token = Vec::new();
     loop {
@@ -374,10 +302,7 @@ async fn fetch_run(
     }
     run.apply_history(scan.finish());
     if run.open {
-        let req = service_pb::DescribeWorkflowExecutionRequest {
-            namespace,
-            execution: Some(execution),
-        };
+        let req = service_pb::DescribeWorkflowExecutionRequest { namespace, execution: Some(execution) };
         match client.describe_workflow_execution(req).await {
             Ok(resp) => run.apply_describe(resp.get_ref()),
             Err(s) if s.code() == tonic::Code::NotFound => return Ok(None),

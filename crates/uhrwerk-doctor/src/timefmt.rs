@@ -17,21 +17,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut total_ms: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!(
-                "invalid duration {s:?}: expected a number at {rest:?}"
-            ));
+            return Err(format!("invalid duration {s:?}: expected a number at {rest:?}"));
         }
-        let number: f64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("invalid duration {s:?}"))?;
+        let number: f64 = rest[..digits].parse().map_err(|_| format!("invalid duration {s:?}"))?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let ms_per_unit = match unit {
@@ -41,16 +33,12 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "h" => 3_600_000.0,
             "d" => 86_400_000.0,
             _ => {
-                return Err(format!(
-                    "invalid duration {s:?}: unknown unit {unit:?} (use ms, s, m, h or d)"
-                ));
+                return Err(format!("invalid duration {s:?}: unknown unit {unit:?} (use ms, s, m, h or d)"));
             }
         };
         total_ms += (number * ms_per_unit).round() as u128;
     }
-    Ok(Duration::from_millis(
-        u64::try_from(total_ms).map_err(|_| format!("duration {s:?} is too long"))?,
-    ))
+    Ok(Duration::from_millis(u64::try_from(total_ms).map_err(|_| format!("duration {s:?} is too long"))?))
 }
 
 /// `850 ms`, `4.2 s`, `12 min`, `5.5 h`, `3.0 d`.
@@ -88,12 +76,7 @@ pub fn rfc3339(ms: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Howard Hinnant's days-to-civil algorithm.
@@ -111,19 +94,11 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 pub fn ts_ms(t: Option<&wkt::Timestamp>) -> Option<i64> {
-    t.map(|t| {
-        t.seconds
-            .saturating_mul(1000)
-            .saturating_add(i64::from(t.nanos) / 1_000_000)
-    })
+    t.map(|t| t.seconds.saturating_mul(1000).saturating_add(i64::from(t.nanos) / 1_000_000))
 }
 
 pub fn dur_ms(d: Option<&wkt::Duration>) -> i64 {
-    d.map_or(0, |d| {
-        d.seconds
-            .saturating_mul(1000)
-            .saturating_add(i64::from(d.nanos) / 1_000_000)
-    })
+    d.map_or(0, |d| d.seconds.saturating_mul(1000).saturating_add(i64::from(d.nanos) / 1_000_000))
 }
 
 #[cfg(test)]

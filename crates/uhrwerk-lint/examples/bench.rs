@@ -105,10 +105,7 @@ class OrderWorkflow{index}:
 }
 
 fn main() {
-    let target_lines: usize = std::env::args()
-        .nth(1)
-        .and_then(|arg| arg.parse().ok())
-        .unwrap_or(100_000);
+    let target_lines: usize = std::env::args().nth(1).and_then(|arg| arg.parse().ok()).unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("create temporary directory");
     let mut lines = 0;
     let mut files = 0;

@@ -110,10 +110,7 @@ fn resolve_config(args: &LintArgs, paths: &[PathBuf]) -> Result<Config, Error> {
 }
 
 /// Lints every Python file under `paths` in parallel; returns the diagnostics and the number of files.
-pub fn lint_paths(
-    paths: &[PathBuf],
-    config: &Config,
-) -> Result<(Vec<Diagnostic>, usize), files::Error> {
+pub fn lint_paths(paths: &[PathBuf], config: &Config) -> Result<(Vec<Diagnostic>, usize), files::Error> {
     let files = files::discover(paths)?;
     let mut diagnostics: Vec<Diagnostic> = files
         .par_iter()
@@ -125,9 +122,7 @@ pub fn lint_paths(
             }
         })
         .collect();
-    diagnostics.sort_by(|a, b| {
-        (&a.path, a.line, a.column, a.code).cmp(&(&b.path, b.line, b.column, b.code))
-    });
+    diagnostics.sort_by(|a, b| (&a.path, a.line, a.column, a.code).cmp(&(&b.path, b.line, b.column, b.code)));
     Ok((diagnostics, files.len()))
 }
 
@@ -138,11 +133,7 @@ fn list_rules() -> String {
             "{}  {:<8}  {:<7}  {:<10}  {} — {}\n",
             rule.code,
             rule.default_severity.as_str(),
-            if rule.enabled_by_default {
-                "on"
-            } else {
-                "opt-in"
-            },
+            if rule.enabled_by_default { "on" } else { "opt-in" },
             rule.section,
             rule.name,
             rule.summary
@@ -162,11 +153,7 @@ fn execute(args: &LintArgs) -> Result<i32, Error> {
         let _ = write!(stdout, "{}", list_rules());
         return Ok(0);
     }
-    let paths = if args.paths.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        args.paths.clone()
-    };
+    let paths = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
     let config = resolve_config(args, &paths)?;
     let (diagnostics, files_checked) = lint_paths(&paths, &config)?;
     match args.format {
@@ -175,19 +162,11 @@ fn execute(args: &LintArgs) -> Result<i32, Error> {
                 let _ = writeln!(stdout, "{}", output::render_text(diagnostic));
             }
             if !args.no_summary {
-                let _ = write!(
-                    stdout,
-                    "{}",
-                    output::render_summary(&diagnostics, files_checked)
-                );
+                let _ = write!(stdout, "{}", output::render_summary(&diagnostics, files_checked));
             }
         }
         Format::Json => {
-            let _ = writeln!(
-                stdout,
-                "{}",
-                output::render_json(&diagnostics, files_checked)
-            );
+            let _ = writeln!(stdout, "{}", output::render_json(&diagnostics, files_checked));
         }
         Format::Sarif => {
             let _ = writeln!(stdout, "{}", output::render_sarif(&diagnostics));
@@ -197,9 +176,7 @@ fn execute(args: &LintArgs) -> Result<i32, Error> {
         FailOn::Warning => Severity::Warning,
         FailOn::Error => Severity::Error,
     };
-    Ok(i32::from(
-        diagnostics.iter().any(|d| d.severity >= threshold),
-    ))
+    Ok(i32::from(diagnostics.iter().any(|d| d.severity >= threshold)))
 }
 
 /// Runs `uhrwerk lint`; returns the exit code: 0 clean, 1 findings at or above `--fail-on`, 2 usage or configuration errors.

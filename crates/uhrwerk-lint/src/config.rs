@@ -11,15 +11,9 @@ use crate::rules::{RULES, Rule};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("failed to read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("failed to parse {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: toml::de::Error,
-    },
+    Parse { path: PathBuf, source: toml::de::Error },
     #[error("unknown rule selector `{0}` (expected a code like UW101, a prefix like UW1, or ALL)")]
     UnknownSelector(String),
     #[error("invalid severity `{value}` for {code} (expected `error` or `warning`)")]
@@ -29,13 +23,8 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Default names that count as an idempotency key in local activity arguments.
-pub const DEFAULT_IDEMPOTENCY_KEYS: &[&str] = &[
-    "idempotency_key",
-    "idempotency_token",
-    "request_id",
-    "dedup_key",
-    "deduplication_id",
-];
+pub const DEFAULT_IDEMPOTENCY_KEYS: &[&str] =
+    &["idempotency_key", "idempotency_token", "request_id", "dedup_key", "deduplication_id"];
 
 /// Effective configuration for one run.
 #[derive(Debug, Clone)]
@@ -65,10 +54,7 @@ impl Default for Config {
         Config {
             enabled,
             extra_nondeterministic: Vec::new(),
-            idempotency_key_names: DEFAULT_IDEMPOTENCY_KEYS
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            idempotency_key_names: DEFAULT_IDEMPOTENCY_KEYS.iter().map(|s| s.to_string()).collect(),
             max_positional_params: 2,
             max_workflows_per_worker: 4,
             max_activities_per_worker: 20,
@@ -118,10 +104,7 @@ fn matching_rules(selector: &str) -> Result<Vec<&'static Rule>> {
         return Ok(RULES.iter().collect());
     }
     let upper = selector.to_ascii_uppercase();
-    let found: Vec<_> = RULES
-        .iter()
-        .filter(|rule| rule.code.starts_with(&upper) || rule.name == selector)
-        .collect();
+    let found: Vec<_> = RULES.iter().filter(|rule| rule.code.starts_with(&upper) || rule.name == selector).collect();
     if found.is_empty() || upper.len() < 2 {
         return Err(Error::UnknownSelector(selector.to_string()));
     }
@@ -139,11 +122,7 @@ impl Config {
         let mut enabled = HashMap::new();
         for selector in selectors {
             for rule in matching_rules(selector)? {
-                let severity = self
-                    .enabled
-                    .get(rule.code)
-                    .copied()
-                    .unwrap_or(rule.default_severity);
+                let severity = self.enabled.get(rule.code).copied().unwrap_or(rule.default_severity);
                 enabled.insert(rule.code, severity);
             }
         }
@@ -161,9 +140,7 @@ impl Config {
     pub fn extend_select(&mut self, selectors: &[String]) -> Result<()> {
         for selector in selectors {
             for rule in matching_rules(selector)? {
-                self.enabled
-                    .entry(rule.code)
-                    .or_insert(rule.default_severity);
+                self.enabled.entry(rule.code).or_insert(rule.default_severity);
             }
         }
         Ok(())
@@ -181,10 +158,8 @@ impl Config {
 
     /// Overrides the severity of already-selected rules.
     pub fn set_severity(&mut self, selector: &str, value: &str) -> Result<()> {
-        let severity = Severity::parse(value).ok_or_else(|| Error::Severity {
-            code: selector.to_string(),
-            value: value.to_string(),
-        })?;
+        let severity = Severity::parse(value)
+            .ok_or_else(|| Error::Severity { code: selector.to_string(), value: value.to_string() })?;
         for rule in matching_rules(selector)? {
             if let Some(slot) = self.enabled.get_mut(rule.code) {
                 *slot = severity;
@@ -205,8 +180,7 @@ impl Config {
         for (code, value) in severities {
             self.set_severity(code, value)?;
         }
-        self.extra_nondeterministic
-            .extend(file.extra_nondeterministic.iter().cloned());
+        self.extra_nondeterministic.extend(file.extra_nondeterministic.iter().cloned());
         if let Some(names) = &file.idempotency_key_names {
             self.idempotency_key_names = names.clone();
         }
@@ -227,22 +201,14 @@ impl Config {
 
     /// Parses `pyproject.toml` text; `Ok(None)` when it has no `[tool.uhrwerk.lint]` table.
     pub fn parse_pyproject(text: &str, path: &Path) -> Result<Option<FileConfig>> {
-        let project: PyProject = toml::from_str(text).map_err(|source| Error::Parse {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Ok(project
-            .tool
-            .and_then(|tool| tool.uhrwerk)
-            .and_then(|uhrwerk| uhrwerk.lint))
+        let project: PyProject =
+            toml::from_str(text).map_err(|source| Error::Parse { path: path.to_path_buf(), source })?;
+        Ok(project.tool.and_then(|tool| tool.uhrwerk).and_then(|uhrwerk| uhrwerk.lint))
     }
 
     /// Loads the defaults plus the table in `path` (a `pyproject.toml`).
     pub fn from_pyproject(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
         let mut config = Config::default();
         if let Some(file) = Config::parse_pyproject(&text, path)? {
             config.apply(&file)?;
@@ -254,18 +220,12 @@ impl Config {
 /// Finds the nearest `pyproject.toml` with a `[tool.uhrwerk.lint]` table, starting at `start` and walking up.
 pub fn discover(start: &Path) -> Result<Option<PathBuf>> {
     let absolute = std::path::absolute(start).unwrap_or_else(|_| start.to_path_buf());
-    let mut dir = if absolute.is_dir() {
-        Some(absolute.as_path())
-    } else {
-        absolute.parent()
-    };
+    let mut dir = if absolute.is_dir() { Some(absolute.as_path()) } else { absolute.parent() };
     while let Some(current) = dir {
         let candidate = current.join("pyproject.toml");
         if candidate.is_file() {
-            let text = std::fs::read_to_string(&candidate).map_err(|source| Error::Read {
-                path: candidate.clone(),
-                source,
-            })?;
+            let text = std::fs::read_to_string(&candidate)
+                .map_err(|source| Error::Read { path: candidate.clone(), source })?;
             if Config::parse_pyproject(&text, &candidate)?.is_some() {
                 return Ok(Some(candidate));
             }

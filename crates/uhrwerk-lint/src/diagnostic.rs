@@ -75,10 +75,7 @@ impl<'a> LineIndex<'a> {
         let offset = offset.min(self.source.len());
         let line = self.line_of(offset);
         let start = self.starts[line];
-        let column = self
-            .source
-            .get(start..offset)
-            .map_or(0, |text| text.chars().count());
+        let column = self.source.get(start..offset).map_or(0, |text| text.chars().count());
         (line + 1, column + 1)
     }
 
@@ -87,15 +84,8 @@ impl<'a> LineIndex<'a> {
         let Some(&start) = self.starts.get(line) else {
             return "";
         };
-        let end = self
-            .starts
-            .get(line + 1)
-            .copied()
-            .unwrap_or(self.source.len());
-        self.source
-            .get(start..end)
-            .unwrap_or("")
-            .trim_end_matches(['\n', '\r'])
+        let end = self.starts.get(line + 1).copied().unwrap_or(self.source.len());
+        self.source.get(start..end).unwrap_or("").trim_end_matches(['\n', '\r'])
     }
 
     pub fn line_count(&self) -> usize {

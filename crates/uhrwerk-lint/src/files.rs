@@ -10,10 +10,7 @@ pub enum Error {
     #[error("path does not exist: {0}")]
     Missing(PathBuf),
     #[error("failed to walk {path}: {source}")]
-    Walk {
-        path: PathBuf,
-        source: ignore::Error,
-    },
+    Walk { path: PathBuf, source: ignore::Error },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -32,15 +29,9 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
         let walker = ignore::WalkBuilder::new(path).require_git(false).build();
         for entry in walker {
-            let entry = entry.map_err(|source| Error::Walk {
-                path: path.clone(),
-                source,
-            })?;
+            let entry = entry.map_err(|source| Error::Walk { path: path.clone(), source })?;
             let is_file = entry.file_type().is_some_and(|kind| kind.is_file());
-            let is_python = entry
-                .path()
-                .extension()
-                .is_some_and(|ext| ext == "py" || ext == "pyi");
+            let is_python = entry.path().extension().is_some_and(|ext| ext == "py" || ext == "pyi");
             if is_file && is_python {
                 files.push(entry.into_path());
             }

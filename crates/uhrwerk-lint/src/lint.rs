@@ -20,12 +20,7 @@ pub struct Reporter<'a> {
 
 impl<'a> Reporter<'a> {
     pub fn new(path: &'a str, source: &'a str, config: &'a Config) -> Self {
-        Reporter {
-            path,
-            config,
-            index: LineIndex::new(source),
-            out: Vec::new(),
-        }
+        Reporter { path, config, index: LineIndex::new(source), out: Vec::new() }
     }
 
     pub fn enabled(&self, code: &str) -> bool {
@@ -69,11 +64,7 @@ pub fn lint_source(path: &str, source: &str, config: &Config) -> Vec<Diagnostic>
     let parsed = match parse_module(source) {
         Ok(parsed) => parsed,
         Err(error) => {
-            reporter.report(
-                "UW000",
-                error.location,
-                format!("syntax error: {}", error.error),
-            );
+            reporter.report("UW000", error.location, format!("syntax error: {}", error.error));
             return reporter.out;
         }
     };
@@ -88,8 +79,6 @@ pub fn lint_source(path: &str, source: &str, config: &Config) -> Vec<Diagnostic>
     let suppressions = suppress::collect(source, comments, &mut reporter);
     let mut diagnostics = suppress::apply(reporter.out, &suppressions);
     diagnostics.sort_by(|a, b| (a.line, a.column, a.code).cmp(&(b.line, b.column, b.code)));
-    diagnostics.dedup_by(|a, b| {
-        a.line == b.line && a.column == b.column && a.code == b.code && a.message == b.message
-    });
+    diagnostics.dedup_by(|a, b| a.line == b.line && a.column == b.column && a.code == b.code && a.message == b.message);
     diagnostics
 }

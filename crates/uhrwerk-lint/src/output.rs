@@ -28,19 +28,11 @@ pub fn render_text(diagnostic: &Diagnostic) -> String {
     let pad = " ".repeat(gutter.len());
     let line_chars = diagnostic.source_line.chars().count();
     let start = diagnostic.column.saturating_sub(1).min(line_chars);
-    let end = if diagnostic.end_line == diagnostic.line {
-        diagnostic.end_column.saturating_sub(1)
-    } else {
-        line_chars
-    };
+    let end = if diagnostic.end_line == diagnostic.line { diagnostic.end_column.saturating_sub(1) } else { line_chars };
     let width = end.saturating_sub(start).max(1);
     // Keep tabs in the underline prefix so the caret lines up under tab-indented code.
-    let prefix: String = diagnostic
-        .source_line
-        .chars()
-        .take(start)
-        .map(|ch| if ch == '\t' { '\t' } else { ' ' })
-        .collect();
+    let prefix: String =
+        diagnostic.source_line.chars().take(start).map(|ch| if ch == '\t' { '\t' } else { ' ' }).collect();
     let _ = writeln!(out, "{pad} |");
     let _ = writeln!(out, "{gutter} | {}", diagnostic.source_line);
     let _ = writeln!(out, "{pad} | {prefix}{}", "^".repeat(width));
@@ -58,10 +50,7 @@ pub fn counts(diagnostics: &[Diagnostic]) -> BTreeMap<&'static str, usize> {
 
 /// The summary block printed after text output.
 pub fn render_summary(diagnostics: &[Diagnostic], files_checked: usize) -> String {
-    let errors = diagnostics
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
+    let errors = diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
     let warnings = diagnostics.len() - errors;
     let mut out = String::new();
     if diagnostics.is_empty() {

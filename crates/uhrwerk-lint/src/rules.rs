@@ -37,14 +37,7 @@ macro_rules! rule {
 
 /// Every rule, ordered by code.
 pub const RULES: &[Rule] = &[
-    rule!(
-        "UW000",
-        "syntax-error",
-        Error,
-        true,
-        "-",
-        "File could not be parsed as Python"
-    ),
+    rule!("UW000", "syntax-error", Error, true, "-", "File could not be parsed as Python"),
     rule!(
         "UW001",
         "suppression-without-reason",
@@ -77,22 +70,8 @@ pub const RULES: &[Rule] = &[
         "13.2",
         "File, network, database, thread or subprocess use in workflow code"
     ),
-    rule!(
-        "UW103",
-        "set-iteration",
-        Error,
-        true,
-        "13.2",
-        "Iteration over a set or frozenset in workflow code"
-    ),
-    rule!(
-        "UW104",
-        "asyncio-wait",
-        Warning,
-        true,
-        "13.2",
-        "`asyncio.wait`/`asyncio.as_completed` in workflow code"
-    ),
+    rule!("UW103", "set-iteration", Error, true, "13.2", "Iteration over a set or frozenset in workflow code"),
+    rule!("UW104", "asyncio-wait", Warning, true, "13.2", "`asyncio.wait`/`asyncio.as_completed` in workflow code"),
     rule!(
         "UW105",
         "asyncio-sleep",
@@ -173,14 +152,7 @@ pub const RULES: &[Rule] = &[
         "13.3",
         "Workflow state that only grows (append/insert in loops or handlers)"
     ),
-    rule!(
-        "UW601",
-        "heavy-computation",
-        Warning,
-        true,
-        "13.1",
-        "CPU-heavy work in workflow code"
-    ),
+    rule!("UW601", "heavy-computation", Warning, true, "13.1", "CPU-heavy work in workflow code"),
     rule!(
         "UW701",
         "worker-with-web-app",
@@ -189,14 +161,7 @@ pub const RULES: &[Rule] = &[
         "13.7.3",
         "Module constructs both a Worker and a web application"
     ),
-    rule!(
-        "UW702",
-        "monolith-worker",
-        Warning,
-        true,
-        "13.4",
-        "One Worker registering many workflows or activities"
-    ),
+    rule!("UW702", "monolith-worker", Warning, true, "13.4", "One Worker registering many workflows or activities"),
     rule!(
         "UW703",
         "worker-without-tuning",
@@ -209,7 +174,5 @@ pub const RULES: &[Rule] = &[
 
 /// Looks a rule up by its code (case-insensitive).
 pub fn by_code(code: &str) -> Option<&'static Rule> {
-    RULES
-        .iter()
-        .find(|rule| rule.code.eq_ignore_ascii_case(code))
+    RULES.iter().find(|rule| rule.code.eq_ignore_ascii_case(code))
 }

@@ -52,8 +52,7 @@ impl<'a> Visitor<'a> for ImportCollector<'_> {
                     let full = alias.name.as_str();
                     match &alias.asname {
                         Some(asname) => {
-                            self.imports
-                                .insert(asname.as_str().to_string(), full.to_string());
+                            self.imports.insert(asname.as_str().to_string(), full.to_string());
                         }
                         None => {
                             // `import a.b` binds `a`.
@@ -110,10 +109,7 @@ impl<'a> Module<'a> {
     pub fn new(suite: &'a [Stmt]) -> Module<'a> {
         let mut imports = HashMap::new();
         let mut bound = HashSet::new();
-        let mut collector = ImportCollector {
-            imports: &mut imports,
-            bound: &mut bound,
-        };
+        let mut collector = ImportCollector { imports: &mut imports, bound: &mut bound };
         for stmt in suite {
             collector.visit_stmt(stmt);
         }
@@ -147,10 +143,7 @@ impl<'a> Module<'a> {
                     } else {
                         for item in &class.body {
                             if let Stmt::FunctionDef(method) = item
-                                && self.has_decorator(
-                                    &method.decorator_list,
-                                    "temporalio.activity.defn",
-                                )
+                                && self.has_decorator(&method.decorator_list, "temporalio.activity.defn")
                             {
                                 self.activities.push(method);
                             }
@@ -187,11 +180,7 @@ impl<'a> Module<'a> {
             let Stmt::FunctionDef(method) = item else {
                 continue;
             };
-            let mut kind = if method.name.as_str() == "__init__" {
-                MethodKind::Init
-            } else {
-                MethodKind::Other
-            };
+            let mut kind = if method.name.as_str() == "__init__" { MethodKind::Init } else { MethodKind::Other };
             for decorator in &method.decorator_list {
                 let expr = decorator_target(decorator);
                 if let Expr::Attribute(attribute) = expr
@@ -217,9 +206,7 @@ impl<'a> Module<'a> {
 
     /// Whether any decorator (called or not) resolves to `qualified`.
     pub fn has_decorator(&self, decorators: &[Decorator], qualified: &str) -> bool {
-        decorators.iter().any(|decorator| {
-            self.qualify(decorator_target(decorator)).as_deref() == Some(qualified)
-        })
+        decorators.iter().any(|decorator| self.qualify(decorator_target(decorator)).as_deref() == Some(qualified))
     }
 
     /// Resolves a name or attribute chain to a dotted, import-resolved name.
@@ -267,16 +254,9 @@ pub fn decorator_target(decorator: &Decorator) -> &Expr {
 }
 
 /// Positional parameters of a function, without `self`/`cls` for methods.
-pub fn positional_params(
-    function: &StmtFunctionDef,
-    is_method: bool,
-) -> Vec<&ast::ParameterWithDefault> {
+pub fn positional_params(function: &StmtFunctionDef, is_method: bool) -> Vec<&ast::ParameterWithDefault> {
     let params = &function.parameters;
-    let mut all: Vec<_> = params
-        .posonlyargs
-        .iter()
-        .chain(params.args.iter())
-        .collect();
+    let mut all: Vec<_> = params.posonlyargs.iter().chain(params.args.iter()).collect();
     if is_method && !all.is_empty() {
         all.remove(0);
     }
@@ -294,13 +274,6 @@ pub fn keyword<'a>(call: &'a ast::ExprCall, name: &str) -> Option<&'a Expr> {
 
 /// Whether the call forwards `**kwargs` or `*args`, or passes a literal `...` placeholder (elided code).
 pub fn has_opaque_arguments(call: &ast::ExprCall) -> bool {
-    call.arguments
-        .keywords
-        .iter()
-        .any(|keyword| keyword.arg.is_none())
-        || call
-            .arguments
-            .args
-            .iter()
-            .any(|arg| matches!(arg, Expr::Starred(_) | Expr::EllipsisLiteral(_)))
+    call.arguments.keywords.iter().any(|keyword| keyword.arg.is_none())
+        || call.arguments.args.iter().any(|arg| matches!(arg, Expr::Starred(_) | Expr::EllipsisLiteral(_)))
 }

@@ -33,18 +33,13 @@ pub fn parse_comment(comment: &str) -> Parsed {
         return Parsed::NotASuppression;
     };
     let Some(rest) = rest.strip_prefix('[') else {
-        return Parsed::Invalid(
-            "suppression must list codes, e.g. `# uhrwerk: ignore[UW101] reason`",
-        );
+        return Parsed::Invalid("suppression must list codes, e.g. `# uhrwerk: ignore[UW101] reason`");
     };
     let Some((codes, reason)) = rest.split_once(']') else {
         return Parsed::Invalid("suppression is missing the closing `]`");
     };
-    let codes: Vec<String> = codes
-        .split(',')
-        .map(|code| code.trim().to_ascii_uppercase())
-        .filter(|code| !code.is_empty())
-        .collect();
+    let codes: Vec<String> =
+        codes.split(',').map(|code| code.trim().to_ascii_uppercase()).filter(|code| !code.is_empty()).collect();
     if codes.is_empty() {
         return Parsed::Invalid("suppression must list at least one code");
     }
@@ -54,10 +49,7 @@ pub fn parse_comment(comment: &str) -> Parsed {
             "suppression needs a reason after the codes, e.g. `# uhrwerk: ignore[UW101] seeded in tests`",
         );
     }
-    Parsed::Valid {
-        codes,
-        reason: reason.to_string(),
-    }
+    Parsed::Valid { codes, reason: reason.to_string() }
 }
 
 /// Finds suppressions among the comment tokens; malformed ones are reported as UW001.
@@ -76,17 +68,9 @@ pub fn collect(
             Parsed::Invalid(why) => reporter.report("UW001", range, why),
             Parsed::Valid { codes, reason } => {
                 let line = reporter.line_of(range.start());
-                let own_line = reporter
-                    .index
-                    .line_text(line - 1)
-                    .trim_start()
-                    .starts_with('#');
+                let own_line = reporter.index.line_text(line - 1).trim_start().starts_with('#');
                 let target = if own_line { line + 1 } else { line };
-                suppressions.push(Suppression {
-                    line: target,
-                    codes,
-                    reason,
-                });
+                suppressions.push(Suppression { line: target, codes, reason });
             }
         }
     }
@@ -98,14 +82,9 @@ pub fn apply(diagnostics: Vec<Diagnostic>, suppressions: &[Suppression]) -> Vec<
     if suppressions.is_empty() {
         return diagnostics;
     }
-    let silenced: HashSet<(usize, &str)> = suppressions
-        .iter()
-        .flat_map(|s| s.codes.iter().map(move |code| (s.line, code.as_str())))
-        .collect();
-    diagnostics
-        .into_iter()
-        .filter(|d| d.code == "UW001" || !silenced.contains(&(d.line, d.code)))
-        .collect()
+    let silenced: HashSet<(usize, &str)> =
+        suppressions.iter().flat_map(|s| s.codes.iter().map(move |code| (s.line, code.as_str()))).collect();
+    diagnostics.into_iter().filter(|d| d.code == "UW001" || !silenced.contains(&(d.line, d.code))).collect()
 }
 
 #[cfg(test)]
@@ -116,30 +95,18 @@ mod tests {
     fn parses_codes_and_reason() {
         assert_eq!(
             parse_comment("# uhrwerk: ignore[UW101, uw102] seeded in tests"),
-            Parsed::Valid {
-                codes: vec!["UW101".into(), "UW102".into()],
-                reason: "seeded in tests".into()
-            }
+            Parsed::Valid { codes: vec!["UW101".into(), "UW102".into()], reason: "seeded in tests".into() }
         );
     }
 
     #[test]
     fn missing_reason_is_invalid() {
-        assert!(matches!(
-            parse_comment("# uhrwerk: ignore[UW101]"),
-            Parsed::Invalid(_)
-        ));
-        assert!(matches!(
-            parse_comment("# uhrwerk: ignore"),
-            Parsed::Invalid(_)
-        ));
+        assert!(matches!(parse_comment("# uhrwerk: ignore[UW101]"), Parsed::Invalid(_)));
+        assert!(matches!(parse_comment("# uhrwerk: ignore"), Parsed::Invalid(_)));
     }
 
     #[test]
     fn ordinary_comments_are_ignored() {
-        assert_eq!(
-            parse_comment("# just a note about uhrwerk"),
-            Parsed::NotASuppression
-        );
+        assert_eq!(parse_comment("# just a note about uhrwerk"), Parsed::NotASuppression);
     }
 }

@@ -8,10 +8,7 @@ use uhrwerk_lint::{Config, lint_source, output};
 const REQUIRED: &[(&str, &[&str])] = &[
     ("anti_13_0_monolith_workflow", &["UW101", "UW102", "UW501"]),
     ("anti_13_1_business_logic_in_workflow", &["UW101", "UW601"]),
-    (
-        "anti_13_1_endless_without_continue_as_new",
-        &["UW501", "UW502"],
-    ),
+    ("anti_13_1_endless_without_continue_as_new", &["UW501", "UW502"]),
     ("anti_13_1_multiple_arguments", &["UW401"]),
     ("anti_13_2_nondeterministic_workflow", &["UW101"]),
     // Reordering needs the previous version's history; documented as out of reach for a single-file check.
@@ -37,10 +34,7 @@ fn fixtures(prefix: &str) -> Vec<PathBuf> {
         .map(|entry| entry.expect("readable directory entry").path())
         .filter(|path| {
             path.extension().is_some_and(|ext| ext == "py")
-                && path
-                    .file_name()
-                    .and_then(|name| name.to_str())
-                    .is_some_and(|name| name.starts_with(prefix))
+                && path.file_name().and_then(|name| name.to_str()).is_some_and(|name| name.starts_with(prefix))
         })
         .collect();
     files.sort();
@@ -49,24 +43,15 @@ fn fixtures(prefix: &str) -> Vec<PathBuf> {
 
 fn all_rules() -> Config {
     let mut config = Config::default();
-    config
-        .select(&["ALL".to_string()])
-        .expect("ALL is a valid selector");
+    config.select(&["ALL".to_string()]).expect("ALL is a valid selector");
     config
 }
 
 fn render(path: &Path, config: &Config) -> (String, Vec<&'static str>) {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("utf-8 file name");
+    let name = path.file_name().and_then(|n| n.to_str()).expect("utf-8 file name");
     let source = std::fs::read_to_string(path).expect("fixture is readable");
     let diagnostics = lint_source(name, &source, config);
-    let text: String = diagnostics
-        .iter()
-        .map(output::render_text)
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text: String = diagnostics.iter().map(output::render_text).collect::<Vec<_>>().join("\n");
     (text, diagnostics.iter().map(|d| d.code).collect())
 }
 
@@ -78,29 +63,18 @@ fn check_snapshot(path: &Path, actual: &str) -> Option<String> {
         return None;
     }
     let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-    (expected != actual).then(|| {
-        format!(
-            "snapshot mismatch for {}:\n--- expected\n{expected}\n--- actual\n{actual}",
-            path.display()
-        )
-    })
+    (expected != actual)
+        .then(|| format!("snapshot mismatch for {}:\n--- expected\n{expected}\n--- actual\n{actual}", path.display()))
 }
 
 #[test]
 fn anti_patterns_produce_their_rules() {
     let config = all_rules();
     let files = fixtures("anti_");
-    assert_eq!(
-        files.len(),
-        REQUIRED.len(),
-        "every anti-pattern fixture needs an entry in REQUIRED"
-    );
+    assert_eq!(files.len(), REQUIRED.len(), "every anti-pattern fixture needs an entry in REQUIRED");
     let mut failures = Vec::new();
     for path in &files {
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .expect("utf-8 stem");
+        let stem = path.file_stem().and_then(|s| s.to_str()).expect("utf-8 stem");
         let required = REQUIRED
             .iter()
             .find(|(name, _)| *name == stem)
@@ -122,11 +96,7 @@ fn anti_patterns_produce_their_rules() {
 fn best_practices_are_clean_with_default_config() {
     let config = Config::default();
     let files = fixtures("best_");
-    assert!(
-        files.len() >= 15,
-        "expected all best-practice fixtures, found {}",
-        files.len()
-    );
+    assert!(files.len() >= 15, "expected all best-practice fixtures, found {}", files.len());
     let mut failures = Vec::new();
     for path in &files {
         let (text, codes) = render(path, &config);

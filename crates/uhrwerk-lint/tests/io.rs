@@ -41,45 +41,28 @@ fn pyproject_is_found_by_walking_up_and_applied() {
     );
     let nested = dir.path().join("src/app");
     write(&nested, "wf.py", RANDOM_IN_WORKFLOW);
-    let found = uhrwerk_lint::config::discover(&nested)
-        .expect("discovery works")
-        .expect("config found");
+    let found = uhrwerk_lint::config::discover(&nested).expect("discovery works").expect("config found");
     assert_eq!(found, dir.path().join("pyproject.toml"));
     let config = Config::from_pyproject(&found).expect("valid config");
     assert!(config.severity_of("UW106").is_none());
     assert!(config.severity_of("UW703").is_some());
-    assert_eq!(
-        config.severity_of("UW502"),
-        Some(uhrwerk_lint::Severity::Error)
-    );
-    let printing =
-        RANDOM_IN_WORKFLOW.replace("return random.random()", "print(1)\n        return 1.0");
+    assert_eq!(config.severity_of("UW502"), Some(uhrwerk_lint::Severity::Error));
+    let printing = RANDOM_IN_WORKFLOW.replace("return random.random()", "print(1)\n        return 1.0");
     assert!(lint_source("wf.py", &printing, &config).is_empty());
 
     let custom = "import clock\nfrom temporalio import workflow\n\n@workflow.defn\nclass W:\n    @workflow.run\n    async def run(self) -> None:\n        clock.now()\n        await workflow.execute_local_activity(a, charge_token, start_to_close_timeout=t)\n";
-    let codes: Vec<_> = lint_source("c.py", custom, &config)
-        .iter()
-        .map(|d| d.code)
-        .collect();
+    let codes: Vec<_> = lint_source("c.py", custom, &config).iter().map(|d| d.code).collect();
     assert_eq!(codes, vec!["UW101"]);
 }
 
 #[test]
 fn invalid_config_is_a_usage_error() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(
-        dir.path(),
-        "pyproject.toml",
-        "[tool.uhrwerk.lint]\nselect = [\"NOPE9\"]\n",
-    );
+    write(dir.path(), "pyproject.toml", "[tool.uhrwerk.lint]\nselect = [\"NOPE9\"]\n");
     write(dir.path(), "wf.py", RANDOM_IN_WORKFLOW);
     assert_eq!(run(&args(vec![dir.path().to_path_buf()])), 2);
     let mut unknown_field = args(vec![dir.path().to_path_buf()]);
-    write(
-        dir.path(),
-        "pyproject.toml",
-        "[tool.uhrwerk.lint]\nsellect = [\"UW1\"]\n",
-    );
+    write(dir.path(), "pyproject.toml", "[tool.uhrwerk.lint]\nsellect = [\"UW1\"]\n");
     unknown_field.isolated = false;
     assert_eq!(run(&unknown_field), 2);
 }
@@ -123,34 +106,19 @@ fn suppression_with_reason_silences_and_without_reason_reports() {
     );
     assert!(lint_source("b.py", &line_above, &config).is_empty());
 
-    let no_reason = RANDOM_IN_WORKFLOW.replace(
-        "return random.random()",
-        "return random.random()  # uhrwerk: ignore[UW101]",
-    );
-    let codes: Vec<_> = lint_source("c.py", &no_reason, &config)
-        .iter()
-        .map(|d| d.code)
-        .collect();
+    let no_reason =
+        RANDOM_IN_WORKFLOW.replace("return random.random()", "return random.random()  # uhrwerk: ignore[UW101]");
+    let codes: Vec<_> = lint_source("c.py", &no_reason, &config).iter().map(|d| d.code).collect();
     assert_eq!(codes, vec!["UW101", "UW001"]);
 
-    let wrong_code = RANDOM_IN_WORKFLOW.replace(
-        "return random.random()",
-        "return random.random()  # uhrwerk: ignore[UW102] not this one",
-    );
-    let codes: Vec<_> = lint_source("d.py", &wrong_code, &config)
-        .iter()
-        .map(|d| d.code)
-        .collect();
+    let wrong_code = RANDOM_IN_WORKFLOW
+        .replace("return random.random()", "return random.random()  # uhrwerk: ignore[UW102] not this one");
+    let codes: Vec<_> = lint_source("d.py", &wrong_code, &config).iter().map(|d| d.code).collect();
     assert_eq!(codes, vec!["UW101"]);
 
-    let in_string = RANDOM_IN_WORKFLOW.replace(
-        "return random.random()",
-        "return random.random() + len(\"# uhrwerk: ignore[UW101] x\")",
-    );
-    let codes: Vec<_> = lint_source("e.py", &in_string, &config)
-        .iter()
-        .map(|d| d.code)
-        .collect();
+    let in_string = RANDOM_IN_WORKFLOW
+        .replace("return random.random()", "return random.random() + len(\"# uhrwerk: ignore[UW101] x\")");
+    let codes: Vec<_> = lint_source("e.py", &in_string, &config).iter().map(|d| d.code).collect();
     assert_eq!(codes, vec!["UW101"]);
 }
 
@@ -163,17 +131,13 @@ fn text_output_has_location_source_line_and_caret() {
     assert_eq!(lines[2], "8 |         return random.random()");
     assert_eq!(lines[3], "  |                ^^^^^^^^^^^^^^^");
     let summary = output::render_summary(&diagnostics, 1);
-    assert!(
-        summary.contains("UW101  nondeterministic-call"),
-        "{summary}"
-    );
+    assert!(summary.contains("UW101  nondeterministic-call"), "{summary}");
 }
 
 #[test]
 fn json_output_shape() {
     let diagnostics = lint_source("wf.py", RANDOM_IN_WORKFLOW, &Config::default());
-    let value: serde_json::Value =
-        serde_json::from_str(&output::render_json(&diagnostics, 1)).expect("valid json");
+    let value: serde_json::Value = serde_json::from_str(&output::render_json(&diagnostics, 1)).expect("valid json");
     assert_eq!(value["files_checked"], 1);
     assert_eq!(value["summary"]["UW101"], 1);
     let first = &value["diagnostics"][0];
@@ -189,14 +153,11 @@ fn json_output_shape() {
 #[test]
 fn sarif_output_shape() {
     let diagnostics = lint_source("src/wf.py", RANDOM_IN_WORKFLOW, &Config::default());
-    let value: serde_json::Value =
-        serde_json::from_str(&output::render_sarif(&diagnostics)).expect("valid json");
+    let value: serde_json::Value = serde_json::from_str(&output::render_sarif(&diagnostics)).expect("valid json");
     assert_eq!(value["version"], "2.1.0");
     let run = &value["runs"][0];
     assert_eq!(run["tool"]["driver"]["name"], "uhrwerk-lint");
-    let rules = run["tool"]["driver"]["rules"]
-        .as_array()
-        .expect("rules array");
+    let rules = run["tool"]["driver"]["rules"].as_array().expect("rules array");
     assert_eq!(rules.len(), uhrwerk_lint::rules::RULES.len());
     let result = &run["results"][0];
     assert_eq!(result["ruleId"], "UW101");
@@ -213,24 +174,15 @@ fn sarif_output_shape() {
 fn bad_files_become_diagnostics_and_the_run_continues() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "a_syntax.py", "def broken(:\n    pass\n");
-    write(
-        dir.path(),
-        "b_binary.py",
-        [0x7f, b'E', b'L', b'F', 0, 0, 1, 2],
-    );
+    write(dir.path(), "b_binary.py", [0x7f, b'E', b'L', b'F', 0, 0, 1, 2]);
     write(dir.path(), "c_latin1.py", b"x = '\xe9t\xe9'\n");
     write(dir.path(), "d_good.py", RANDOM_IN_WORKFLOW);
     write(dir.path(), "e_empty.py", "");
     write(dir.path(), "notes.txt", "not python");
-    let (diagnostics, files) =
-        lint_paths(&[dir.path().to_path_buf()], &Config::default()).expect("walk works");
+    let (diagnostics, files) = lint_paths(&[dir.path().to_path_buf()], &Config::default()).expect("walk works");
     assert_eq!(files, 5);
     let codes: Vec<_> = diagnostics.iter().map(|d| d.code).collect();
-    assert_eq!(
-        codes,
-        vec!["UW000", "UW002", "UW002", "UW101"],
-        "{diagnostics:#?}"
-    );
+    assert_eq!(codes, vec!["UW000", "UW002", "UW002", "UW101"], "{diagnostics:#?}");
     assert!(diagnostics[0].message.starts_with("syntax error"));
     assert!(diagnostics[1].message.contains("binary"));
     assert!(diagnostics[2].message.contains("UTF-8"));
@@ -242,8 +194,7 @@ fn gitignored_files_are_skipped() {
     write(dir.path(), ".gitignore", "generated/\n");
     write(dir.path(), "generated/wf.py", RANDOM_IN_WORKFLOW);
     write(dir.path(), "src/wf.py", RANDOM_IN_WORKFLOW);
-    let (diagnostics, files) =
-        lint_paths(&[dir.path().to_path_buf()], &Config::default()).expect("walk works");
+    let (diagnostics, files) = lint_paths(&[dir.path().to_path_buf()], &Config::default()).expect("walk works");
     assert_eq!(files, 1);
     assert_eq!(diagnostics.len(), 1);
     assert!(diagnostics[0].path.ends_with("wf.py") && diagnostics[0].path.contains("src"));
@@ -252,15 +203,10 @@ fn gitignored_files_are_skipped() {
 #[test]
 fn every_rule_has_an_explain_page_citing_its_section() {
     for rule in uhrwerk_lint::rules::RULES {
-        assert!(
-            rule.doc.starts_with(&format!("# {}", rule.code)),
-            "{} doc heading",
-            rule.code
-        );
+        assert!(rule.doc.starts_with(&format!("# {}", rule.code)), "{} doc heading", rule.code);
         if rule.section != "-" {
             assert!(
-                rule.doc
-                    .contains(&format!("Chapter section: {}", rule.section)),
+                rule.doc.contains(&format!("Chapter section: {}", rule.section)),
                 "{} doc cites section",
                 rule.code
             );
@@ -281,11 +227,7 @@ fn every_source_file_starts_with_a_module_doc() {
                 }
             } else if path.extension().is_some_and(|ext| ext == "rs") {
                 let text = std::fs::read_to_string(&path).expect("readable source");
-                assert!(
-                    text.starts_with("//!"),
-                    "{} must open with a //! line",
-                    path.display()
-                );
+                assert!(text.starts_with("//!"), "{} must open with a //! line", path.display());
             }
         }
     }

@@ -52,11 +52,7 @@ fn uw101_follows_helper_chain_and_names_it() {
     );
     let found = lint(&source);
     assert_eq!(codes(&found), vec!["UW101"], "{found:#?}");
-    assert!(
-        found[0].message.contains("compute_discount → roll"),
-        "{}",
-        found[0].message
-    );
+    assert!(found[0].message.contains("compute_discount → roll"), "{}", found[0].message);
     assert!(found[0].message.contains("random.random()"));
     assert_eq!(found[0].line, 15);
 }
@@ -203,17 +199,12 @@ fn uw401_positional_parameters_respect_threshold() {
     assert_eq!(codes(&lint(&source)), vec!["UW401", "UW401"]);
     let mut strict = Config::default();
     strict.max_positional_params = 1;
-    assert_eq!(
-        codes(&lint_source("t.py", &source, &strict)),
-        vec!["UW401"; 3]
-    );
+    assert_eq!(codes(&lint_source("t.py", &source, &strict)), vec!["UW401"; 3]);
 }
 
 #[test]
 fn uw501_endless_loop_but_not_with_continue_as_new_or_exit() {
-    let endless = workflow_with(
-        "        while True:\n            await workflow.wait_condition(lambda: self.ready)\n",
-    );
+    let endless = workflow_with("        while True:\n            await workflow.wait_condition(lambda: self.ready)\n");
     assert_eq!(codes(&lint(&endless)), vec!["UW501"]);
     let with_can = workflow_with(
         "        while True:\n            await workflow.wait_condition(lambda: self.ready)\n            if workflow.info().is_continue_as_new_suggested():\n                workflow.continue_as_new(input)\n",
@@ -225,9 +216,7 @@ fn uw501_endless_loop_but_not_with_continue_as_new_or_exit() {
     assert!(lint(&with_break).is_empty());
     let via_method = format!(
         "{}\n    def _maybe_continue(self) -> None:\n        workflow.continue_as_new(self.state)\n",
-        workflow_with(
-            "        while True:\n            await workflow.sleep(1)\n            self._maybe_continue()\n"
-        )
+        workflow_with("        while True:\n            await workflow.sleep(1)\n            self._maybe_continue()\n")
     );
     assert!(lint(&via_method).is_empty(), "{:#?}", lint(&via_method));
 }
@@ -264,7 +253,6 @@ fn uw70x_worker_rules() {
 
 #[test]
 fn code_outside_workflows_is_not_workflow_code() {
-    let source =
-        "import random, time\nasync def main():\n    time.sleep(1)\n    print(random.random())\n";
+    let source = "import random, time\nasync def main():\n    time.sleep(1)\n    print(random.random())\n";
     assert!(lint(source).is_empty());
 }

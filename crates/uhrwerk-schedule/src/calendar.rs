@@ -68,10 +68,7 @@ fn next_set(mask: u64, from: u32) -> Option<u32> {
 
 /// The lowest value in `from..=max` whose bit is clear, if any.
 fn next_clear(mask: u64, from: u32, max: u32) -> Option<u32> {
-    (from <= max)
-        .then(|| next_set(!mask, from))
-        .flatten()
-        .filter(|&v| v <= max)
+    (from <= max).then(|| next_set(!mask, from)).flatten().filter(|&v| v <= max)
 }
 
 fn has(mask: u64, v: u32) -> bool {
@@ -107,8 +104,7 @@ impl CompiledCalendar {
             None => true,
             Some(words) => {
                 let i = y - YEAR_BASE;
-                (0..(YEAR_WORDS as i64) * 64).contains(&i)
-                    && words[i as usize / 64] & (1 << (i % 64)) != 0
+                (0..(YEAR_WORDS as i64) * 64).contains(&i) && words[i as usize / 64] & (1 << (i % 64)) != 0
             }
         }
     }
@@ -142,14 +138,8 @@ impl CompiledCalendar {
     /// The earliest matching wall-clock time `>= from` (naive seconds), skipping whole years,
     /// months, days, hours and minutes that cannot match. `None` past [`MAX_CALENDAR_YEAR`].
     pub(crate) fn next_naive(&self, from: i64) -> Option<i64> {
-        let Fields {
-            year: mut y,
-            month: mut mo,
-            day: mut d,
-            hour: mut h,
-            minute: mut mi,
-            second: mut s,
-        } = Fields::from_naive(from);
+        let Fields { year: mut y, month: mut mo, day: mut d, hour: mut h, minute: mut mi, second: mut s } =
+            Fields::from_naive(from);
         loop {
             // Normalise carries.
             if s > 59 {
@@ -219,17 +209,7 @@ impl CompiledCalendar {
                 }
                 continue;
             }
-            return Some(
-                Fields {
-                    year: y,
-                    month: mo,
-                    day: d,
-                    hour: h,
-                    minute: mi,
-                    second: s,
-                }
-                .to_naive(),
-            );
+            return Some(Fields { year: y, month: mo, day: d, hour: h, minute: mi, second: s }.to_naive());
         }
     }
 
@@ -399,15 +379,7 @@ mod tests {
     }
 
     fn naive(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> i64 {
-        Fields {
-            year: y,
-            month: mo,
-            day: d,
-            hour: h,
-            minute: mi,
-            second: s,
-        }
-        .to_naive()
+        Fields { year: y, month: mo, day: d, hour: h, minute: mi, second: s }.to_naive()
     }
 
     #[test]
@@ -422,25 +394,13 @@ mod tests {
     #[test]
     fn run_end_levels() {
         let c = cal(&[r(0, 59, 0)], &[r(0, 59, 0)], &[r(12, 14, 0)]);
-        assert_eq!(
-            c.run_end(naive(2022, 3, 23, 12, 0, 0), 2 * DAY),
-            naive(2022, 3, 23, 15, 0, 0)
-        );
+        assert_eq!(c.run_end(naive(2022, 3, 23, 12, 0, 0), 2 * DAY), naive(2022, 3, 23, 15, 0, 0));
         let c = cal(&[r(0, 58, 0)], &[r(0, 59, 0)], &[r(0, 23, 0)]);
-        assert_eq!(
-            c.run_end(naive(2022, 3, 23, 12, 0, 0), 2 * DAY),
-            naive(2022, 3, 23, 12, 0, 59)
-        );
+        assert_eq!(c.run_end(naive(2022, 3, 23, 12, 0, 0), 2 * DAY), naive(2022, 3, 23, 12, 0, 59));
         let c = cal(&[r(1, 59, 0)], &[r(0, 59, 0)], &[r(0, 23, 0)]);
-        assert_eq!(
-            c.run_end(naive(2022, 3, 23, 12, 0, 30), 2 * DAY),
-            naive(2022, 3, 23, 12, 1, 0)
-        );
+        assert_eq!(c.run_end(naive(2022, 3, 23, 12, 0, 30), 2 * DAY), naive(2022, 3, 23, 12, 1, 0));
         let c = cal(&[r(0, 59, 0)], &[r(0, 59, 0)], &[r(0, 23, 0)]);
-        assert_eq!(
-            c.run_end(naive(2022, 3, 23, 12, 0, 30), 2 * DAY),
-            naive(2022, 3, 25, 12, 0, 30)
-        );
+        assert_eq!(c.run_end(naive(2022, 3, 23, 12, 0, 30), 2 * DAY), naive(2022, 3, 25, 12, 0, 30));
     }
 
     #[test]
@@ -465,9 +425,6 @@ mod tests {
             day_of_week: vec![r(1, 0, 0)],
             ..Default::default()
         });
-        assert_eq!(
-            c.next_naive(naive(2000, 1, 1, 0, 0, 0)),
-            Some(naive(2016, 2, 29, 0, 0, 0))
-        );
+        assert_eq!(c.next_naive(naive(2000, 1, 1, 0, 0, 0)), Some(naive(2016, 2, 29, 0, 0, 0)));
     }
 }

@@ -159,11 +159,7 @@ fn go_parse_duration(orig: &str) -> Result<i64, String> {
         }
         let u = &s[i..j];
         let Some(unit) = unit_nanos(u) else {
-            return Err(format!(
-                "time: unknown unit {} in duration {}",
-                quote(u),
-                quote(orig)
-            ));
+            return Err(format!("time: unknown unit {} in duration {}", quote(u), quote(orig)));
         };
         s = &s[j..];
         if v > LIMIT / unit {
@@ -192,10 +188,7 @@ fn go_parse_duration(orig: &str) -> Result<i64, String> {
 
 /// A protobuf Duration from nanoseconds, as Go's `durationpb.New`.
 pub(crate) fn duration_from_nanos(ns: i64) -> Duration {
-    Duration {
-        seconds: ns / SEC as i64,
-        nanos: (ns % SEC as i64) as i32,
-    }
+    Duration { seconds: ns / SEC as i64, nanos: (ns % SEC as i64) as i32 }
 }
 
 /// Go's `AsDuration`: nanoseconds, saturating on overflow; `None` reads as zero.
@@ -216,9 +209,7 @@ pub(crate) fn check_valid(d: &Duration) -> Result<(), String> {
     } else if d.nanos <= -1_000_000_000 || d.nanos >= 1_000_000_000 {
         Err(format!("proto: duration ({shown}) has out-of-range nanos"))
     } else if (d.seconds > 0 && d.nanos < 0) || (d.seconds < 0 && d.nanos > 0) {
-        Err(format!(
-            "proto: duration ({shown}) has seconds and nanos with different signs"
-        ))
+        Err(format!("proto: duration ({shown}) has seconds and nanos with different signs"))
     } else {
         Ok(())
     }
@@ -239,74 +230,26 @@ mod tests {
         assert_eq!(parse_duration("5d6h15m"), Ok(5 * 24 * H + 6 * H + 15 * M));
         assert_eq!(parse_duration("5.25d15m"), Ok(5 * 24 * H + 6 * H + 15 * M));
         assert_eq!(parse_duration(".5d"), Ok(12 * H));
-        assert_eq!(
-            parse_duration("-10d12.25h"),
-            Ok(-(10 * 24 * H + 12 * H + 15 * M))
-        );
+        assert_eq!(parse_duration("-10d12.25h"), Ok(-(10 * 24 * H + 12 * H + 15 * M)));
         assert_eq!(parse_duration("3m2h1d"), Ok(3 * M + 2 * H + 24 * H));
         assert_eq!(parse_duration("1.5s"), Ok(1_500_000_000));
         assert_eq!(parse_duration("300ms"), Ok(300_000_000));
         assert_eq!(parse_duration("2µs"), Ok(2_000));
         assert_eq!(parse_duration("0"), Ok(0));
-        assert_eq!(
-            parse_duration("7"),
-            Err("time: missing unit in duration \"7\"".into())
-        );
-        assert_eq!(
-            parse_duration(""),
-            Err("time: invalid duration \"\"".into())
-        );
-        assert_eq!(
-            parse_duration("10000000h"),
-            Err("time: invalid duration \"10000000h\"".into())
-        );
-        assert_eq!(
-            parse_duration("5x"),
-            Err("time: unknown unit \"x\" in duration \"5x\"".into())
-        );
-        assert_eq!(
-            parse_duration("."),
-            Err("time: invalid duration \".\"".into())
-        );
+        assert_eq!(parse_duration("7"), Err("time: missing unit in duration \"7\"".into()));
+        assert_eq!(parse_duration(""), Err("time: invalid duration \"\"".into()));
+        assert_eq!(parse_duration("10000000h"), Err("time: invalid duration \"10000000h\"".into()));
+        assert_eq!(parse_duration("5x"), Err("time: unknown unit \"x\" in duration \"5x\"".into()));
+        assert_eq!(parse_duration("."), Err("time: invalid duration \".\"".into()));
     }
 
     #[test]
     fn proto_durations() {
-        assert_eq!(
-            duration_from_nanos(90 * M),
-            Duration {
-                seconds: 5400,
-                nanos: 0
-            }
-        );
-        assert_eq!(
-            duration_from_nanos(-1_500_000_000),
-            Duration {
-                seconds: -1,
-                nanos: -500_000_000
-            }
-        );
-        assert_eq!(
-            duration_nanos(Some(&Duration {
-                seconds: i64::MAX,
-                nanos: 0
-            })),
-            i64::MAX
-        );
+        assert_eq!(duration_from_nanos(90 * M), Duration { seconds: 5400, nanos: 0 });
+        assert_eq!(duration_from_nanos(-1_500_000_000), Duration { seconds: -1, nanos: -500_000_000 });
+        assert_eq!(duration_nanos(Some(&Duration { seconds: i64::MAX, nanos: 0 })), i64::MAX);
         assert_eq!(duration_nanos(None), 0);
-        assert!(
-            check_valid(&Duration {
-                seconds: 1,
-                nanos: -1
-            })
-            .is_err()
-        );
-        assert!(
-            check_valid(&Duration {
-                seconds: 1,
-                nanos: 1
-            })
-            .is_ok()
-        );
+        assert!(check_valid(&Duration { seconds: 1, nanos: -1 }).is_err());
+        assert!(check_valid(&Duration { seconds: 1, nanos: 1 }).is_ok());
     }
 }

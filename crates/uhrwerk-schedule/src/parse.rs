@@ -31,15 +31,7 @@ const MONTHS: [&str; 12] = [
     "november",
     "december",
 ];
-const WEEKDAYS: [&str; 7] = [
-    "sunday",
-    "monday",
-    "tuesday",
-    "wednesday",
-    "thursday",
-    "friday",
-    "saturday",
-];
+const WEEKDAYS: [&str; 7] = ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"];
 
 /// The result of parsing one cron string.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,13 +46,9 @@ pub(crate) struct Cron {
 fn atoi(s: &str) -> Result<i64, String> {
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "strconv.Atoi: parsing {}: invalid syntax",
-            quote(s)
-        ));
+        return Err(format!("strconv.Atoi: parsing {}: invalid syntax", quote(s)));
     }
-    s.parse::<i64>()
-        .map_err(|_| format!("strconv.Atoi: parsing {}: value out of range", quote(s)))
+    s.parse::<i64>().map_err(|_| format!("strconv.Atoi: parsing {}: value out of range", quote(s)))
 }
 
 /// One value: an integer, or a month/weekday name in those modes; `Err` when unparsable or
@@ -69,17 +57,11 @@ fn parse_value(s: &str, min: i64, max: i64, mode: Mode) -> Result<i64, ()> {
     let named = match mode {
         Mode::Month if s.len() >= 3 => {
             let lower = s.to_lowercase();
-            MONTHS
-                .iter()
-                .position(|m| m.starts_with(&lower))
-                .map(|i| i as i64 + 1)
+            MONTHS.iter().position(|m| m.starts_with(&lower)).map(|i| i as i64 + 1)
         }
         Mode::Dow if s.len() >= 2 => {
             let lower = s.to_lowercase();
-            WEEKDAYS
-                .iter()
-                .position(|d| d.starts_with(&lower))
-                .map(|i| i as i64)
+            WEEKDAYS.iter().position(|d| d.starts_with(&lower)).map(|i| i as i64)
         }
         _ => None,
     };
@@ -92,23 +74,12 @@ fn parse_value(s: &str, min: i64, max: i64, mode: Mode) -> Result<i64, ()> {
 
 fn range(start: i64, end: i64, step: i64) -> Range {
     // Values are bounded by the field's max (<= 2100), so they fit in i32.
-    Range {
-        start: start as i32,
-        end: end as i32,
-        step: step as i32,
-    }
+    Range { start: start as i32, end: end as i32, step: step as i32 }
 }
 
 /// Parses one field of a `CalendarSpec` into ranges, in Temporal's canonical shape (end 0 for a
 /// single value, step 0 for step 1, weekday 7 folded into 0).
-fn make_range(
-    s: &str,
-    field: &str,
-    default: &str,
-    min: i64,
-    max: i64,
-    mode: Mode,
-) -> Result<Vec<Range>, String> {
+fn make_range(s: &str, field: &str, default: &str, min: i64, max: i64, mode: Mode) -> Result<Vec<Range>, String> {
     let mut s = s.trim();
     if s.is_empty() {
         s = default;
@@ -145,12 +116,11 @@ fn make_range(
                 };
                 start = parse_value(a, min, max, mode)
                     .map_err(|()| format!("{field} Start is not in range [{min}-{max}]"))?;
-                end = parse_value(b, start, max, mode).map_err(|()| {
-                    format!("{field} End is before Start or not in range [{min}-{max}]")
-                })?;
+                end = parse_value(b, start, max, mode)
+                    .map_err(|()| format!("{field} End is before Start or not in range [{min}-{max}]"))?;
             } else {
-                start = parse_value(part, min, max, mode)
-                    .map_err(|()| format!("{field} is not in range [{min}-{max}]"))?;
+                start =
+                    parse_value(part, min, max, mode).map_err(|()| format!("{field} is not in range [{min}-{max}]"))?;
                 if !has_step {
                     end = start;
                 }
@@ -193,14 +163,7 @@ pub(crate) fn calendar_to_structured(cal: &CalendarSpec) -> Result<StructuredCal
     let day_of_week = field(&cal.day_of_week, "DayOfWeek", "*", 0, 7, Mode::Dow);
     let day_of_month = field(&cal.day_of_month, "DayOfMonth", "*", 1, 31, Mode::Int);
     let month = field(&cal.month, "Month", "*", 1, 12, Mode::Month);
-    let year = field(
-        &cal.year,
-        "Year",
-        "*",
-        MIN_CALENDAR_YEAR,
-        MAX_CALENDAR_YEAR,
-        Mode::Year,
-    );
+    let year = field(&cal.year, "Year", "*", MIN_CALENDAR_YEAR, MAX_CALENDAR_YEAR, Mode::Year);
     if !errs.is_empty() {
         return Err(errs.join(", "));
     }
@@ -235,16 +198,10 @@ fn parse_every(c: &str) -> Result<IntervalSpec, String> {
     let (interval, phase) = rest.split_once('/').unwrap_or((rest, ""));
     let interval = duration_from_nanos(parse_duration(interval)?);
     if phase.is_empty() {
-        return Ok(IntervalSpec {
-            interval: Some(interval),
-            phase: None,
-        });
+        return Ok(IntervalSpec { interval: Some(interval), phase: None });
     }
     let phase = duration_from_nanos(parse_duration(phase)?);
-    Ok(IntervalSpec {
-        interval: Some(interval),
-        phase: Some(phase),
-    })
+    Ok(IntervalSpec { interval: Some(interval), phase: Some(phase) })
 }
 
 /// Parses a cron string as Temporal does:
@@ -266,74 +223,30 @@ pub(crate) fn parse_cron(c: &str) -> Result<Cron, String> {
 
     if body.starts_with("@every") {
         let interval = parse_every(body)?;
-        return Ok(Cron {
-            calendar: None,
-            interval: Some(interval),
-            timezone: String::new(),
-        });
+        return Ok(Cron { calendar: None, interval: Some(interval), timezone: String::new() });
     }
 
     let body = predefined(body);
     let fields: Vec<&str> = body.split_whitespace().take(8).collect();
-    let mut cal = CalendarSpec {
-        comment: comment.to_string(),
-        ..Default::default()
-    };
+    let mut cal = CalendarSpec { comment: comment.to_string(), ..Default::default() };
     let owned = |s: &&str| s.to_string();
     match fields.as_slice() {
         [mi, h, dom, mo, dow] => {
-            (
-                cal.minute,
-                cal.hour,
-                cal.day_of_month,
-                cal.month,
-                cal.day_of_week,
-            ) = (owned(mi), owned(h), owned(dom), owned(mo), owned(dow));
+            (cal.minute, cal.hour, cal.day_of_month, cal.month, cal.day_of_week) =
+                (owned(mi), owned(h), owned(dom), owned(mo), owned(dow));
         }
         [mi, h, dom, mo, dow, y] => {
-            (
-                cal.minute,
-                cal.hour,
-                cal.day_of_month,
-                cal.month,
-                cal.day_of_week,
-                cal.year,
-            ) = (
-                owned(mi),
-                owned(h),
-                owned(dom),
-                owned(mo),
-                owned(dow),
-                owned(y),
-            );
+            (cal.minute, cal.hour, cal.day_of_month, cal.month, cal.day_of_week, cal.year) =
+                (owned(mi), owned(h), owned(dom), owned(mo), owned(dow), owned(y));
         }
         [s, mi, h, dom, mo, dow, y] => {
-            (
-                cal.second,
-                cal.minute,
-                cal.hour,
-                cal.day_of_month,
-                cal.month,
-                cal.day_of_week,
-                cal.year,
-            ) = (
-                owned(s),
-                owned(mi),
-                owned(h),
-                owned(dom),
-                owned(mo),
-                owned(dow),
-                owned(y),
-            );
+            (cal.second, cal.minute, cal.hour, cal.day_of_month, cal.month, cal.day_of_week, cal.year) =
+                (owned(s), owned(mi), owned(h), owned(dom), owned(mo), owned(dow), owned(y));
         }
         _ => return Err("CronString does not have 5-7 fields".into()),
     }
     let calendar = calendar_to_structured(&cal)?;
-    Ok(Cron {
-        calendar: Some(calendar),
-        interval: None,
-        timezone,
-    })
+    Ok(Cron { calendar: Some(calendar), interval: None, timezone })
 }
 
 #[cfg(test)]
@@ -358,48 +271,24 @@ mod tests {
         assert_eq!(ok("13", 0, 59, Mode::Int), [r(13, 0, 0)]);
         assert_eq!(err("133", 0, 59, Mode::Int), "Test is not in range [0-59]");
         assert_eq!(ok("Sept", 1, 12, Mode::Month), [r(9, 0, 0)]);
-        assert_eq!(
-            ok("13,18,44", 0, 59, Mode::Int),
-            [r(13, 0, 0), r(18, 0, 0), r(44, 0, 0)]
-        );
-        assert_eq!(
-            err("13,18,44,", 0, 59, Mode::Int),
-            "Test is not in range [0-59]"
-        );
+        assert_eq!(ok("13,18,44", 0, 59, Mode::Int), [r(13, 0, 0), r(18, 0, 0), r(44, 0, 0)]);
+        assert_eq!(err("13,18,44,", 0, 59, Mode::Int), "Test is not in range [0-59]");
         assert_eq!(ok("13-18", 0, 59, Mode::Int), [r(13, 18, 0)]);
-        assert_eq!(
-            err("18-13", 0, 59, Mode::Int),
-            "Test End is before Start or not in range [0-59]"
-        );
-        assert_eq!(
-            ok("2-5,7-9,11", 0, 59, Mode::Int),
-            [r(2, 5, 0), r(7, 9, 0), r(11, 0, 0)]
-        );
+        assert_eq!(err("18-13", 0, 59, Mode::Int), "Test End is before Start or not in range [0-59]");
+        assert_eq!(ok("2-5,7-9,11", 0, 59, Mode::Int), [r(2, 5, 0), r(7, 9, 0), r(11, 0, 0)]);
         assert_eq!(ok("*", 5, 9, Mode::Int), [r(5, 9, 0)]);
         assert_eq!(ok("*/3", 5, 9, Mode::Int), [r(5, 9, 3)]);
         assert_eq!(ok("2/3", 0, 10, Mode::Int), [r(2, 10, 3)]);
         assert_eq!(err("2/3/5", 0, 10, Mode::Int), "Test has too many slashes");
         assert_eq!(err("2/", 0, 10, Mode::Int), "Test missing step value");
         assert_eq!(err("2/0", 0, 10, Mode::Int), "Test has invalid Step");
-        assert_eq!(
-            err("2/x", 0, 10, Mode::Int),
-            "strconv.Atoi: parsing \"x\": invalid syntax"
-        );
+        assert_eq!(err("2/x", 0, 10, Mode::Int), "strconv.Atoi: parsing \"x\": invalid syntax");
         assert_eq!(ok("2-6/4,7-8", 0, 10, Mode::Int), [r(2, 6, 4), r(7, 8, 0)]);
         assert_eq!(ok("mon-Friday", 0, 7, Mode::Dow), [r(1, 5, 0)]);
-        assert_eq!(
-            err("Fri-Tues", 0, 7, Mode::Dow),
-            "Test End is before Start or not in range [0-7]"
-        );
+        assert_eq!(err("Fri-Tues", 0, 7, Mode::Dow), "Test End is before Start or not in range [0-7]");
         assert_eq!(err("1-5-7", 0, 7, Mode::Dow), "Test has too many dashes");
-        assert_eq!(
-            err("monday-", 0, 7, Mode::Dow),
-            "Test End is before Start or not in range [0-7]"
-        );
-        assert_eq!(
-            err("-3", 0, 7, Mode::Dow),
-            "Test Start is not in range [0-7]"
-        );
+        assert_eq!(err("monday-", 0, 7, Mode::Dow), "Test End is before Start or not in range [0-7]");
+        assert_eq!(err("-3", 0, 7, Mode::Dow), "Test Start is not in range [0-7]");
         assert_eq!(ok("*", 2000, 2100, Mode::Year), []);
         assert_eq!(
             ok("2020-2022,2024,2026/3", 2000, 2100, Mode::Year),
@@ -438,14 +327,9 @@ mod tests {
         );
         assert_eq!(c.timezone, "");
 
-        assert!(
-            parse_cron("0 1 2 3 4 1999")
-                .unwrap_err()
-                .contains("Year is not in range")
-        );
+        assert!(parse_cron("0 1 2 3 4 1999").unwrap_err().contains("Year is not in range"));
 
-        let c =
-            parse_cron("CRON_TZ=US/Pacific 55 55,57 5 2/2 * wed-thurs *  # explanation").unwrap();
+        let c = parse_cron("CRON_TZ=US/Pacific 55 55,57 5 2/2 * wed-thurs *  # explanation").unwrap();
         assert_eq!(
             c.calendar,
             Some(StructuredCalendarSpec {
@@ -471,49 +355,19 @@ mod tests {
         assert_eq!(
             c.interval,
             Some(IntervalSpec {
-                interval: Some(Duration {
-                    seconds: 5 * 3600,
-                    nanos: 0
-                }),
-                phase: Some(Duration {
-                    seconds: 45 * 60,
-                    nanos: 0
-                }),
+                interval: Some(Duration { seconds: 5 * 3600, nanos: 0 }),
+                phase: Some(Duration { seconds: 45 * 60, nanos: 0 }),
             })
         );
         let c = parse_cron("@every 5d").unwrap();
-        assert_eq!(
-            c.interval.unwrap().interval,
-            Some(Duration {
-                seconds: 5 * 86400,
-                nanos: 0
-            })
-        );
+        assert_eq!(c.interval.unwrap().interval, Some(Duration { seconds: 5 * 86400, nanos: 0 }));
 
-        assert_eq!(
-            parse_cron("@every").unwrap_err(),
-            "CronString does not have interval after @every"
-        );
-        assert_eq!(
-            parse_cron("CRON_TZ=UTC").unwrap_err(),
-            "CronString has time zone but missing fields"
-        );
-        assert_eq!(
-            parse_cron("1 2 3").unwrap_err(),
-            "CronString does not have 5-7 fields"
-        );
-        assert_eq!(
-            parse_cron("1 2 3 4 5 6 7 8").unwrap_err(),
-            "CronString does not have 5-7 fields"
-        );
-        assert_eq!(
-            parse_cron("@often").unwrap_err(),
-            "CronString does not have 5-7 fields"
-        );
-        assert_eq!(
-            parse_cron("99 * * * *").unwrap_err(),
-            "Minute is not in range [0-59]"
-        );
+        assert_eq!(parse_cron("@every").unwrap_err(), "CronString does not have interval after @every");
+        assert_eq!(parse_cron("CRON_TZ=UTC").unwrap_err(), "CronString has time zone but missing fields");
+        assert_eq!(parse_cron("1 2 3").unwrap_err(), "CronString does not have 5-7 fields");
+        assert_eq!(parse_cron("1 2 3 4 5 6 7 8").unwrap_err(), "CronString does not have 5-7 fields");
+        assert_eq!(parse_cron("@often").unwrap_err(), "CronString does not have 5-7 fields");
+        assert_eq!(parse_cron("99 * * * *").unwrap_err(), "Minute is not in range [0-59]");
         assert_eq!(
             parse_cron("99 25 * * *").unwrap_err(),
             "Minute is not in range [0-59], Hour is not in range [0-23]"

@@ -56,11 +56,7 @@ pub fn clean_spec(spec: &mut ScheduleSpec) {
             }
         }
     }
-    for cal in spec
-        .structured_calendar
-        .iter_mut()
-        .chain(spec.exclude_structured_calendar.iter_mut())
-    {
+    for cal in spec.structured_calendar.iter_mut().chain(spec.exclude_structured_calendar.iter_mut()) {
         clean(&mut cal.second);
         clean(&mut cal.minute);
         clean(&mut cal.hour);
@@ -79,9 +75,7 @@ fn validate_structured(cal: &StructuredCalendarSpec) -> Result<(), String> {
                 errs.push(format!("{field} Start is not in range [{min}-{max}]"));
             }
             if r.end != 0 && (r.end < r.start || r.end > max) {
-                errs.push(format!(
-                    "{field} End is before Start or not in range [{min}-{max}]"
-                ));
+                errs.push(format!("{field} End is before Start or not in range [{min}-{max}]"));
             }
             if r.step < 0 {
                 errs.push(format!("{field} has invalid Step"));
@@ -98,11 +92,7 @@ fn validate_structured(cal: &StructuredCalendarSpec) -> Result<(), String> {
     if cal.comment.len() > MAX_COMMENT_LEN {
         errs.push("comment is too long".to_string());
     }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("invalid calendar spec: {}", errs.join(", ")))
-    }
+    if errs.is_empty() { Ok(()) } else { Err(format!("invalid calendar spec: {}", errs.join(", "))) }
 }
 
 fn validate_interval(iv: &IntervalSpec) -> Result<(), String> {
@@ -128,8 +118,7 @@ fn canonicalize(input: &ScheduleSpec) -> Result<ScheduleSpec, String> {
     }
     spec.calendar.clear();
     for cal in &input.exclude_calendar {
-        spec.exclude_structured_calendar
-            .push(calendar_to_structured(cal)?);
+        spec.exclude_structured_calendar.push(calendar_to_structured(cal)?);
     }
     spec.exclude_calendar.clear();
 
@@ -147,9 +136,7 @@ fn canonicalize(input: &ScheduleSpec) -> Result<ScheduleSpec, String> {
     }
     spec.cron_string.clear();
     if let Some(tz) = cron_tz.filter(|tz| !tz.is_empty()) {
-        if (!spec.timezone_name.is_empty() && spec.timezone_name != tz)
-            || !spec.timezone_data.is_empty()
-        {
+        if (!spec.timezone_name.is_empty() && spec.timezone_name != tz) || !spec.timezone_data.is_empty() {
             return Err(conflict());
         }
         spec.timezone_name = tz;
@@ -172,18 +159,16 @@ fn load_zone(spec: &ScheduleSpec) -> Result<Zone, String> {
         "" | "UTC" | "Local" => Ok(Zone(Tz::UTC)),
         _ => match name.parse::<Tz>() {
             Ok(tz) => Ok(Zone(tz)),
-            Err(_) if !spec.timezone_data.is_empty() => Err(format!(
-                "timezone_data is not supported (unknown time zone {name})"
-            )),
+            Err(_) if !spec.timezone_data.is_empty() => {
+                Err(format!("timezone_data is not supported (unknown time zone {name})"))
+            }
             Err(_) => Err(format!("unknown time zone {name}")),
         },
     }
 }
 
 fn timestamp_ms(seconds: i64, nanos: i32) -> i64 {
-    seconds
-        .saturating_mul(1000)
-        .saturating_add(i64::from(nanos) / 1_000_000)
+    seconds.saturating_mul(1000).saturating_add(i64::from(nanos) / 1_000_000)
 }
 
 impl CompiledSpec {
@@ -193,26 +178,16 @@ impl CompiledSpec {
         // The frontend's check on the raw durations comes first.
         for iv in &spec.interval {
             if let Some(d) = &iv.interval {
-                check_valid(d)
-                    .map_err(|e| invalid(format!("interval is not a valid duration: {e}")))?;
+                check_valid(d).map_err(|e| invalid(format!("interval is not a valid duration: {e}")))?;
             }
             if let Some(d) = &iv.phase {
-                check_valid(d)
-                    .map_err(|e| invalid(format!("phase is not a valid duration: {e}")))?;
+                check_valid(d).map_err(|e| invalid(format!("phase is not a valid duration: {e}")))?;
             }
         }
         let canonical = canonicalize(spec).map_err(invalid)?;
         let zone = load_zone(&canonical).map_err(invalid)?;
-        let calendars = canonical
-            .structured_calendar
-            .iter()
-            .map(CompiledCalendar::new)
-            .collect();
-        let excludes = canonical
-            .exclude_structured_calendar
-            .iter()
-            .map(CompiledCalendar::new)
-            .collect();
+        let calendars = canonical.structured_calendar.iter().map(CompiledCalendar::new).collect();
+        let excludes = canonical.exclude_structured_calendar.iter().map(CompiledCalendar::new).collect();
         let intervals = canonical
             .interval
             .iter()
@@ -222,10 +197,7 @@ impl CompiledSpec {
                 (interval, phase)
             })
             .collect();
-        let start_ms = canonical
-            .start_time
-            .as_ref()
-            .map_or(0, |t| timestamp_ms(t.seconds, t.nanos));
+        let start_ms = canonical.start_time.as_ref().map_or(0, |t| timestamp_ms(t.seconds, t.nanos));
         let end_ns = canonical
             .end_time
             .as_ref()
@@ -306,15 +278,11 @@ impl CompiledSpec {
         // The jitter must not push the action past the following nominal time.
         let mut max_jitter_ns = i128::from(self.jitter_ns);
         if let Some(following) = self.raw_next(nominal, &[]) {
-            max_jitter_ns =
-                max_jitter_ns.min(i128::from(following - nominal) * i128::from(NANOS_PER_SEC));
+            max_jitter_ns = max_jitter_ns.min(i128::from(following - nominal) * i128::from(NANOS_PER_SEC));
         }
         let max_jitter_ms = (max_jitter_ns / 1_000_000).clamp(0, i128::from(i64::MAX)) as i64;
         let jitter = farm::jitter_ms(&self.jitter_seed, nominal, max_jitter_ms);
-        Some(NextTime {
-            nominal_ms: nominal * 1000,
-            actual_ms: nominal * 1000 + jitter,
-        })
+        Some(NextTime { nominal_ms: nominal * 1000, actual_ms: nominal * 1000 + jitter })
     }
 
     /// Successive action times after `start_ms` whose actual (jittered) time is at most `end_ms`,
@@ -341,23 +309,17 @@ impl CompiledSpec {
         }
         let calendars = self.calendars.iter().enumerate().filter_map(|(i, c)| {
             let from = calendar_after.get(i).map_or(after, |&b| b.max(after));
-            if from >= END_OF_TIME {
-                None
-            } else {
-                c.next_instant(&self.zone, from)
-            }
+            if from >= END_OF_TIME { None } else { c.next_instant(&self.zone, from) }
         });
-        let intervals = self.intervals.iter().map(|&(interval, phase)| {
-            ((after - phase).div_euclid(interval) + 1) * interval + phase
-        });
+        let intervals = self
+            .intervals
+            .iter()
+            .map(|&(interval, phase)| ((after - phase).div_euclid(interval) + 1) * interval + phase);
         calendars.chain(intervals).min()
     }
 
     fn past_end(&self, t: i64) -> bool {
-        t >= END_OF_TIME
-            || self
-                .end_ns
-                .is_some_and(|end| i128::from(t) * i128::from(NANOS_PER_SEC) > end)
+        t >= END_OF_TIME || self.end_ns.is_some_and(|end| i128::from(t) * i128::from(NANOS_PER_SEC) > end)
     }
 
     /// For an instant `t` reading wall-clock time `n0` and a later wall-clock time `n`, the instant
@@ -366,11 +328,7 @@ impl CompiledSpec {
     fn instant_bound(&self, t: i64, n: i64) -> i64 {
         let n0 = self.zone.naive(t);
         let u = t + (n - n0).clamp(1, DAY);
-        if self.zone.constant_over(t, u) {
-            u
-        } else {
-            self.zone.first_change(t, u - 1)
-        }
+        if self.zone.constant_over(t, u) { u } else { self.zone.first_change(t, u - 1) }
     }
 }
 

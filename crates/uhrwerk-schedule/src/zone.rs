@@ -41,12 +41,7 @@ impl Zone {
         }
         let t = instant.clamp(INSTANT_MIN, INSTANT_MAX);
         match DateTime::from_timestamp(t, 0) {
-            Some(dt) => i64::from(
-                self.0
-                    .offset_from_utc_datetime(&dt.naive_utc())
-                    .fix()
-                    .local_minus_utc(),
-            ),
+            Some(dt) => i64::from(self.0.offset_from_utc_datetime(&dt.naive_utc()).fix().local_minus_utc()),
             None => 0,
         }
     }
@@ -188,14 +183,7 @@ impl Fields {
         let days = naive.div_euclid(DAY);
         let sod = naive.rem_euclid(DAY) as u32;
         let (year, month, day) = civil_from_days(days);
-        Fields {
-            year,
-            month,
-            day,
-            hour: sod / 3600,
-            minute: sod / 60 % 60,
-            second: sod % 60,
-        }
+        Fields { year, month, day, hour: sod / 3600, minute: sod / 60 % 60, second: sod % 60 }
     }
 
     pub(crate) fn to_naive(self) -> i64 {
@@ -210,9 +198,7 @@ mod tests {
 
     #[test]
     fn civil_round_trip() {
-        for days in [
-            -800_000, -1, 0, 1, 59, 365, 10_957, 11_016, 47_482, 2_932_896,
-        ] {
+        for days in [-800_000, -1, 0, 1, 59, 365, 10_957, 11_016, 47_482, 2_932_896] {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
@@ -230,39 +216,16 @@ mod tests {
     fn new_york_transitions() {
         let ny = Zone("America/New_York".parse().unwrap());
         // 2022-03-13 02:30 does not exist; 2022-11-06 01:30 happens twice.
-        let gap = Fields {
-            year: 2022,
-            month: 3,
-            day: 13,
-            hour: 2,
-            minute: 30,
-            second: 0,
-        };
+        let gap = Fields { year: 2022, month: 3, day: 13, hour: 2, minute: 30, second: 0 };
         assert!(matches!(ny.instants(gap.to_naive()), Local::Gap(end)
             if end == Fields { hour: 3, minute: 0, ..gap }.to_naive()));
-        let rep = Fields {
-            year: 2022,
-            month: 11,
-            day: 6,
-            hour: 1,
-            minute: 30,
-            second: 0,
-        };
-        let Local::Two(a, b) = ny.instants(rep.to_naive()) else {
-            panic!("not repeated")
-        };
+        let rep = Fields { year: 2022, month: 11, day: 6, hour: 1, minute: 30, second: 0 };
+        let Local::Two(a, b) = ny.instants(rep.to_naive()) else { panic!("not repeated") };
         assert_eq!(b - a, 3600);
         assert_eq!(ny.offset(a), -4 * 3600);
         assert_eq!(ny.offset(b), -5 * 3600);
         // The tz data reaches the end of the calendar range.
-        let july_2099 = Fields {
-            year: 2099,
-            month: 7,
-            day: 1,
-            hour: 12,
-            minute: 0,
-            second: 0,
-        };
+        let july_2099 = Fields { year: 2099, month: 7, day: 1, hour: 12, minute: 0, second: 0 };
         assert_eq!(ny.offset(july_2099.to_naive()), -4 * 3600);
     }
 }

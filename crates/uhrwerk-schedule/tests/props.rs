@@ -40,10 +40,7 @@ const AROUND: [i64; 10] = [
 
 /// The case count, overridable with `SCHEDULE_PROPTEST_CASES` for longer runs.
 fn cases(default: u32) -> u32 {
-    std::env::var("SCHEDULE_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var("SCHEDULE_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn cronish() -> impl Strategy<Value = String> {
@@ -57,55 +54,32 @@ fn cronish() -> impl Strategy<Value = String> {
 }
 
 fn any_range() -> impl Strategy<Value = Range> {
-    (any::<i32>(), any::<i32>(), any::<i32>()).prop_map(|(start, end, step)| Range {
-        start,
-        end,
-        step,
-    })
+    (any::<i32>(), any::<i32>(), any::<i32>()).prop_map(|(start, end, step)| Range { start, end, step })
 }
 
 fn small_range(lo: i32, hi: i32) -> impl Strategy<Value = Range> {
-    (lo..=hi, prop_oneof![Just(0), lo..=hi], 0..5i32).prop_map(|(start, end, step)| Range {
-        start,
-        end,
-        step,
-    })
+    (lo..=hi, prop_oneof![Just(0), lo..=hi], 0..5i32).prop_map(|(start, end, step)| Range { start, end, step })
 }
 
 fn any_structured() -> impl Strategy<Value = StructuredCalendarSpec> {
     let ranges = || prop::collection::vec(prop_oneof![any_range(), small_range(-2, 70)], 0..3);
-    (
-        ranges(),
-        ranges(),
-        ranges(),
-        ranges(),
-        ranges(),
-        ranges(),
-        ranges(),
+    (ranges(), ranges(), ranges(), ranges(), ranges(), ranges(), ranges()).prop_map(
+        |(second, minute, hour, day_of_month, month, year, day_of_week)| StructuredCalendarSpec {
+            second,
+            minute,
+            hour,
+            day_of_month,
+            month,
+            year,
+            day_of_week,
+            comment: String::new(),
+        },
     )
-        .prop_map(
-            |(second, minute, hour, day_of_month, month, year, day_of_week)| {
-                StructuredCalendarSpec {
-                    second,
-                    minute,
-                    hour,
-                    day_of_month,
-                    month,
-                    year,
-                    day_of_week,
-                    comment: String::new(),
-                }
-            },
-        )
 }
 
 fn field(lo: u32, hi: u32, names: &'static [&'static str]) -> impl Strategy<Value = String> {
     let value = move || (lo..=hi).prop_map(|v| v.to_string());
-    let named = prop::sample::select(if names.is_empty() {
-        vec!["*"]
-    } else {
-        names.to_vec()
-    });
+    let named = prop::sample::select(if names.is_empty() { vec!["*"] } else { names.to_vec() });
     prop_oneof![
         3 => Just("*".to_string()),
         2 => (1..=(hi - lo).max(1)).prop_map(|s| format!("*/{s}")),
@@ -288,31 +262,16 @@ fn brute_force(
     None
 }
 
-fn check_against_brute_force(
-    spec: &ScheduleSpec,
-    t: i64,
-    window: i64,
-    step: i64,
-) -> Result<(), TestCaseError> {
+fn check_against_brute_force(spec: &ScheduleSpec, t: i64, window: i64, step: i64) -> Result<(), TestCaseError> {
     let c = CompiledSpec::compile(spec).unwrap();
     let canonical = c.canonical();
     let cal = &canonical.structured_calendar[0];
     let exclude = canonical.exclude_structured_calendar.first();
-    let tz: Tz = if spec.timezone_name.is_empty() {
-        Tz::UTC
-    } else {
-        spec.timezone_name.parse().unwrap()
-    };
+    let tz: Tz = if spec.timezone_name.is_empty() { Tz::UTC } else { spec.timezone_name.parse().unwrap() };
     let got = c.next(t * 1000).map(|n| n.nominal_ms / 1000);
     match brute_force(cal, exclude, tz, t, window, step) {
         Some(w) => prop_assert_eq!(got, Some(w), "{:?} after {}", spec, t),
-        None => prop_assert!(
-            got.is_none_or(|g| g > t + window),
-            "{:?} after {}: {:?}",
-            spec,
-            t,
-            got
-        ),
+        None => prop_assert!(got.is_none_or(|g| g > t + window), "{:?} after {}: {:?}", spec, t, got),
     }
     Ok(())
 }

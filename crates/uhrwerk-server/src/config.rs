@@ -115,9 +115,10 @@ impl DynamicConfig {
     /// Reads a Temporal dynamic-config YAML file (`key: [{value: V, constraints: {}}]`); only
     /// values without constraints apply. Values given on the command line win over the file.
     pub fn merge_file(&mut self, path: &std::path::Path) -> Result<(), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File { path: path.display().to_string(), detail: e.to_string() })?;
-        let parsed: BTreeMap<String, Vec<FileValue>> =
-            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::File { path: path.display().to_string(), detail: e.to_string() })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::File { path: path.display().to_string(), detail: e.to_string() })?;
+        let parsed: BTreeMap<String, Vec<FileValue>> = serde_yaml_ng::from_str(&text)
+            .map_err(|e| ConfigError::File { path: path.display().to_string(), detail: e.to_string() })?;
         for (key, entries) in parsed {
             let unconstrained = entries.into_iter().find(|e| e.constraints.as_ref().is_none_or(|c| c.is_empty()));
             if let Some(entry) = unconstrained {

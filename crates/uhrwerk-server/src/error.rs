@@ -29,7 +29,8 @@ pub enum Error {
     MultiOperation {
         code: i32,
         message: String,
-        statuses: Vec<uhrwerk_proto::temporal::api::errordetails::v1::multi_operation_execution_failure::OperationStatus>,
+        statuses:
+            Vec<uhrwerk_proto::temporal::api::errordetails::v1::multi_operation_execution_failure::OperationStatus>,
     },
     /// Storage trouble: the client may retry.
     #[error("{0}")]

@@ -131,7 +131,8 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         }
     };
     let store = Arc::new(
-        SqliteStore::open(&SqliteOptions { path: path.clone(), durable }).map_err(|source| StartError::Store { path: path.clone(), source })?,
+        SqliteStore::open(&SqliteOptions { path: path.clone(), durable })
+            .map_err(|source| StartError::Store { path: path.clone(), source })?,
     );
     let dyn_store: Arc<dyn Store> = store.clone();
     let namespaces = Namespaces::load(dyn_store.clone(), &config.namespaces, || uuid::Uuid::new_v4().to_string())?;
@@ -142,7 +143,8 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let metrics = metrics::Metrics::new(&limit_values);
     let matching = Matching::new(clock.clone(), metrics.clone(), shutdown_rx.clone());
     let timers = Timers::default();
-    let all_namespaces: Vec<String> = namespaces.list().iter().filter_map(|ns| ns.namespace_info.as_ref().map(|i| i.name.clone())).collect();
+    let all_namespaces: Vec<String> =
+        namespaces.list().iter().filter_map(|ns| ns.namespace_info.as_ref().map(|i| i.name.clone())).collect();
     let search_attributes = SearchAttributes::load(dyn_store.clone(), &all_namespaces, &config.search_attributes)?;
     let engine = Engine::new(dyn_store, clock, limits, matching.clone(), timers, search_attributes, metrics.clone());
     let recovered = engine.recover().await?;
@@ -179,7 +181,9 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         None => None,
     };
 
-    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let mut stop = shutdown_rx.clone();
     let router = tonic::transport::Server::builder()

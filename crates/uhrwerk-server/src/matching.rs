@@ -166,7 +166,14 @@ impl Matching {
 
     /// Waits up to `wait` for a task of `kind` on `namespace`/`task_queue`.
     /// Returns `None` on timeout or server shutdown.
-    pub async fn poll(&self, namespace: &str, task_queue: &str, kind: TaskKind, identity: &str, wait: Duration) -> Option<Dispatch> {
+    pub async fn poll(
+        &self,
+        namespace: &str,
+        task_queue: &str,
+        kind: TaskKind,
+        identity: &str,
+        wait: Duration,
+    ) -> Option<Dispatch> {
         let mut shutdown = self.inner.shutdown.clone();
         if *shutdown.borrow() {
             return None;
@@ -179,7 +186,10 @@ impl Matching {
             if let Some((task, queued_at)) = queue.tasks.pop_front() {
                 record(&mut queue.dispatched, now);
                 self.inner.metrics.poll_success.with_label_values(&[namespace, task_queue, task_type(kind)]).inc();
-                self.inner.metrics.schedule_to_start(namespace, task_queue, kind).observe((now - queued_at).max(0) as f64 / 1000.0);
+                self.inner
+                    .metrics
+                    .schedule_to_start(namespace, task_queue, kind)
+                    .observe((now - queued_at).max(0) as f64 / 1000.0);
                 return Some(task);
             }
             let (tx, rx) = oneshot::channel();
@@ -213,7 +223,8 @@ impl Matching {
     /// Parks a poll on a sticky queue. Uhrwerk always dispatches to the normal queue with full
     /// history, so sticky polls only ever end empty: at the deadline, at ShutdownWorker, or at exit.
     pub async fn park_sticky(&self, sticky_queue: &str, wait: Duration) {
-        let notify = self.inner.sticky.lock().expect("sticky lock").entry(sticky_queue.to_string()).or_default().clone();
+        let notify =
+            self.inner.sticky.lock().expect("sticky lock").entry(sticky_queue.to_string()).or_default().clone();
         let mut shutdown = self.inner.shutdown.clone();
         tokio::select! {
             _ = notify.notified() => {}

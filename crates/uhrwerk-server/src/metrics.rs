@@ -3,10 +3,14 @@
 
 use std::sync::Arc;
 
-use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use prometheus::{GaugeVec, exponential_buckets};
 use tokio::sync::watch;
-use uhrwerk_core::kernel::limits::{HISTORY_COUNT_EXCEEDED, HISTORY_SIZE_EXCEEDED, SUGGESTION_IGNORED_AFTER, WARN_LIMITS};
+use uhrwerk_core::kernel::limits::{
+    HISTORY_COUNT_EXCEEDED, HISTORY_SIZE_EXCEEDED, SUGGESTION_IGNORED_AFTER, WARN_LIMITS,
+};
 use uhrwerk_core::state::RunState;
 use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
 use uhrwerk_proto::temporal::api::history::v1::HistoryEvent;
@@ -52,7 +56,8 @@ fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGau
 }
 
 fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
-    let metric = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid metric definition");
+    let metric =
+        HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid metric definition");
     registry.register(Box::new(metric.clone())).expect("metric registered once");
     metric
 }
@@ -78,8 +83,19 @@ impl Metrics {
         let r = &registry;
         let metrics = Self {
             service_requests: counter(r, "service_requests", "Requests per gRPC operation.", &["operation"]),
-            service_errors: counter(r, "service_errors", "Requests per gRPC operation that ended with an error, by gRPC status code.", &["operation", "status_code"]),
-            service_latency: histogram(r, "service_latency", "Time to answer a request, in seconds (long polls included).", &["operation"], latency_buckets()),
+            service_errors: counter(
+                r,
+                "service_errors",
+                "Requests per gRPC operation that ended with an error, by gRPC status code.",
+                &["operation", "status_code"],
+            ),
+            service_latency: histogram(
+                r,
+                "service_latency",
+                "Time to answer a request, in seconds (long polls included).",
+                &["operation"],
+                latency_buckets(),
+            ),
             task_schedule_to_start_latency: histogram(
                 r,
                 "task_schedule_to_start_latency",
@@ -88,21 +104,56 @@ impl Metrics {
                 latency_buckets(),
             ),
             poll_success: counter(r, "poll_success", "Polls that received a task.", QUEUE),
-            poll_success_sync: counter(r, "poll_success_sync", "Polls that received a task handed over while they waited.", QUEUE),
+            poll_success_sync: counter(
+                r,
+                "poll_success_sync",
+                "Polls that received a task handed over while they waited.",
+                QUEUE,
+            ),
             poll_timeouts: counter(r, "poll_timeouts", "Polls that ended without a task.", QUEUE),
-            no_poller_tasks: counter(r, "no_poller_tasks", "Tasks added to a queue that no worker polled in the last five minutes.", QUEUE),
+            no_poller_tasks: counter(
+                r,
+                "no_poller_tasks",
+                "Tasks added to a queue that no worker polled in the last five minutes.",
+                QUEUE,
+            ),
             approximate_backlog_count: gauge(r, "approximate_backlog_count", "Tasks waiting in a queue.", QUEUE),
             approximate_backlog_age_seconds: {
-                let metric = GaugeVec::new(Opts::new("approximate_backlog_age_seconds", "Age of the oldest waiting task, in seconds."), QUEUE)
-                    .expect("valid metric definition");
+                let metric = GaugeVec::new(
+                    Opts::new("approximate_backlog_age_seconds", "Age of the oldest waiting task, in seconds."),
+                    QUEUE,
+                )
+                .expect("valid metric definition");
                 r.register(Box::new(metric.clone())).expect("metric registered once");
                 metric
             },
-            pollers: gauge(r, "uhrwerk_pollers", "Distinct worker identities that polled a queue in the last five minutes.", QUEUE),
-            history_size: histogram(r, "history_size", "History size in bytes of runs when they close.", WORKFLOW, exponential_buckets(1024.0, 4.0, 10).expect("valid buckets")),
-            history_count: histogram(r, "history_count", "History length in events of runs when they close.", WORKFLOW, exponential_buckets(8.0, 4.0, 9).expect("valid buckets")),
+            pollers: gauge(
+                r,
+                "uhrwerk_pollers",
+                "Distinct worker identities that polled a queue in the last five minutes.",
+                QUEUE,
+            ),
+            history_size: histogram(
+                r,
+                "history_size",
+                "History size in bytes of runs when they close.",
+                WORKFLOW,
+                exponential_buckets(1024.0, 4.0, 10).expect("valid buckets"),
+            ),
+            history_count: histogram(
+                r,
+                "history_count",
+                "History length in events of runs when they close.",
+                WORKFLOW,
+                exponential_buckets(8.0, 4.0, 9).expect("valid buckets"),
+            ),
             limit: gauge(r, "uhrwerk_limit", "Configured limits, by their Temporal dynamic-config name.", &["name"]),
-            warn_limit_exceeded: counter(r, "uhrwerk_warn_limit_exceeded", "Runs that crossed a warn-level limit.", &["namespace", "workflow_type", "limit"]),
+            warn_limit_exceeded: counter(
+                r,
+                "uhrwerk_warn_limit_exceeded",
+                "Runs that crossed a warn-level limit.",
+                &["namespace", "workflow_type", "limit"],
+            ),
             history_limit_terminations: counter(
                 r,
                 "uhrwerk_history_limit_terminations",
@@ -116,8 +167,18 @@ impl Metrics {
                 WORKFLOW,
             ),
             continue_as_new: counter(r, "uhrwerk_continue_as_new", "Runs that continued as new.", WORKFLOW),
-            workflow_task_failures: counter(r, "uhrwerk_workflow_task_failures", "Workflow task failures, by cause.", &["namespace", "workflow_type", "cause"]),
-            nondeterminism_failures: counter(r, "uhrwerk_nondeterminism_failures", "Workflow task failures caused by non-determinism.", WORKFLOW),
+            workflow_task_failures: counter(
+                r,
+                "uhrwerk_workflow_task_failures",
+                "Workflow task failures, by cause.",
+                &["namespace", "workflow_type", "cause"],
+            ),
+            nondeterminism_failures: counter(
+                r,
+                "uhrwerk_nondeterminism_failures",
+                "Workflow task failures caused by non-determinism.",
+                WORKFLOW,
+            ),
             registry,
         };
         for (key, value) in limit_keys {
@@ -143,7 +204,8 @@ impl Metrics {
         for event in events {
             match &event.attributes {
                 Some(Attributes::WorkflowTaskFailedEventAttributes(a)) => {
-                    let cause = enums_pb::WorkflowTaskFailedCause::try_from(a.cause).map_or("UNKNOWN", |c| c.as_str_name());
+                    let cause =
+                        enums_pb::WorkflowTaskFailedCause::try_from(a.cause).map_or("UNKNOWN", |c| c.as_str_name());
                     let cause = cause.trim_start_matches("WORKFLOW_TASK_FAILED_CAUSE_");
                     self.workflow_task_failures.with_label_values(&[labels[0], labels[1], cause]).inc();
                     if a.cause == enums_pb::WorkflowTaskFailedCause::NonDeterministicError as i32 {
@@ -160,7 +222,9 @@ impl Metrics {
                         self.history_limit_terminations.with_label_values(&[labels[0], labels[1], limit]).inc();
                     }
                 }
-                Some(Attributes::WorkflowExecutionContinuedAsNewEventAttributes(_)) => self.continue_as_new.with_label_values(&labels).inc(),
+                Some(Attributes::WorkflowExecutionContinuedAsNewEventAttributes(_)) => {
+                    self.continue_as_new.with_label_values(&labels).inc()
+                }
                 _ => {}
             }
         }
@@ -196,7 +260,12 @@ impl Metrics {
 }
 
 /// Serves `GET /metrics` on `listener` until shutdown.
-pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, matching: Matching, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    matching: Matching,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {

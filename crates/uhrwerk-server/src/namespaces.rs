@@ -4,8 +4,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use prost::Message;
-use uhrwerk_proto::temporal::api::{namespace::v1 as namespace_pb, replication::v1 as replication_pb, enums::v1 as enums_pb};
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
+use uhrwerk_proto::temporal::api::{
+    enums::v1 as enums_pb, namespace::v1 as namespace_pb, replication::v1 as replication_pb,
+};
 use uhrwerk_store::Store;
 
 use crate::error::{Error, Result};
@@ -76,7 +78,10 @@ impl Namespaces {
     }
 
     /// UpdateNamespace: description, owner email, data (merged), state and retention.
-    pub fn update(&self, req: &workflowservice_pb::UpdateNamespaceRequest) -> Result<workflowservice_pb::DescribeNamespaceResponse> {
+    pub fn update(
+        &self,
+        req: &workflowservice_pb::UpdateNamespaceRequest,
+    ) -> Result<workflowservice_pb::DescribeNamespaceResponse> {
         self.check(&req.namespace)?;
         let mut ns = self.get(&req.namespace).ok_or_else(|| Error::NamespaceNotFound(req.namespace.clone()))?;
         if let (Some(update), Some(info)) = (req.update_info.as_ref(), ns.namespace_info.as_mut()) {
@@ -128,14 +133,20 @@ impl Namespaces {
                 ..Default::default()
             }),
             config: Some(namespace_pb::NamespaceConfig {
-                workflow_execution_retention_ttl: Some(uhrwerk_proto::wkt::Duration { seconds: retention_secs, nanos: 0 }),
+                workflow_execution_retention_ttl: Some(uhrwerk_proto::wkt::Duration {
+                    seconds: retention_secs,
+                    nanos: 0,
+                }),
                 history_archival_state: enums_pb::ArchivalState::Disabled as i32,
                 visibility_archival_state: enums_pb::ArchivalState::Disabled as i32,
                 ..Default::default()
             }),
             replication_config: Some(replication_pb::NamespaceReplicationConfig {
                 active_cluster_name: "active".into(),
-                clusters: vec![replication_pb::ClusterReplicationConfig { cluster_name: "active".into(), ..Default::default() }],
+                clusters: vec![replication_pb::ClusterReplicationConfig {
+                    cluster_name: "active".into(),
+                    ..Default::default()
+                }],
                 state: enums_pb::ReplicationState::Normal as i32,
             }),
             failover_version: 0,

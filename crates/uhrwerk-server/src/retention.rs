@@ -30,7 +30,8 @@ fn retentions(namespaces: &Namespaces) -> Vec<(String, i64)> {
 /// How often to look: a quarter of the shortest retention, between 1 s and 1 min.
 fn interval(retentions: &[(String, i64)]) -> Duration {
     let shortest = retentions.iter().map(|(_, ms)| *ms).min().unwrap_or(i64::MAX);
-    Duration::from_millis((shortest / 4).clamp(0, MAX_INTERVAL.as_millis() as i64) as u64).clamp(MIN_INTERVAL, MAX_INTERVAL)
+    Duration::from_millis((shortest / 4).clamp(0, MAX_INTERVAL.as_millis() as i64) as u64)
+        .clamp(MIN_INTERVAL, MAX_INTERVAL)
 }
 
 /// Deletes every expired run once; returns how many went.

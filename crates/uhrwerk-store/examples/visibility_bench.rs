@@ -15,8 +15,18 @@ use uhrwerk_visibility::{Literal, ValueType};
 
 const NS: &str = "default";
 const T0: i64 = 1_760_000_000_000;
-const TYPES: [&str; 10] =
-    ["OrderWorkflow", "PaymentWorkflow", "ShippingWorkflow", "RefundWorkflow", "InvoiceWorkflow", "CleanupWorkflow", "ReportWorkflow", "SyncWorkflow", "EmailWorkflow", "AuditWorkflow"];
+const TYPES: [&str; 10] = [
+    "OrderWorkflow",
+    "PaymentWorkflow",
+    "ShippingWorkflow",
+    "RefundWorkflow",
+    "InvoiceWorkflow",
+    "CleanupWorkflow",
+    "ReportWorkflow",
+    "SyncWorkflow",
+    "EmailWorkflow",
+    "AuditWorkflow",
+];
 const BATCH: usize = 10_000;
 const REPEAT: usize = 20;
 
@@ -51,7 +61,11 @@ fn run(i: usize) -> RunWrite {
         ..Default::default()
     };
     let attrs = vec![
-        AttrRow { name: "CustomerId".into(), ty: ValueType::Keyword, values: vec![Literal::Str(format!("customer-{}", i % 50_000))] },
+        AttrRow {
+            name: "CustomerId".into(),
+            ty: ValueType::Keyword,
+            values: vec![Literal::Str(format!("customer-{}", i % 50_000))],
+        },
         AttrRow { name: "Amount".into(), ty: ValueType::Int, values: vec![Literal::Int((i % 10_000) as i64)] },
     ];
     RunWrite { state: st, set_current: true, attrs: Some(attrs), ..Default::default() }
@@ -93,7 +107,8 @@ fn main() {
     store.optimize().expect("optimize");
     println!("planner statistics refreshed in {}", ms(began.elapsed()));
 
-    let catalog: BTreeMap<String, ValueType> = [("CustomerId".to_string(), ValueType::Keyword), ("Amount".to_string(), ValueType::Int)].into();
+    let catalog: BTreeMap<String, ValueType> =
+        [("CustomerId".to_string(), ValueType::Keyword), ("Amount".to_string(), ValueType::Int)].into();
     let queries = [
         "",
         "WorkflowType = 'PaymentWorkflow' AND ExecutionStatus = 'Failed'",

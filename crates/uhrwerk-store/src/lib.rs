@@ -87,7 +87,13 @@ pub trait Store: Send + Sync + 'static {
     fn events(&self, run_id: &str, from: i64, limit: usize) -> Result<Vec<history_pb::HistoryEvent>>;
     /// A page of runs matching the query, in its order (Temporal's by default), with the
     /// cursor of the page's last row.
-    fn list_runs(&self, namespace: &str, query: &Query, after: Option<&PageCursor>, limit: usize) -> Result<(Vec<RunState>, Option<PageCursor>)>;
+    fn list_runs(
+        &self,
+        namespace: &str,
+        query: &Query,
+        after: Option<&PageCursor>,
+        limit: usize,
+    ) -> Result<(Vec<RunState>, Option<PageCursor>)>;
     fn count_runs(&self, namespace: &str, filter: Option<&Expr>) -> Result<i64>;
     /// Counts per `WorkflowExecutionStatus` value, for `GROUP BY ExecutionStatus`.
     fn count_runs_by_status(&self, namespace: &str, filter: Option<&Expr>) -> Result<Vec<(i32, i64)>>;

@@ -7,8 +7,8 @@ use std::sync::{Mutex, mpsc};
 use std::thread;
 
 use prost::Message;
-use rusqlite::types::Value as SqlValue;
 use rusqlite::functions::FunctionFlags;
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use tokio::sync::oneshot;
 use uhrwerk_core::kernel::TimerTask;
@@ -58,11 +58,16 @@ fn open_connection(path: &Path, durable: bool) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "OFF" })?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
     // Text search attributes match by tokens, as Temporal's full-text `=` does.
-    conn.create_scalar_function("uw_text_match", 2, FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC, |ctx| {
-        let field: Option<String> = ctx.get(0)?;
-        let query: String = ctx.get(1)?;
-        Ok(field.is_some_and(|f| uhrwerk_visibility::text::text_matches(&f, &query)))
-    })?;
+    conn.create_scalar_function(
+        "uw_text_match",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let field: Option<String> = ctx.get(0)?;
+            let query: String = ctx.get(1)?;
+            Ok(field.is_some_and(|f| uhrwerk_visibility::text::text_matches(&f, &query)))
+        },
+    )?;
     Ok(conn)
 }
 
@@ -223,7 +228,9 @@ fn apply_group<'a>(conn: &mut Connection, batches: impl Iterator<Item = &'a Writ
         for (namespace, schedule_id, data) in &batch.schedules {
             match data {
                 Some(data) => tx
-                    .prepare_cached("INSERT OR REPLACE INTO schedules (namespace, schedule_id, data) VALUES (?1, ?2, ?3)")?
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO schedules (namespace, schedule_id, data) VALUES (?1, ?2, ?3)",
+                    )?
                     .execute(params![namespace, schedule_id, data])?,
                 None => tx
                     .prepare_cached("DELETE FROM schedules WHERE namespace = ?1 AND schedule_id = ?2")?
@@ -329,9 +336,18 @@ fn apply_run(tx: &Transaction<'_>, w: &RunWrite) -> Result<()> {
          VALUES (?1,?2,?3,?4,?5,?6,?7)",
     )?;
     for t in &w.add_tasks {
-        add_task.execute(params![t.run_id, t.scheduled_event_id, t.kind as i64, t.attempt, t.namespace, t.workflow_id, t.task_queue])?;
+        add_task.execute(params![
+            t.run_id,
+            t.scheduled_event_id,
+            t.kind as i64,
+            t.attempt,
+            t.namespace,
+            t.workflow_id,
+            t.task_queue
+        ])?;
     }
-    let mut remove_timer = tx.prepare_cached("DELETE FROM timers WHERE run_id = ?1 AND kind = ?2 AND id = ?3 AND attempt = ?4")?;
+    let mut remove_timer =
+        tx.prepare_cached("DELETE FROM timers WHERE run_id = ?1 AND kind = ?2 AND id = ?3 AND attempt = ?4")?;
     for t in &w.remove_timers {
         remove_timer.execute(params![st.run_id, t.kind, t.id, t.attempt])?;
     }
@@ -396,17 +412,29 @@ impl Store for SqliteStore {
             for bytes in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
                 out.open_runs.push(decode_state(&bytes?)?);
             }
-            let mut stmt =
-                c.prepare("SELECT kind, namespace, workflow_id, run_id, task_queue, scheduled_event_id, attempt FROM tasks")?;
+            let mut stmt = c.prepare(
+                "SELECT kind, namespace, workflow_id, run_id, task_queue, scheduled_event_id, attempt FROM tasks",
+            )?;
             let rows = stmt.query_map([], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
             })?;
             for row in rows {
                 let (kind, namespace, workflow_id, run_id, task_queue, scheduled_event_id, attempt) = row?;
-                let kind = TaskKind::from_i64(kind).ok_or(Error::Corrupt { what: "task kind", detail: kind.to_string() })?;
-                out.tasks.push(OutboxTask { kind, namespace, workflow_id, run_id, task_queue, scheduled_event_id, attempt });
+                let kind =
+                    TaskKind::from_i64(kind).ok_or(Error::Corrupt { what: "task kind", detail: kind.to_string() })?;
+                out.tasks.push(OutboxTask {
+                    kind,
+                    namespace,
+                    workflow_id,
+                    run_id,
+                    task_queue,
+                    scheduled_event_id,
+                    attempt,
+                });
             }
-            let mut stmt = c.prepare("SELECT namespace, workflow_id, run_id, kind, id, attempt, fire_at FROM timers ORDER BY fire_at")?;
+            let mut stmt = c.prepare(
+                "SELECT namespace, workflow_id, run_id, kind, id, attempt, fire_at FROM timers ORDER BY fire_at",
+            )?;
             let rows = stmt.query_map([], |r| {
                 Ok(TimerRow {
                     namespace: r.get(0)?,
@@ -432,31 +460,46 @@ impl Store for SqliteStore {
 
     fn run(&self, run_id: &str) -> Result<Option<RunState>> {
         let bytes: Option<Vec<u8>> = self.read(|c| {
-            Ok(c.prepare_cached("SELECT state FROM runs WHERE run_id = ?1")?.query_row(params![run_id], |r| r.get(0)).optional()?)
+            Ok(c.prepare_cached("SELECT state FROM runs WHERE run_id = ?1")?
+                .query_row(params![run_id], |r| r.get(0))
+                .optional()?)
         })?;
         bytes.map(|b| decode_state(&b)).transpose()
     }
 
     fn events(&self, run_id: &str, from: i64, limit: usize) -> Result<Vec<history_pb::HistoryEvent>> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached("SELECT data FROM events WHERE run_id = ?1 AND event_id >= ?2 ORDER BY event_id LIMIT ?3")?;
+            let mut stmt = c.prepare_cached(
+                "SELECT data FROM events WHERE run_id = ?1 AND event_id >= ?2 ORDER BY event_id LIMIT ?3",
+            )?;
             let rows = stmt.query_map(params![run_id, from, limit as i64], |r| r.get::<_, Vec<u8>>(0))?;
             rows.map(|bytes| {
                 let bytes = bytes?;
-                history_pb::HistoryEvent::decode(bytes.as_slice()).map_err(|e| Error::Corrupt { what: "history event", detail: e.to_string() })
+                history_pb::HistoryEvent::decode(bytes.as_slice())
+                    .map_err(|e| Error::Corrupt { what: "history event", detail: e.to_string() })
             })
             .collect()
         })
     }
 
-    fn list_runs(&self, namespace: &str, query: &Query, after: Option<&PageCursor>, limit: usize) -> Result<(Vec<RunState>, Option<PageCursor>)> {
+    fn list_runs(
+        &self,
+        namespace: &str,
+        query: &Query,
+        after: Option<&PageCursor>,
+        limit: usize,
+    ) -> Result<(Vec<RunState>, Option<PageCursor>)> {
         let limit = limit.max(1);
         let mut w = Where::new(namespace);
         w.filter(query.filter.as_ref());
         let mut offset = 0u64;
         match after {
             Some(PageCursor::After { close_order, start_time_ms, run_id }) if query.order_by.is_empty() => {
-                let (c, s, r) = (w.param(SqlValue::Integer(*close_order)), w.param(SqlValue::Integer(*start_time_ms)), w.param(SqlValue::Text(run_id.clone())));
+                let (c, s, r) = (
+                    w.param(SqlValue::Integer(*close_order)),
+                    w.param(SqlValue::Integer(*start_time_ms)),
+                    w.param(SqlValue::Text(run_id.clone())),
+                );
                 w.push(&format!(
                         "(runs.close_order < {c} OR (runs.close_order = {c} AND (runs.start_time < {s} OR (runs.start_time = {s} AND runs.run_id > {r}))))"
                     ));
@@ -497,7 +540,10 @@ impl Store for SqliteStore {
     fn count_runs_by_status(&self, namespace: &str, filter: Option<&Expr>) -> Result<Vec<(i32, i64)>> {
         let mut w = Where::new(namespace);
         w.filter(filter);
-        let sql = format!("SELECT runs.status, COUNT(*) FROM runs WHERE runs.namespace = ?1{} GROUP BY runs.status ORDER BY runs.status", w.sql);
+        let sql = format!(
+            "SELECT runs.status, COUNT(*) FROM runs WHERE runs.namespace = ?1{} GROUP BY runs.status ORDER BY runs.status",
+            w.sql
+        );
         self.read(|c| {
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(w.params), |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -519,13 +565,15 @@ impl Store for SqliteStore {
 
     fn search_attributes(&self) -> Result<Vec<(String, String, ValueType)>> {
         let rows: Vec<(String, String, i32)> = self.read(|c| {
-            let mut stmt = c.prepare_cached("SELECT namespace, name, type FROM search_attributes ORDER BY namespace, name")?;
+            let mut stmt =
+                c.prepare_cached("SELECT namespace, name, type FROM search_attributes ORDER BY namespace, name")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })?;
         rows.into_iter()
             .map(|(ns, name, ty)| {
-                let ty = ValueType::from_indexed(ty).ok_or(Error::Corrupt { what: "search attribute type", detail: ty.to_string() })?;
+                let ty = ValueType::from_indexed(ty)
+                    .ok_or(Error::Corrupt { what: "search attribute type", detail: ty.to_string() })?;
                 Ok((ns, name, ty))
             })
             .collect()
@@ -535,8 +583,10 @@ impl Store for SqliteStore {
         self.read(|c| {
             let tx = c.unchecked_transaction()?;
             for (name, ty) in attrs {
-                tx.prepare_cached("INSERT OR REPLACE INTO search_attributes (namespace, name, type) VALUES (?1, ?2, ?3)")?
-                    .execute(params![namespace, name, ty.to_indexed()])?;
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO search_attributes (namespace, name, type) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![namespace, name, ty.to_indexed()])?;
             }
             tx.commit()?;
             Ok(())
@@ -547,7 +597,8 @@ impl Store for SqliteStore {
         self.read(|c| {
             let tx = c.unchecked_transaction()?;
             for name in names {
-                tx.prepare_cached("DELETE FROM search_attributes WHERE namespace = ?1 AND name = ?2")?.execute(params![namespace, name])?;
+                tx.prepare_cached("DELETE FROM search_attributes WHERE namespace = ?1 AND name = ?2")?
+                    .execute(params![namespace, name])?;
             }
             tx.commit()?;
             Ok(())
@@ -556,8 +607,10 @@ impl Store for SqliteStore {
 
     fn schedules(&self) -> Result<Vec<ScheduleRow>> {
         self.read(|c| {
-            let mut stmt = c.prepare_cached("SELECT namespace, schedule_id, data FROM schedules ORDER BY namespace, schedule_id")?;
-            let rows = stmt.query_map([], |r| Ok(ScheduleRow { namespace: r.get(0)?, schedule_id: r.get(1)?, data: r.get(2)? }))?;
+            let mut stmt =
+                c.prepare_cached("SELECT namespace, schedule_id, data FROM schedules ORDER BY namespace, schedule_id")?;
+            let rows = stmt
+                .query_map([], |r| Ok(ScheduleRow { namespace: r.get(0)?, schedule_id: r.get(1)?, data: r.get(2)? }))?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }

@@ -62,7 +62,8 @@ impl Where {
             },
             Expr::In { attr, ty, values, negated } => match attr {
                 Attr::Column(column) => {
-                    let parts: Vec<String> = values.iter().map(|v| self.column_compare(*column, CmpOp::Eq, v)).collect();
+                    let parts: Vec<String> =
+                        values.iter().map(|v| self.column_compare(*column, CmpOp::Eq, v)).collect();
                     let any = if parts.is_empty() { "0".to_string() } else { format!("({})", parts.join(" OR ")) };
                     if *negated { format!("(NOT {any})") } else { any }
                 }
@@ -74,7 +75,10 @@ impl Where {
                     let any = if set.is_empty() {
                         "0".to_string()
                     } else {
-                        format!("runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {col} IN ({}))", set.join(", "))
+                        format!(
+                            "runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {col} IN ({}))",
+                            set.join(", ")
+                        )
                     };
                     if *negated { format!("(NOT {any})") } else { any }
                 }
@@ -113,7 +117,9 @@ impl Where {
                     }
                     Attr::Stored { name, .. } if is_multi(*ty) => {
                         let name = self.bind(Sql::Text(name.clone()));
-                        format!("EXISTS (SELECT 1 FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name} AND a.sval >= {lo} AND a.sval < {hi})")
+                        format!(
+                            "EXISTS (SELECT 1 FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name} AND a.sval >= {lo} AND a.sval < {hi})"
+                        )
                     }
                     Attr::Stored { name, .. } => {
                         let value = self.scalar(name, *ty);
@@ -142,7 +148,9 @@ impl Where {
     fn scalar(&mut self, name: &str, ty: ValueType) -> String {
         let name = self.bind(Sql::Text(name.to_string()));
         let (col, _) = stored_value(ty, &Literal::Int(0));
-        format!("(SELECT a.{col} FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name} ORDER BY a.seq LIMIT 1)")
+        format!(
+            "(SELECT a.{col} FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name} ORDER BY a.seq LIMIT 1)"
+        )
     }
 
     fn column_compare(&mut self, column: SystemColumn, op: CmpOp, value: &Literal) -> String {
@@ -167,7 +175,9 @@ impl Where {
             let name = self.bind(Sql::Text(name.to_string()));
             let v = self.bind(stored_value(ty, value).1);
             let test = if ty == ValueType::Text { format!("uw_text_match(sval, {v})") } else { format!("sval = {v}") };
-            let found = format!("runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {test})");
+            let found = format!(
+                "runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {test})"
+            );
             return if op == CmpOp::Ne { format!("(NOT {found})") } else { found };
         }
         if op == CmpOp::Eq && positive {
@@ -175,7 +185,9 @@ impl Where {
             let name = self.bind(Sql::Text(name.to_string()));
             let (col, v) = stored_value(ty, value);
             let v = self.bind(v);
-            return format!("runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {col} = {v})");
+            return format!(
+                "runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {col} = {v})"
+            );
         }
         let scalar = self.scalar(name, ty);
         let v = self.bind(stored_value(ty, value).1);
@@ -279,7 +291,9 @@ pub fn order_by(w: &mut Where, order: &[OrderBy]) -> String {
             Attr::Stored { name, .. } => {
                 let (col, _) = stored_value(o.ty, &Literal::Int(0));
                 let name = w.param(Sql::Text(name.clone()));
-                format!("(SELECT {col} FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name} ORDER BY a.seq LIMIT 1)")
+                format!(
+                    "(SELECT {col} FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name} ORDER BY a.seq LIMIT 1)"
+                )
             }
         };
         parts.push(format!("{key} {dir}"));

@@ -4,15 +4,14 @@
 
 use std::path::Path;
 
+use std::collections::BTreeMap;
 use uhrwerk_core::kernel::{TimerKind, TimerTask, new_event};
 use uhrwerk_core::pb::enums::v1 as enums_pb;
 use uhrwerk_core::pb::history::v1 as history_pb;
 use uhrwerk_core::state::RunState;
-use std::collections::BTreeMap;
 
 use uhrwerk_store::{
-    AttrRow, Error, OutboxTask, RunKey, RunWrite, SqliteOptions, SqliteStore, Store,
-    TaskKind, TimerRow, WriteBatch,
+    AttrRow, Error, OutboxTask, RunKey, RunWrite, SqliteOptions, SqliteStore, Store, TaskKind, TimerRow, WriteBatch,
 };
 use uhrwerk_visibility::{Literal, Query, ValueType};
 
@@ -25,13 +24,7 @@ const T0: i64 = 1_700_000_000_000;
 // Builders
 // ---------------------------------------------------------------------------------------------
 
-fn run_state(
-    namespace: &str,
-    workflow_id: &str,
-    run_id: &str,
-    start_time_ms: i64,
-    status: Status,
-) -> RunState {
+fn run_state(namespace: &str, workflow_id: &str, run_id: &str, start_time_ms: i64, status: Status) -> RunState {
     RunState {
         namespace: namespace.into(),
         workflow_id: workflow_id.into(),
@@ -77,12 +70,7 @@ fn task(st: &RunState, kind: TaskKind, scheduled_event_id: i64) -> OutboxTask {
 }
 
 fn timer(kind: TimerKind, id: i64, attempt: i32, fire_at_ms: i64) -> TimerTask {
-    TimerTask {
-        fire_at_ms,
-        kind: kind as i32,
-        id,
-        attempt,
-    }
+    TimerTask { fire_at_ms, kind: kind as i32, id, attempt }
 }
 
 fn timer_row(st: &RunState, t: &TimerTask) -> TimerRow {
@@ -99,19 +87,11 @@ fn write(mut st: RunState, events: Vec<history_pb::HistoryEvent>) -> RunWrite {
     if let Some(last) = events.last() {
         st.next_event_id = last.event_id + 1;
     }
-    RunWrite {
-        state: st,
-        set_current: false,
-        events,
-        ..Default::default()
-    }
+    RunWrite { state: st, set_current: false, events, ..Default::default() }
 }
 
 fn batch(runs: Vec<RunWrite>) -> WriteBatch {
-    WriteBatch {
-        runs,
-        ..Default::default()
-    }
+    WriteBatch { runs, ..Default::default() }
 }
 
 fn ids(events: &[history_pb::HistoryEvent]) -> Vec<i64> {
@@ -143,9 +123,7 @@ fn query(text: &str) -> Query {
 }
 
 fn list(store: &dyn Store, ns: &str, text: &str) -> Vec<String> {
-    let (runs, _) = store
-        .list_runs(ns, &query(text), None, 100)
-        .expect("list");
+    let (runs, _) = store.list_runs(ns, &query(text), None, 100).expect("list");
     runs.into_iter().map(|r| r.run_id).collect()
 }
 
@@ -159,36 +137,15 @@ type Scenario = fn(&dyn Store);
 const SCENARIOS: &[(&str, Scenario)] = &[
     ("commit_and_read_back", commit_and_read_back),
     ("remove_tasks_and_timers", remove_tasks_and_timers),
-    (
-        "closing_run_deletes_tasks_and_timers",
-        closing_run_deletes_tasks_and_timers,
-    ),
+    ("closing_run_deletes_tasks_and_timers", closing_run_deletes_tasks_and_timers),
     ("events_order_and_paging", events_order_and_paging),
-    (
-        "current_run_id_follows_set_current",
-        current_run_id_follows_set_current,
-    ),
+    ("current_run_id_follows_set_current", current_run_id_follows_set_current),
     ("list_and_count_runs", list_and_count_runs),
-    (
-        "custom_attributes_filter_and_replace",
-        custom_attributes_filter_and_replace,
-    ),
-    (
-        "delete_removes_everything_of_a_run",
-        delete_removes_everything_of_a_run,
-    ),
-    (
-        "search_attribute_registry_and_schedules",
-        search_attribute_registry_and_schedules,
-    ),
-    (
-        "concurrent_batches_all_commit",
-        concurrent_batches_all_commit,
-    ),
-    (
-        "failed_batch_does_not_fail_others",
-        failed_batch_does_not_fail_others,
-    ),
+    ("custom_attributes_filter_and_replace", custom_attributes_filter_and_replace),
+    ("delete_removes_everything_of_a_run", delete_removes_everything_of_a_run),
+    ("search_attribute_registry_and_schedules", search_attribute_registry_and_schedules),
+    ("concurrent_batches_all_commit", concurrent_batches_all_commit),
+    ("failed_batch_does_not_fail_others", failed_batch_does_not_fail_others),
     ("namespaces_round_trip", namespaces_round_trip),
 ];
 
@@ -209,61 +166,24 @@ fn commit_and_read_back(store: &dyn Store) {
     ];
     let mut w = write(st.clone(), events(1..=3));
     w.set_current = true;
-    w.add_tasks = vec![
-        task(&st, TaskKind::Workflow, 2),
-        task(&st, TaskKind::Activity, 5),
-    ];
+    w.add_tasks = vec![task(&st, TaskKind::Workflow, 2), task(&st, TaskKind::Activity, 5)];
     w.add_timers = timers.clone();
     let committed_state = w.state.clone();
 
     store.commit(batch(vec![w])).expect("commit");
 
-    assert_eq!(
-        store.run("commit-run").expect("read run"),
-        Some(committed_state.clone())
-    );
+    assert_eq!(store.run("commit-run").expect("read run"), Some(committed_state.clone()));
     assert_eq!(store.run("no-such-run").expect("read run"), None);
-    assert_eq!(
-        store.events("commit-run", 1, 100).expect("events"),
-        events(1..=3)
-    );
-    assert_eq!(
-        store.current_run_id(ns, "wf").expect("current"),
-        Some("commit-run".into())
-    );
+    assert_eq!(store.events("commit-run", 1, 100).expect("events"), events(1..=3));
+    assert_eq!(store.current_run_id(ns, "wf").expect("current"), Some("commit-run".into()));
     let recovered = store.recover().expect("recover");
-    let open: Vec<_> = recovered
-        .open_runs
-        .iter()
-        .filter(|r| r.namespace == ns)
-        .cloned()
-        .collect();
+    let open: Vec<_> = recovered.open_runs.iter().filter(|r| r.namespace == ns).cloned().collect();
     assert_eq!(open, [committed_state]);
-    let mut tasks: Vec<_> = recovered
-        .tasks
-        .iter()
-        .filter(|t| t.namespace == ns)
-        .cloned()
-        .collect();
+    let mut tasks: Vec<_> = recovered.tasks.iter().filter(|t| t.namespace == ns).cloned().collect();
     tasks.sort_by_key(|t| t.scheduled_event_id);
-    assert_eq!(
-        tasks,
-        [
-            task(&st, TaskKind::Workflow, 2),
-            task(&st, TaskKind::Activity, 5)
-        ]
-    );
-    let timers_back: Vec<_> = recovered
-        .timers
-        .iter()
-        .filter(|t| t.namespace == ns)
-        .cloned()
-        .collect();
-    assert_eq!(
-        timers_back,
-        [timer_row(&st, &timers[1]), timer_row(&st, &timers[0])],
-        "timers come back by due time"
-    );
+    assert_eq!(tasks, [task(&st, TaskKind::Workflow, 2), task(&st, TaskKind::Activity, 5)]);
+    let timers_back: Vec<_> = recovered.timers.iter().filter(|t| t.namespace == ns).cloned().collect();
+    assert_eq!(timers_back, [timer_row(&st, &timers[1]), timer_row(&st, &timers[0])], "timers come back by due time");
 }
 
 fn remove_tasks_and_timers(store: &dyn Store) {
@@ -272,10 +192,7 @@ fn remove_tasks_and_timers(store: &dyn Store) {
     let wft_timer = timer(TimerKind::WorkflowTaskStartToClose, 2, 1, T0 + 10_000);
     let activity_timer = timer(TimerKind::ActivityStartToClose, 5, 1, T0 + 20_000);
     let mut w = write(st.clone(), events(1..=2));
-    w.add_tasks = vec![
-        task(&st, TaskKind::Workflow, 2),
-        task(&st, TaskKind::Activity, 5),
-    ];
+    w.add_tasks = vec![task(&st, TaskKind::Workflow, 2), task(&st, TaskKind::Activity, 5)];
     w.add_timers = vec![wft_timer.clone(), activity_timer.clone()];
     store.commit(batch(vec![w])).expect("commit");
 
@@ -286,24 +203,11 @@ fn remove_tasks_and_timers(store: &dyn Store) {
     store.commit(batch(vec![w])).expect("commit");
 
     let recovered = store.recover().expect("recover");
-    let tasks: Vec<_> = recovered
-        .tasks
-        .iter()
-        .filter(|t| t.namespace == ns)
-        .cloned()
-        .collect();
+    let tasks: Vec<_> = recovered.tasks.iter().filter(|t| t.namespace == ns).cloned().collect();
     assert_eq!(tasks, [task(&st, TaskKind::Activity, 5)]);
-    let timers: Vec<_> = recovered
-        .timers
-        .iter()
-        .filter(|t| t.namespace == ns)
-        .cloned()
-        .collect();
+    let timers: Vec<_> = recovered.timers.iter().filter(|t| t.namespace == ns).cloned().collect();
     assert_eq!(timers, [timer_row(&st, &activity_timer)]);
-    assert_eq!(
-        ids(&store.events("remove-run", 1, 100).expect("events")),
-        [1, 2, 3]
-    );
+    assert_eq!(ids(&store.events("remove-run", 1, 100).expect("events")), [1, 2, 3]);
 }
 
 fn closing_run_deletes_tasks_and_timers(store: &dyn Store) {
@@ -321,132 +225,57 @@ fn closing_run_deletes_tasks_and_timers(store: &dyn Store) {
     closed.status = Status::Completed as i32;
     closed.close_time_ms = T0 + 5000;
     closed.close_event_id = 3;
-    store
-        .commit(batch(vec![write(closed.clone(), events(3..=3))]))
-        .expect("commit close");
+    store.commit(batch(vec![write(closed.clone(), events(3..=3))])).expect("commit close");
 
     let recovered = store.recover().expect("recover");
     assert_eq!(
-        run_ids(
-            &recovered
-                .open_runs
-                .iter()
-                .filter(|r| r.namespace == ns)
-                .cloned()
-                .collect::<Vec<_>>()
-        ),
+        run_ids(&recovered.open_runs.iter().filter(|r| r.namespace == ns).cloned().collect::<Vec<_>>()),
         ["close-other"]
     );
-    assert!(
-        recovered.tasks.iter().all(|t| t.run_id != "close-run"),
-        "tasks of the closed run are gone"
-    );
-    assert!(
-        recovered.timers.iter().all(|t| t.run_id != "close-run"),
-        "timers of the closed run are gone"
-    );
-    assert!(
-        recovered.tasks.iter().any(|t| t.run_id == "close-other"),
-        "other runs keep their tasks"
-    );
-    let stored = store
-        .run("close-run")
-        .expect("read")
-        .expect("closed run is still readable");
+    assert!(recovered.tasks.iter().all(|t| t.run_id != "close-run"), "tasks of the closed run are gone");
+    assert!(recovered.timers.iter().all(|t| t.run_id != "close-run"), "timers of the closed run are gone");
+    assert!(recovered.tasks.iter().any(|t| t.run_id == "close-other"), "other runs keep their tasks");
+    let stored = store.run("close-run").expect("read").expect("closed run is still readable");
     assert_eq!(stored.status, Status::Completed as i32);
     assert_eq!(stored.close_event_id, 3);
-    assert_eq!(
-        ids(&store.events("close-run", 1, 100).expect("events")),
-        [1, 2, 3]
-    );
+    assert_eq!(ids(&store.events("close-run", 1, 100).expect("events")), [1, 2, 3]);
 }
 
 fn events_order_and_paging(store: &dyn Store) {
     let ns = "ns-events";
     let st = run_state(ns, "wf", "events-run", T0, Status::Running);
     let neighbour = run_state(ns, "wf-2", "events-run-2", T0, Status::Running);
-    store
-        .commit(batch(vec![
-            write(st.clone(), events(1..=4)),
-            write(neighbour, events(1..=7)),
-        ]))
-        .expect("commit");
-    store
-        .commit(batch(vec![write(st.clone(), events(5..=10))]))
-        .expect("commit");
+    store.commit(batch(vec![write(st.clone(), events(1..=4)), write(neighbour, events(1..=7))])).expect("commit");
+    store.commit(batch(vec![write(st.clone(), events(5..=10))])).expect("commit");
 
-    assert_eq!(
-        ids(&store.events("events-run", 1, 4).expect("page")),
-        [1, 2, 3, 4]
-    );
-    assert_eq!(
-        ids(&store.events("events-run", 5, 4).expect("page")),
-        [5, 6, 7, 8]
-    );
-    assert_eq!(
-        ids(&store.events("events-run", 9, 4).expect("page")),
-        [9, 10]
-    );
+    assert_eq!(ids(&store.events("events-run", 1, 4).expect("page")), [1, 2, 3, 4]);
+    assert_eq!(ids(&store.events("events-run", 5, 4).expect("page")), [5, 6, 7, 8]);
+    assert_eq!(ids(&store.events("events-run", 9, 4).expect("page")), [9, 10]);
     assert!(store.events("events-run", 11, 4).expect("page").is_empty());
-    assert_eq!(
-        store.events("events-run", 1, 100).expect("all"),
-        events(1..=10),
-        "events round-trip unchanged"
-    );
-    assert_eq!(
-        ids(&store.events("events-run-2", 6, 100).expect("page")),
-        [6, 7]
-    );
-    assert!(
-        store
-            .events("no-such-run", 1, 100)
-            .expect("page")
-            .is_empty()
-    );
+    assert_eq!(store.events("events-run", 1, 100).expect("all"), events(1..=10), "events round-trip unchanged");
+    assert_eq!(ids(&store.events("events-run-2", 6, 100).expect("page")), [6, 7]);
+    assert!(store.events("no-such-run", 1, 100).expect("page").is_empty());
 }
 
 fn current_run_id_follows_set_current(store: &dyn Store) {
     let ns = "ns-current";
     assert_eq!(store.current_run_id(ns, "wf").expect("current"), None);
-    let mut first = write(
-        run_state(ns, "wf", "current-1", T0, Status::Running),
-        events(1..=2),
-    );
+    let mut first = write(run_state(ns, "wf", "current-1", T0, Status::Running), events(1..=2));
     first.set_current = true;
     store.commit(batch(vec![first])).expect("commit");
-    assert_eq!(
-        store.current_run_id(ns, "wf").expect("current"),
-        Some("current-1".into())
-    );
+    assert_eq!(store.current_run_id(ns, "wf").expect("current"), Some("current-1".into()));
 
-    let mut second = write(
-        run_state(ns, "wf", "current-2", T0 + 1, Status::Running),
-        events(1..=2),
-    );
+    let mut second = write(run_state(ns, "wf", "current-2", T0 + 1, Status::Running), events(1..=2));
     second.set_current = true;
     store.commit(batch(vec![second])).expect("commit");
-    assert_eq!(
-        store.current_run_id(ns, "wf").expect("current"),
-        Some("current-2".into())
-    );
+    assert_eq!(store.current_run_id(ns, "wf").expect("current"), Some("current-2".into()));
 
     // Later writes of the old run without set_current leave the pointer alone.
     let mut old = run_state(ns, "wf", "current-1", T0, Status::Terminated);
     old.close_event_id = 3;
-    store
-        .commit(batch(vec![write(old, events(3..=3))]))
-        .expect("commit");
-    assert_eq!(
-        store.current_run_id(ns, "wf").expect("current"),
-        Some("current-2".into())
-    );
-    assert_eq!(
-        store
-            .current_run_id("ns-current-other", "wf")
-            .expect("current"),
-        None,
-        "pointers are per namespace"
-    );
+    store.commit(batch(vec![write(old, events(3..=3))])).expect("commit");
+    assert_eq!(store.current_run_id(ns, "wf").expect("current"), Some("current-2".into()));
+    assert_eq!(store.current_run_id("ns-current-other", "wf").expect("current"), None, "pointers are per namespace");
 }
 
 fn list_and_count_runs(store: &dyn Store) {
@@ -490,9 +319,7 @@ fn list_and_count_runs(store: &dyn Store) {
     let (page1, cursor) = store.list_runs(ns, &all, None, 3).expect("page 1");
     assert_eq!(run_ids(&page1), ["list-a", "list-d", "list-e"]);
     let cursor = cursor.expect("a full page has a cursor");
-    let (page2, cursor) = store
-        .list_runs(ns, &all, Some(&cursor), 3)
-        .expect("page 2");
+    let (page2, cursor) = store.list_runs(ns, &all, Some(&cursor), 3).expect("page 2");
     assert_eq!(run_ids(&page2), ["list-b", "list-c"]);
     assert_eq!(cursor, None, "a short page is the last");
 
@@ -501,34 +328,16 @@ fn list_and_count_runs(store: &dyn Store) {
         ("WorkflowType != 'Alpha'", vec!["list-d", "list-b"]),
         ("WorkflowId = 'wf-a'", vec!["list-a"]),
         ("RunId = 'list-d'", vec!["list-d"]),
-        (
-            "TaskQueue = 'tq'",
-            vec!["list-a", "list-d", "list-e", "list-b", "list-c"],
-        ),
-        (
-            "WorkflowType = 'Alpha' AND ExecutionStatus = 'Running'",
-            vec!["list-a"],
-        ),
-        (
-            "WorkflowType = 'Alpha' OR ExecutionStatus = 'Running'",
-            vec!["list-a", "list-d", "list-e", "list-c"],
-        ),
-        (
-            "NOT ExecutionStatus = 'Running'",
-            vec!["list-e", "list-b", "list-c"],
-        ),
-        (
-            "NOT (WorkflowType = 'Alpha' OR ExecutionStatus = 'Running')",
-            vec!["list-b"],
-        ),
+        ("TaskQueue = 'tq'", vec!["list-a", "list-d", "list-e", "list-b", "list-c"]),
+        ("WorkflowType = 'Alpha' AND ExecutionStatus = 'Running'", vec!["list-a"]),
+        ("WorkflowType = 'Alpha' OR ExecutionStatus = 'Running'", vec!["list-a", "list-d", "list-e", "list-c"]),
+        ("NOT ExecutionStatus = 'Running'", vec!["list-e", "list-b", "list-c"]),
+        ("NOT (WorkflowType = 'Alpha' OR ExecutionStatus = 'Running')", vec!["list-b"]),
         (
             "(WorkflowType = 'Alpha' AND ExecutionStatus != 'Running') OR RunId = 'list-d'",
             vec!["list-d", "list-e", "list-c"],
         ),
-        (
-            "ExecutionStatus IN ('Failed', 'Completed')",
-            vec!["list-e", "list-b", "list-c"],
-        ),
+        ("ExecutionStatus IN ('Failed', 'Completed')", vec!["list-e", "list-b", "list-c"]),
         ("WorkflowId NOT IN ('wf-a', 'wf-b', 'wf-c')", vec!["list-d", "list-e"]),
         ("WorkflowId STARTS_WITH 'wf-'", vec!["list-a", "list-d", "list-e", "list-b", "list-c"]),
         ("RunId STARTS_WITH 'list-e'", vec!["list-e"]),
@@ -540,58 +349,26 @@ fn list_and_count_runs(store: &dyn Store) {
     ];
     for (text, expected) in cases {
         assert_eq!(list(store, ns, text), expected, "{text}");
-        assert_eq!(
-            store
-                .count_runs(ns, query(text).filter.as_ref())
-                .expect("count"),
-            expected.len() as i64,
-            "{text}"
-        );
+        assert_eq!(store.count_runs(ns, query(text).filter.as_ref()).expect("count"), expected.len() as i64, "{text}");
     }
-    let start = |offset: i64| {
-        uhrwerk_visibility::values::format_datetime((T0 + offset) * 1_000_000)
-    };
+    let start = |offset: i64| uhrwerk_visibility::values::format_datetime((T0 + offset) * 1_000_000);
+    assert_eq!(list(store, ns, &format!("StartTime > '{}'", start(200))), ["list-a", "list-e"]);
     assert_eq!(
-        list(store, ns, &format!("StartTime > '{}'", start(200))),
-        ["list-a", "list-e"]
-    );
-    assert_eq!(
-        list(
-            store,
-            ns,
-            &format!("StartTime BETWEEN '{}' AND '{}'", start(100), start(200))
-        ),
+        list(store, ns, &format!("StartTime BETWEEN '{}' AND '{}'", start(100), start(200))),
         ["list-d", "list-b", "list-c"]
     );
-    assert_eq!(
-        list(store, ns, &format!("CloseTime < '{}'", start(1200))),
-        ["list-c"]
-    );
+    assert_eq!(list(store, ns, &format!("CloseTime < '{}'", start(1200))), ["list-c"]);
 
     // ORDER BY replaces the default order; its pages continue by offset.
-    assert_eq!(
-        list(store, ns, "ORDER BY StartTime ASC"),
-        ["list-d", "list-b", "list-c", "list-a", "list-e"]
-    );
+    assert_eq!(list(store, ns, "ORDER BY StartTime ASC"), ["list-d", "list-b", "list-c", "list-a", "list-e"]);
     let ordered = query("WorkflowType = 'Alpha' ORDER BY StartTime DESC");
     let (page1, cursor) = store.list_runs(ns, &ordered, None, 2).expect("page 1");
     assert_eq!(run_ids(&page1), ["list-e", "list-a"]);
-    let (page2, _) = store
-        .list_runs(ns, &ordered, cursor.as_ref(), 2)
-        .expect("page 2");
+    let (page2, _) = store.list_runs(ns, &ordered, cursor.as_ref(), 2).expect("page 2");
     assert_eq!(run_ids(&page2), ["list-c"]);
 
-    let groups = store
-        .count_runs_by_status(ns, query("WorkflowType = 'Alpha'").filter.as_ref())
-        .expect("groups");
-    assert_eq!(
-        groups,
-        [
-            (Status::Running as i32, 1),
-            (Status::Completed as i32, 1),
-            (Status::Failed as i32, 1)
-        ]
-    );
+    let groups = store.count_runs_by_status(ns, query("WorkflowType = 'Alpha'").filter.as_ref()).expect("groups");
+    assert_eq!(groups, [(Status::Running as i32, 1), (Status::Completed as i32, 1), (Status::Failed as i32, 1)]);
     assert_eq!(store.count_runs("ns-list-empty", None).expect("count"), 0);
 }
 
@@ -694,9 +471,7 @@ fn delete_removes_everything_of_a_run(store: &dyn Store) {
     assert!(store.expired_runs(ns, T0 + 10, 10).expect("expired").is_empty(), "closed at the cutoff is kept");
 
     let key = RunKey { namespace: ns.into(), workflow_id: "wf-del".into(), run_id: "del-1".into() };
-    store
-        .commit(WriteBatch { deletes: vec![key], ..Default::default() })
-        .expect("delete");
+    store.commit(WriteBatch { deletes: vec![key], ..Default::default() }).expect("delete");
     assert_eq!(store.run("del-1").expect("read"), None);
     assert!(store.events("del-1", 1, 10).expect("events").is_empty());
     assert_eq!(store.current_run_id(ns, "wf-del").expect("current"), None);
@@ -709,12 +484,7 @@ fn search_attribute_registry_and_schedules(store: &dyn Store) {
         .put_search_attributes("ns-sa", &[("A".into(), ValueType::Int), ("B".into(), ValueType::Keyword)])
         .expect("put");
     store.remove_search_attributes("ns-sa", &["B".into()]).expect("remove");
-    let all: Vec<_> = store
-        .search_attributes()
-        .expect("read")
-        .into_iter()
-        .filter(|(ns, _, _)| ns == "ns-sa")
-        .collect();
+    let all: Vec<_> = store.search_attributes().expect("read").into_iter().filter(|(ns, _, _)| ns == "ns-sa").collect();
     assert_eq!(all, [("ns-sa".to_string(), "A".to_string(), ValueType::Int)]);
 
     let put = |data: Option<Vec<u8>>| WriteBatch {
@@ -722,7 +492,8 @@ fn search_attribute_registry_and_schedules(store: &dyn Store) {
         ..Default::default()
     };
     store.commit(put(Some(vec![1, 2, 3]))).expect("put schedule");
-    let rows: Vec<_> = store.schedules().expect("schedules").into_iter().filter(|r| r.namespace == "ns-sched").collect();
+    let rows: Vec<_> =
+        store.schedules().expect("schedules").into_iter().filter(|r| r.namespace == "ns-sched").collect();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].data, [1, 2, 3]);
     store.commit(put(None)).expect("delete schedule");
@@ -746,27 +517,14 @@ fn concurrent_batches_all_commit(store: &dyn Store) {
             });
         }
     });
-    assert_eq!(
-        store.count_runs(ns, None).expect("count"),
-        (THREADS * PER_THREAD) as i64
-    );
+    assert_eq!(store.count_runs(ns, None).expect("count"), (THREADS * PER_THREAD) as i64);
     for thread_idx in 0..THREADS {
         for idx in 0..PER_THREAD {
             let run_id = format!("conc-{thread_idx}-{idx}");
-            assert_eq!(
-                ids(&store.events(&run_id, 1, 10).expect("events")),
-                [1, 2, 3],
-                "{run_id}"
-            );
+            assert_eq!(ids(&store.events(&run_id, 1, 10).expect("events")), [1, 2, 3], "{run_id}");
         }
     }
-    let tasks = store
-        .recover()
-        .expect("recover")
-        .tasks
-        .into_iter()
-        .filter(|t| t.namespace == ns)
-        .count();
+    let tasks = store.recover().expect("recover").tasks.into_iter().filter(|t| t.namespace == ns).count();
     assert_eq!(tasks, THREADS * PER_THREAD);
 }
 
@@ -774,9 +532,7 @@ fn concurrent_batches_all_commit(store: &dyn Store) {
 fn failed_batch_does_not_fail_others(store: &dyn Store) {
     let ns = "ns-bad-batch";
     let victim = run_state(ns, "wf-victim", "bad-victim", T0, Status::Running);
-    store
-        .commit(batch(vec![write(victim.clone(), events(1..=2))]))
-        .expect("commit");
+    store.commit(batch(vec![write(victim.clone(), events(1..=2))])).expect("commit");
 
     let mut receivers = Vec::new();
     for idx in 0..10 {
@@ -789,10 +545,7 @@ fn failed_batch_does_not_fail_others(store: &dyn Store) {
             receivers.push(("bad".to_string(), store.submit(batch(vec![w]))));
         }
         let run_id = format!("good-{idx}");
-        let mut w = write(
-            run_state(ns, &run_id, &run_id, T0, Status::Running),
-            events(1..=2),
-        );
+        let mut w = write(run_state(ns, &run_id, &run_id, T0, Status::Running), events(1..=2));
         w.set_current = true;
         receivers.push((run_id, store.submit(batch(vec![w]))));
     }
@@ -802,57 +555,23 @@ fn failed_batch_does_not_fail_others(store: &dyn Store) {
             assert!(outcome.is_err(), "duplicate event id must fail its batch");
         } else {
             outcome.unwrap_or_else(|e| panic!("{name} failed: {e}"));
-            assert_eq!(
-                ids(&store.events(&name, 1, 10).expect("events")),
-                [1, 2],
-                "{name}"
-            );
-            assert_eq!(
-                store.current_run_id(ns, &name).expect("current"),
-                Some(name.clone())
-            );
+            assert_eq!(ids(&store.events(&name, 1, 10).expect("events")), [1, 2], "{name}");
+            assert_eq!(store.current_run_id(ns, &name).expect("current"), Some(name.clone()));
         }
     }
-    let stored = store
-        .run("bad-victim")
-        .expect("read")
-        .expect("victim exists");
-    assert_eq!(
-        stored.status,
-        Status::Running as i32,
-        "the failed batch left no trace"
-    );
-    assert_eq!(
-        ids(&store.events("bad-victim", 1, 10).expect("events")),
-        [1, 2]
-    );
-    assert_eq!(
-        store.current_run_id(ns, "wf-victim").expect("current"),
-        None
-    );
+    let stored = store.run("bad-victim").expect("read").expect("victim exists");
+    assert_eq!(stored.status, Status::Running as i32, "the failed batch left no trace");
+    assert_eq!(ids(&store.events("bad-victim", 1, 10).expect("events")), [1, 2]);
+    assert_eq!(store.current_run_id(ns, "wf-victim").expect("current"), None);
 }
 
 fn namespaces_round_trip(store: &dyn Store) {
-    store
-        .put_namespace("zz-ns-b", "id-b", b"bee".to_vec())
-        .expect("put");
-    store
-        .put_namespace("zz-ns-a", "id-a", b"ay".to_vec())
-        .expect("put");
-    store
-        .put_namespace("zz-ns-a", "id-a", b"ay2".to_vec())
-        .expect("replace");
+    store.put_namespace("zz-ns-b", "id-b", b"bee".to_vec()).expect("put");
+    store.put_namespace("zz-ns-a", "id-a", b"ay".to_vec()).expect("put");
+    store.put_namespace("zz-ns-a", "id-a", b"ay2".to_vec()).expect("replace");
     let all = store.namespaces().expect("namespaces");
-    let ours: Vec<_> = all
-        .iter()
-        .filter(|d| d.as_slice() == b"bee" || d.starts_with(b"ay"))
-        .cloned()
-        .collect();
-    assert_eq!(
-        ours,
-        [b"ay2".to_vec(), b"bee".to_vec()],
-        "by name, replaced in place"
-    );
+    let ours: Vec<_> = all.iter().filter(|d| d.as_slice() == b"bee" || d.starts_with(b"ay")).cloned().collect();
+    assert_eq!(ours, [b"ay2".to_vec(), b"bee".to_vec()], "by name, replaced in place");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -860,17 +579,12 @@ fn namespaces_round_trip(store: &dyn Store) {
 // ---------------------------------------------------------------------------------------------
 
 fn open(path: &Path) -> SqliteStore {
-    SqliteStore::open(&SqliteOptions {
-        path: path.to_path_buf(),
-        durable: true,
-    })
-    .expect("open sqlite store")
+    SqliteStore::open(&SqliteOptions { path: path.to_path_buf(), durable: true }).expect("open sqlite store")
 }
 
 fn user_version(path: &Path) -> i64 {
     let conn = rusqlite::Connection::open(path).expect("open raw connection");
-    conn.pragma_query_value(None, "user_version", |r| r.get(0))
-        .expect("user_version")
+    conn.pragma_query_value(None, "user_version", |r| r.get(0)).expect("user_version")
 }
 
 #[test]
@@ -918,40 +632,22 @@ fn sqlite_migrates_fresh_file_and_reopens_existing() {
     let armed = timer(TimerKind::WorkflowTaskStartToClose, 2, 1, T0 + 10_000);
     {
         let store = open(&path);
-        assert_eq!(
-            user_version(&path),
-            2,
-            "fresh file is migrated to the current schema"
-        );
+        assert_eq!(user_version(&path), 2, "fresh file is migrated to the current schema");
         assert!(store.recover().expect("recover").open_runs.is_empty());
         let mut w = write(st.clone(), events(1..=3));
         w.set_current = true;
         w.add_tasks = vec![task(&st, TaskKind::Workflow, 2)];
         w.add_timers = vec![armed.clone()];
         store.commit(batch(vec![w])).expect("commit");
-        store
-            .put_namespace("ns", "ns-id", b"desc".to_vec())
-            .expect("put namespace");
+        store.put_namespace("ns", "ns-id", b"desc".to_vec()).expect("put namespace");
         store.close();
     }
 
     let store = open(&path);
     assert_eq!(user_version(&path), 2, "reopening does not migrate again");
-    assert_eq!(
-        store
-            .run("persist-run")
-            .expect("read")
-            .map(|r| r.next_event_id),
-        Some(4)
-    );
-    assert_eq!(
-        store.events("persist-run", 1, 100).expect("events"),
-        events(1..=3)
-    );
-    assert_eq!(
-        store.current_run_id("ns", "wf").expect("current"),
-        Some("persist-run".into())
-    );
+    assert_eq!(store.run("persist-run").expect("read").map(|r| r.next_event_id), Some(4));
+    assert_eq!(store.events("persist-run", 1, 100).expect("events"), events(1..=3));
+    assert_eq!(store.current_run_id("ns", "wf").expect("current"), Some("persist-run".into()));
     let recovered = store.recover().expect("recover");
     assert_eq!(run_ids(&recovered.open_runs), ["persist-run"]);
     assert_eq!(recovered.tasks, [task(&st, TaskKind::Workflow, 2)]);
@@ -976,10 +672,8 @@ fn sqlite_migration_to_v2_fills_visibility_columns() {
     {
         // A database as version 1 wrote it.
         let conn = rusqlite::Connection::open(&path).expect("raw open");
-        conn.execute_batch(include_str!("../../../schema/sqlite/v1/schema.sql"))
-            .expect("v1 schema");
-        conn.pragma_update(None, "user_version", 1)
-            .expect("set user_version");
+        conn.execute_batch(include_str!("../../../schema/sqlite/v1/schema.sql")).expect("v1 schema");
+        conn.pragma_update(None, "user_version", 1).expect("set user_version");
         conn.execute(
             "INSERT INTO runs (run_id, namespace, workflow_id, workflow_type, task_queue, status, start_time, \
              close_time, execution_time, history_length, state) VALUES (?1,'ns','wf-old','Hello','tq',?2,?3,?4,?3,0,?5)",
@@ -1003,16 +697,8 @@ fn sqlite_concurrent_batches_survive_reopen() {
         concurrent_batches_all_commit(&store);
     }
     let store = open(&path);
-    assert_eq!(
-        store
-            .count_runs("ns-concurrent", None)
-            .expect("count"),
-        200
-    );
-    assert_eq!(
-        ids(&store.events("conc-7-24", 1, 10).expect("events")),
-        [1, 2, 3]
-    );
+    assert_eq!(store.count_runs("ns-concurrent", None).expect("count"), 200);
+    assert_eq!(ids(&store.events("conc-7-24", 1, 10).expect("events")), [1, 2, 3]);
 }
 
 #[test]
@@ -1022,22 +708,14 @@ fn sqlite_refuses_newer_schema() {
     drop(open(&path));
     {
         let conn = rusqlite::Connection::open(&path).expect("raw open");
-        conn.pragma_update(None, "user_version", 99)
-            .expect("set user_version");
+        conn.pragma_update(None, "user_version", 99).expect("set user_version");
     }
-    match SqliteStore::open(&SqliteOptions {
-        path: path.clone(),
-        durable: true,
-    }) {
+    match SqliteStore::open(&SqliteOptions { path: path.clone(), durable: true }) {
         Err(Error::SchemaTooNew { found, supported }) => assert_eq!((found, supported), (99, 2)),
         Err(other) => panic!("expected SchemaTooNew, got {other}"),
         Ok(_) => panic!("a database from a newer binary must be refused"),
     }
-    assert_eq!(
-        user_version(&path),
-        99,
-        "the refused database is left untouched"
-    );
+    assert_eq!(user_version(&path), 99, "the refused database is left untouched");
 }
 
 /// Holds SQLite's write lock from another connection while the batches are submitted, so the
@@ -1049,62 +727,36 @@ fn sqlite_bad_batch_in_group_is_retried_alone() {
     let store = open(&path);
     let ns = "ns-group";
     let victim = run_state(ns, "wf-victim", "group-victim", T0, Status::Running);
-    store
-        .commit(batch(vec![write(victim.clone(), events(1..=2))]))
-        .expect("commit");
+    store.commit(batch(vec![write(victim.clone(), events(1..=2))])).expect("commit");
 
     let locker = rusqlite::Connection::open(&path).expect("raw open");
-    locker
-        .busy_timeout(std::time::Duration::from_secs(30))
-        .expect("busy timeout");
-    locker
-        .execute_batch("BEGIN IMMEDIATE")
-        .expect("take the write lock");
+    locker.busy_timeout(std::time::Duration::from_secs(30)).expect("busy timeout");
+    locker.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
     let mut receivers = Vec::new();
     for idx in 0..20 {
         if idx == 10 {
-            receivers.push((
-                "bad".to_string(),
-                store.submit(batch(vec![write(victim.clone(), events(1..=3))])),
-            ));
+            receivers.push(("bad".to_string(), store.submit(batch(vec![write(victim.clone(), events(1..=3))]))));
         }
         let run_id = format!("group-{idx}");
         receivers.push((
             run_id.clone(),
-            store.submit(batch(vec![write(
-                run_state(ns, &run_id, &run_id, T0, Status::Running),
-                events(1..=1),
-            )])),
+            store.submit(batch(vec![write(run_state(ns, &run_id, &run_id, T0, Status::Running), events(1..=1))])),
         ));
     }
-    locker
-        .execute_batch("ROLLBACK")
-        .expect("release the write lock");
+    locker.execute_batch("ROLLBACK").expect("release the write lock");
 
     for (name, rx) in receivers {
         let outcome = rx.blocking_recv().expect("writer replies");
         if name == "bad" {
             let err = outcome.expect_err("duplicate event ids fail the batch");
-            assert!(
-                matches!(err, Error::Sqlite(_)),
-                "a constraint violation is reported as such: {err}"
-            );
+            assert!(matches!(err, Error::Sqlite(_)), "a constraint violation is reported as such: {err}");
         } else {
             outcome.unwrap_or_else(|e| panic!("{name} failed with the bad batch: {e}"));
         }
     }
     assert_eq!(store.count_runs(ns, None).expect("count"), 21);
-    assert_eq!(
-        ids(&store.events("group-victim", 1, 10).expect("events")),
-        [1, 2]
-    );
-    assert_eq!(
-        store
-            .run("group-victim")
-            .expect("read")
-            .map(|r| r.next_event_id),
-        Some(3)
-    );
+    assert_eq!(ids(&store.events("group-victim", 1, 10).expect("events")), [1, 2]);
+    assert_eq!(store.run("group-victim").expect("read").map(|r| r.next_event_id), Some(3));
 }
 
 #[test]
@@ -1112,9 +764,7 @@ fn sqlite_bad_batch_alone_reports_the_sqlite_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(&dir.path().join("uhrwerk.db"));
     let st = run_state("ns", "wf", "alone-run", T0, Status::Running);
-    store
-        .commit(batch(vec![write(st.clone(), events(1..=2))]))
-        .expect("commit");
+    store.commit(batch(vec![write(st.clone(), events(1..=2))])).expect("commit");
 
     let outcome = store.commit(batch(vec![write(st, events(2..=2))]));
     // BUG: crates/uhrwerk-store/src/sqlite.rs `writer_loop`: when a group of one batch fails, the
@@ -1125,8 +775,5 @@ fn sqlite_bad_batch_alone_reports_the_sqlite_error() {
         Err(Error::Sqlite(_)) => {}
         other => panic!("expected Error::Sqlite for a constraint violation, got {other:?}"),
     }
-    assert_eq!(
-        ids(&store.events("alone-run", 1, 10).expect("events")),
-        [1, 2]
-    );
+    assert_eq!(ids(&store.events("alone-run", 1, 10).expect("events")), [1, 2]);
 }

@@ -44,9 +44,7 @@ impl ValueType {
 
     /// Parses one of the seven Temporal CLI spellings, case-insensitively.
     pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.name().eq_ignore_ascii_case(s))
+        Self::ALL.into_iter().find(|t| t.name().eq_ignore_ascii_case(s))
     }
 
     /// The numeric value of `temporal.api.enums.v1.IndexedValueType`.
@@ -142,9 +140,7 @@ impl SystemColumn {
     /// The type of the column as a search attribute.
     pub fn value_type(self) -> ValueType {
         match self {
-            SystemColumn::StartTime | SystemColumn::ExecutionTime | SystemColumn::CloseTime => {
-                ValueType::Datetime
-            }
+            SystemColumn::StartTime | SystemColumn::ExecutionTime | SystemColumn::CloseTime => ValueType::Datetime,
             SystemColumn::HistoryLength
             | SystemColumn::HistorySizeBytes
             | SystemColumn::ExecutionDuration
@@ -211,10 +207,7 @@ pub const SYSTEM_ATTRIBUTES: &[(&str, ValueType)] = &[
     ("TemporalSchedulePaused", ValueType::Bool),
     ("TemporalScheduledById", ValueType::Keyword),
     ("TemporalScheduledStartTime", ValueType::Datetime),
-    (
-        "TemporalUsedWorkerDeploymentVersions",
-        ValueType::KeywordList,
-    ),
+    ("TemporalUsedWorkerDeploymentVersions", ValueType::KeywordList),
     ("TemporalWorkerDeployment", ValueType::Keyword),
     ("TemporalWorkerDeploymentVersion", ValueType::Keyword),
     ("TemporalWorkflowVersioningBehavior", ValueType::Keyword),
@@ -227,10 +220,7 @@ pub fn system_attr(name: &str) -> Option<(Attr, ValueType)> {
     let &(canonical, ty) = SYSTEM_ATTRIBUTES.iter().find(|(n, _)| *n == name)?;
     let attr = match SystemColumn::from_name(canonical) {
         Some(col) => Attr::Column(col),
-        None => Attr::Stored {
-            name: canonical.to_owned(),
-            ty,
-        },
+        None => Attr::Stored { name: canonical.to_owned(), ty },
     };
     Some((attr, ty))
 }
@@ -275,13 +265,7 @@ pub fn resolve(catalog: &dyn Catalog, name: &str) -> Option<(Attr, ValueType)> {
         return Some(found);
     }
     let ty = catalog.custom_type(name)?;
-    Some((
-        Attr::Stored {
-            name: name.to_owned(),
-            ty,
-        },
-        ty,
-    ))
+    Some((Attr::Stored { name: name.to_owned(), ty }, ty))
 }
 
 #[cfg(test)]
@@ -335,18 +319,9 @@ mod tests {
         assert_eq!(system_attr("workflowid"), None);
         assert_eq!(
             system_attr("BuildIds"),
-            Some((
-                Attr::Stored {
-                    name: "BuildIds".into(),
-                    ty: ValueType::KeywordList
-                },
-                ValueType::KeywordList
-            ))
+            Some((Attr::Stored { name: "BuildIds".into(), ty: ValueType::KeywordList }, ValueType::KeywordList))
         );
-        assert_eq!(
-            system_attr("TemporalSchedulePaused").map(|(_, t)| t),
-            Some(ValueType::Bool)
-        );
+        assert_eq!(system_attr("TemporalSchedulePaused").map(|(_, t)| t), Some(ValueType::Bool));
     }
 
     #[test]
@@ -354,19 +329,10 @@ mod tests {
         let mut cat = HashMap::new();
         cat.insert("CustomKeywordField".to_string(), ValueType::Keyword);
         cat.insert("WorkflowId".to_string(), ValueType::Int);
-        assert_eq!(
-            resolve(&cat, "WorkflowId"),
-            Some((Attr::Column(SystemColumn::WorkflowId), ValueType::Keyword))
-        );
+        assert_eq!(resolve(&cat, "WorkflowId"), Some((Attr::Column(SystemColumn::WorkflowId), ValueType::Keyword)));
         assert_eq!(
             resolve(&cat, "CustomKeywordField"),
-            Some((
-                Attr::Stored {
-                    name: "CustomKeywordField".into(),
-                    ty: ValueType::Keyword
-                },
-                ValueType::Keyword
-            ))
+            Some((Attr::Stored { name: "CustomKeywordField".into(), ty: ValueType::Keyword }, ValueType::Keyword))
         );
         assert_eq!(resolve(&cat, "customkeywordfield"), None);
         assert_eq!(resolve(&NoCustomAttributes, "Foo"), None);

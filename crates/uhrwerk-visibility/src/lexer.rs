@@ -46,10 +46,7 @@ const KEYWORDS: &[(&str, Kw)] = &[
 
 impl Kw {
     pub(crate) fn text(self) -> &'static str {
-        KEYWORDS
-            .iter()
-            .find(|(_, k)| *k == self)
-            .map_or("?", |(t, _)| *t)
+        KEYWORDS.iter().find(|(_, k)| *k == self).map_or("?", |(t, _)| *t)
     }
 }
 
@@ -149,10 +146,7 @@ pub(crate) fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
         match c {
             '!' => {
                 if at(i + 1) == Some('=') {
-                    out.push(Token {
-                        tok: Tok::Op(CmpOp::Ne),
-                        pos,
-                    });
+                    out.push(Token { tok: Tok::Op(CmpOp::Ne), pos });
                     i += 2;
                 } else {
                     return Err(QueryError::syntax(pos, "unexpected character '!'"));
@@ -164,10 +158,7 @@ pub(crate) fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
                     Some('>') => (CmpOp::Ne, 2),
                     _ => (CmpOp::Lt, 1),
                 };
-                out.push(Token {
-                    tok: Tok::Op(op),
-                    pos,
-                });
+                out.push(Token { tok: Tok::Op(op), pos });
                 i += len;
             }
             '>' => {
@@ -175,31 +166,20 @@ pub(crate) fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
                     Some('=') => (CmpOp::Ge, 2),
                     _ => (CmpOp::Gt, 1),
                 };
-                out.push(Token {
-                    tok: Tok::Op(op),
-                    pos,
-                });
+                out.push(Token { tok: Tok::Op(op), pos });
                 i += len;
             }
             '\'' | '"' => {
                 let (s, next) = lex_string(&chars, i, c)?;
-                out.push(Token {
-                    tok: Tok::Str(s),
-                    pos,
-                });
+                out.push(Token { tok: Tok::Str(s), pos });
                 i = next;
             }
             '`' => {
                 let (s, next) = lex_backquoted(&chars, i)?;
-                out.push(Token {
-                    tok: Tok::Quoted(s),
-                    pos,
-                });
+                out.push(Token { tok: Tok::Quoted(s), pos });
                 i = next;
             }
-            c if c.is_ascii_digit()
-                || (c == '.' && at(i + 1).is_some_and(|d| d.is_ascii_digit())) =>
-            {
+            c if c.is_ascii_digit() || (c == '.' && at(i + 1).is_some_and(|d| d.is_ascii_digit())) => {
                 let start = i;
                 while at(i).is_some_and(|d| d.is_ascii_digit()) {
                     i += 1;
@@ -220,16 +200,10 @@ pub(crate) fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
                     }
                 }
                 if let Some(next) = at(i).filter(|&n| is_ident_char(n) || n == '.') {
-                    return Err(QueryError::syntax(
-                        i + 1,
-                        format!("unexpected character '{next}' after number"),
-                    ));
+                    return Err(QueryError::syntax(i + 1, format!("unexpected character '{next}' after number")));
                 }
                 let text: String = chars.get(start..i).unwrap_or_default().iter().collect();
-                out.push(Token {
-                    tok: Tok::Num(text),
-                    pos,
-                });
+                out.push(Token { tok: Tok::Num(text), pos });
             }
             c if is_ident_start(c) => {
                 let start = i;
@@ -244,17 +218,11 @@ pub(crate) fn lex(input: &str) -> Result<Vec<Token>, QueryError> {
                 out.push(Token { tok, pos });
             }
             other => {
-                return Err(QueryError::syntax(
-                    pos,
-                    format!("unexpected character '{}'", other.escape_debug()),
-                ));
+                return Err(QueryError::syntax(pos, format!("unexpected character '{}'", other.escape_debug())));
             }
         }
     }
-    out.push(Token {
-        tok: Tok::Eof,
-        pos: chars.len() + 1,
-    });
+    out.push(Token { tok: Tok::Eof, pos: chars.len() + 1 });
     Ok(out)
 }
 
@@ -303,10 +271,7 @@ fn lex_backquoted(chars: &[char], start: usize) -> Result<(String, usize), Query
     let mut i = start + 1;
     loop {
         let Some(&c) = chars.get(i) else {
-            return Err(QueryError::syntax(
-                start + 1,
-                "unterminated quoted identifier",
-            ));
+            return Err(QueryError::syntax(start + 1, "unterminated quoted identifier"));
         };
         if c == '`' {
             if chars.get(i + 1) == Some(&'`') {
@@ -375,20 +340,14 @@ mod tests {
     #[test]
     fn positions_are_one_based_chars() {
         let t = lex("ä = 'ö'").expect("lexes");
-        assert_eq!(
-            t.iter().map(|t| t.pos).collect::<Vec<_>>(),
-            vec![1, 3, 5, 8]
-        );
+        assert_eq!(t.iter().map(|t| t.pos).collect::<Vec<_>>(), vec![1, 3, 5, 8]);
     }
 
     #[test]
     fn lex_errors() {
         let e = lex("a = 'abc").expect_err("unterminated");
         assert_eq!(e.position, Some(5));
-        assert_eq!(
-            e.message,
-            "malformed SQL query: syntax error at position 5: unterminated string literal"
-        );
+        assert_eq!(e.message, "malformed SQL query: syntax error at position 5: unterminated string literal");
         assert_eq!(lex("a = 'x\\").expect_err("x").position, Some(5));
         assert_eq!(lex("`abc").expect_err("x").position, Some(1));
         assert_eq!(lex("``").expect_err("x").position, Some(1));

@@ -19,12 +19,8 @@ pub mod query;
 pub mod text;
 pub mod values;
 
-pub use attrs::{
-    Attr, Catalog, NoCustomAttributes, SYSTEM_ATTRIBUTES, SystemColumn, ValueType, resolve,
-    system_attr,
-};
+pub use attrs::{Attr, Catalog, NoCustomAttributes, SYSTEM_ATTRIBUTES, SystemColumn, ValueType, resolve, system_attr};
 pub use payload::{PayloadError, decode, decode_named, encode, payload_type};
 pub use query::{
-    CmpOp, Expr, Literal, MAX_NESTING_DEPTH, MAX_QUERY_BYTES, MAX_TREE_DEPTH, OrderBy, Query,
-    QueryError, parse,
+    CmpOp, Expr, Literal, MAX_NESTING_DEPTH, MAX_QUERY_BYTES, MAX_TREE_DEPTH, OrderBy, Query, QueryError, parse,
 };

@@ -108,18 +108,11 @@ impl Parser {
 
     fn unexpected(&self, expected: &str) -> QueryError {
         let (tok, pos) = self.peek();
-        QueryError::syntax(
-            pos,
-            format!("expected {expected}, found {}", tok.describe()),
-        )
+        QueryError::syntax(pos, format!("expected {expected}, found {}", tok.describe()))
     }
 
     fn expect_kw(&mut self, kw: Kw) -> Result<(), QueryError> {
-        if self.eat_kw(kw) {
-            Ok(())
-        } else {
-            Err(self.unexpected(kw.text()))
-        }
+        if self.eat_kw(kw) { Ok(()) } else { Err(self.unexpected(kw.text())) }
     }
 
     /// query := [expr] [GROUP BY names] [ORDER BY name [ASC|DESC], ...] [LIMIT ...] EOF
@@ -127,12 +120,7 @@ impl Parser {
         &mut self,
         type_pred: &mut dyn FnMut(RawPred) -> Result<Expr, QueryError>,
     ) -> Result<RawQuery, QueryError> {
-        let mut q = RawQuery {
-            filter: None,
-            group_by: Vec::new(),
-            order_by: Vec::new(),
-            limit: None,
-        };
+        let mut q = RawQuery { filter: None, group_by: Vec::new(), order_by: Vec::new(), limit: None };
         let (tok, _) = self.peek();
         let clause_start = matches!(tok, Tok::Eof | Tok::Kw(Kw::Order | Kw::Group | Kw::Limit));
         if !clause_start {
@@ -292,15 +280,10 @@ impl Parser {
         match node {
             Some((_, d)) if d > MAX_TREE_DEPTH => Ok(Err(QueryError::new(
                 None,
-                format!(
-                    "malformed SQL query: expression tree depth exceeds the limit of {MAX_TREE_DEPTH}"
-                ),
+                format!("malformed SQL query: expression tree depth exceeds the limit of {MAX_TREE_DEPTH}"),
             ))),
             Some((e, _)) => Ok(Ok(e)),
-            None => Ok(Err(QueryError::new(
-                None,
-                "invalid expression: empty expression",
-            ))),
+            None => Ok(Err(QueryError::new(None, "invalid expression: empty expression"))),
         }
     }
 
@@ -333,12 +316,11 @@ impl Parser {
             }
             Tok::Kw(Kw::Not) => {
                 self.bump();
-                self.parse_negatable(true)?
-                    .ok_or_else(|| self.unexpected("IN, BETWEEN, STARTS_WITH or LIKE"))?
+                self.parse_negatable(true)?.ok_or_else(|| self.unexpected("IN, BETWEEN, STARTS_WITH or LIKE"))?
             }
-            _ => self.parse_negatable(false)?.ok_or_else(|| {
-                self.unexpected(&format!("an operator after search attribute '{name}'"))
-            })?,
+            _ => self
+                .parse_negatable(false)?
+                .ok_or_else(|| self.unexpected(&format!("an operator after search attribute '{name}'")))?,
         };
         Ok(RawPred { name, pos, kind })
     }
@@ -380,10 +362,7 @@ impl Parser {
         let (tok, pos) = self.peek();
         let val = match tok {
             Tok::Str(s) => Val::Str(s.clone()),
-            Tok::Num(n) => Val::Num {
-                text: n.clone(),
-                negative: false,
-            },
+            Tok::Num(n) => Val::Num { text: n.clone(), negative: false },
             Tok::Minus | Tok::Plus => {
                 let negative = matches!(tok, Tok::Minus);
                 self.bump();

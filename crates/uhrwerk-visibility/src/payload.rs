@@ -43,24 +43,14 @@ impl PayloadError {
         } else {
             text.into_owned()
         };
-        PayloadError {
-            name: String::new(),
-            ty,
-            data,
-        }
+        PayloadError { name: String::new(), ty, data }
     }
 
     fn render(&self) -> String {
         if self.name.is_empty() {
-            format!(
-                "invalid value for search attribute of type {}: {}",
-                self.ty, self.data
-            )
+            format!("invalid value for search attribute of type {}: {}", self.ty, self.data)
         } else {
-            format!(
-                "invalid value for search attribute {} of type {}: {}",
-                self.name, self.ty, self.data
-            )
+            format!("invalid value for search attribute {} of type {}: {}", self.name, self.ty, self.data)
         }
     }
 }
@@ -101,11 +91,7 @@ pub fn decode(ty: ValueType, payload: &Payload) -> Result<Vec<Literal>, PayloadE
 }
 
 /// [`decode`], with the attribute name in the error message.
-pub fn decode_named(
-    name: &str,
-    ty: ValueType,
-    payload: &Payload,
-) -> Result<Vec<Literal>, PayloadError> {
+pub fn decode_named(name: &str, ty: ValueType, payload: &Payload) -> Result<Vec<Literal>, PayloadError> {
     decode(ty, payload).map_err(|mut e| {
         e.name = name.to_owned();
         e
@@ -114,19 +100,11 @@ pub fn decode_named(
 
 fn decode_scalar(ty: ValueType, v: Value) -> Option<Literal> {
     match (ty, v) {
-        (ValueType::Keyword | ValueType::Text | ValueType::KeywordList, Value::String(s)) => {
-            Some(Literal::Str(s))
-        }
+        (ValueType::Keyword | ValueType::Text | ValueType::KeywordList, Value::String(s)) => Some(Literal::Str(s)),
         (ValueType::Int, Value::Number(n)) => n.as_i64().map(Literal::Int),
         (ValueType::Int, Value::String(s)) => s.parse::<i64>().ok().map(Literal::Int),
-        (ValueType::Double, Value::Number(n)) => {
-            n.as_f64().filter(|f| f.is_finite()).map(Literal::Double)
-        }
-        (ValueType::Double, Value::String(s)) => s
-            .parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite())
-            .map(Literal::Double),
+        (ValueType::Double, Value::Number(n)) => n.as_f64().filter(|f| f.is_finite()).map(Literal::Double),
+        (ValueType::Double, Value::String(s)) => s.parse::<f64>().ok().filter(|f| f.is_finite()).map(Literal::Double),
         (ValueType::Bool, Value::Bool(b)) => Some(Literal::Bool(b)),
         (ValueType::Bool, Value::String(s)) => match s.as_str() {
             "true" => Some(Literal::Bool(true)),
@@ -144,20 +122,14 @@ fn decode_scalar(ty: ValueType, v: Value) -> Option<Literal> {
 /// other literals are written as their natural JSON (non-finite doubles as `null`).
 pub fn encode(ty: ValueType, values: &[Literal]) -> Payload {
     let json = match ty {
-        ValueType::KeywordList => {
-            Value::Array(values.iter().map(|v| literal_json(ty, v)).collect())
-        }
+        ValueType::KeywordList => Value::Array(values.iter().map(|v| literal_json(ty, v)).collect()),
         _ => values.first().map_or(Value::Null, |v| literal_json(ty, v)),
     };
     let data = serde_json::to_vec(&json).unwrap_or_else(|_| b"null".to_vec());
     let mut metadata = HashMap::new();
     metadata.insert(ENCODING.to_owned(), JSON_PLAIN.to_vec());
     metadata.insert(TYPE.to_owned(), ty.name().as_bytes().to_vec());
-    Payload {
-        metadata,
-        data,
-        ..Default::default()
-    }
+    Payload { metadata, data, ..Default::default() }
 }
 
 fn literal_json(ty: ValueType, v: &Literal) -> Value {
@@ -183,25 +155,14 @@ mod tests {
     use super::*;
 
     fn payload(data: &str) -> Payload {
-        Payload {
-            data: data.as_bytes().to_vec(),
-            ..Default::default()
-        }
+        Payload { data: data.as_bytes().to_vec(), ..Default::default() }
     }
 
     fn round_trip(ty: ValueType, values: Vec<Literal>) {
         let p = encode(ty, &values);
         assert_eq!(payload_type(&p), Some(ty));
-        assert_eq!(
-            p.metadata.get("encoding").map(Vec::as_slice),
-            Some(&b"json/plain"[..])
-        );
-        assert_eq!(
-            decode(ty, &p),
-            Ok(values),
-            "{ty} {:?}",
-            String::from_utf8_lossy(&p.data)
-        );
+        assert_eq!(p.metadata.get("encoding").map(Vec::as_slice), Some(&b"json/plain"[..]));
+        assert_eq!(decode(ty, &p), Ok(values), "{ty} {:?}", String::from_utf8_lossy(&p.data));
     }
 
     #[test]
@@ -214,18 +175,9 @@ mod tests {
         round_trip(ValueType::Double, vec![Literal::Double(-0.1)]);
         round_trip(ValueType::Bool, vec![Literal::Bool(true)]);
         round_trip(ValueType::Bool, vec![Literal::Bool(false)]);
-        round_trip(
-            ValueType::Datetime,
-            vec![Literal::Time(1_704_067_200_000_000_000)],
-        );
-        round_trip(
-            ValueType::Datetime,
-            vec![Literal::Time(1_704_067_200_123_456_789)],
-        );
-        round_trip(
-            ValueType::KeywordList,
-            vec![Literal::Str("a".into()), Literal::Str("b".into())],
-        );
+        round_trip(ValueType::Datetime, vec![Literal::Time(1_704_067_200_000_000_000)]);
+        round_trip(ValueType::Datetime, vec![Literal::Time(1_704_067_200_123_456_789)]);
+        round_trip(ValueType::KeywordList, vec![Literal::Str("a".into()), Literal::Str("b".into())]);
         for ty in ValueType::ALL {
             round_trip(ty, vec![]);
         }
@@ -233,81 +185,34 @@ mod tests {
 
     #[test]
     fn encodes_as_go_does() {
-        assert_eq!(
-            encode(ValueType::Keyword, &[Literal::Str("x".into())]).data,
-            b"\"x\""
-        );
+        assert_eq!(encode(ValueType::Keyword, &[Literal::Str("x".into())]).data, b"\"x\"");
         assert_eq!(encode(ValueType::Int, &[Literal::Int(7)]).data, b"7");
+        assert_eq!(encode(ValueType::Bool, &[Literal::Bool(true)]).data, b"true");
         assert_eq!(
-            encode(ValueType::Bool, &[Literal::Bool(true)]).data,
-            b"true"
-        );
-        assert_eq!(
-            encode(
-                ValueType::Datetime,
-                &[Literal::Time(1_704_067_200_000_000_000)]
-            )
-            .data,
+            encode(ValueType::Datetime, &[Literal::Time(1_704_067_200_000_000_000)]).data,
             b"\"2024-01-01T00:00:00Z\""
         );
         assert_eq!(
-            encode(
-                ValueType::Datetime,
-                &[Literal::Int(1_704_067_200_500_000_000)]
-            )
-            .data,
+            encode(ValueType::Datetime, &[Literal::Int(1_704_067_200_500_000_000)]).data,
             b"\"2024-01-01T00:00:00.5Z\""
         );
-        assert_eq!(
-            encode(ValueType::KeywordList, &[Literal::Str("a".into())]).data,
-            b"[\"a\"]"
-        );
+        assert_eq!(encode(ValueType::KeywordList, &[Literal::Str("a".into())]).data, b"[\"a\"]");
         assert_eq!(encode(ValueType::KeywordList, &[]).data, b"[]");
         assert_eq!(encode(ValueType::Keyword, &[]).data, b"null");
-        assert_eq!(
-            encode(ValueType::Double, &[Literal::Double(f64::NAN)]).data,
-            b"null"
-        );
-        assert_eq!(
-            encode(ValueType::Keyword, &[])
-                .metadata
-                .get("type")
-                .map(Vec::as_slice),
-            Some(&b"Keyword"[..])
-        );
+        assert_eq!(encode(ValueType::Double, &[Literal::Double(f64::NAN)]).data, b"null");
+        assert_eq!(encode(ValueType::Keyword, &[]).metadata.get("type").map(Vec::as_slice), Some(&b"Keyword"[..]));
     }
 
     #[test]
     fn decodes_lenient_forms() {
+        assert_eq!(decode(ValueType::Int, &payload("\"123\"")), Ok(vec![Literal::Int(123)]));
+        assert_eq!(decode(ValueType::Int, &payload("[5]")), Ok(vec![Literal::Int(5)]));
+        assert_eq!(decode(ValueType::Double, &payload("2")), Ok(vec![Literal::Double(2.0)]));
+        assert_eq!(decode(ValueType::Double, &payload("\"2.5\"")), Ok(vec![Literal::Double(2.5)]));
+        assert_eq!(decode(ValueType::Bool, &payload("\"false\"")), Ok(vec![Literal::Bool(false)]));
+        assert_eq!(decode(ValueType::KeywordList, &payload("\"solo\"")), Ok(vec![Literal::Str("solo".into())]));
         assert_eq!(
-            decode(ValueType::Int, &payload("\"123\"")),
-            Ok(vec![Literal::Int(123)])
-        );
-        assert_eq!(
-            decode(ValueType::Int, &payload("[5]")),
-            Ok(vec![Literal::Int(5)])
-        );
-        assert_eq!(
-            decode(ValueType::Double, &payload("2")),
-            Ok(vec![Literal::Double(2.0)])
-        );
-        assert_eq!(
-            decode(ValueType::Double, &payload("\"2.5\"")),
-            Ok(vec![Literal::Double(2.5)])
-        );
-        assert_eq!(
-            decode(ValueType::Bool, &payload("\"false\"")),
-            Ok(vec![Literal::Bool(false)])
-        );
-        assert_eq!(
-            decode(ValueType::KeywordList, &payload("\"solo\"")),
-            Ok(vec![Literal::Str("solo".into())])
-        );
-        assert_eq!(
-            decode(
-                ValueType::Datetime,
-                &payload("\"2024-01-01T02:00:00+02:00\"")
-            ),
+            decode(ValueType::Datetime, &payload("\"2024-01-01T02:00:00+02:00\"")),
             Ok(vec![Literal::Time(1_704_067_200_000_000_000)])
         );
     }
@@ -319,25 +224,17 @@ mod tests {
             assert_eq!(decode(ty, &payload("null")), Ok(vec![]));
             assert_eq!(decode(ty, &payload(" [ ] ")), Ok(vec![]));
             let mut p = payload("whatever");
-            p.metadata
-                .insert("encoding".into(), b"binary/null".to_vec());
+            p.metadata.insert("encoding".into(), b"binary/null".to_vec());
             assert_eq!(decode(ty, &p), Ok(vec![]));
         }
     }
 
     #[test]
     fn rejects_mismatched_values() {
-        let e =
-            decode_named("CustomIntField", ValueType::Int, &payload("\"abc\"")).expect_err("bad");
-        assert_eq!(
-            e.to_string(),
-            "invalid value for search attribute CustomIntField of type Int: \"abc\""
-        );
+        let e = decode_named("CustomIntField", ValueType::Int, &payload("\"abc\"")).expect_err("bad");
+        assert_eq!(e.to_string(), "invalid value for search attribute CustomIntField of type Int: \"abc\"");
         let e = decode(ValueType::Int, &payload("1.5")).expect_err("bad");
-        assert_eq!(
-            e.to_string(),
-            "invalid value for search attribute of type Int: 1.5"
-        );
+        assert_eq!(e.to_string(), "invalid value for search attribute of type Int: 1.5");
         for (ty, data) in [
             (ValueType::Keyword, "1"),
             (ValueType::Keyword, "[\"a\",\"b\"]"),

@@ -54,36 +54,11 @@ impl CmpOp {
 /// to the attribute's representation (see the crate docs for ExecutionStatus, ExecutionDuration, Datetime).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    Compare {
-        attr: Attr,
-        ty: ValueType,
-        op: CmpOp,
-        value: Literal,
-    },
-    In {
-        attr: Attr,
-        ty: ValueType,
-        values: Vec<Literal>,
-        negated: bool,
-    },
-    Between {
-        attr: Attr,
-        ty: ValueType,
-        low: Literal,
-        high: Literal,
-        negated: bool,
-    },
-    StartsWith {
-        attr: Attr,
-        ty: ValueType,
-        prefix: String,
-        negated: bool,
-    },
-    IsNull {
-        attr: Attr,
-        ty: ValueType,
-        negated: bool,
-    },
+    Compare { attr: Attr, ty: ValueType, op: CmpOp, value: Literal },
+    In { attr: Attr, ty: ValueType, values: Vec<Literal>, negated: bool },
+    Between { attr: Attr, ty: ValueType, low: Literal, high: Literal, negated: bool },
+    StartsWith { attr: Attr, ty: ValueType, prefix: String, negated: bool },
+    IsNull { attr: Attr, ty: ValueType, negated: bool },
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
@@ -116,17 +91,11 @@ pub struct QueryError {
 
 impl QueryError {
     pub(crate) fn new(position: Option<usize>, message: impl Into<String>) -> Self {
-        QueryError {
-            position,
-            message: message.into(),
-        }
+        QueryError { position, message: message.into() }
     }
 
     pub(crate) fn syntax(position: usize, what: impl std::fmt::Display) -> Self {
-        QueryError::new(
-            Some(position),
-            format!("malformed SQL query: syntax error at position {position}: {what}"),
-        )
+        QueryError::new(Some(position), format!("malformed SQL query: syntax error at position {position}: {what}"))
     }
 }
 
@@ -135,10 +104,7 @@ pub fn parse(query: &str, catalog: &dyn Catalog) -> Result<Query, QueryError> {
     if query.len() > MAX_QUERY_BYTES {
         return Err(QueryError::new(
             None,
-            format!(
-                "query is too long: {} bytes exceeds the limit of {MAX_QUERY_BYTES} bytes",
-                query.len()
-            ),
+            format!("query is too long: {} bytes exceeds the limit of {MAX_QUERY_BYTES} bytes", query.len()),
         ));
     }
     let toks = lex(query)?;
@@ -147,10 +113,7 @@ pub fn parse(query: &str, catalog: &dyn Catalog) -> Result<Query, QueryError> {
 
     if raw.group_by.len() > 1 {
         let pos = raw.group_by.get(1).map(|n| n.pos);
-        return Err(QueryError::new(
-            pos,
-            "operation is not supported: 'GROUP BY' clause supports only a single field",
-        ));
+        return Err(QueryError::new(pos, "operation is not supported: 'GROUP BY' clause supports only a single field"));
     }
     let mut group_by = Vec::new();
     for name in raw.group_by {
@@ -158,7 +121,10 @@ pub fn parse(query: &str, catalog: &dyn Catalog) -> Result<Query, QueryError> {
         if attr != Attr::Column(SystemColumn::ExecutionStatus) {
             return Err(QueryError::new(
                 Some(name.pos),
-                format!("operation is not supported: 'GROUP BY' clause is not supported for search attribute {}", attr.name()),
+                format!(
+                    "operation is not supported: 'GROUP BY' clause is not supported for search attribute {}",
+                    attr.name()
+                ),
             ));
         }
         group_by.push(attr);
@@ -173,34 +139,19 @@ pub fn parse(query: &str, catalog: &dyn Catalog) -> Result<Query, QueryError> {
                 "operation is not supported: unable to sort by search attribute type Text",
             ));
         }
-        order_by.push(OrderBy {
-            attr,
-            ty,
-            descending,
-        });
+        order_by.push(OrderBy { attr, ty, descending });
     }
 
     if let Some(pos) = raw.limit {
-        return Err(QueryError::new(
-            Some(pos),
-            "operation is not supported: 'LIMIT' clause",
-        ));
+        return Err(QueryError::new(Some(pos), "operation is not supported: 'LIMIT' clause"));
     }
 
-    Ok(Query {
-        filter,
-        order_by,
-        group_by,
-    })
+    Ok(Query { filter, order_by, group_by })
 }
 
 fn resolve_name(catalog: &dyn Catalog, name: &RawName) -> Result<(Attr, ValueType), QueryError> {
-    resolve(catalog, &name.name).ok_or_else(|| {
-        QueryError::new(
-            Some(name.pos),
-            format!("invalid search attribute: {}", name.name),
-        )
-    })
+    resolve(catalog, &name.name)
+        .ok_or_else(|| QueryError::new(Some(name.pos), format!("invalid search attribute: {}", name.name)))
 }
 
 /// Operator families, for checking what a type supports.
@@ -232,48 +183,27 @@ fn supports(attr: &Attr, ty: ValueType, class: OpClass) -> bool {
     }
 }
 
-fn check_op(
-    attr: &Attr,
-    ty: ValueType,
-    class: OpClass,
-    op: &str,
-    name: &str,
-    pos: usize,
-) -> Result<(), QueryError> {
+fn check_op(attr: &Attr, ty: ValueType, class: OpClass, op: &str, name: &str, pos: usize) -> Result<(), QueryError> {
     if supports(attr, ty, class) {
         return Ok(());
     }
     Err(QueryError::new(
         Some(pos),
-        format!(
-            "operation is not supported: operator '{op}' not supported for {ty} type search attribute '{name}'"
-        ),
+        format!("operation is not supported: operator '{op}' not supported for {ty} type search attribute '{name}'"),
     ))
 }
 
 fn neg_op(negated: bool, op: &str) -> String {
-    if negated {
-        format!("NOT {op}")
-    } else {
-        op.to_owned()
-    }
+    if negated { format!("NOT {op}") } else { op.to_owned() }
 }
 
 fn type_pred(p: RawPred, catalog: &dyn Catalog) -> Result<Expr, QueryError> {
     let RawPred { name, pos, kind } = p;
     let (attr, ty) = resolve(catalog, &name)
         .ok_or_else(|| QueryError::new(Some(pos), format!("invalid search attribute: {name}")))?;
-    let cx = ValueCx {
-        attr: &attr,
-        ty,
-        name: &name,
-    };
+    let cx = ValueCx { attr: &attr, ty, name: &name };
     let expr = match kind {
-        PredKind::IsNull(negated) => Expr::IsNull {
-            attr: attr.clone(),
-            ty,
-            negated,
-        },
+        PredKind::IsNull(negated) => Expr::IsNull { attr: attr.clone(), ty, negated },
         PredKind::Cmp(op, v) => {
             let class = match op {
                 CmpOp::Eq | CmpOp::Ne => OpClass::Equality,
@@ -281,38 +211,19 @@ fn type_pred(p: RawPred, catalog: &dyn Catalog) -> Result<Expr, QueryError> {
             };
             check_op(&attr, ty, class, op.symbol(), &name, pos)?;
             let value = cx.convert(v)?;
-            Expr::Compare {
-                attr: attr.clone(),
-                ty,
-                op,
-                value,
-            }
+            Expr::Compare { attr: attr.clone(), ty, op, value }
         }
         PredKind::In(vals, negated) => {
             check_op(&attr, ty, OpClass::In, &neg_op(negated, "IN"), &name, pos)?;
-            let values = vals
-                .into_iter()
-                .map(|v| cx.convert(v))
-                .collect::<Result<Vec<_>, _>>()?;
-            Expr::In {
-                attr: attr.clone(),
-                ty,
-                values,
-                negated,
-            }
+            let values = vals.into_iter().map(|v| cx.convert(v)).collect::<Result<Vec<_>, _>>()?;
+            Expr::In { attr: attr.clone(), ty, values, negated }
         }
         PredKind::Between(low, high, negated) => {
             let op = neg_op(negated, "BETWEEN");
             check_op(&attr, ty, OpClass::Between, &op, &name, pos)?;
             let low = cx.convert(low)?;
             let high = cx.convert(high)?;
-            Expr::Between {
-                attr: attr.clone(),
-                ty,
-                low,
-                high,
-                negated,
-            }
+            Expr::Between { attr: attr.clone(), ty, low, high, negated }
         }
         PredKind::StartsWith(v, negated) => {
             let op = neg_op(negated, "STARTS_WITH");
@@ -327,27 +238,12 @@ fn type_pred(p: RawPred, catalog: &dyn Catalog) -> Result<Expr, QueryError> {
                     ));
                 }
             };
-            Expr::StartsWith {
-                attr: attr.clone(),
-                ty,
-                prefix,
-                negated,
-            }
+            Expr::StartsWith { attr: attr.clone(), ty, prefix, negated }
         }
         PredKind::Like(negated) => {
-            check_op(
-                &attr,
-                ty,
-                OpClass::Like,
-                &neg_op(negated, "LIKE"),
-                &name,
-                pos,
-            )?;
+            check_op(&attr, ty, OpClass::Like, &neg_op(negated, "LIKE"), &name, pos)?;
             // `supports` never accepts LIKE.
-            return Err(QueryError::new(
-                Some(pos),
-                "operation is not supported: LIKE",
-            ));
+            return Err(QueryError::new(Some(pos), "operation is not supported: LIKE"));
         }
     };
     Ok(expr)
@@ -367,11 +263,7 @@ enum Number {
 }
 
 fn read_number(text: &str, negative: bool) -> Number {
-    let signed = if negative {
-        format!("-{text}")
-    } else {
-        text.to_owned()
-    };
+    let signed = if negative { format!("-{text}") } else { text.to_owned() };
     if let Ok(i) = signed.parse::<i64>() {
         return Number::Int(i);
     }
@@ -388,11 +280,7 @@ impl ValueCx<'_> {
         let (shown, go_type) = match &v.val {
             Val::Str(s) => (go_quote(s), "string"),
             Val::Num { text, negative } => {
-                let shown = if *negative {
-                    format!("-{text}")
-                } else {
-                    text.clone()
-                };
+                let shown = if *negative { format!("-{text}") } else { text.clone() };
                 match read_number(text, *negative) {
                     Number::Int(_) => (shown, "int64"),
                     Number::Float(_) => (shown, "float64"),
@@ -440,9 +328,7 @@ impl ValueCx<'_> {
             _ => {}
         }
         match (self.ty, &v.val) {
-            (ValueType::Keyword | ValueType::KeywordList, Val::Str(s)) => {
-                Ok(Literal::Str(s.clone()))
-            }
+            (ValueType::Keyword | ValueType::KeywordList, Val::Str(s)) => Ok(Literal::Str(s.clone())),
             (ValueType::Text, Val::Str(s)) => {
                 if s.trim().is_empty() {
                     return Err(self.err(
@@ -459,34 +345,21 @@ impl ValueCx<'_> {
                 Number::Int(i) => Ok(Literal::Int(i)),
                 Number::Float(_) => Err(self.type_err(&v)),
             },
-            (ValueType::Double, Val::Num { text, negative }) => {
-                match read_number(text, *negative) {
-                    Number::Int(i) => Ok(Literal::Double(i as f64)),
-                    Number::Float(f) if f.is_finite() => Ok(Literal::Double(f)),
-                    Number::Float(_) => Err(self.type_err(&v)),
-                }
-            }
+            (ValueType::Double, Val::Num { text, negative }) => match read_number(text, *negative) {
+                Number::Int(i) => Ok(Literal::Double(i as f64)),
+                Number::Float(f) if f.is_finite() => Ok(Literal::Double(f)),
+                Number::Float(_) => Err(self.type_err(&v)),
+            },
             (ValueType::Bool, Val::Bool(b)) => Ok(Literal::Bool(*b)),
-            (ValueType::Bool, Val::Str(s)) if s.eq_ignore_ascii_case("true") => {
-                Ok(Literal::Bool(true))
-            }
-            (ValueType::Bool, Val::Str(s)) if s.eq_ignore_ascii_case("false") => {
-                Ok(Literal::Bool(false))
-            }
-            (ValueType::Datetime, Val::Str(s)) => {
-                parse_datetime(s).map(Literal::Time).ok_or_else(|| {
-                    self.err(
-                        pos,
-                        format!("invalid expression: unable to parse datetime '{s}'"),
-                    )
-                })
-            }
-            (ValueType::Datetime, Val::Num { text, negative }) => {
-                match read_number(text, *negative) {
-                    Number::Int(i) => Ok(Literal::Time(i)),
-                    Number::Float(_) => Err(self.type_err(&v)),
-                }
-            }
+            (ValueType::Bool, Val::Str(s)) if s.eq_ignore_ascii_case("true") => Ok(Literal::Bool(true)),
+            (ValueType::Bool, Val::Str(s)) if s.eq_ignore_ascii_case("false") => Ok(Literal::Bool(false)),
+            (ValueType::Datetime, Val::Str(s)) => parse_datetime(s)
+                .map(Literal::Time)
+                .ok_or_else(|| self.err(pos, format!("invalid expression: unable to parse datetime '{s}'"))),
+            (ValueType::Datetime, Val::Num { text, negative }) => match read_number(text, *negative) {
+                Number::Int(i) => Ok(Literal::Time(i)),
+                Number::Float(_) => Err(self.type_err(&v)),
+            },
             _ => Err(self.type_err(&v)),
         }
     }
@@ -495,30 +368,15 @@ impl ValueCx<'_> {
         match &v.val {
             Val::Str(s) => execution_status_from_name(s)
                 .map(|n| Literal::Int(i64::from(n)))
-                .ok_or_else(|| {
-                    self.err(
-                        v.pos,
-                        format!("invalid expression: invalid ExecutionStatus value '{s}'"),
-                    )
-                }),
+                .ok_or_else(|| self.err(v.pos, format!("invalid expression: invalid ExecutionStatus value '{s}'"))),
             Val::Num { text, negative } => {
                 let valid = match read_number(text, *negative) {
-                    Number::Int(i) => i32::try_from(i)
-                        .ok()
-                        .and_then(crate::values::execution_status_name)
-                        .map(|_| i),
+                    Number::Int(i) => i32::try_from(i).ok().and_then(crate::values::execution_status_name).map(|_| i),
                     Number::Float(_) => None,
                 };
                 valid.map(Literal::Int).ok_or_else(|| {
-                    let shown = if *negative {
-                        format!("-{text}")
-                    } else {
-                        text.clone()
-                    };
-                    self.err(
-                        v.pos,
-                        format!("invalid expression: invalid ExecutionStatus value {shown}"),
-                    )
+                    let shown = if *negative { format!("-{text}") } else { text.clone() };
+                    self.err(v.pos, format!("invalid expression: invalid ExecutionStatus value {shown}"))
                 })
             }
             _ => Err(self.type_err(&v)),
@@ -530,9 +388,7 @@ impl ValueCx<'_> {
             Val::Str(s) => parse_duration(s).map(Literal::Int).ok_or_else(|| {
                 self.err(
                     v.pos,
-                    format!(
-                        "invalid expression: invalid duration value for search attribute ExecutionDuration: {s}"
-                    ),
+                    format!("invalid expression: invalid duration value for search attribute ExecutionDuration: {s}"),
                 )
             }),
             Val::Num { text, negative } => match read_number(text, *negative) {

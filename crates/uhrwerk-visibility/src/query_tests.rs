@@ -33,9 +33,7 @@ fn ok(q: &str) -> Query {
 }
 
 fn filter(q: &str) -> Expr {
-    ok(q)
-        .filter
-        .unwrap_or_else(|| panic!("{q:?} has no filter"))
+    ok(q).filter.unwrap_or_else(|| panic!("{q:?} has no filter"))
 }
 
 fn err(q: &str) -> QueryError {
@@ -57,28 +55,15 @@ fn col(c: SystemColumn) -> Attr {
 }
 
 fn stored(name: &str, ty: ValueType) -> Attr {
-    Attr::Stored {
-        name: name.into(),
-        ty,
-    }
+    Attr::Stored { name: name.into(), ty }
 }
 
 fn cmp(attr: Attr, ty: ValueType, op: CmpOp, value: Literal) -> Expr {
-    Expr::Compare {
-        attr,
-        ty,
-        op,
-        value,
-    }
+    Expr::Compare { attr, ty, op, value }
 }
 
 fn wf_type(v: &str) -> Expr {
-    cmp(
-        col(SystemColumn::WorkflowType),
-        ValueType::Keyword,
-        CmpOp::Eq,
-        Literal::Str(v.into()),
-    )
+    cmp(col(SystemColumn::WorkflowType), ValueType::Keyword, CmpOp::Eq, Literal::Str(v.into()))
 }
 
 fn and(a: Expr, b: Expr) -> Expr {
@@ -106,27 +91,13 @@ fn value_of(q: &str) -> Literal {
 #[test]
 fn empty_queries_have_no_filter() {
     for q in ["", "   ", "\n\t "] {
-        assert_eq!(
-            ok(q),
-            Query {
-                filter: None,
-                order_by: vec![],
-                group_by: vec![]
-            }
-        );
+        assert_eq!(ok(q), Query { filter: None, order_by: vec![], group_by: vec![] });
     }
 }
 
 #[test]
 fn every_comparison_operator() {
-    let hl = |op| {
-        cmp(
-            col(SystemColumn::HistoryLength),
-            ValueType::Int,
-            op,
-            Literal::Int(5),
-        )
-    };
+    let hl = |op| cmp(col(SystemColumn::HistoryLength), ValueType::Int, op, Literal::Int(5));
     assert_eq!(filter("HistoryLength = 5"), hl(CmpOp::Eq));
     assert_eq!(filter("HistoryLength != 5"), hl(CmpOp::Ne));
     assert_eq!(filter("HistoryLength <> 5"), hl(CmpOp::Ne));
@@ -176,14 +147,8 @@ fn between_and_not_between() {
         high: Literal::Time(JAN_1_2024 + 86_400 * S),
         negated,
     };
-    assert_eq!(
-        filter("StartTime BETWEEN '2024-01-01T00:00:00Z' AND '2024-01-02T00:00:00Z'"),
-        expected(false)
-    );
-    assert_eq!(
-        filter("StartTime NOT BETWEEN '2024-01-01T00:00:00Z' and '2024-01-02T00:00:00Z'"),
-        expected(true)
-    );
+    assert_eq!(filter("StartTime BETWEEN '2024-01-01T00:00:00Z' AND '2024-01-02T00:00:00Z'"), expected(false));
+    assert_eq!(filter("StartTime NOT BETWEEN '2024-01-01T00:00:00Z' and '2024-01-02T00:00:00Z'"), expected(true));
     // BETWEEN's AND does not end the predicate early.
     assert_eq!(
         filter("CustomIntField BETWEEN 1 AND 3 AND WorkflowType = 'w'"),
@@ -198,10 +163,7 @@ fn between_and_not_between() {
             wf_type("w")
         )
     );
-    assert!(matches!(
-        filter("WorkflowId BETWEEN 'a' AND 'b'"),
-        Expr::Between { .. }
-    ));
+    assert!(matches!(filter("WorkflowId BETWEEN 'a' AND 'b'"), Expr::Between { .. }));
 }
 
 #[test]
@@ -213,29 +175,18 @@ fn starts_with_and_not_starts_with() {
         negated,
     };
     assert_eq!(filter("WorkflowType STARTS_WITH 'order-'"), expected(false));
-    assert_eq!(
-        filter("WorkflowType not starts_with 'order-'"),
-        expected(true)
-    );
+    assert_eq!(filter("WorkflowType not starts_with 'order-'"), expected(true));
 }
 
 #[test]
 fn is_null_and_is_not_null() {
     assert_eq!(
         filter("CloseTime IS NULL"),
-        Expr::IsNull {
-            attr: col(SystemColumn::CloseTime),
-            ty: ValueType::Datetime,
-            negated: false
-        }
+        Expr::IsNull { attr: col(SystemColumn::CloseTime), ty: ValueType::Datetime, negated: false }
     );
     assert_eq!(
         filter("CustomTextField is not null"),
-        Expr::IsNull {
-            attr: stored("CustomTextField", ValueType::Text),
-            ty: ValueType::Text,
-            negated: true
-        }
+        Expr::IsNull { attr: stored("CustomTextField", ValueType::Text), ty: ValueType::Text, negated: true }
     );
 }
 
@@ -243,21 +194,12 @@ fn is_null_and_is_not_null() {
 fn backquoted_names() {
     assert_eq!(
         filter("`My.Attr-1` = 'x'"),
-        cmp(
-            stored("My.Attr-1", ValueType::Keyword),
-            ValueType::Keyword,
-            CmpOp::Eq,
-            Literal::Str("x".into())
-        )
+        cmp(stored("My.Attr-1", ValueType::Keyword), ValueType::Keyword, CmpOp::Eq, Literal::Str("x".into()))
     );
     assert_eq!(filter("`WorkflowType` = 'a'"), wf_type("a"));
     assert_eq!(
         ok("ORDER BY `My.Attr-1` DESC").order_by,
-        vec![OrderBy {
-            attr: stored("My.Attr-1", ValueType::Keyword),
-            ty: ValueType::Keyword,
-            descending: true
-        }]
+        vec![OrderBy { attr: stored("My.Attr-1", ValueType::Keyword), ty: ValueType::Keyword, descending: true }]
     );
 }
 
@@ -271,18 +213,12 @@ fn precedence_not_and_or() {
         filter("WorkflowType = 'a' AND WorkflowType = 'b' OR WorkflowType = 'c'"),
         or(and(wf_type("a"), wf_type("b")), wf_type("c"))
     );
-    assert_eq!(
-        filter("NOT WorkflowType = 'a' AND WorkflowType = 'b'"),
-        and(not(wf_type("a")), wf_type("b"))
-    );
+    assert_eq!(filter("NOT WorkflowType = 'a' AND WorkflowType = 'b'"), and(not(wf_type("a")), wf_type("b")));
     assert_eq!(
         filter("(WorkflowType = 'a' OR WorkflowType = 'b') AND WorkflowType = 'c'"),
         and(or(wf_type("a"), wf_type("b")), wf_type("c"))
     );
-    assert_eq!(
-        filter("not (WorkflowType = 'a' or WorkflowType = 'b')"),
-        not(or(wf_type("a"), wf_type("b")))
-    );
+    assert_eq!(filter("not (WorkflowType = 'a' or WorkflowType = 'b')"), not(or(wf_type("a"), wf_type("b"))));
     assert_eq!(filter("NOT NOT WorkflowType = 'a'"), not(not(wf_type("a"))));
     assert_eq!(filter("((WorkflowType = 'a'))"), wf_type("a"));
 }
@@ -290,13 +226,7 @@ fn precedence_not_and_or() {
 #[test]
 fn long_chains_are_balanced() {
     let q = vec!["WorkflowType = 'a'"; 4].join(" AND ");
-    assert_eq!(
-        filter(&q),
-        and(
-            and(wf_type("a"), wf_type("a")),
-            and(wf_type("a"), wf_type("a"))
-        )
-    );
+    assert_eq!(filter(&q), and(and(wf_type("a"), wf_type("a")), and(wf_type("a"), wf_type("a"))));
     fn depth(e: &Expr) -> usize {
         match e {
             Expr::And(a, b) | Expr::Or(a, b) => 1 + depth(a).max(depth(b)),
@@ -316,21 +246,9 @@ fn order_by_clauses() {
     assert_eq!(
         q.order_by,
         vec![
-            OrderBy {
-                attr: col(SystemColumn::StartTime),
-                ty: ValueType::Datetime,
-                descending: true
-            },
-            OrderBy {
-                attr: stored("CustomIntField", ValueType::Int),
-                ty: ValueType::Int,
-                descending: false
-            },
-            OrderBy {
-                attr: col(SystemColumn::RunId),
-                ty: ValueType::Keyword,
-                descending: false
-            },
+            OrderBy { attr: col(SystemColumn::StartTime), ty: ValueType::Datetime, descending: true },
+            OrderBy { attr: stored("CustomIntField", ValueType::Int), ty: ValueType::Int, descending: false },
+            OrderBy { attr: col(SystemColumn::RunId), ty: ValueType::Keyword, descending: false },
         ]
     );
     let q = ok("order by CloseTime");
@@ -353,25 +271,13 @@ fn group_by_execution_status() {
 
 #[test]
 fn keyword_and_text_values() {
-    assert_eq!(
-        value_of("WorkflowId = 'it''s'"),
-        Literal::Str("it's".into())
-    );
-    assert_eq!(
-        value_of("WorkflowId = 'it\\'s'"),
-        Literal::Str("it's".into())
-    );
+    assert_eq!(value_of("WorkflowId = 'it''s'"), Literal::Str("it's".into()));
+    assert_eq!(value_of("WorkflowId = 'it\\'s'"), Literal::Str("it's".into()));
     assert_eq!(value_of("WorkflowId = \"dq\""), Literal::Str("dq".into()));
     assert_eq!(value_of("WorkflowId = ''"), Literal::Str(String::new()));
-    assert_eq!(
-        value_of("CustomTextField = 'hello world'"),
-        Literal::Str("hello world".into())
-    );
+    assert_eq!(value_of("CustomTextField = 'hello world'"), Literal::Str("hello world".into()));
     assert_eq!(value_of("Name != 'x'"), Literal::Str("x".into()));
-    assert_eq!(
-        value_of("CustomKeywordListField = 'tag'"),
-        Literal::Str("tag".into())
-    );
+    assert_eq!(value_of("CustomKeywordListField = 'tag'"), Literal::Str("tag".into()));
     assert_eq!(value_of("BuildIds != 'b'"), Literal::Str("b".into()));
 }
 
@@ -381,12 +287,12 @@ fn int_values() {
     assert_eq!(value_of("HistoryLength = -10"), Literal::Int(-10));
     assert_eq!(value_of("HistoryLength = +10"), Literal::Int(10));
     // Numbers in quotes are strings, which Int attributes refuse (as Temporal).
-    assert!(uhrwerk_visibility_parse_err("HistoryLength = '42'").contains("invalid value type for search attribute HistoryLength of type Int"));
-    assert!(uhrwerk_visibility_parse_err("CustomIntField = '-3'").contains("of type Int"));
-    assert_eq!(
-        value_of("CustomIntField = -9223372036854775808"),
-        Literal::Int(i64::MIN)
+    assert!(
+        uhrwerk_visibility_parse_err("HistoryLength = '42'")
+            .contains("invalid value type for search attribute HistoryLength of type Int")
     );
+    assert!(uhrwerk_visibility_parse_err("CustomIntField = '-3'").contains("of type Int"));
+    assert_eq!(value_of("CustomIntField = -9223372036854775808"), Literal::Int(i64::MIN));
 }
 
 #[test]
@@ -403,26 +309,17 @@ fn bool_values() {
     assert_eq!(value_of("CustomBoolField = TRUE"), Literal::Bool(true));
     assert_eq!(value_of("CustomBoolField = false"), Literal::Bool(false));
     assert_eq!(value_of("CustomBoolField = 'true'"), Literal::Bool(true));
-    assert_eq!(
-        value_of("TemporalSchedulePaused != 'False'"),
-        Literal::Bool(false)
-    );
+    assert_eq!(value_of("TemporalSchedulePaused != 'False'"), Literal::Bool(false));
 }
 
 #[test]
 fn datetime_values() {
-    assert_eq!(
-        value_of("StartTime > '2024-01-01T00:00:00Z'"),
-        Literal::Time(JAN_1_2024)
-    );
+    assert_eq!(value_of("StartTime > '2024-01-01T00:00:00Z'"), Literal::Time(JAN_1_2024));
     assert_eq!(
         value_of("CustomDatetimeField < '2024-01-01T00:00:00.123456789+02:00'"),
         Literal::Time(JAN_1_2024 - 7_200 * S + 123_456_789)
     );
-    assert_eq!(
-        value_of("CloseTime <= 1704067200000000000"),
-        Literal::Time(JAN_1_2024)
-    );
+    assert_eq!(value_of("CloseTime <= 1704067200000000000"), Literal::Time(JAN_1_2024));
     assert_eq!(value_of("ExecutionTime >= -5"), Literal::Time(-5));
 }
 
@@ -437,10 +334,7 @@ fn execution_status_values() {
         ("ContinuedAsNew", 6),
         ("TimedOut", 7),
     ] {
-        assert_eq!(
-            value_of(&format!("ExecutionStatus = '{name}'")),
-            Literal::Int(n)
-        );
+        assert_eq!(value_of(&format!("ExecutionStatus = '{name}'")), Literal::Int(n));
     }
     assert_eq!(value_of("ExecutionStatus = 3"), Literal::Int(3));
     assert_eq!(value_of("ExecutionStatus != \"Failed\""), Literal::Int(3));
@@ -472,11 +366,7 @@ fn execution_duration_values() {
         ("'01:30:00'", 5_400 * S),
         ("'2d'", 2 * 86_400 * S),
     ] {
-        assert_eq!(
-            value_of(&format!("ExecutionDuration > {v}")),
-            Literal::Int(ns),
-            "{v}"
-        );
+        assert_eq!(value_of(&format!("ExecutionDuration > {v}")), Literal::Int(ns), "{v}");
     }
 }
 
@@ -547,26 +437,14 @@ fn other_value_errors() {
         "invalid expression: invalid value type for search attribute CustomBoolField of type Bool: 1 (type: int64)",
         Some(19),
     );
-    assert_err(
-        "StartTime = 'notatime'",
-        "invalid expression: unable to parse datetime 'notatime'",
-        Some(13),
-    );
+    assert_err("StartTime = 'notatime'", "invalid expression: unable to parse datetime 'notatime'", Some(13));
     assert_err(
         "StartTime = 1.5",
         "invalid expression: invalid value type for search attribute StartTime of type Datetime: 1.5 (type: float64)",
         Some(13),
     );
-    assert_err(
-        "ExecutionStatus = 'Bogus'",
-        "invalid expression: invalid ExecutionStatus value 'Bogus'",
-        Some(19),
-    );
-    assert_err(
-        "ExecutionStatus = 42",
-        "invalid expression: invalid ExecutionStatus value 42",
-        Some(19),
-    );
+    assert_err("ExecutionStatus = 'Bogus'", "invalid expression: invalid ExecutionStatus value 'Bogus'", Some(19));
+    assert_err("ExecutionStatus = 42", "invalid expression: invalid ExecutionStatus value 42", Some(19));
     assert_err(
         "ExecutionDuration = 'forever'",
         "invalid expression: invalid duration value for search attribute ExecutionDuration: forever",
@@ -587,9 +465,7 @@ fn other_value_errors() {
 #[test]
 fn text_operator_errors() {
     let msg = |op: &str| {
-        format!(
-            "operation is not supported: operator '{op}' not supported for Text type search attribute 'Name'"
-        )
+        format!("operation is not supported: operator '{op}' not supported for Text type search attribute 'Name'")
     };
     assert_err("Name > 'a'", &msg(">"), Some(1));
     assert_err("Name <= 'a'", &msg("<="), Some(1));
@@ -610,17 +486,10 @@ fn keyword_list_operator_errors() {
     assert_err("BuildIds > 'a'", &msg(">"), Some(1));
     assert_err("BuildIds BETWEEN 'a' AND 'b'", &msg("BETWEEN"), Some(1));
     assert_err("BuildIds STARTS_WITH 'a'", &msg("STARTS_WITH"), Some(1));
-    assert_err(
-        "BuildIds NOT STARTS_WITH 'a'",
-        &msg("NOT STARTS_WITH"),
-        Some(1),
-    );
+    assert_err("BuildIds NOT STARTS_WITH 'a'", &msg("NOT STARTS_WITH"), Some(1));
     assert!(
-        parse(
-            "BuildIds = 'a' AND BuildIds != 'b' AND BuildIds NOT IN ('c') AND BuildIds IS NOT NULL",
-            &catalog()
-        )
-        .is_ok()
+        parse("BuildIds = 'a' AND BuildIds != 'b' AND BuildIds NOT IN ('c') AND BuildIds IS NOT NULL", &catalog())
+            .is_ok()
     );
 }
 
@@ -660,11 +529,7 @@ fn like_is_never_supported() {
 #[test]
 fn unknown_attributes() {
     assert_err("Foo = 'x'", "invalid search attribute: Foo", Some(1));
-    assert_err(
-        "workflowid = 'x'",
-        "invalid search attribute: workflowid",
-        Some(1),
-    );
+    assert_err("workflowid = 'x'", "invalid search attribute: workflowid", Some(1));
     assert_err("ORDER BY Bar", "invalid search attribute: Bar", Some(10));
     assert_err("`a b` IS NULL", "invalid search attribute: a b", Some(1));
 }
@@ -686,11 +551,7 @@ fn clause_errors() {
         "operation is not supported: unable to sort by search attribute type Text",
         Some(10),
     );
-    assert_err(
-        "WorkflowType = 'a' LIMIT 10",
-        "operation is not supported: 'LIMIT' clause",
-        Some(20),
-    );
+    assert_err("WorkflowType = 'a' LIMIT 10", "operation is not supported: 'LIMIT' clause", Some(20));
 }
 
 // ---------------------------------------------------------------- syntax errors
@@ -698,103 +559,39 @@ fn clause_errors() {
 #[test]
 fn syntax_errors_with_positions() {
     let cases: &[(&str, usize, &str)] = &[
-        (
-            "WorkflowType = ",
-            16,
-            "expected a value, found end of input",
-        ),
-        (
-            "(WorkflowType = 'a'",
-            20,
-            "expected ')', found end of input",
-        ),
-        (
-            "WorkflowType = 'a' AND",
-            23,
-            "expected a search attribute name, found end of input",
-        ),
+        ("WorkflowType = ", 16, "expected a value, found end of input"),
+        ("(WorkflowType = 'a'", 20, "expected ')', found end of input"),
+        ("WorkflowType = 'a' AND", 23, "expected a search attribute name, found end of input"),
         ("WorkflowType = 'abc", 16, "unterminated string literal"),
         ("WorkflowType = \"abc", 16, "unterminated string literal"),
         ("`WorkflowType = 'a'", 1, "unterminated quoted identifier"),
-        (
-            "WorkflowType 'a'",
-            14,
-            "expected an operator after search attribute 'WorkflowType', found string 'a'",
-        ),
-        (
-            "WorkflowType",
-            13,
-            "expected an operator after search attribute 'WorkflowType', found end of input",
-        ),
+        ("WorkflowType 'a'", 14, "expected an operator after search attribute 'WorkflowType', found string 'a'"),
+        ("WorkflowType", 13, "expected an operator after search attribute 'WorkflowType', found end of input"),
         (
             "WorkflowType = 'a' WorkflowId = 'b'",
             20,
             "expected AND, OR, GROUP BY, ORDER BY or end of input, found identifier 'WorkflowId'",
         ),
-        (
-            "WorkflowType = 'a')",
-            19,
-            "expected AND, OR, GROUP BY, ORDER BY or end of input, found ')'",
-        ),
+        ("WorkflowType = 'a')", 19, "expected AND, OR, GROUP BY, ORDER BY or end of input, found ')'"),
         ("WorkflowId IN 'a'", 15, "expected '(', found string 'a'"),
         ("WorkflowId IN ()", 16, "expected a value, found ')'"),
-        (
-            "WorkflowId IN ('a' 'b')",
-            20,
-            "expected ',' or ')', found string 'b'",
-        ),
-        (
-            "WorkflowId NOT = 'a'",
-            16,
-            "expected IN, BETWEEN, STARTS_WITH or LIKE, found '='",
-        ),
-        (
-            "StartTime BETWEEN 1 OR 2",
-            21,
-            "expected AND, found keyword OR",
-        ),
+        ("WorkflowId IN ('a' 'b')", 20, "expected ',' or ')', found string 'b'"),
+        ("WorkflowId NOT = 'a'", 16, "expected IN, BETWEEN, STARTS_WITH or LIKE, found '='"),
+        ("StartTime BETWEEN 1 OR 2", 21, "expected AND, found keyword OR"),
         ("CloseTime IS 5", 14, "expected NULL, found number 5"),
-        (
-            "HistoryLength = - 'a'",
-            19,
-            "expected a number, found string 'a'",
-        ),
-        (
-            "HistoryLength = 5 ORDER StartTime",
-            25,
-            "expected BY, found identifier 'StartTime'",
-        ),
-        (
-            "ORDER BY",
-            9,
-            "expected a search attribute name, found end of input",
-        ),
+        ("HistoryLength = - 'a'", 19, "expected a number, found string 'a'"),
+        ("HistoryLength = 5 ORDER StartTime", 25, "expected BY, found identifier 'StartTime'"),
+        ("ORDER BY", 9, "expected a search attribute name, found end of input"),
         ("= 'a'", 1, "expected a search attribute name, found '='"),
-        (
-            "AND",
-            1,
-            "expected a search attribute name, found keyword AND",
-        ),
+        ("AND", 1, "expected a search attribute name, found keyword AND"),
         ("WorkflowType == 'a'", 15, "expected a value, found '='"),
         ("WorkflowType = 'a' ; DROP", 20, "unexpected character ';'"),
-        (
-            "HistoryLength = 10s",
-            19,
-            "unexpected character 's' after number",
-        ),
-        (
-            "äö = 'x' AND",
-            13,
-            "expected a search attribute name, found end of input",
-        ),
+        ("HistoryLength = 10s", 19, "unexpected character 's' after number"),
+        ("äö = 'x' AND", 13, "expected a search attribute name, found end of input"),
         ("()", 2, "expected a search attribute name, found ')'"),
     ];
     for &(q, pos, what) in cases {
-        assert_err(
-            q,
-            &format!("malformed SQL query: syntax error at position {pos}: {what}"),
-            Some(pos),
-        );
+        assert_err(q, &format!("malformed SQL query: syntax error at position {pos}: {what}"), Some(pos));
     }
 }
 
@@ -811,14 +608,7 @@ fn syntax_errors_win_over_semantic_errors() {
 #[test]
 fn query_length_limit() {
     let q = format!("WorkflowId = '{}'", "x".repeat(MAX_QUERY_BYTES));
-    assert_err(
-        &q,
-        &format!(
-            "query is too long: {} bytes exceeds the limit of 65536 bytes",
-            q.len()
-        ),
-        None,
-    );
+    assert_err(&q, &format!("query is too long: {} bytes exceeds the limit of 65536 bytes", q.len()), None);
     let q = format!("WorkflowId = '{}'", "x".repeat(MAX_QUERY_BYTES - 20));
     assert!(parse(&q, &catalog()).is_ok());
 }
@@ -852,9 +642,5 @@ fn tree_depth_limit() {
     // 33 operands per level with the group last: six tree levels per parenthesis.
     let q = nest(32);
     assert!(q.len() < MAX_QUERY_BYTES);
-    assert_err(
-        &q,
-        "malformed SQL query: expression tree depth exceeds the limit of 512",
-        None,
-    );
+    assert_err(&q, "malformed SQL query: expression tree depth exceeds the limit of 512", None);
 }

@@ -2,10 +2,7 @@
 
 /// Splits `s` into lowercase tokens at every character that is not a letter or digit.
 pub fn tokens(s: &str) -> Vec<String> {
-    s.split(|c: char| !c.is_alphanumeric())
-        .filter(|t| !t.is_empty())
-        .map(str::to_lowercase)
-        .collect()
+    s.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).map(str::to_lowercase).collect()
 }
 
 /// Whether the stored Text value `field` matches the query value `query`: every token of
@@ -26,10 +23,7 @@ mod tests {
 
     #[test]
     fn tokenizes_on_non_alphanumerics() {
-        assert_eq!(
-            tokens("Hello, World! foo_bar 42"),
-            vec!["hello", "world", "foo", "bar", "42"]
-        );
+        assert_eq!(tokens("Hello, World! foo_bar 42"), vec!["hello", "world", "foo", "bar", "42"]);
         assert!(tokens("  ,, ").is_empty());
     }
 

@@ -69,11 +69,7 @@ fn parse_go_duration(s: &str) -> Option<i64> {
     if rest.is_empty() {
         return None;
     }
-    let limit: u128 = if negative {
-        1u128 << 63
-    } else {
-        (1u128 << 63) - 1
-    };
+    let limit: u128 = if negative { 1u128 << 63 } else { (1u128 << 63) - 1 };
     let mut total: u128 = 0;
     while !rest.is_empty() {
         let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
@@ -88,9 +84,7 @@ fn parse_go_duration(s: &str) -> Option<i64> {
         if int_digits.is_empty() && frac_digits.is_empty() {
             return None;
         }
-        let unit_len = after_num
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after_num.len());
+        let unit_len = after_num.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after_num.len());
         let (unit, after_unit) = after_num.split_at(unit_len);
         let &(_, scale) = NANOS_PER_UNIT.iter().find(|(u, _)| *u == unit)?;
 
@@ -137,9 +131,7 @@ fn parse_hhmmss(s: &str) -> Option<i64> {
     if m > 59 || sec > 59 {
         return None;
     }
-    h.checked_mul(3_600)?
-        .checked_add(m * 60 + sec)?
-        .checked_mul(1_000_000_000)
+    h.checked_mul(3_600)?.checked_add(m * 60 + sec)?.checked_mul(1_000_000_000)
 }
 
 /// Short status names accepted in queries, with their `WorkflowExecutionStatus` values.
@@ -167,10 +159,7 @@ pub fn execution_status_from_name(s: &str) -> Option<i32> {
 
 /// The short name Temporal shows for a `WorkflowExecutionStatus` value ("Running", ...).
 pub fn execution_status_name(value: i32) -> Option<&'static str> {
-    STATUS_NAMES
-        .iter()
-        .find(|(_, v)| *v as i32 == value)
-        .map(|(n, _)| *n)
+    STATUS_NAMES.iter().find(|(_, v)| *v as i32 == value).map(|(n, _)| *n)
 }
 
 #[cfg(test)]
@@ -182,10 +171,7 @@ mod tests {
     #[test]
     fn datetimes_parse_and_format_like_go() {
         assert_eq!(parse_datetime("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_datetime("2024-01-01T00:00:00Z"),
-            Some(1_704_067_200 * S)
-        );
+        assert_eq!(parse_datetime("2024-01-01T00:00:00Z"), Some(1_704_067_200 * S));
         assert_eq!(
             parse_datetime("2024-01-01T00:00:00.123456789+02:00"),
             Some((1_704_067_200 - 7_200) * S + 123_456_789)
@@ -195,10 +181,7 @@ mod tests {
         assert_eq!(parse_datetime("9999-01-01T00:00:00Z"), None);
         assert_eq!(format_datetime(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_datetime(1_704_067_200 * S), "2024-01-01T00:00:00Z");
-        assert_eq!(
-            format_datetime(1_704_067_200 * S + 120_000_000),
-            "2024-01-01T00:00:00.12Z"
-        );
+        assert_eq!(format_datetime(1_704_067_200 * S + 120_000_000), "2024-01-01T00:00:00.12Z");
         assert_eq!(format_datetime(-1), "1969-12-31T23:59:59.999999999Z");
         for ns in [i64::MIN, i64::MAX, 1, -S, 1_704_067_200 * S + 5] {
             assert_eq!(parse_datetime(&format_datetime(ns)), Some(ns));
@@ -248,10 +231,7 @@ mod tests {
         assert_eq!(execution_status_from_name("Terminated"), Some(5));
         assert_eq!(execution_status_from_name("ContinuedAsNew"), Some(6));
         assert_eq!(execution_status_from_name("TimedOut"), Some(7));
-        assert_eq!(
-            execution_status_from_name("WORKFLOW_EXECUTION_STATUS_TIMED_OUT"),
-            Some(7)
-        );
+        assert_eq!(execution_status_from_name("WORKFLOW_EXECUTION_STATUS_TIMED_OUT"), Some(7));
         assert_eq!(execution_status_from_name("Bogus"), None);
         assert_eq!(execution_status_name(6), Some("ContinuedAsNew"));
         assert_eq!(execution_status_name(99), None);

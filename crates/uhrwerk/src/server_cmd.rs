@@ -80,8 +80,9 @@ fn parse_search_attribute(value: &str) -> Result<(String, ValueType), String> {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(format!("search attribute name {name:?} must be an identifier"));
     }
-    let ty = ValueType::from_name(ty.trim())
-        .ok_or_else(|| format!("unknown search attribute type {ty:?}: use Text, Keyword, Int, Double, Bool, Datetime or KeywordList"))?;
+    let ty = ValueType::from_name(ty.trim()).ok_or_else(|| {
+        format!("unknown search attribute type {ty:?}: use Text, Keyword, Int, Double, Bool, Datetime or KeywordList")
+    })?;
     Ok((name.to_string(), ty))
 }
 
@@ -144,11 +145,14 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
         metrics_listen: (metrics_port != 0).then(|| SocketAddr::new(args.ip, metrics_port)),
         metrics_best_effort: args.metrics_port.is_none(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
     runtime.block_on(async move {
         let running = uhrwerk_server::start(config).await?;
         let mode = match &persistence {
-            Persistence::Sqlite(path) => format!("SQLite file {} (every acknowledged change is fsynced)", path.display()),
+            Persistence::Sqlite(path) => {
+                format!("SQLite file {} (every acknowledged change is fsynced)", path.display())
+            }
             Persistence::Ephemeral => "none: throwaway database, deleted at exit (--db-filename :memory:)".to_string(),
         };
         let mut namespaces = vec!["default".to_string()];

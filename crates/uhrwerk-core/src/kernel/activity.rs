@@ -50,7 +50,11 @@ pub fn record_activity_started(
     let info = ai.clone();
     ctx.state_changed = true;
     ctx.effects.push(Effect::TaskStarted { scheduled_event_id });
-    ctx.effects.push(Effect::TimerDone(TimerTask::key(TimerKind::ActivityScheduleToStart, scheduled_event_id, attempt)));
+    ctx.effects.push(Effect::TimerDone(TimerTask::key(
+        TimerKind::ActivityScheduleToStart,
+        scheduled_event_id,
+        attempt,
+    )));
     if info.start_to_close_ms > 0 {
         ctx.arm(TimerKind::ActivityStartToClose, ctx.now + info.start_to_close_ms, scheduled_event_id, attempt);
     }
@@ -86,7 +90,12 @@ fn started_activity<'s>(st: &'s RunState, token: &TaskToken) -> Result<&'s Activ
 
 /// Writes the final attempt's Started event and the outcome built by `outcome(started_event_id)`,
 /// buffered if a workflow task is in flight, then removes the activity.
-fn finish(ctx: &mut Ctx<'_>, st: &mut RunState, scheduled_event_id: i64, outcome: impl FnOnce(i64) -> (EventType, Attributes)) {
+fn finish(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    scheduled_event_id: i64,
+    outcome: impl FnOnce(i64) -> (EventType, Attributes),
+) {
     let ai = st.activities.remove(&scheduled_event_id).expect("caller checked the activity");
     for kind in [TimerKind::ActivityStartToClose, TimerKind::ActivityHeartbeat, TimerKind::ActivityScheduleToStart] {
         ctx.effects.push(Effect::TimerDone(TimerTask::key(kind, scheduled_event_id, ai.attempt)));
@@ -168,19 +177,25 @@ pub fn fail_activity(
         }
     }
     let identity = identity.to_string();
-    end_attempt(ctx, st, scheduled_event_id, failure, move |failure, scheduled_event_id, started_event_id, retry_state| {
-        (
-            EventType::ActivityTaskFailed,
-            Attributes::ActivityTaskFailedEventAttributes(history_pb::ActivityTaskFailedEventAttributes {
-                failure: Some(failure),
-                scheduled_event_id,
-                started_event_id,
-                identity,
-                retry_state: retry_state as i32,
-                ..Default::default()
-            }),
-        )
-    });
+    end_attempt(
+        ctx,
+        st,
+        scheduled_event_id,
+        failure,
+        move |failure, scheduled_event_id, started_event_id, retry_state| {
+            (
+                EventType::ActivityTaskFailed,
+                Attributes::ActivityTaskFailedEventAttributes(history_pb::ActivityTaskFailedEventAttributes {
+                    failure: Some(failure),
+                    scheduled_event_id,
+                    started_event_id,
+                    identity,
+                    retry_state: retry_state as i32,
+                    ..Default::default()
+                }),
+            )
+        },
+    );
     Ok(())
 }
 
@@ -211,7 +226,9 @@ fn end_attempt(
             ctx.arm(TimerKind::ActivityRetry, ctx.now + backoff, scheduled_event_id, ai.attempt);
         }
         Decision::Stop(retry_state) => {
-            finish(ctx, st, scheduled_event_id, |started_event_id| outcome(failure, scheduled_event_id, started_event_id, retry_state));
+            finish(ctx, st, scheduled_event_id, |started_event_id| {
+                outcome(failure, scheduled_event_id, started_event_id, retry_state)
+            });
         }
     }
 }
@@ -253,7 +270,13 @@ pub(super) fn retry_backoff_elapsed(ctx: &mut Ctx<'_>, st: &mut RunState, schedu
 }
 
 /// An activity timer of `timeout_type` fired for `attempt` (0 for the schedule-to-close timer).
-pub(super) fn activity_timer_fired(ctx: &mut Ctx<'_>, st: &mut RunState, scheduled_event_id: i64, attempt: i32, timeout_type: TimeoutType) {
+pub(super) fn activity_timer_fired(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    scheduled_event_id: i64,
+    attempt: i32,
+    timeout_type: TimeoutType,
+) {
     if !st.is_open() {
         return;
     }
@@ -262,11 +285,19 @@ pub(super) fn activity_timer_fired(ctx: &mut Ctx<'_>, st: &mut RunState, schedul
     // Timers that fall due together report the timeout Temporal reports: an expired
     // schedule-to-close deadline wins over start-to-close and heartbeat, and an activity never
     // started whose schedule-to-start deadline passed timed out schedule-to-start.
-    let schedule_to_close_due = ai.schedule_to_close_ms > 0 && ai.scheduled_time_ms + ai.schedule_to_close_ms <= ctx.now;
-    let schedule_to_start_due = ai.schedule_to_start_ms > 0 && ai.attempt_scheduled_time_ms + ai.schedule_to_start_ms <= ctx.now;
+    let schedule_to_close_due =
+        ai.schedule_to_close_ms > 0 && ai.scheduled_time_ms + ai.schedule_to_close_ms <= ctx.now;
+    let schedule_to_start_due =
+        ai.schedule_to_start_ms > 0 && ai.attempt_scheduled_time_ms + ai.schedule_to_start_ms <= ctx.now;
     let timeout_type = match timeout_type {
-        TimeoutType::StartToClose | TimeoutType::Heartbeat if started && ai.attempt == attempt && schedule_to_close_due => TimeoutType::ScheduleToClose,
-        TimeoutType::ScheduleToClose if ai.state == ActivityState::Scheduled as i32 && schedule_to_start_due => TimeoutType::ScheduleToStart,
+        TimeoutType::StartToClose | TimeoutType::Heartbeat
+            if started && ai.attempt == attempt && schedule_to_close_due =>
+        {
+            TimeoutType::ScheduleToClose
+        }
+        TimeoutType::ScheduleToClose if ai.state == ActivityState::Scheduled as i32 && schedule_to_start_due => {
+            TimeoutType::ScheduleToStart
+        }
         other => other,
     };
     let attempt = if timeout_type == TimeoutType::ScheduleToStart { ai.attempt } else { attempt };
@@ -300,11 +331,15 @@ pub(super) fn activity_timer_fired(ctx: &mut Ctx<'_>, st: &mut RunState, schedul
         )
     };
     match timeout_type {
-        TimeoutType::StartToClose | TimeoutType::Heartbeat => end_attempt(ctx, st, scheduled_event_id, failure, outcome),
-        TimeoutType::ScheduleToStart => {
-            finish(ctx, st, scheduled_event_id, |started| outcome(failure, scheduled_event_id, started, RetryState::NonRetryableFailure))
+        TimeoutType::StartToClose | TimeoutType::Heartbeat => {
+            end_attempt(ctx, st, scheduled_event_id, failure, outcome)
         }
-        _ => finish(ctx, st, scheduled_event_id, |started| outcome(failure, scheduled_event_id, started, RetryState::Timeout)),
+        TimeoutType::ScheduleToStart => finish(ctx, st, scheduled_event_id, |started| {
+            outcome(failure, scheduled_event_id, started, RetryState::NonRetryableFailure)
+        }),
+        _ => finish(ctx, st, scheduled_event_id, |started| {
+            outcome(failure, scheduled_event_id, started, RetryState::Timeout)
+        }),
     }
 }
 
@@ -331,14 +366,22 @@ fn timeout_failure(ai: &ActivityInfo, timeout_type: TimeoutType) -> failure_pb::
 
 /// The workflow asked to cancel an activity. One that has not started is canceled at once (and
 /// the workflow gets a new task to see it); a started one learns it from its next heartbeat.
-pub(super) fn request_cancel_activity(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id: i64, scheduled_event_id: i64, identity: &str) {
+pub(super) fn request_cancel_activity(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    completed_event_id: i64,
+    scheduled_event_id: i64,
+    identity: &str,
+) {
     let requested_id = ctx.append(
         st,
         EventType::ActivityTaskCancelRequested,
-        Attributes::ActivityTaskCancelRequestedEventAttributes(history_pb::ActivityTaskCancelRequestedEventAttributes {
-            scheduled_event_id,
-            workflow_task_completed_event_id: completed_event_id,
-        }),
+        Attributes::ActivityTaskCancelRequestedEventAttributes(
+            history_pb::ActivityTaskCancelRequestedEventAttributes {
+                scheduled_event_id,
+                workflow_task_completed_event_id: completed_event_id,
+            },
+        ),
     );
     let ai = st.activities.get_mut(&scheduled_event_id).expect("caller checked the activity");
     ai.cancel_requested = true;

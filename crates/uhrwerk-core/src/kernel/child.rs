@@ -53,7 +53,12 @@ pub fn start_request(
 }
 
 /// Handles the StartChildWorkflowExecution command; the engine starts the child after commit.
-pub(super) fn initiate(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id: i64, a: command_pb::StartChildWorkflowExecutionCommandAttributes) -> i64 {
+pub(super) fn initiate(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    completed_event_id: i64,
+    a: command_pb::StartChildWorkflowExecutionCommandAttributes,
+) -> i64 {
     let namespace = if a.namespace.is_empty() { st.namespace.clone() } else { a.namespace.clone() };
     let task_queue = match a.task_queue.as_ref().map(|q| q.name.as_str()) {
         Some(name) if !name.is_empty() => name.to_string(),
@@ -82,8 +87,11 @@ pub(super) fn initiate(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id:
     };
     let next_id = st.next_event_id;
     let request = start_request(&st.run_id, next_id, &initiated);
-    let initiated_event_id =
-        ctx.append(st, EventType::StartChildWorkflowExecutionInitiated, Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(initiated));
+    let initiated_event_id = ctx.append(
+        st,
+        EventType::StartChildWorkflowExecutionInitiated,
+        Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(initiated),
+    );
     debug_assert_eq!(initiated_event_id, next_id, "the request id names the initiated event");
     let workflow_type = a.workflow_type.as_ref().map(|t| t.name.clone()).unwrap_or_default();
     st.children.insert(
@@ -97,8 +105,16 @@ pub(super) fn initiate(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id:
             ..Default::default()
         },
     );
-    let root = st.root.clone().or_else(|| Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() }));
-    let parent = ParentInfo { namespace: st.namespace.clone(), workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone(), initiated_event_id, root };
+    let root = st.root.clone().or_else(|| {
+        Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() })
+    });
+    let parent = ParentInfo {
+        namespace: st.namespace.clone(),
+        workflow_id: st.workflow_id.clone(),
+        run_id: st.run_id.clone(),
+        initiated_event_id,
+        root,
+    };
     ctx.effects.push(Effect::StartChild { parent, request: Box::new(request) });
     initiated_event_id
 }
@@ -136,13 +152,15 @@ pub fn child_started(ctx: &mut Ctx<'_>, st: &mut RunState, initiated_event_id: i
         ctx,
         st,
         EventType::ChildWorkflowExecutionStarted,
-        Attributes::ChildWorkflowExecutionStartedEventAttributes(history_pb::ChildWorkflowExecutionStartedEventAttributes {
-            namespace: child.namespace.clone(),
-            initiated_event_id,
-            workflow_execution: Some(child_execution(&child)),
-            workflow_type: Some(common_pb::WorkflowType { name: child.workflow_type.clone() }),
-            ..Default::default()
-        }),
+        Attributes::ChildWorkflowExecutionStartedEventAttributes(
+            history_pb::ChildWorkflowExecutionStartedEventAttributes {
+                namespace: child.namespace.clone(),
+                initiated_event_id,
+                workflow_execution: Some(child_execution(&child)),
+                workflow_type: Some(common_pb::WorkflowType { name: child.workflow_type.clone() }),
+                ..Default::default()
+            },
+        ),
     );
     if let Some(c) = st.children.get_mut(&initiated_event_id) {
         c.started_event_id = id;
@@ -160,20 +178,28 @@ pub fn child_start_failed(ctx: &mut Ctx<'_>, st: &mut RunState, initiated_event_
         ctx,
         st,
         EventType::StartChildWorkflowExecutionFailed,
-        Attributes::StartChildWorkflowExecutionFailedEventAttributes(history_pb::StartChildWorkflowExecutionFailedEventAttributes {
-            namespace: child.namespace,
-            workflow_id: child.workflow_id,
-            workflow_type: Some(common_pb::WorkflowType { name: child.workflow_type }),
-            cause: enums_pb::StartChildWorkflowExecutionFailedCause::WorkflowAlreadyExists as i32,
-            initiated_event_id,
-            ..Default::default()
-        }),
+        Attributes::StartChildWorkflowExecutionFailedEventAttributes(
+            history_pb::StartChildWorkflowExecutionFailedEventAttributes {
+                namespace: child.namespace,
+                workflow_id: child.workflow_id,
+                workflow_type: Some(common_pb::WorkflowType { name: child.workflow_type }),
+                cause: enums_pb::StartChildWorkflowExecutionFailedCause::WorkflowAlreadyExists as i32,
+                initiated_event_id,
+                ..Default::default()
+            },
+        ),
     );
     Ok(())
 }
 
 /// The child's chain of runs closed.
-pub fn child_closed(ctx: &mut Ctx<'_>, st: &mut RunState, initiated_event_id: i64, run_id: &str, outcome: ChildOutcome) -> Result<()> {
+pub fn child_closed(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    initiated_event_id: i64,
+    run_id: &str,
+    outcome: ChildOutcome,
+) -> Result<()> {
     if !st.is_open() || !st.children.contains_key(&initiated_event_id) {
         return Ok(());
     }
@@ -191,33 +217,73 @@ pub fn child_closed(ctx: &mut Ctx<'_>, st: &mut RunState, initiated_event_id: i6
     let (event_type, attributes) = match outcome {
         ChildOutcome::Completed(result) => (
             EventType::ChildWorkflowExecutionCompleted,
-            Attributes::ChildWorkflowExecutionCompletedEventAttributes(history_pb::ChildWorkflowExecutionCompletedEventAttributes {
-                result, namespace, workflow_execution: execution, workflow_type, initiated_event_id, started_event_id, ..Default::default()
-            }),
+            Attributes::ChildWorkflowExecutionCompletedEventAttributes(
+                history_pb::ChildWorkflowExecutionCompletedEventAttributes {
+                    result,
+                    namespace,
+                    workflow_execution: execution,
+                    workflow_type,
+                    initiated_event_id,
+                    started_event_id,
+                    ..Default::default()
+                },
+            ),
         ),
         ChildOutcome::Failed(failure, retry_state) => (
             EventType::ChildWorkflowExecutionFailed,
-            Attributes::ChildWorkflowExecutionFailedEventAttributes(history_pb::ChildWorkflowExecutionFailedEventAttributes {
-                failure, namespace, workflow_execution: execution, workflow_type, initiated_event_id, started_event_id, retry_state, ..Default::default()
-            }),
+            Attributes::ChildWorkflowExecutionFailedEventAttributes(
+                history_pb::ChildWorkflowExecutionFailedEventAttributes {
+                    failure,
+                    namespace,
+                    workflow_execution: execution,
+                    workflow_type,
+                    initiated_event_id,
+                    started_event_id,
+                    retry_state,
+                    ..Default::default()
+                },
+            ),
         ),
         ChildOutcome::Canceled(details) => (
             EventType::ChildWorkflowExecutionCanceled,
-            Attributes::ChildWorkflowExecutionCanceledEventAttributes(history_pb::ChildWorkflowExecutionCanceledEventAttributes {
-                details, namespace, workflow_execution: execution, workflow_type, initiated_event_id, started_event_id, ..Default::default()
-            }),
+            Attributes::ChildWorkflowExecutionCanceledEventAttributes(
+                history_pb::ChildWorkflowExecutionCanceledEventAttributes {
+                    details,
+                    namespace,
+                    workflow_execution: execution,
+                    workflow_type,
+                    initiated_event_id,
+                    started_event_id,
+                    ..Default::default()
+                },
+            ),
         ),
         ChildOutcome::Terminated => (
             EventType::ChildWorkflowExecutionTerminated,
-            Attributes::ChildWorkflowExecutionTerminatedEventAttributes(history_pb::ChildWorkflowExecutionTerminatedEventAttributes {
-                namespace, workflow_execution: execution, workflow_type, initiated_event_id, started_event_id, ..Default::default()
-            }),
+            Attributes::ChildWorkflowExecutionTerminatedEventAttributes(
+                history_pb::ChildWorkflowExecutionTerminatedEventAttributes {
+                    namespace,
+                    workflow_execution: execution,
+                    workflow_type,
+                    initiated_event_id,
+                    started_event_id,
+                    ..Default::default()
+                },
+            ),
         ),
         ChildOutcome::TimedOut(retry_state) => (
             EventType::ChildWorkflowExecutionTimedOut,
-            Attributes::ChildWorkflowExecutionTimedOutEventAttributes(history_pb::ChildWorkflowExecutionTimedOutEventAttributes {
-                namespace, workflow_execution: execution, workflow_type, initiated_event_id, started_event_id, retry_state, ..Default::default()
-            }),
+            Attributes::ChildWorkflowExecutionTimedOutEventAttributes(
+                history_pb::ChildWorkflowExecutionTimedOutEventAttributes {
+                    namespace,
+                    workflow_execution: execution,
+                    workflow_type,
+                    initiated_event_id,
+                    started_event_id,
+                    retry_state,
+                    ..Default::default()
+                },
+            ),
         ),
     };
     append_child_event(ctx, st, event_type, attributes);
@@ -227,11 +293,17 @@ pub fn child_closed(ctx: &mut Ctx<'_>, st: &mut RunState, initiated_event_id: i6
 /// The outcome a closing event means for the parent, or None for events that continue the chain.
 pub fn outcome_of(event: &history_pb::HistoryEvent) -> Option<ChildOutcome> {
     match event.attributes.as_ref()? {
-        Attributes::WorkflowExecutionCompletedEventAttributes(a) if a.new_execution_run_id.is_empty() => Some(ChildOutcome::Completed(a.result.clone())),
-        Attributes::WorkflowExecutionFailedEventAttributes(a) if a.new_execution_run_id.is_empty() => Some(ChildOutcome::Failed(a.failure.clone(), a.retry_state)),
+        Attributes::WorkflowExecutionCompletedEventAttributes(a) if a.new_execution_run_id.is_empty() => {
+            Some(ChildOutcome::Completed(a.result.clone()))
+        }
+        Attributes::WorkflowExecutionFailedEventAttributes(a) if a.new_execution_run_id.is_empty() => {
+            Some(ChildOutcome::Failed(a.failure.clone(), a.retry_state))
+        }
         Attributes::WorkflowExecutionCanceledEventAttributes(a) => Some(ChildOutcome::Canceled(a.details.clone())),
         Attributes::WorkflowExecutionTerminatedEventAttributes(_) => Some(ChildOutcome::Terminated),
-        Attributes::WorkflowExecutionTimedOutEventAttributes(a) if a.new_execution_run_id.is_empty() => Some(ChildOutcome::TimedOut(a.retry_state)),
+        Attributes::WorkflowExecutionTimedOutEventAttributes(a) if a.new_execution_run_id.is_empty() => {
+            Some(ChildOutcome::TimedOut(a.retry_state))
+        }
         _ => None,
     }
 }

@@ -27,25 +27,46 @@ struct Next {
 }
 
 /// Creates the successor run and hands it to the engine through `ctx.successor`.
-fn successor(ctx: &mut Ctx<'_>, st: &RunState, next: Next, overrides: Option<&command_pb::ContinueAsNewWorkflowExecutionCommandAttributes>) -> String {
-    let run_id = if ctx.successor_run_id.is_empty() { format!("{}-{}", st.run_id, st.next_event_id) } else { ctx.successor_run_id.clone() };
+fn successor(
+    ctx: &mut Ctx<'_>,
+    st: &RunState,
+    next: Next,
+    overrides: Option<&command_pb::ContinueAsNewWorkflowExecutionCommandAttributes>,
+) -> String {
+    let run_id = if ctx.successor_run_id.is_empty() {
+        format!("{}-{}", st.run_id, st.next_event_id)
+    } else {
+        ctx.successor_run_id.clone()
+    };
     let pick = |v: Option<String>, current: &str| v.filter(|s| !s.is_empty()).unwrap_or_else(|| current.to_string());
     let spec = RunSpec {
         namespace: st.namespace.clone(),
         workflow_id: st.workflow_id.clone(),
         run_id: run_id.clone(),
         first_execution_run_id: st.first_execution_run_id.clone(),
-        workflow_type: pick(overrides.and_then(|o| o.workflow_type.as_ref().map(|t| t.name.clone())), &st.workflow_type),
+        workflow_type: pick(
+            overrides.and_then(|o| o.workflow_type.as_ref().map(|t| t.name.clone())),
+            &st.workflow_type,
+        ),
         task_queue: pick(overrides.and_then(|o| o.task_queue.as_ref().map(|q| q.name.clone())), &st.task_queue),
         input: next.input,
         header: overrides.map_or_else(|| st.header.clone(), |o| o.header.clone()),
         memo: overrides.and_then(|o| o.memo.clone()).or_else(|| st.memo.clone()),
         search_attributes: overrides.and_then(|o| o.search_attributes.clone()).or_else(|| st.search_attributes.clone()),
         execution_timeout_ms: st.execution_timeout_ms,
-        run_timeout_ms: overrides.map(|o| time::duration_ms(&o.workflow_run_timeout)).filter(|t| *t > 0).unwrap_or(st.run_timeout_ms),
-        task_timeout_ms: overrides.map(|o| time::duration_ms(&o.workflow_task_timeout)).filter(|t| *t > 0).unwrap_or(st.workflow_task_timeout_ms),
+        run_timeout_ms: overrides
+            .map(|o| time::duration_ms(&o.workflow_run_timeout))
+            .filter(|t| *t > 0)
+            .unwrap_or(st.run_timeout_ms),
+        task_timeout_ms: overrides
+            .map(|o| time::duration_ms(&o.workflow_task_timeout))
+            .filter(|t| *t > 0)
+            .unwrap_or(st.workflow_task_timeout_ms),
         retry_policy: overrides.and_then(|o| o.retry_policy.clone()).or_else(|| st.retry_policy.clone()),
-        cron_schedule: overrides.map(|o| o.cron_schedule.clone()).filter(|c| !c.is_empty()).unwrap_or_else(|| st.cron_schedule.clone()),
+        cron_schedule: overrides
+            .map(|o| o.cron_schedule.clone())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| st.cron_schedule.clone()),
         identity: String::new(),
         request_id: String::new(),
         attempt: next.attempt,
@@ -66,7 +87,12 @@ fn successor(ctx: &mut Ctx<'_>, st: &RunState, next: Next, overrides: Option<&co
 }
 
 /// The next run of a cron workflow, if the run has a schedule; returns its run id.
-fn cron_successor(ctx: &mut Ctx<'_>, st: &RunState, last_completion_result: Option<common_pb::Payloads>, failure: Option<failure_pb::Failure>) -> String {
+fn cron_successor(
+    ctx: &mut Ctx<'_>,
+    st: &RunState,
+    last_completion_result: Option<common_pb::Payloads>,
+    failure: Option<failure_pb::Failure>,
+) -> String {
     if st.cron_schedule.is_empty() {
         return String::new();
     }
@@ -85,7 +111,12 @@ fn cron_successor(ctx: &mut Ctx<'_>, st: &RunState, last_completion_result: Opti
     successor(ctx, st, spec, None)
 }
 
-pub(super) fn complete(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id: i64, result: Option<common_pb::Payloads>) {
+pub(super) fn complete(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    completed_event_id: i64,
+    result: Option<common_pb::Payloads>,
+) {
     let new_run_id = cron_successor(ctx, st, result.clone(), None);
     let id = ctx.append(
         st,
@@ -110,7 +141,12 @@ fn retry_decision(st: &RunState, failure: &failure_pb::Failure, now: Millis) -> 
     }
 }
 
-pub(super) fn fail(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id: i64, failure: Option<failure_pb::Failure>) {
+pub(super) fn fail(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    completed_event_id: i64,
+    failure: Option<failure_pb::Failure>,
+) {
     let decision = retry_decision(st, failure.as_ref().unwrap_or(&failure_pb::Failure::default()), ctx.now);
     let (retry_state, new_run_id) = match decision {
         Decision::Retry(backoff_ms) => {
@@ -155,27 +191,33 @@ pub(super) fn continue_as_new(
     };
     let new_run_id = successor(ctx, st, next, Some(&a));
     let new_run = &ctx.successor.as_ref().expect("successor was just created").state;
-    let (workflow_type, task_queue, run_timeout, task_timeout) =
-        (new_run.workflow_type.clone(), new_run.task_queue.clone(), new_run.run_timeout_ms, new_run.workflow_task_timeout_ms);
+    let (workflow_type, task_queue, run_timeout, task_timeout) = (
+        new_run.workflow_type.clone(),
+        new_run.task_queue.clone(),
+        new_run.run_timeout_ms,
+        new_run.workflow_task_timeout_ms,
+    );
     let id = ctx.append(
         st,
         EventType::WorkflowExecutionContinuedAsNew,
-        Attributes::WorkflowExecutionContinuedAsNewEventAttributes(history_pb::WorkflowExecutionContinuedAsNewEventAttributes {
-            new_execution_run_id: new_run_id,
-            workflow_type: Some(common_pb::WorkflowType { name: workflow_type }),
-            task_queue: Some(super::normal_task_queue(&task_queue)),
-            input: a.input,
-            workflow_run_timeout: (run_timeout > 0).then(|| time::duration(run_timeout)),
-            workflow_task_timeout: time::opt_duration(task_timeout),
-            workflow_task_completed_event_id: completed_event_id,
-            backoff_start_interval: a.backoff_start_interval,
-            failure: a.failure,
-            last_completion_result: a.last_completion_result,
-            header: a.header,
-            memo: a.memo,
-            search_attributes: a.search_attributes,
-            ..Default::default()
-        }),
+        Attributes::WorkflowExecutionContinuedAsNewEventAttributes(
+            history_pb::WorkflowExecutionContinuedAsNewEventAttributes {
+                new_execution_run_id: new_run_id,
+                workflow_type: Some(common_pb::WorkflowType { name: workflow_type }),
+                task_queue: Some(super::normal_task_queue(&task_queue)),
+                input: a.input,
+                workflow_run_timeout: (run_timeout > 0).then(|| time::duration(run_timeout)),
+                workflow_task_timeout: time::opt_duration(task_timeout),
+                workflow_task_completed_event_id: completed_event_id,
+                backoff_start_interval: a.backoff_start_interval,
+                failure: a.failure,
+                last_completion_result: a.last_completion_result,
+                header: a.header,
+                memo: a.memo,
+                search_attributes: a.search_attributes,
+                ..Default::default()
+            },
+        ),
     );
     close_run(ctx, st, Status::ContinuedAsNew, id);
 }

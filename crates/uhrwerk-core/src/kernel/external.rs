@@ -19,23 +19,30 @@ pub enum ExternalRequest {
     Cancel { reason: String },
 }
 
-pub(super) fn initiate_signal(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id: i64, a: command_pb::SignalExternalWorkflowExecutionCommandAttributes) {
+pub(super) fn initiate_signal(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    completed_event_id: i64,
+    a: command_pb::SignalExternalWorkflowExecutionCommandAttributes,
+) {
     let namespace = if a.namespace.is_empty() { st.namespace.clone() } else { a.namespace.clone() };
     let target = a.execution.clone().unwrap_or_default();
     let initiated_event_id = ctx.append(
         st,
         EventType::SignalExternalWorkflowExecutionInitiated,
-        Attributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(history_pb::SignalExternalWorkflowExecutionInitiatedEventAttributes {
-            workflow_task_completed_event_id: completed_event_id,
-            namespace: namespace.clone(),
-            workflow_execution: Some(target.clone()),
-            signal_name: a.signal_name.clone(),
-            input: a.input.clone(),
-            control: a.control.clone(),
-            child_workflow_only: a.child_workflow_only,
-            header: a.header.clone(),
-            ..Default::default()
-        }),
+        Attributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(
+            history_pb::SignalExternalWorkflowExecutionInitiatedEventAttributes {
+                workflow_task_completed_event_id: completed_event_id,
+                namespace: namespace.clone(),
+                workflow_execution: Some(target.clone()),
+                signal_name: a.signal_name.clone(),
+                input: a.input.clone(),
+                control: a.control.clone(),
+                child_workflow_only: a.child_workflow_only,
+                header: a.header.clone(),
+                ..Default::default()
+            },
+        ),
     );
     let signal = SignalInput {
         signal_name: a.signal_name,
@@ -50,35 +57,62 @@ pub(super) fn initiate_signal(ctx: &mut Ctx<'_>, st: &mut RunState, completed_ev
     push(ctx, st, initiated_event_id, namespace, target, a.control, ExternalRequest::Signal(signal));
 }
 
-pub(super) fn initiate_cancel(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id: i64, a: command_pb::RequestCancelExternalWorkflowExecutionCommandAttributes) {
+pub(super) fn initiate_cancel(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    completed_event_id: i64,
+    a: command_pb::RequestCancelExternalWorkflowExecutionCommandAttributes,
+) {
     let namespace = if a.namespace.is_empty() { st.namespace.clone() } else { a.namespace.clone() };
     let target = common_pb::WorkflowExecution { workflow_id: a.workflow_id.clone(), run_id: a.run_id.clone() };
     let initiated_event_id = ctx.append(
         st,
         EventType::RequestCancelExternalWorkflowExecutionInitiated,
-        Attributes::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(history_pb::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes {
-            workflow_task_completed_event_id: completed_event_id,
-            namespace: namespace.clone(),
-            workflow_execution: Some(target.clone()),
-            control: a.control.clone(),
-            child_workflow_only: a.child_workflow_only,
-            reason: a.reason.clone(),
-            ..Default::default()
-        }),
+        Attributes::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(
+            history_pb::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes {
+                workflow_task_completed_event_id: completed_event_id,
+                namespace: namespace.clone(),
+                workflow_execution: Some(target.clone()),
+                control: a.control.clone(),
+                child_workflow_only: a.child_workflow_only,
+                reason: a.reason.clone(),
+                ..Default::default()
+            },
+        ),
     );
     st.pending_external_cancels += 1;
     st.pending_externals.push(initiated_event_id);
     push(ctx, st, initiated_event_id, namespace, target, a.control, ExternalRequest::Cancel { reason: a.reason });
 }
 
-fn push(ctx: &mut Ctx<'_>, st: &RunState, initiated_event_id: i64, namespace: String, target: common_pb::WorkflowExecution, control: String, request: ExternalRequest) {
-    let source = ParentInfo { namespace: st.namespace.clone(), workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone(), initiated_event_id, root: None };
+fn push(
+    ctx: &mut Ctx<'_>,
+    st: &RunState,
+    initiated_event_id: i64,
+    namespace: String,
+    target: common_pb::WorkflowExecution,
+    control: String,
+    request: ExternalRequest,
+) {
+    let source = ParentInfo {
+        namespace: st.namespace.clone(),
+        workflow_id: st.workflow_id.clone(),
+        run_id: st.run_id.clone(),
+        initiated_event_id,
+        root: None,
+    };
     ctx.effects.push(Effect::External { source, namespace, target, control, request });
 }
 
 /// The request of a pending external operation, rebuilt from its Initiated event, for recovery.
 pub fn resume_external(st: &RunState, event: &history_pb::HistoryEvent) -> Option<Effect> {
-    let source = ParentInfo { namespace: st.namespace.clone(), workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone(), initiated_event_id: event.event_id, root: None };
+    let source = ParentInfo {
+        namespace: st.namespace.clone(),
+        workflow_id: st.workflow_id.clone(),
+        run_id: st.run_id.clone(),
+        initiated_event_id: event.event_id,
+        root: None,
+    };
     match event.attributes.clone()? {
         Attributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(a) => {
             let signal = SignalInput {
@@ -87,7 +121,10 @@ pub fn resume_external(st: &RunState, event: &history_pb::HistoryEvent) -> Optio
                 identity: String::new(),
                 header: a.header,
                 request_id: format!("{}-signal-{}", st.run_id, event.event_id),
-                external: Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() }),
+                external: Some(common_pb::WorkflowExecution {
+                    workflow_id: st.workflow_id.clone(),
+                    run_id: st.run_id.clone(),
+                }),
             };
             Some(Effect::External {
                 source,
@@ -134,28 +171,53 @@ pub fn external_outcome(
     let (event_type, attributes) = match (signal, done) {
         (true, true) => (
             EventType::ExternalWorkflowExecutionSignaled,
-            Attributes::ExternalWorkflowExecutionSignaledEventAttributes(history_pb::ExternalWorkflowExecutionSignaledEventAttributes {
-                initiated_event_id, namespace, workflow_execution: Some(target), control, ..Default::default()
-            }),
+            Attributes::ExternalWorkflowExecutionSignaledEventAttributes(
+                history_pb::ExternalWorkflowExecutionSignaledEventAttributes {
+                    initiated_event_id,
+                    namespace,
+                    workflow_execution: Some(target),
+                    control,
+                    ..Default::default()
+                },
+            ),
         ),
         (true, false) => (
             EventType::SignalExternalWorkflowExecutionFailed,
-            Attributes::SignalExternalWorkflowExecutionFailedEventAttributes(history_pb::SignalExternalWorkflowExecutionFailedEventAttributes {
-                cause: not_found, namespace, workflow_execution: Some(target), initiated_event_id, control, ..Default::default()
-            }),
+            Attributes::SignalExternalWorkflowExecutionFailedEventAttributes(
+                history_pb::SignalExternalWorkflowExecutionFailedEventAttributes {
+                    cause: not_found,
+                    namespace,
+                    workflow_execution: Some(target),
+                    initiated_event_id,
+                    control,
+                    ..Default::default()
+                },
+            ),
         ),
         (false, true) => (
             EventType::ExternalWorkflowExecutionCancelRequested,
-            Attributes::ExternalWorkflowExecutionCancelRequestedEventAttributes(history_pb::ExternalWorkflowExecutionCancelRequestedEventAttributes {
-                initiated_event_id, namespace, workflow_execution: Some(target), ..Default::default()
-            }),
+            Attributes::ExternalWorkflowExecutionCancelRequestedEventAttributes(
+                history_pb::ExternalWorkflowExecutionCancelRequestedEventAttributes {
+                    initiated_event_id,
+                    namespace,
+                    workflow_execution: Some(target),
+                    ..Default::default()
+                },
+            ),
         ),
         (false, false) => (
             EventType::RequestCancelExternalWorkflowExecutionFailed,
-            Attributes::RequestCancelExternalWorkflowExecutionFailedEventAttributes(history_pb::RequestCancelExternalWorkflowExecutionFailedEventAttributes {
-                cause: enums_pb::CancelExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound as i32,
-                namespace, workflow_execution: Some(target), initiated_event_id, control, ..Default::default()
-            }),
+            Attributes::RequestCancelExternalWorkflowExecutionFailedEventAttributes(
+                history_pb::RequestCancelExternalWorkflowExecutionFailedEventAttributes {
+                    cause: enums_pb::CancelExternalWorkflowExecutionFailedCause::ExternalWorkflowExecutionNotFound
+                        as i32,
+                    namespace,
+                    workflow_execution: Some(target),
+                    initiated_event_id,
+                    control,
+                    ..Default::default()
+                },
+            ),
         ),
     };
     ctx.append_external(st, event_type, attributes);

@@ -27,10 +27,13 @@ use crate::state::{RunState, WorkflowTaskInfo};
 use crate::time::{self, Millis};
 
 pub use activity::{
-    ActivityStarted, activity_token_by_id, cancel_activity, complete_activity, fail_activity, record_activity_heartbeat,
-    record_activity_started,
+    ActivityStarted, activity_token_by_id, cancel_activity, complete_activity, fail_activity,
+    record_activity_heartbeat, record_activity_started,
 };
-pub use child::{ChildOutcome, child_closed, child_start_failed, child_started, outcome_of as child_outcome_of, start_request as child_start_request};
+pub use child::{
+    ChildOutcome, child_closed, child_start_failed, child_started, outcome_of as child_outcome_of,
+    start_request as child_start_request,
+};
 pub use external::{ExternalRequest, external_outcome, resume_external};
 pub use signal::{SignalInput, signal_run};
 pub use start::{StartOptions, start_run};
@@ -58,7 +61,10 @@ pub enum Effect {
     /// The run reached a closed status.
     RunClosed,
     /// Start a child workflow for `parent` (after commit).
-    StartChild { parent: crate::state::ParentInfo, request: Box<crate::pb::workflowservice::v1::StartWorkflowExecutionRequest> },
+    StartChild {
+        parent: crate::state::ParentInfo,
+        request: Box<crate::pb::workflowservice::v1::StartWorkflowExecutionRequest>,
+    },
     /// Tell the parent that this child's chain closed.
     NotifyParent { parent: crate::state::ParentInfo, run_id: String, outcome: ChildOutcome },
     /// The parent closed: apply each open child's parent close policy.
@@ -189,21 +195,39 @@ impl<'a> Ctx<'a> {
         for mut event in buffered {
             let next_id = st.next_event_id;
             match event.attributes.as_mut() {
-                Some(Attributes::ActivityTaskStartedEventAttributes(a)) => started_ids.push((a.scheduled_event_id, next_id)),
-                Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => fix_started(&started_ids, a.scheduled_event_id, &mut a.started_event_id),
-                Some(Attributes::ActivityTaskFailedEventAttributes(a)) => fix_started(&started_ids, a.scheduled_event_id, &mut a.started_event_id),
-                Some(Attributes::ActivityTaskTimedOutEventAttributes(a)) => fix_started(&started_ids, a.scheduled_event_id, &mut a.started_event_id),
+                Some(Attributes::ActivityTaskStartedEventAttributes(a)) => {
+                    started_ids.push((a.scheduled_event_id, next_id))
+                }
+                Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => {
+                    fix_started(&started_ids, a.scheduled_event_id, &mut a.started_event_id)
+                }
+                Some(Attributes::ActivityTaskFailedEventAttributes(a)) => {
+                    fix_started(&started_ids, a.scheduled_event_id, &mut a.started_event_id)
+                }
+                Some(Attributes::ActivityTaskTimedOutEventAttributes(a)) => {
+                    fix_started(&started_ids, a.scheduled_event_id, &mut a.started_event_id)
+                }
                 Some(Attributes::ChildWorkflowExecutionStartedEventAttributes(a)) => {
                     started_ids.push((a.initiated_event_id, next_id));
                     if let Some(child) = st.children.get_mut(&a.initiated_event_id) {
                         child.started_event_id = next_id;
                     }
                 }
-                Some(Attributes::ChildWorkflowExecutionCompletedEventAttributes(a)) => fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id),
-                Some(Attributes::ChildWorkflowExecutionFailedEventAttributes(a)) => fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id),
-                Some(Attributes::ChildWorkflowExecutionCanceledEventAttributes(a)) => fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id),
-                Some(Attributes::ChildWorkflowExecutionTerminatedEventAttributes(a)) => fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id),
-                Some(Attributes::ChildWorkflowExecutionTimedOutEventAttributes(a)) => fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id),
+                Some(Attributes::ChildWorkflowExecutionCompletedEventAttributes(a)) => {
+                    fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id)
+                }
+                Some(Attributes::ChildWorkflowExecutionFailedEventAttributes(a)) => {
+                    fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id)
+                }
+                Some(Attributes::ChildWorkflowExecutionCanceledEventAttributes(a)) => {
+                    fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id)
+                }
+                Some(Attributes::ChildWorkflowExecutionTerminatedEventAttributes(a)) => {
+                    fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id)
+                }
+                Some(Attributes::ChildWorkflowExecutionTimedOutEventAttributes(a)) => {
+                    fix_started(&started_ids, a.initiated_event_id, &mut a.started_event_id)
+                }
                 _ => {}
             }
             self.push_persisted(st, event);
@@ -226,7 +250,12 @@ fn fix_started(started_ids: &[(i64, i64)], scheduled_event_id: i64, started_even
     }
 }
 
-pub fn new_event(id: i64, now: Millis, event_type: enums_pb::EventType, attributes: Attributes) -> history_pb::HistoryEvent {
+pub fn new_event(
+    id: i64,
+    now: Millis,
+    event_type: enums_pb::EventType,
+    attributes: Attributes,
+) -> history_pb::HistoryEvent {
     history_pb::HistoryEvent {
         event_id: id,
         event_time: Some(time::timestamp(now)),
@@ -237,7 +266,11 @@ pub fn new_event(id: i64, now: Millis, event_type: enums_pb::EventType, attribut
 }
 
 pub fn normal_task_queue(name: &str) -> taskqueue_pb::TaskQueue {
-    taskqueue_pb::TaskQueue { name: name.to_string(), kind: enums_pb::TaskQueueKind::Normal as i32, ..Default::default() }
+    taskqueue_pb::TaskQueue {
+        name: name.to_string(),
+        kind: enums_pb::TaskQueueKind::Normal as i32,
+        ..Default::default()
+    }
 }
 
 /// Schedules a workflow task unless one exists or the run is closed.
@@ -277,9 +310,11 @@ fn close_run(ctx: &mut Ctx<'_>, st: &mut RunState, status: enums_pb::WorkflowExe
     }
     let children: Vec<_> = std::mem::take(&mut st.children).into_values().collect();
     let abandon = enums_pb::ParentClosePolicy::Abandon as i32;
-    st.closed_children = children.iter().filter(|c| c.parent_close_policy != abandon && !c.run_id.is_empty()).cloned().collect();
+    st.closed_children =
+        children.iter().filter(|c| c.parent_close_policy != abandon && !c.run_id.is_empty()).cloned().collect();
     if !children.is_empty() {
-        let parent = crate::pb::common::v1::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() };
+        let parent =
+            crate::pb::common::v1::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() };
         ctx.effects.push(Effect::ParentClosed { parent, children });
     }
     st.status = status as i32;
@@ -296,7 +331,13 @@ fn close_run(ctx: &mut Ctx<'_>, st: &mut RunState, status: enums_pb::WorkflowExe
 mod tests;
 
 /// Terminates an open run immediately, even while a workflow task is in flight.
-pub fn terminate_run(ctx: &mut Ctx<'_>, st: &mut RunState, reason: &str, details: Option<crate::pb::common::v1::Payloads>, identity: &str) -> Result<()> {
+pub fn terminate_run(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    reason: &str,
+    details: Option<crate::pb::common::v1::Payloads>,
+    identity: &str,
+) -> Result<()> {
     if !st.is_open() {
         return Err(Error::NotFound("workflow execution already completed".into()));
     }
@@ -304,18 +345,26 @@ pub fn terminate_run(ctx: &mut Ctx<'_>, st: &mut RunState, reason: &str, details
     let id = ctx.append(
         st,
         enums_pb::EventType::WorkflowExecutionTerminated,
-        Attributes::WorkflowExecutionTerminatedEventAttributes(history_pb::WorkflowExecutionTerminatedEventAttributes {
-            reason: reason.to_string(),
-            details,
-            identity: identity.to_string(),
-        }),
+        Attributes::WorkflowExecutionTerminatedEventAttributes(
+            history_pb::WorkflowExecutionTerminatedEventAttributes {
+                reason: reason.to_string(),
+                details,
+                identity: identity.to_string(),
+            },
+        ),
     );
     close_run(ctx, st, enums_pb::WorkflowExecutionStatus::Terminated, id);
     Ok(())
 }
 
 /// Records a request to cancel the run; the workflow decides what to do with it.
-pub fn request_cancel_run(ctx: &mut Ctx<'_>, st: &mut RunState, reason: &str, identity: &str, request_id: &str) -> Result<()> {
+pub fn request_cancel_run(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    reason: &str,
+    identity: &str,
+    request_id: &str,
+) -> Result<()> {
     request_cancel_run_from(ctx, st, reason, identity, request_id, None)
 }
 
@@ -341,12 +390,14 @@ pub fn request_cancel_run_from(
     ctx.append_external(
         st,
         enums_pb::EventType::WorkflowExecutionCancelRequested,
-        Attributes::WorkflowExecutionCancelRequestedEventAttributes(history_pb::WorkflowExecutionCancelRequestedEventAttributes {
-            cause: reason.to_string(),
-            identity: identity.to_string(),
-            external_initiated_event_id: external.as_ref().map_or(0, |(_, id)| *id),
-            external_workflow_execution: external.map(|(execution, _)| execution),
-        }),
+        Attributes::WorkflowExecutionCancelRequestedEventAttributes(
+            history_pb::WorkflowExecutionCancelRequestedEventAttributes {
+                cause: reason.to_string(),
+                identity: identity.to_string(),
+                external_initiated_event_id: external.as_ref().map_or(0, |(_, id)| *id),
+                external_workflow_execution: external.map(|(execution, _)| execution),
+            },
+        ),
     );
     Ok(())
 }

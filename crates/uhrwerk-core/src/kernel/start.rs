@@ -115,7 +115,8 @@ pub(super) fn create_run(ctx: &mut Ctx<'_>, mut spec: RunSpec) -> RunState {
         (_, timeout) if timeout > 0 => ctx.now + timeout,
         _ => 0,
     };
-    let first_execution_run_id = if spec.first_execution_run_id.is_empty() { spec.run_id.clone() } else { spec.first_execution_run_id.clone() };
+    let first_execution_run_id =
+        if spec.first_execution_run_id.is_empty() { spec.run_id.clone() } else { spec.first_execution_run_id.clone() };
     let execution_time_ms = ctx.now + spec.backoff_ms.max(0);
     let mut st = RunState {
         namespace: spec.namespace.clone(),
@@ -153,12 +154,10 @@ pub(super) fn create_run(ctx: &mut Ctx<'_>, mut spec: RunSpec) -> RunState {
             }
             warned
         },
-        root: Some(
-            spec.parent
-                .as_ref()
-                .and_then(|p| p.root.clone())
-                .unwrap_or_else(|| common_pb::WorkflowExecution { workflow_id: spec.workflow_id.clone(), run_id: first_execution_run_id.clone() }),
-        ),
+        root: Some(spec.parent.as_ref().and_then(|p| p.root.clone()).unwrap_or_else(|| common_pb::WorkflowExecution {
+            workflow_id: spec.workflow_id.clone(),
+            run_id: first_execution_run_id.clone(),
+        })),
         ..Default::default()
     };
     let attempt = st.attempt;
@@ -197,7 +196,10 @@ pub(super) fn create_run(ctx: &mut Ctx<'_>, mut spec: RunSpec) -> RunState {
             workflow_id: spec.workflow_id,
             priority: Some(spec.priority.unwrap_or_default()),
             parent_workflow_namespace: spec.parent.as_ref().map(|p| p.namespace.clone()).unwrap_or_default(),
-            parent_workflow_execution: spec.parent.as_ref().map(|p| common_pb::WorkflowExecution { workflow_id: p.workflow_id.clone(), run_id: p.run_id.clone() }),
+            parent_workflow_execution: spec
+                .parent
+                .as_ref()
+                .map(|p| common_pb::WorkflowExecution { workflow_id: p.workflow_id.clone(), run_id: p.run_id.clone() }),
             parent_initiated_event_id: spec.parent.as_ref().map_or(0, |p| p.initiated_event_id),
             // Temporal names the root only in children's start events.
             root_workflow_execution: if spec.parent.is_some() { root } else { None },

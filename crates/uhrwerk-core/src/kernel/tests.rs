@@ -57,10 +57,7 @@ impl Run {
         Self::start_with(Limits::default(), start_request())
     }
 
-    fn start_with(
-        limits: Limits,
-        request: workflowservice_pb::StartWorkflowExecutionRequest,
-    ) -> Self {
+    fn start_with(limits: Limits, request: workflowservice_pb::StartWorkflowExecutionRequest) -> Self {
         let mut run = Run {
             limits,
             now: T0,
@@ -72,15 +69,7 @@ impl Run {
             state_changed: false,
         };
         run.step(|ctx, st| {
-            *st = start_run(
-                ctx,
-                StartOptions {
-                    run_id: "run-1".into(),
-                    request,
-                    signal: None,
-                    parent: None,
-                },
-            )
+            *st = start_run(ctx, StartOptions { run_id: "run-1".into(), request, signal: None, parent: None })
         });
         run
     }
@@ -91,24 +80,13 @@ impl Run {
         let out = f(&mut ctx, &mut self.st);
         let first_new = self.history.len() as i64 + 1;
         for (idx, event) in ctx.events.iter().enumerate() {
-            assert_eq!(
-                event.event_id,
-                first_new + idx as i64,
-                "event ids must be contiguous"
-            );
-            assert!(
-                event.event_time.is_some(),
-                "event {} has no event_time",
-                event.event_id
-            );
+            assert_eq!(event.event_id, first_new + idx as i64, "event ids must be contiguous");
+            assert!(event.event_time.is_some(), "event {} has no event_time", event.event_id);
         }
         self.history.extend(ctx.events.iter().cloned());
         assert_eq!(self.st.next_event_id, self.history.len() as i64 + 1);
         let size: i64 = self.history.iter().map(|e| e.encoded_len() as i64).sum();
-        assert_eq!(
-            self.st.history_size_bytes, size,
-            "history_size_bytes is the sum of persisted event sizes"
-        );
+        assert_eq!(self.st.history_size_bytes, size, "history_size_bytes is the sum of persisted event sizes");
         for effect in &ctx.effects {
             match effect {
                 Effect::ArmTimer(t) => self.timers.push(t.clone()),
@@ -146,23 +124,13 @@ impl Run {
     }
 
     fn poll_workflow_task(&mut self) -> WorkflowTaskStarted {
-        let scheduled_event_id = self
-            .st
-            .workflow_task
-            .as_ref()
-            .expect("a workflow task is scheduled")
-            .scheduled_event_id;
-        self.step(|ctx, st| {
-            record_workflow_task_started(ctx, st, scheduled_event_id, "worker", "poll-req")
-        })
-        .expect("poll takes the scheduled workflow task")
+        let scheduled_event_id =
+            self.st.workflow_task.as_ref().expect("a workflow task is scheduled").scheduled_event_id;
+        self.step(|ctx, st| record_workflow_task_started(ctx, st, scheduled_event_id, "worker", "poll-req"))
+            .expect("poll takes the scheduled workflow task")
     }
 
-    fn complete_workflow_task(
-        &mut self,
-        task: &WorkflowTaskStarted,
-        commands: Vec<command_pb::Command>,
-    ) -> Result<()> {
+    fn complete_workflow_task(&mut self, task: &WorkflowTaskStarted, commands: Vec<command_pb::Command>) -> Result<()> {
         self.complete_workflow_task_with(task, completion(commands))
     }
 
@@ -176,30 +144,14 @@ impl Run {
     }
 
     fn poll_activity(&mut self, scheduled_event_id: i64) -> ActivityStarted {
-        let attempt = self
-            .st
-            .activities
-            .get(&scheduled_event_id)
-            .expect("activity is pending")
-            .attempt;
-        self.step(|ctx, st| {
-            record_activity_started(
-                ctx,
-                st,
-                scheduled_event_id,
-                attempt,
-                "activity-worker",
-                "act-req",
-            )
-        })
-        .expect("poll takes the activity task")
+        let attempt = self.st.activities.get(&scheduled_event_id).expect("activity is pending").attempt;
+        self.step(|ctx, st| record_activity_started(ctx, st, scheduled_event_id, attempt, "activity-worker", "act-req"))
+            .expect("poll takes the activity task")
     }
 
     fn complete_activity(&mut self, token: &[u8], result: &str) -> Result<()> {
         let token = decode(token);
-        self.step(|ctx, st| {
-            complete_activity(ctx, st, &token, Some(payloads(result)), "activity-worker")
-        })
+        self.step(|ctx, st| complete_activity(ctx, st, &token, Some(payloads(result)), "activity-worker"))
     }
 
     fn fail_activity(&mut self, token: &[u8], failure: failure_pb::Failure) -> Result<()> {
@@ -209,27 +161,15 @@ impl Run {
 
     /// The single pending timer of `kind`.
     fn pending_timer(&self, kind: TimerKind) -> TimerTask {
-        let matching: Vec<_> = self
-            .timers
-            .iter()
-            .filter(|t| t.timer_kind() == kind)
-            .collect();
-        assert_eq!(
-            matching.len(),
-            1,
-            "expected one pending {kind:?} timer, have {:?}",
-            self.timers
-        );
+        let matching: Vec<_> = self.timers.iter().filter(|t| t.timer_kind() == kind).collect();
+        assert_eq!(matching.len(), 1, "expected one pending {kind:?} timer, have {:?}", self.timers);
         matching[0].clone()
     }
 
     /// Moves the clock to the pending timer of `kind` and fires it.
     fn fire_pending(&mut self, kind: TimerKind) {
         let timer = self.pending_timer(kind);
-        assert!(
-            timer.fire_at_ms >= self.now,
-            "timers are not armed in the past"
-        );
+        assert!(timer.fire_at_ms >= self.now, "timers are not armed in the past");
         self.now = timer.fire_at_ms;
         self.fire(&timer);
     }
@@ -240,17 +180,11 @@ impl Run {
 
     /// Starts the run's first workflow task and completes it by scheduling `activity`.
     /// Returns the activity's scheduled event id (5).
-    fn schedule_first_activity(
-        &mut self,
-        activity: command_pb::ScheduleActivityTaskCommandAttributes,
-    ) -> i64 {
+    fn schedule_first_activity(&mut self, activity: command_pb::ScheduleActivityTaskCommandAttributes) -> i64 {
         let task = self.poll_workflow_task();
         self.complete_workflow_task(&task, vec![schedule_activity_command(activity)])
             .expect("completion scheduling an activity is accepted");
-        assert_eq!(
-            self.new_events(),
-            ["4 WorkflowTaskCompleted", "5 ActivityTaskScheduled"]
-        );
+        assert_eq!(self.new_events(), ["4 WorkflowTaskCompleted", "5 ActivityTaskScheduled"]);
         5
     }
 }
@@ -270,39 +204,24 @@ fn render_event(event: &history_pb::HistoryEvent) -> String {
 
 fn render_effect(effect: &Effect) -> String {
     match effect {
-        Effect::DispatchWorkflowTask {
-            task_queue,
-            scheduled_event_id,
-            attempt,
-        } => {
+        Effect::DispatchWorkflowTask { task_queue, scheduled_event_id, attempt } => {
             format!("DispatchWorkflowTask {task_queue} #{scheduled_event_id} attempt {attempt}")
         }
-        Effect::DispatchActivityTask {
-            task_queue,
-            scheduled_event_id,
-            attempt,
-        } => {
+        Effect::DispatchActivityTask { task_queue, scheduled_event_id, attempt } => {
             format!("DispatchActivityTask {task_queue} #{scheduled_event_id} attempt {attempt}")
         }
         Effect::TaskStarted { scheduled_event_id } => format!("TaskStarted #{scheduled_event_id}"),
         Effect::ArmTimer(t) => {
-            format!(
-                "ArmTimer {:?} #{} attempt {} at +{}",
-                t.timer_kind(),
-                t.id,
-                t.attempt,
-                t.fire_at_ms - T0
-            )
+            format!("ArmTimer {:?} #{} attempt {} at +{}", t.timer_kind(), t.id, t.attempt, t.fire_at_ms - T0)
         }
-        Effect::TimerDone(t) => format!(
-            "TimerDone {:?} #{} attempt {}",
-            t.timer_kind(),
-            t.id,
-            t.attempt
-        ),
+        Effect::TimerDone(t) => format!("TimerDone {:?} #{} attempt {}", t.timer_kind(), t.id, t.attempt),
         Effect::RunClosed => "RunClosed".into(),
-        Effect::StartChild { parent, request } => format!("StartChild {} for #{}", request.workflow_id, parent.initiated_event_id),
-        Effect::NotifyParent { parent, outcome, .. } => format!("NotifyParent {} #{} {outcome:?}", parent.workflow_id, parent.initiated_event_id),
+        Effect::StartChild { parent, request } => {
+            format!("StartChild {} for #{}", request.workflow_id, parent.initiated_event_id)
+        }
+        Effect::NotifyParent { parent, outcome, .. } => {
+            format!("NotifyParent {} #{} {outcome:?}", parent.workflow_id, parent.initiated_event_id)
+        }
         Effect::ParentClosed { children, .. } => format!("ParentClosed {} children", children.len()),
         Effect::External { target, request, .. } => format!("External {} {request:?}", target.workflow_id),
     }
@@ -316,9 +235,7 @@ fn start_request() -> workflowservice_pb::StartWorkflowExecutionRequest {
     workflowservice_pb::StartWorkflowExecutionRequest {
         namespace: "default".into(),
         workflow_id: "wf-1".into(),
-        workflow_type: Some(common_pb::WorkflowType {
-            name: "Hello".into(),
-        }),
+        workflow_type: Some(common_pb::WorkflowType { name: "Hello".into() }),
         task_queue: Some(normal_task_queue(TQ)),
         input: Some(payloads("world")),
         identity: "client".into(),
@@ -328,17 +245,10 @@ fn start_request() -> workflowservice_pb::StartWorkflowExecutionRequest {
 }
 
 fn payloads(data: &str) -> common_pb::Payloads {
-    common_pb::Payloads {
-        payloads: vec![common_pb::Payload {
-            data: data.as_bytes().to_vec(),
-            ..Default::default()
-        }],
-    }
+    common_pb::Payloads { payloads: vec![common_pb::Payload { data: data.as_bytes().to_vec(), ..Default::default() }] }
 }
 
-fn completion(
-    commands: Vec<command_pb::Command>,
-) -> workflowservice_pb::RespondWorkflowTaskCompletedRequest {
+fn completion(commands: Vec<command_pb::Command>) -> workflowservice_pb::RespondWorkflowTaskCompletedRequest {
     workflowservice_pb::RespondWorkflowTaskCompletedRequest {
         commands,
         identity: "worker".into(),
@@ -350,9 +260,7 @@ fn completion(
 fn activity(activity_id: &str) -> command_pb::ScheduleActivityTaskCommandAttributes {
     command_pb::ScheduleActivityTaskCommandAttributes {
         activity_id: activity_id.into(),
-        activity_type: Some(common_pb::ActivityType {
-            name: "greet".into(),
-        }),
+        activity_type: Some(common_pb::ActivityType { name: "greet".into() }),
         task_queue: Some(normal_task_queue(TQ)),
         input: Some(payloads("in")),
         start_to_close_timeout: Some(time::duration(10_000)),
@@ -368,9 +276,7 @@ fn retry_policy(initial_ms: Millis, maximum_attempts: i32) -> Option<common_pb::
     })
 }
 
-fn schedule_activity_command(
-    a: command_pb::ScheduleActivityTaskCommandAttributes,
-) -> command_pb::Command {
+fn schedule_activity_command(a: command_pb::ScheduleActivityTaskCommandAttributes) -> command_pb::Command {
     command_pb::Command {
         command_type: CommandType::ScheduleActivityTask as i32,
         attributes: Some(CommandAttributes::ScheduleActivityTaskCommandAttributes(a)),
@@ -381,13 +287,9 @@ fn schedule_activity_command(
 fn complete_workflow_command(result: &str) -> command_pb::Command {
     command_pb::Command {
         command_type: CommandType::CompleteWorkflowExecution as i32,
-        attributes: Some(
-            CommandAttributes::CompleteWorkflowExecutionCommandAttributes(
-                command_pb::CompleteWorkflowExecutionCommandAttributes {
-                    result: Some(payloads(result)),
-                },
-            ),
-        ),
+        attributes: Some(CommandAttributes::CompleteWorkflowExecutionCommandAttributes(
+            command_pb::CompleteWorkflowExecutionCommandAttributes { result: Some(payloads(result)) },
+        )),
         ..Default::default()
     }
 }
@@ -395,12 +297,10 @@ fn complete_workflow_command(result: &str) -> command_pb::Command {
 fn record_marker_command(name: &str) -> command_pb::Command {
     command_pb::Command {
         command_type: CommandType::RecordMarker as i32,
-        attributes: Some(CommandAttributes::RecordMarkerCommandAttributes(
-            command_pb::RecordMarkerCommandAttributes {
-                marker_name: name.into(),
-                ..Default::default()
-            },
-        )),
+        attributes: Some(CommandAttributes::RecordMarkerCommandAttributes(command_pb::RecordMarkerCommandAttributes {
+            marker_name: name.into(),
+            ..Default::default()
+        })),
         ..Default::default()
     }
 }
@@ -408,12 +308,10 @@ fn record_marker_command(name: &str) -> command_pb::Command {
 fn start_timer_command() -> command_pb::Command {
     command_pb::Command {
         command_type: CommandType::StartTimer as i32,
-        attributes: Some(CommandAttributes::StartTimerCommandAttributes(
-            command_pb::StartTimerCommandAttributes {
-                timer_id: "t1".into(),
-                start_to_fire_timeout: Some(time::duration(1000)),
-            },
-        )),
+        attributes: Some(CommandAttributes::StartTimerCommandAttributes(command_pb::StartTimerCommandAttributes {
+            timer_id: "t1".into(),
+            start_to_fire_timeout: Some(time::duration(1000)),
+        })),
         ..Default::default()
     }
 }
@@ -423,11 +321,7 @@ fn app_failure(message: &str, non_retryable: bool) -> failure_pb::Failure {
         message: message.into(),
         source: "PythonSDK".into(),
         failure_info: Some(failure_pb::failure::FailureInfo::ApplicationFailureInfo(
-            failure_pb::ApplicationFailureInfo {
-                r#type: "AppError".into(),
-                non_retryable,
-                ..Default::default()
-            },
+            failure_pb::ApplicationFailureInfo { r#type: "AppError".into(), non_retryable, ..Default::default() },
         )),
         ..Default::default()
     }
@@ -449,16 +343,8 @@ fn run_with_started_task_and_running_activity() -> (Run, WorkflowTaskStarted, Ac
     let task = run.poll_workflow_task();
     let mut request = completion(vec![schedule_activity_command(activity("a1"))]);
     request.force_create_new_workflow_task = true;
-    run.complete_workflow_task_with(&task, request)
-        .expect("completion is accepted");
-    assert_eq!(
-        run.new_events(),
-        [
-            "4 WorkflowTaskCompleted",
-            "5 ActivityTaskScheduled",
-            "6 WorkflowTaskScheduled"
-        ]
-    );
+    run.complete_workflow_task_with(&task, request).expect("completion is accepted");
+    assert_eq!(run.new_events(), ["4 WorkflowTaskCompleted", "5 ActivityTaskScheduled", "6 WorkflowTaskScheduled"]);
     run.advance(100);
     let activity_task = run.poll_activity(5);
     run.advance(100);
@@ -474,88 +360,46 @@ fn run_with_started_task_and_running_activity() -> (Run, WorkflowTaskStarted, Ac
 #[test]
 fn hello_world_with_one_activity() {
     let mut run = Run::start();
-    assert_eq!(
-        run.new_events(),
-        ["1 WorkflowExecutionStarted", "2 WorkflowTaskScheduled"]
-    );
+    assert_eq!(run.new_events(), ["1 WorkflowExecutionStarted", "2 WorkflowTaskScheduled"]);
     assert_eq!(run.new_effects(), ["DispatchWorkflowTask tq #2 attempt 1"]);
     let started = attrs!(run.event(1), WorkflowExecutionStartedEventAttributes);
     assert_eq!(started.original_execution_run_id, "run-1");
     assert_eq!(started.first_execution_run_id, "run-1");
     assert_eq!(started.attempt, 1);
     assert_eq!(time::duration_ms(&started.workflow_task_timeout), 10_000);
-    assert_eq!(
-        attrs!(run.event(2), WorkflowTaskScheduledEventAttributes).attempt,
-        1
-    );
+    assert_eq!(attrs!(run.event(2), WorkflowTaskScheduledEventAttributes).attempt, 1);
 
     run.advance(10);
     let task = run.poll_workflow_task();
     assert_eq!(run.new_events(), ["3 WorkflowTaskStarted"]);
+    assert_eq!(run.new_effects(), ["TaskStarted #2", "ArmTimer WorkflowTaskStartToClose #2 attempt 1 at +10010"]);
     assert_eq!(
-        run.new_effects(),
-        [
-            "TaskStarted #2",
-            "ArmTimer WorkflowTaskStartToClose #2 attempt 1 at +10010"
-        ]
-    );
-    assert_eq!(
-        (
-            task.scheduled_event_id,
-            task.started_event_id,
-            task.previous_started_event_id,
-            task.attempt
-        ),
+        (task.scheduled_event_id, task.started_event_id, task.previous_started_event_id, task.attempt),
         (2, 3, 0, 1)
     );
-    assert_eq!(
-        (task.scheduled_time_ms, task.started_time_ms),
-        (T0, T0 + 10)
-    );
+    assert_eq!((task.scheduled_time_ms, task.started_time_ms), (T0, T0 + 10));
     let wft_started = attrs!(run.event(3), WorkflowTaskStartedEventAttributes);
     assert_eq!(wft_started.scheduled_event_id, 2);
-    assert_eq!(
-        (
-            wft_started.identity.as_str(),
-            wft_started.request_id.as_str()
-        ),
-        ("worker", "poll-req")
-    );
+    assert_eq!((wft_started.identity.as_str(), wft_started.request_id.as_str()), ("worker", "poll-req"));
     assert!(!wft_started.suggest_continue_as_new);
 
     run.advance(10);
-    run.complete_workflow_task(&task, vec![schedule_activity_command(activity("a1"))])
-        .expect("accepted");
-    assert_eq!(
-        run.new_events(),
-        ["4 WorkflowTaskCompleted", "5 ActivityTaskScheduled"]
-    );
+    run.complete_workflow_task(&task, vec![schedule_activity_command(activity("a1"))]).expect("accepted");
+    assert_eq!(run.new_events(), ["4 WorkflowTaskCompleted", "5 ActivityTaskScheduled"]);
     assert_eq!(
         run.new_effects(),
-        [
-            "TimerDone WorkflowTaskStartToClose #2 attempt 1",
-            "DispatchActivityTask tq #5 attempt 1"
-        ]
+        ["TimerDone WorkflowTaskStartToClose #2 attempt 1", "DispatchActivityTask tq #5 attempt 1"]
     );
     let completed = attrs!(run.event(4), WorkflowTaskCompletedEventAttributes);
-    assert_eq!(
-        (completed.scheduled_event_id, completed.started_event_id),
-        (2, 3)
-    );
+    assert_eq!((completed.scheduled_event_id, completed.started_event_id), (2, 3));
     let scheduled = attrs!(run.event(5), ActivityTaskScheduledEventAttributes);
     assert_eq!(scheduled.workflow_task_completed_event_id, 4);
     assert_eq!(scheduled.activity_id, "a1");
-    assert!(
-        scheduled.retry_policy.is_some(),
-        "the effective retry policy is written"
-    );
+    assert!(scheduled.retry_policy.is_some(), "the effective retry policy is written");
 
     run.advance(1000);
     let activity_task = run.poll_activity(5);
-    assert!(
-        run.new_events().is_empty(),
-        "ActivityTaskStarted is written only when the attempt ends"
-    );
+    assert!(run.new_events().is_empty(), "ActivityTaskStarted is written only when the attempt ends");
     assert_eq!(
         run.new_effects(),
         [
@@ -568,16 +412,8 @@ fn hello_world_with_one_activity() {
     assert_eq!(decode(&activity_task.token).activity_id, "a1");
 
     run.advance(2000);
-    run.complete_activity(&activity_task.token, "hello world")
-        .expect("accepted");
-    assert_eq!(
-        run.new_events(),
-        [
-            "6 ActivityTaskStarted",
-            "7 ActivityTaskCompleted",
-            "8 WorkflowTaskScheduled"
-        ]
-    );
+    run.complete_activity(&activity_task.token, "hello world").expect("accepted");
+    assert_eq!(run.new_events(), ["6 ActivityTaskStarted", "7 ActivityTaskCompleted", "8 WorkflowTaskScheduled"]);
     assert_eq!(
         run.new_effects(),
         [
@@ -589,73 +425,33 @@ fn hello_world_with_one_activity() {
         ]
     );
     let act_started = attrs!(run.event(6), ActivityTaskStartedEventAttributes);
-    assert_eq!(
-        (act_started.scheduled_event_id, act_started.attempt),
-        (5, 1)
-    );
+    assert_eq!((act_started.scheduled_event_id, act_started.attempt), (5, 1));
     assert_eq!(act_started.last_failure, None);
-    assert_eq!(
-        run.event(6).event_time,
-        Some(time::timestamp(T0 + 1020)),
-        "Started carries the attempt's start time"
-    );
+    assert_eq!(run.event(6).event_time, Some(time::timestamp(T0 + 1020)), "Started carries the attempt's start time");
     assert_eq!(run.event(7).event_time, Some(time::timestamp(T0 + 3020)));
     let act_completed = attrs!(run.event(7), ActivityTaskCompletedEventAttributes);
-    assert_eq!(
-        (
-            act_completed.scheduled_event_id,
-            act_completed.started_event_id
-        ),
-        (5, 6)
-    );
+    assert_eq!((act_completed.scheduled_event_id, act_completed.started_event_id), (5, 6));
     assert_eq!(act_completed.result, Some(payloads("hello world")));
     assert!(run.st.activities.is_empty());
 
     let task = run.poll_workflow_task();
     assert_eq!(run.new_events(), ["9 WorkflowTaskStarted"]);
-    assert_eq!(
-        (
-            task.scheduled_event_id,
-            task.started_event_id,
-            task.previous_started_event_id
-        ),
-        (8, 9, 3)
-    );
+    assert_eq!((task.scheduled_event_id, task.started_event_id, task.previous_started_event_id), (8, 9, 3));
 
-    run.complete_workflow_task(&task, vec![complete_workflow_command("done")])
-        .expect("accepted");
-    assert_eq!(
-        run.new_events(),
-        ["10 WorkflowTaskCompleted", "11 WorkflowExecutionCompleted"]
-    );
-    assert_eq!(
-        run.new_effects(),
-        [
-            "TimerDone WorkflowTaskStartToClose #8 attempt 1",
-            "RunClosed"
-        ]
-    );
+    run.complete_workflow_task(&task, vec![complete_workflow_command("done")]).expect("accepted");
+    assert_eq!(run.new_events(), ["10 WorkflowTaskCompleted", "11 WorkflowExecutionCompleted"]);
+    assert_eq!(run.new_effects(), ["TimerDone WorkflowTaskStartToClose #8 attempt 1", "RunClosed"]);
     let completed = attrs!(run.event(10), WorkflowTaskCompletedEventAttributes);
-    assert_eq!(
-        (completed.scheduled_event_id, completed.started_event_id),
-        (8, 9)
-    );
+    assert_eq!((completed.scheduled_event_id, completed.started_event_id), (8, 9));
     let closed = attrs!(run.event(11), WorkflowExecutionCompletedEventAttributes);
     assert_eq!(closed.workflow_task_completed_event_id, 10);
     assert_eq!(closed.result, Some(payloads("done")));
 
-    assert_eq!(
-        run.st.status,
-        enums_pb::WorkflowExecutionStatus::Completed as i32
-    );
+    assert_eq!(run.st.status, enums_pb::WorkflowExecutionStatus::Completed as i32);
     assert_eq!((run.st.close_event_id, run.st.close_time_ms), (11, run.now));
     assert_eq!(run.st.previous_started_event_id, 9);
     assert_eq!(run.st.workflow_task, None);
-    assert!(
-        run.timers.is_empty(),
-        "every armed timer was reported done: {:?}",
-        run.timers
-    );
+    assert!(run.timers.is_empty(), "every armed timer was reported done: {:?}", run.timers);
     assert_eq!(run.rendered_history().len(), 11);
 }
 
@@ -664,23 +460,14 @@ fn activity_result_during_started_task_is_buffered_and_flushed_after_commands() 
     let (mut run, task, activity_task) = run_with_started_task_and_running_activity();
 
     run.advance(100);
-    run.complete_activity(&activity_task.token, "r")
-        .expect("accepted");
-    assert!(
-        run.new_events().is_empty(),
-        "nothing is written while the workflow task is started"
-    );
+    run.complete_activity(&activity_task.token, "r").expect("accepted");
+    assert!(run.new_events().is_empty(), "nothing is written while the workflow task is started");
     assert!(run.state_changed, "the buffer is state to persist");
-    assert!(
-        !run.new_effects()
-            .iter()
-            .any(|e| e.starts_with("DispatchWorkflowTask"))
-    );
+    assert!(!run.new_effects().iter().any(|e| e.starts_with("DispatchWorkflowTask")));
     assert_eq!(run.st.buffered_events.len(), 2);
 
     run.advance(100);
-    run.complete_workflow_task(&task, vec![record_marker_command("m")])
-        .expect("accepted");
+    run.complete_workflow_task(&task, vec![record_marker_command("m")]).expect("accepted");
     assert_eq!(
         run.new_events(),
         [
@@ -693,28 +480,13 @@ fn activity_result_during_started_task_is_buffered_and_flushed_after_commands() 
     );
     assert_eq!(
         run.new_effects(),
-        [
-            "TimerDone WorkflowTaskStartToClose #6 attempt 1",
-            "DispatchWorkflowTask tq #12 attempt 1"
-        ]
+        ["TimerDone WorkflowTaskStartToClose #6 attempt 1", "DispatchWorkflowTask tq #12 attempt 1"]
     );
-    assert_eq!(
-        attrs!(run.event(9), MarkerRecordedEventAttributes).workflow_task_completed_event_id,
-        8
-    );
-    assert_eq!(
-        attrs!(run.event(10), ActivityTaskStartedEventAttributes).scheduled_event_id,
-        5
-    );
+    assert_eq!(attrs!(run.event(9), MarkerRecordedEventAttributes).workflow_task_completed_event_id, 8);
+    assert_eq!(attrs!(run.event(10), ActivityTaskStartedEventAttributes).scheduled_event_id, 5);
     let completed = attrs!(run.event(11), ActivityTaskCompletedEventAttributes);
-    assert_eq!(
-        (completed.scheduled_event_id, completed.started_event_id),
-        (5, 10)
-    );
-    assert_eq!(
-        attrs!(run.event(12), WorkflowTaskScheduledEventAttributes).attempt,
-        1
-    );
+    assert_eq!((completed.scheduled_event_id, completed.started_event_id), (5, 10));
+    assert_eq!(attrs!(run.event(12), WorkflowTaskScheduledEventAttributes).attempt, 1);
     assert!(run.st.buffered_events.is_empty());
     assert_eq!(run.st.previous_started_event_id, 7);
 }
@@ -725,44 +497,18 @@ fn activity_result_while_task_only_scheduled_is_appended_without_second_task() {
     let task = run.poll_workflow_task();
     run.complete_workflow_task(
         &task,
-        vec![
-            schedule_activity_command(activity("a1")),
-            schedule_activity_command(activity("a2")),
-        ],
+        vec![schedule_activity_command(activity("a1")), schedule_activity_command(activity("a2"))],
     )
     .expect("accepted");
-    assert_eq!(
-        run.new_events(),
-        [
-            "4 WorkflowTaskCompleted",
-            "5 ActivityTaskScheduled",
-            "6 ActivityTaskScheduled"
-        ]
-    );
+    assert_eq!(run.new_events(), ["4 WorkflowTaskCompleted", "5 ActivityTaskScheduled", "6 ActivityTaskScheduled"]);
     let first = run.poll_activity(5);
     let second = run.poll_activity(6);
 
-    run.complete_activity(&first.token, "one")
-        .expect("accepted");
-    assert_eq!(
-        run.new_events(),
-        [
-            "7 ActivityTaskStarted",
-            "8 ActivityTaskCompleted",
-            "9 WorkflowTaskScheduled"
-        ]
-    );
-    run.complete_activity(&second.token, "two")
-        .expect("accepted");
-    assert_eq!(
-        run.new_events(),
-        ["10 ActivityTaskStarted", "11 ActivityTaskCompleted"]
-    );
-    assert!(
-        !run.new_effects()
-            .iter()
-            .any(|e| e.starts_with("DispatchWorkflowTask"))
-    );
+    run.complete_activity(&first.token, "one").expect("accepted");
+    assert_eq!(run.new_events(), ["7 ActivityTaskStarted", "8 ActivityTaskCompleted", "9 WorkflowTaskScheduled"]);
+    run.complete_activity(&second.token, "two").expect("accepted");
+    assert_eq!(run.new_events(), ["10 ActivityTaskStarted", "11 ActivityTaskCompleted"]);
+    assert!(!run.new_effects().iter().any(|e| e.starts_with("DispatchWorkflowTask")));
 
     let task = run.poll_workflow_task();
     assert_eq!((task.scheduled_event_id, task.started_event_id), (9, 12));
@@ -771,53 +517,30 @@ fn activity_result_while_task_only_scheduled_is_appended_without_second_task() {
 #[test]
 fn closing_command_with_buffered_events_is_unhandled_command() {
     let (mut run, task, activity_task) = run_with_started_task_and_running_activity();
-    run.complete_activity(&activity_task.token, "r")
-        .expect("accepted");
+    run.complete_activity(&activity_task.token, "r").expect("accepted");
 
     let result = run.complete_workflow_task(&task, vec![complete_workflow_command("done")]);
-    assert_eq!(
-        result,
-        Err(Error::InvalidArgument("UnhandledCommand".into()))
-    );
+    assert_eq!(result, Err(Error::InvalidArgument("UnhandledCommand".into())));
     assert_eq!(
         run.new_events(),
-        [
-            "8 WorkflowTaskFailed",
-            "9 ActivityTaskStarted",
-            "10 ActivityTaskCompleted",
-            "11 WorkflowTaskScheduled"
-        ]
+        ["8 WorkflowTaskFailed", "9 ActivityTaskStarted", "10 ActivityTaskCompleted", "11 WorkflowTaskScheduled"]
     );
     let failed = attrs!(run.event(8), WorkflowTaskFailedEventAttributes);
     assert_eq!(failed.cause, Cause::UnhandledCommand as i32);
     assert_eq!((failed.scheduled_event_id, failed.started_event_id), (6, 7));
     let completed = attrs!(run.event(10), ActivityTaskCompletedEventAttributes);
     assert_eq!(completed.started_event_id, 9);
-    assert!(
-        run.new_effects()
-            .contains(&"TimerDone WorkflowTaskStartToClose #6 attempt 1".to_string())
-    );
-    assert!(
-        run.new_effects()
-            .iter()
-            .any(|e| e.starts_with("DispatchWorkflowTask tq #11"))
-    );
+    assert!(run.new_effects().contains(&"TimerDone WorkflowTaskStartToClose #6 attempt 1".to_string()));
+    assert!(run.new_effects().iter().any(|e| e.starts_with("DispatchWorkflowTask tq #11")));
     assert!(run.st.is_open(), "the closing command was not applied");
     assert!(run.st.buffered_events.is_empty());
-    assert_eq!(
-        run.st.previous_started_event_id, 3,
-        "a failed task is not a completed one"
-    );
+    assert_eq!(run.st.previous_started_event_id, 3, "a failed task is not a completed one");
 
     // The worker sees the new events and may now complete.
     let task = run.poll_workflow_task();
     assert_eq!(task.previous_started_event_id, 3);
-    run.complete_workflow_task(&task, vec![complete_workflow_command("done")])
-        .expect("accepted");
-    assert_eq!(
-        run.new_events(),
-        ["13 WorkflowTaskCompleted", "14 WorkflowExecutionCompleted"]
-    );
+    run.complete_workflow_task(&task, vec![complete_workflow_command("done")]).expect("accepted");
+    assert_eq!(run.new_events(), ["13 WorkflowTaskCompleted", "14 WorkflowExecutionCompleted"]);
 }
 
 #[test]
@@ -835,50 +558,25 @@ fn invalid_schedule_activity_discards_whole_completion() {
             schedule_activity_command(no_timeouts),
         ],
     );
-    let Err(Error::InvalidArgument(message)) = result else {
-        panic!("expected InvalidArgument, got {result:?}")
-    };
-    assert!(
-        message.starts_with("BadScheduleActivityAttributes"),
-        "message: {message}"
-    );
-    assert_eq!(
-        run.new_events(),
-        ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]
-    );
+    let Err(Error::InvalidArgument(message)) = result else { panic!("expected InvalidArgument, got {result:?}") };
+    assert!(message.starts_with("BadScheduleActivityAttributes"), "message: {message}");
+    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
     assert_eq!(
         run.new_effects(),
-        [
-            "TimerDone WorkflowTaskStartToClose #2 attempt 1",
-            "DispatchWorkflowTask tq #5 attempt 2"
-        ]
+        ["TimerDone WorkflowTaskStartToClose #2 attempt 1", "DispatchWorkflowTask tq #5 attempt 2"]
     );
     let failed = attrs!(run.event(4), WorkflowTaskFailedEventAttributes);
     assert_eq!(failed.cause, Cause::BadScheduleActivityAttributes as i32);
     assert_eq!((failed.scheduled_event_id, failed.started_event_id), (2, 3));
-    assert!(
-        failed
-            .failure
-            .as_ref()
-            .is_some_and(|f| f.message.contains("StartToClose"))
-    );
-    assert_eq!(
-        attrs!(run.event(5), WorkflowTaskScheduledEventAttributes).attempt,
-        2
-    );
-    assert!(
-        run.st.activities.is_empty(),
-        "the valid activity of the same completion was discarded too"
-    );
+    assert!(failed.failure.as_ref().is_some_and(|f| f.message.contains("StartToClose")));
+    assert_eq!(attrs!(run.event(5), WorkflowTaskScheduledEventAttributes).attempt, 2);
+    assert!(run.st.activities.is_empty(), "the valid activity of the same completion was discarded too");
     assert_eq!(run.st.activity_count, 0);
     assert_eq!(run.st.previous_started_event_id, 0);
 
     let retry = run.poll_workflow_task();
     assert_eq!((retry.attempt, retry.previous_started_event_id), (2, 0));
-    assert_eq!(
-        run.new_effects()[1],
-        "ArmTimer WorkflowTaskStartToClose #5 attempt 2 at +10000"
-    );
+    assert_eq!(run.new_effects()[1], "ArmTimer WorkflowTaskStartToClose #5 attempt 2 at +10000");
 }
 
 #[test]
@@ -892,9 +590,7 @@ fn unsupported_command_fails_task_with_its_bad_attributes_cause() {
         ..Default::default()
     };
     let result = run.complete_workflow_task(&task, vec![child]);
-    let Err(Error::InvalidArgument(message)) = result else {
-        panic!("expected InvalidArgument, got {result:?}")
-    };
+    let Err(Error::InvalidArgument(message)) = result else { panic!("expected InvalidArgument, got {result:?}") };
     assert!(message.starts_with("BadStartChildExecutionAttributes"), "message: {message}");
     assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
     assert_eq!(
@@ -912,7 +608,10 @@ fn command_type_must_match_its_attributes() {
     let mut mismatched = complete_workflow_command("r");
     mismatched.command_type = CommandType::StartTimer as i32;
     let result = run.complete_workflow_task(&task, vec![mismatched]);
-    assert!(matches!(result, Err(Error::InvalidArgument(ref m)) if m.starts_with("BadStartTimerAttributes")), "{result:?}");
+    assert!(
+        matches!(result, Err(Error::InvalidArgument(ref m)) if m.starts_with("BadStartTimerAttributes")),
+        "{result:?}"
+    );
     assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
     assert!(run.st.is_open());
 }
@@ -943,7 +642,10 @@ fn duplicate_timer_id_is_rejected() {
     let mut run = Run::start();
     let task = run.poll_workflow_task();
     let result = run.complete_workflow_task(&task, vec![start_timer_command(), start_timer_command()]);
-    assert!(matches!(result, Err(Error::InvalidArgument(ref m)) if m.starts_with("StartTimerDuplicateId")), "{result:?}");
+    assert!(
+        matches!(result, Err(Error::InvalidArgument(ref m)) if m.starts_with("StartTimerDuplicateId")),
+        "{result:?}"
+    );
     assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
     assert!(run.st.timers.is_empty(), "the rejected completion started no timer");
 }
@@ -954,10 +656,8 @@ fn timer_fired_during_task_and_canceled_by_its_completion_is_withdrawn() {
     let task = run.poll_workflow_task();
     run.complete_workflow_task(&task, vec![start_timer_command(), record_marker_command("m")]).expect("accepted");
     // Something else schedules a task; while it runs, the timer fires and is buffered.
-    run.step(|ctx, st| {
-        signal_run(ctx, st, SignalInput { signal_name: "go".into(), ..Default::default() })
-    })
-    .expect("signal accepted");
+    run.step(|ctx, st| signal_run(ctx, st, SignalInput { signal_name: "go".into(), ..Default::default() }))
+        .expect("signal accepted");
     assert_eq!(run.new_events(), ["7 WorkflowExecutionSignaled", "8 WorkflowTaskScheduled"]);
     let task = run.poll_workflow_task();
     run.fire_pending(TimerKind::UserTimer);
@@ -981,7 +681,12 @@ fn timer_fired_during_task_and_canceled_by_its_completion_is_withdrawn() {
 #[test]
 fn signal_is_buffered_during_a_started_task_and_deduplicated() {
     let mut run = Run::start();
-    let signal = SignalInput { signal_name: "add".into(), input: Some(payloads("1")), request_id: "req-1".into(), ..Default::default() };
+    let signal = SignalInput {
+        signal_name: "add".into(),
+        input: Some(payloads("1")),
+        request_id: "req-1".into(),
+        ..Default::default()
+    };
     run.step(|ctx, st| signal_run(ctx, st, signal.clone())).expect("accepted");
     assert_eq!(run.new_events(), ["3 WorkflowExecutionSignaled"], "a scheduled task absorbs the signal");
 
@@ -1003,7 +708,8 @@ fn signal_to_a_closed_run_is_not_found() {
     let mut run = Run::start();
     let task = run.poll_workflow_task();
     run.complete_workflow_task(&task, vec![complete_workflow_command("done")]).expect("accepted");
-    let result = run.step(|ctx, st| signal_run(ctx, st, SignalInput { signal_name: "late".into(), ..Default::default() }));
+    let result =
+        run.step(|ctx, st| signal_run(ctx, st, SignalInput { signal_name: "late".into(), ..Default::default() }));
     assert_eq!(result, Err(Error::NotFound("workflow execution already completed".into())));
 }
 
@@ -1012,24 +718,10 @@ fn closing_command_not_last_is_rejected() {
     let mut run = Run::start();
     let task = run.poll_workflow_task();
 
-    let result = run.complete_workflow_task(
-        &task,
-        vec![
-            complete_workflow_command("done"),
-            record_marker_command("m"),
-        ],
-    );
-    let Err(Error::InvalidArgument(message)) = result else {
-        panic!("expected InvalidArgument, got {result:?}")
-    };
-    assert!(
-        message.starts_with("BadCompleteWorkflowExecutionAttributes"),
-        "message: {message}"
-    );
-    assert_eq!(
-        run.new_events(),
-        ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]
-    );
+    let result = run.complete_workflow_task(&task, vec![complete_workflow_command("done"), record_marker_command("m")]);
+    let Err(Error::InvalidArgument(message)) = result else { panic!("expected InvalidArgument, got {result:?}") };
+    assert!(message.starts_with("BadCompleteWorkflowExecutionAttributes"), "message: {message}");
+    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
     assert!(!run.new_effects().contains(&"RunClosed".to_string()));
     assert!(run.st.is_open());
     assert_eq!(run.st.close_event_id, 0);
@@ -1047,38 +739,21 @@ fn workflow_task_failed_by_worker_schedules_next_attempt() {
     };
     let token = decode(&task.token);
 
-    run.step(|ctx, st| fail_workflow_task(ctx, st, &token, request))
-        .expect("accepted");
-    assert_eq!(
-        run.new_events(),
-        ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]
-    );
+    run.step(|ctx, st| fail_workflow_task(ctx, st, &token, request)).expect("accepted");
+    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
     let failed = attrs!(run.event(4), WorkflowTaskFailedEventAttributes);
     assert_eq!(failed.cause, Cause::WorkflowWorkerUnhandledFailure as i32);
-    assert_eq!(
-        failed.failure.as_ref().map(|f| f.message.as_str()),
-        Some("panic in workflow")
-    );
-    assert_eq!(
-        attrs!(run.event(5), WorkflowTaskScheduledEventAttributes).attempt,
-        2
-    );
+    assert_eq!(failed.failure.as_ref().map(|f| f.message.as_str()), Some("panic in workflow"));
+    assert_eq!(attrs!(run.event(5), WorkflowTaskScheduledEventAttributes).attempt, 2);
     let second = run.poll_workflow_task();
     assert_eq!(second.attempt, 2);
 
     // A successful completion resets the attempt of the next task.
     let mut request = completion(vec![]);
     request.force_create_new_workflow_task = true;
-    run.complete_workflow_task_with(&second, request)
-        .expect("accepted");
-    assert_eq!(
-        run.new_events(),
-        ["7 WorkflowTaskCompleted", "8 WorkflowTaskScheduled"]
-    );
-    assert_eq!(
-        attrs!(run.event(8), WorkflowTaskScheduledEventAttributes).attempt,
-        1
-    );
+    run.complete_workflow_task_with(&second, request).expect("accepted");
+    assert_eq!(run.new_events(), ["7 WorkflowTaskCompleted", "8 WorkflowTaskScheduled"]);
+    assert_eq!(attrs!(run.event(8), WorkflowTaskScheduledEventAttributes).attempt, 1);
 }
 
 #[test]
@@ -1090,27 +765,15 @@ fn workflow_task_timeout_reschedules_and_stale_timers_do_nothing() {
     assert_eq!(first_timer.fire_at_ms, T0 + 5 + 10_000);
 
     run.fire_pending(TimerKind::WorkflowTaskStartToClose);
-    assert_eq!(
-        run.new_events(),
-        ["4 WorkflowTaskTimedOut", "5 WorkflowTaskScheduled"]
-    );
+    assert_eq!(run.new_events(), ["4 WorkflowTaskTimedOut", "5 WorkflowTaskScheduled"]);
     assert_eq!(
         run.new_effects(),
-        [
-            "TimerDone WorkflowTaskStartToClose #2 attempt 1",
-            "DispatchWorkflowTask tq #5 attempt 2"
-        ]
+        ["TimerDone WorkflowTaskStartToClose #2 attempt 1", "DispatchWorkflowTask tq #5 attempt 2"]
     );
     let timed_out = attrs!(run.event(4), WorkflowTaskTimedOutEventAttributes);
-    assert_eq!(
-        (timed_out.scheduled_event_id, timed_out.started_event_id),
-        (2, 3)
-    );
+    assert_eq!((timed_out.scheduled_event_id, timed_out.started_event_id), (2, 3));
     assert_eq!(timed_out.timeout_type, TimeoutType::StartToClose as i32);
-    assert_eq!(
-        attrs!(run.event(5), WorkflowTaskScheduledEventAttributes).attempt,
-        2
-    );
+    assert_eq!(attrs!(run.event(5), WorkflowTaskScheduledEventAttributes).attempt, 2);
     assert_eq!(
         run.complete_workflow_task(&task, vec![]),
         Err(Error::NotFound("Workflow task not found.".into())),
@@ -1118,47 +781,27 @@ fn workflow_task_timeout_reschedules_and_stale_timers_do_nothing() {
     );
 
     let second = run.poll_workflow_task();
-    assert_eq!(
-        (
-            second.scheduled_event_id,
-            second.started_event_id,
-            second.attempt
-        ),
-        (5, 6, 2)
-    );
+    assert_eq!((second.scheduled_event_id, second.started_event_id, second.attempt), (5, 6, 2));
 
     // The first timer fires again (a duplicate delivery), then one with the right id but wrong attempt.
     let state_before = run.st.clone();
     run.fire(&first_timer);
     assert!(run.new_events().is_empty());
-    assert_eq!(
-        run.new_effects(),
-        ["TimerDone WorkflowTaskStartToClose #2 attempt 1"]
-    );
-    run.fire(&TimerTask {
-        fire_at_ms: run.now,
-        ..TimerTask::key(TimerKind::WorkflowTaskStartToClose, 5, 1)
-    });
+    assert_eq!(run.new_effects(), ["TimerDone WorkflowTaskStartToClose #2 attempt 1"]);
+    run.fire(&TimerTask { fire_at_ms: run.now, ..TimerTask::key(TimerKind::WorkflowTaskStartToClose, 5, 1) });
     assert!(run.new_events().is_empty());
-    assert_eq!(
-        run.new_effects(),
-        ["TimerDone WorkflowTaskStartToClose #5 attempt 1"]
-    );
+    assert_eq!(run.new_effects(), ["TimerDone WorkflowTaskStartToClose #5 attempt 1"]);
     assert_eq!(run.st, state_before);
 
     // The current task's timer after the task completed.
     let current_timer = run.pending_timer(TimerKind::WorkflowTaskStartToClose);
     assert_eq!((current_timer.id, current_timer.attempt), (5, 2));
-    run.complete_workflow_task(&second, vec![])
-        .expect("accepted");
+    run.complete_workflow_task(&second, vec![]).expect("accepted");
     assert_eq!(run.new_events(), ["7 WorkflowTaskCompleted"]);
     let state_before = run.st.clone();
     run.fire(&current_timer);
     assert!(run.new_events().is_empty());
-    assert_eq!(
-        run.new_effects(),
-        ["TimerDone WorkflowTaskStartToClose #5 attempt 2"]
-    );
+    assert_eq!(run.new_effects(), ["TimerDone WorkflowTaskStartToClose #5 attempt 2"]);
     assert_eq!(run.st, state_before);
 }
 
@@ -1172,87 +815,53 @@ fn stale_workflow_task_tokens_are_not_found() {
     let mut wrong_attempt = decode(&task.token);
     wrong_attempt.attempt = 2;
     let state_before = run.st.clone();
-    assert_eq!(
-        run.step(|ctx, st| complete_workflow_task(ctx, st, &wrong_attempt, completion(vec![]))),
-        not_found
-    );
+    assert_eq!(run.step(|ctx, st| complete_workflow_task(ctx, st, &wrong_attempt, completion(vec![]))), not_found);
     assert!(run.new_events().is_empty() && run.new_effects().is_empty() && !run.state_changed);
     assert_eq!(run.st, state_before);
 
     // Polling the already started task again.
     let result = run.step(|ctx, st| record_workflow_task_started(ctx, st, 2, "worker", "poll-2"));
-    assert_eq!(
-        result,
-        Err(Error::NotFound("Workflow task not found.".into()))
-    );
+    assert_eq!(result, Err(Error::NotFound("Workflow task not found.".into())));
 
     // Completing twice.
-    run.complete_workflow_task(&task, vec![schedule_activity_command(activity("a1"))])
-        .expect("accepted");
+    run.complete_workflow_task(&task, vec![schedule_activity_command(activity("a1"))]).expect("accepted");
     let state_before = run.st.clone();
     assert_eq!(run.complete_workflow_task(&task, vec![]), not_found);
     assert!(run.new_events().is_empty() && run.new_effects().is_empty());
     assert_eq!(run.st, state_before);
     let request = workflowservice_pb::RespondWorkflowTaskFailedRequest::default();
-    assert_eq!(
-        run.step(|ctx, st| fail_workflow_task(ctx, st, &decode(&task.token), request)),
-        not_found
-    );
+    assert_eq!(run.step(|ctx, st| fail_workflow_task(ctx, st, &decode(&task.token), request)), not_found);
 
     // An activity token is not a workflow task token.
     let activity_task = run.poll_activity(5);
     let mut as_workflow_token = decode(&activity_task.token);
     as_workflow_token.started_event_id = 3;
-    assert_eq!(
-        run.step(|ctx, st| complete_workflow_task(ctx, st, &as_workflow_token, completion(vec![]))),
-        not_found
-    );
+    assert_eq!(run.step(|ctx, st| complete_workflow_task(ctx, st, &as_workflow_token, completion(vec![]))), not_found);
 }
 
 #[test]
 fn tokens_of_a_closed_run_are_not_found() {
     let mut run = Run::start();
     let task = run.poll_workflow_task();
-    run.complete_workflow_task(&task, vec![schedule_activity_command(activity("a1"))])
-        .expect("accepted");
+    run.complete_workflow_task(&task, vec![schedule_activity_command(activity("a1"))]).expect("accepted");
     let activity_task = run.poll_activity(5);
-    run.complete_activity(&activity_task.token, "r")
-        .expect("accepted");
+    run.complete_activity(&activity_task.token, "r").expect("accepted");
     let task = run.poll_workflow_task();
-    run.complete_workflow_task(&task, vec![complete_workflow_command("done")])
-        .expect("accepted");
+    run.complete_workflow_task(&task, vec![complete_workflow_command("done")]).expect("accepted");
     let state_before = run.st.clone();
 
-    assert!(matches!(
-        run.complete_workflow_task(&task, vec![]),
-        Err(Error::NotFound(_))
-    ));
-    assert!(matches!(
-        run.complete_activity(&activity_task.token, "again"),
-        Err(Error::NotFound(_))
-    ));
-    assert!(matches!(
-        run.step(|ctx, st| record_workflow_task_started(ctx, st, 8, "w", "r")),
-        Err(Error::NotFound(_))
-    ));
-    assert!(matches!(
-        run.step(|ctx, st| record_activity_started(ctx, st, 5, 1, "w", "r")),
-        Err(Error::NotFound(_))
-    ));
-    assert!(matches!(
-        run.step(|ctx, st| terminate_run(ctx, st, "why", None, "admin")),
-        Err(Error::NotFound(_))
-    ));
+    assert!(matches!(run.complete_workflow_task(&task, vec![]), Err(Error::NotFound(_))));
+    assert!(matches!(run.complete_activity(&activity_task.token, "again"), Err(Error::NotFound(_))));
+    assert!(matches!(run.step(|ctx, st| record_workflow_task_started(ctx, st, 8, "w", "r")), Err(Error::NotFound(_))));
+    assert!(matches!(run.step(|ctx, st| record_activity_started(ctx, st, 5, 1, "w", "r")), Err(Error::NotFound(_))));
+    assert!(matches!(run.step(|ctx, st| terminate_run(ctx, st, "why", None, "admin")), Err(Error::NotFound(_))));
     assert!(run.new_events().is_empty() && run.new_effects().is_empty());
     assert_eq!(run.st, state_before);
 }
 
 #[test]
 fn suggest_continue_as_new_when_history_is_long() {
-    let limits = Limits {
-        history_count_suggest_continue_as_new: 3,
-        ..Limits::default()
-    };
+    let limits = Limits { history_count_suggest_continue_as_new: 3, ..Limits::default() };
     let mut run = Run::start_with(limits, start_request());
     let size_of_first_two: i64 = run.history.iter().map(|e| e.encoded_len() as i64).sum();
 
@@ -1269,10 +878,7 @@ fn suggest_continue_as_new_when_history_is_long() {
 
 #[test]
 fn suggest_continue_as_new_when_history_is_large() {
-    let limits = Limits {
-        history_size_suggest_continue_as_new: 10,
-        ..Limits::default()
-    };
+    let limits = Limits { history_size_suggest_continue_as_new: 10, ..Limits::default() };
     let mut run = Run::start_with(limits, start_request());
     run.poll_workflow_task();
     let started = attrs!(run.event(3), WorkflowTaskStartedEventAttributes);
@@ -1294,46 +900,29 @@ fn terminate_during_started_task_closes_immediately() {
     let mut run = Run::start();
     let task = run.poll_workflow_task();
 
-    run.step(|ctx, st| terminate_run(ctx, st, "enough", Some(payloads("d")), "admin"))
-        .expect("open run terminates");
+    run.step(|ctx, st| terminate_run(ctx, st, "enough", Some(payloads("d")), "admin")).expect("open run terminates");
     assert_eq!(run.new_events(), ["4 WorkflowExecutionTerminated"]);
     assert!(run.new_effects().contains(&"RunClosed".to_string()));
     let terminated = attrs!(run.event(4), WorkflowExecutionTerminatedEventAttributes);
-    assert_eq!(
-        (terminated.reason.as_str(), terminated.identity.as_str()),
-        ("enough", "admin")
-    );
-    assert_eq!(
-        run.st.status,
-        enums_pb::WorkflowExecutionStatus::Terminated as i32
-    );
+    assert_eq!((terminated.reason.as_str(), terminated.identity.as_str()), ("enough", "admin"));
+    assert_eq!(run.st.status, enums_pb::WorkflowExecutionStatus::Terminated as i32);
     assert_eq!(run.st.close_event_id, 4);
     assert_eq!(run.st.workflow_task, None);
-    assert!(matches!(
-        run.complete_workflow_task(&task, vec![]),
-        Err(Error::NotFound(_))
-    ));
+    assert!(matches!(run.complete_workflow_task(&task, vec![]), Err(Error::NotFound(_))));
 }
 
 #[test]
 fn terminate_with_buffered_events_keeps_started_task_followed_by_its_outcome() {
     let (mut run, _task, activity_task) = run_with_started_task_and_running_activity();
-    run.complete_activity(&activity_task.token, "r")
-        .expect("accepted");
+    run.complete_activity(&activity_task.token, "r").expect("accepted");
 
-    run.step(|ctx, st| terminate_run(ctx, st, "enough", None, "admin"))
-        .expect("open run terminates");
+    run.step(|ctx, st| terminate_run(ctx, st, "enough", None, "admin")).expect("open run terminates");
     // Core's history sequencer requires WorkflowTaskStarted to be followed directly by the task's
     // outcome or a close event (server-surface.md section 3.4), so the in-flight task is failed with
     // FORCE_CLOSE_COMMAND first, then the buffered events are written, then the terminate event.
     assert_eq!(
         run.new_events(),
-        [
-            "8 WorkflowTaskFailed",
-            "9 ActivityTaskStarted",
-            "10 ActivityTaskCompleted",
-            "11 WorkflowExecutionTerminated"
-        ]
+        ["8 WorkflowTaskFailed", "9 ActivityTaskStarted", "10 ActivityTaskCompleted", "11 WorkflowExecutionTerminated"]
     );
     let failed = attrs!(run.event(8), WorkflowTaskFailedEventAttributes);
     assert_eq!(
@@ -1360,8 +949,7 @@ fn retryable_activity_failure_retries_without_events() {
     run.advance(500);
     let failure = app_failure("fail attempt 1", false);
 
-    run.fail_activity(&first.token, failure.clone())
-        .expect("accepted");
+    run.fail_activity(&first.token, failure.clone()).expect("accepted");
     assert!(run.new_events().is_empty(), "no events between attempts");
     assert!(run.state_changed);
     assert_eq!(
@@ -1376,53 +964,30 @@ fn retryable_activity_failure_retries_without_events() {
     assert_eq!((ai.attempt, ai.state), (2, ActivityState::Backoff as i32));
     assert_eq!(ai.last_failure.as_ref(), Some(&failure));
     assert!(
-        matches!(
-            run.step(|ctx, st| record_activity_started(ctx, st, 5, 2, "w", "r")),
-            Err(Error::NotFound(_))
-        ),
+        matches!(run.step(|ctx, st| record_activity_started(ctx, st, 5, 2, "w", "r")), Err(Error::NotFound(_))),
         "attempt 2 is not dispatched before its backoff"
     );
 
     run.fire_pending(TimerKind::ActivityRetry);
     assert!(run.new_events().is_empty());
-    assert_eq!(
-        run.new_effects(),
-        [
-            "TimerDone ActivityRetry #5 attempt 2",
-            "DispatchActivityTask tq #5 attempt 2"
-        ]
-    );
+    assert_eq!(run.new_effects(), ["TimerDone ActivityRetry #5 attempt 2", "DispatchActivityTask tq #5 attempt 2"]);
     assert_eq!(run.now, T0 + 3500);
 
     let second = run.poll_activity(5);
     assert_eq!(second.info.attempt, 2);
     assert_eq!(second.info.last_failure.as_ref(), Some(&failure));
     assert!(
-        matches!(
-            run.complete_activity(&first.token, "late"),
-            Err(Error::NotFound(_))
-        ),
+        matches!(run.complete_activity(&first.token, "late"), Err(Error::NotFound(_))),
         "attempt 1's token is stale"
     );
     run.advance(500);
-    run.complete_activity(&second.token, "ok")
-        .expect("accepted");
-    assert_eq!(
-        run.new_events(),
-        [
-            "6 ActivityTaskStarted",
-            "7 ActivityTaskCompleted",
-            "8 WorkflowTaskScheduled"
-        ]
-    );
+    run.complete_activity(&second.token, "ok").expect("accepted");
+    assert_eq!(run.new_events(), ["6 ActivityTaskStarted", "7 ActivityTaskCompleted", "8 WorkflowTaskScheduled"]);
     let started = attrs!(run.event(6), ActivityTaskStartedEventAttributes);
     assert_eq!(started.attempt, 2);
     assert_eq!(started.last_failure.as_ref(), Some(&failure));
     assert_eq!(run.event(6).event_time, Some(time::timestamp(T0 + 3500)));
-    assert_eq!(
-        attrs!(run.event(7), ActivityTaskCompletedEventAttributes).started_event_id,
-        6
-    );
+    assert_eq!(attrs!(run.event(7), ActivityTaskCompletedEventAttributes).started_event_id, 6);
 }
 
 #[test]
@@ -1432,16 +997,8 @@ fn non_retryable_activity_failure_fails_at_once() {
     let task = run.poll_activity(5);
     let failure = app_failure("fatal", true);
 
-    run.fail_activity(&task.token, failure.clone())
-        .expect("accepted");
-    assert_eq!(
-        run.new_events(),
-        [
-            "6 ActivityTaskStarted",
-            "7 ActivityTaskFailed",
-            "8 WorkflowTaskScheduled"
-        ]
-    );
+    run.fail_activity(&task.token, failure.clone()).expect("accepted");
+    assert_eq!(run.new_events(), ["6 ActivityTaskStarted", "7 ActivityTaskFailed", "8 WorkflowTaskScheduled"]);
     let started = attrs!(run.event(6), ActivityTaskStartedEventAttributes);
     assert_eq!((started.attempt, started.last_failure.as_ref()), (1, None));
     let failed = attrs!(run.event(7), ActivityTaskFailedEventAttributes);
@@ -1456,23 +1013,13 @@ fn non_retryable_activity_failure_fails_at_once() {
 fn non_retryable_error_type_fails_at_once() {
     let mut run = Run::start();
     let mut a = activity("a1");
-    a.retry_policy = Some(common_pb::RetryPolicy {
-        non_retryable_error_types: vec!["AppError".into()],
-        ..Default::default()
-    });
+    a.retry_policy =
+        Some(common_pb::RetryPolicy { non_retryable_error_types: vec!["AppError".into()], ..Default::default() });
     run.schedule_first_activity(a);
     let task = run.poll_activity(5);
 
-    run.fail_activity(&task.token, app_failure("typed", false))
-        .expect("accepted");
-    assert_eq!(
-        run.new_events(),
-        [
-            "6 ActivityTaskStarted",
-            "7 ActivityTaskFailed",
-            "8 WorkflowTaskScheduled"
-        ]
-    );
+    run.fail_activity(&task.token, app_failure("typed", false)).expect("accepted");
+    assert_eq!(run.new_events(), ["6 ActivityTaskStarted", "7 ActivityTaskFailed", "8 WorkflowTaskScheduled"]);
     assert_eq!(
         attrs!(run.event(7), ActivityTaskFailedEventAttributes).retry_state,
         RetryState::NonRetryableFailure as i32
@@ -1487,40 +1034,21 @@ fn activity_failure_stops_at_maximum_attempts() {
     run.schedule_first_activity(a);
     let first = run.poll_activity(5);
     let first_failure = app_failure("fail attempt 1", false);
-    run.fail_activity(&first.token, first_failure.clone())
-        .expect("accepted");
+    run.fail_activity(&first.token, first_failure.clone()).expect("accepted");
     assert!(run.new_events().is_empty());
     run.fire_pending(TimerKind::ActivityRetry);
     let second = run.poll_activity(5);
     let second_failure = app_failure("fail attempt 2", false);
 
-    run.fail_activity(&second.token, second_failure.clone())
-        .expect("accepted");
-    assert_eq!(
-        run.new_events(),
-        [
-            "6 ActivityTaskStarted",
-            "7 ActivityTaskFailed",
-            "8 WorkflowTaskScheduled"
-        ]
-    );
+    run.fail_activity(&second.token, second_failure.clone()).expect("accepted");
+    assert_eq!(run.new_events(), ["6 ActivityTaskStarted", "7 ActivityTaskFailed", "8 WorkflowTaskScheduled"]);
     let started = attrs!(run.event(6), ActivityTaskStartedEventAttributes);
-    assert_eq!(
-        (started.attempt, started.last_failure.as_ref()),
-        (2, Some(&first_failure))
-    );
+    assert_eq!((started.attempt, started.last_failure.as_ref()), (2, Some(&first_failure)));
     let failed = attrs!(run.event(7), ActivityTaskFailedEventAttributes);
-    assert_eq!(
-        failed.retry_state,
-        RetryState::MaximumAttemptsReached as i32
-    );
+    assert_eq!(failed.retry_state, RetryState::MaximumAttemptsReached as i32);
     assert_eq!(failed.failure.as_ref(), Some(&second_failure));
     assert_eq!(failed.started_event_id, 6);
-    assert!(
-        run.timers.is_empty(),
-        "every activity timer was reported done: {:?}",
-        run.timers
-    );
+    assert!(run.timers.is_empty(), "every activity timer was reported done: {:?}", run.timers);
 }
 
 #[test]
@@ -1534,52 +1062,26 @@ fn activity_start_to_close_timeout_retries_then_times_out() {
 
     run.fire_pending(TimerKind::ActivityStartToClose);
     assert_eq!(run.now, T0 + 5000);
+    assert!(run.new_events().is_empty(), "a start-to-close timeout is retryable");
     assert!(
-        run.new_events().is_empty(),
-        "a start-to-close timeout is retryable"
-    );
-    assert!(
-        run.new_effects()
-            .contains(&"ArmTimer ActivityRetry #5 attempt 2 at +6000".to_string()),
+        run.new_effects().contains(&"ArmTimer ActivityRetry #5 attempt 2 at +6000".to_string()),
         "{:?}",
         run.new_effects()
     );
-    assert!(matches!(
-        run.complete_activity(&first.token, "late"),
-        Err(Error::NotFound(_))
-    ));
-    let first_failure = run.st.activities[&5]
-        .last_failure
-        .clone()
-        .expect("timeout recorded as last failure");
+    assert!(matches!(run.complete_activity(&first.token, "late"), Err(Error::NotFound(_))));
+    let first_failure = run.st.activities[&5].last_failure.clone().expect("timeout recorded as last failure");
     assert_eq!(timeout_type_of(&first_failure), TimeoutType::StartToClose);
 
     run.fire_pending(TimerKind::ActivityRetry);
     run.poll_activity(5);
     run.fire_pending(TimerKind::ActivityStartToClose);
     assert_eq!(run.now, T0 + 11_000);
-    assert_eq!(
-        run.new_events(),
-        [
-            "6 ActivityTaskStarted",
-            "7 ActivityTaskTimedOut",
-            "8 WorkflowTaskScheduled"
-        ]
-    );
+    assert_eq!(run.new_events(), ["6 ActivityTaskStarted", "7 ActivityTaskTimedOut", "8 WorkflowTaskScheduled"]);
     let started = attrs!(run.event(6), ActivityTaskStartedEventAttributes);
-    assert_eq!(
-        (started.attempt, started.last_failure.as_ref()),
-        (2, Some(&first_failure))
-    );
+    assert_eq!((started.attempt, started.last_failure.as_ref()), (2, Some(&first_failure)));
     let timed_out = attrs!(run.event(7), ActivityTaskTimedOutEventAttributes);
-    assert_eq!(
-        timed_out.retry_state,
-        RetryState::MaximumAttemptsReached as i32
-    );
-    assert_eq!(
-        (timed_out.scheduled_event_id, timed_out.started_event_id),
-        (5, 6)
-    );
+    assert_eq!(timed_out.retry_state, RetryState::MaximumAttemptsReached as i32);
+    assert_eq!((timed_out.scheduled_event_id, timed_out.started_event_id), (5, 6));
     let failure = timed_out.failure.as_ref().expect("timeout failure");
     assert_eq!(timeout_type_of(failure), TimeoutType::StartToClose);
 }
@@ -1590,34 +1092,15 @@ fn activity_schedule_to_start_timeout_has_no_started_event() {
     let mut a = activity("a1");
     a.schedule_to_start_timeout = Some(time::duration(2000));
     run.schedule_first_activity(a);
-    assert!(
-        run.new_effects()
-            .contains(&"ArmTimer ActivityScheduleToStart #5 attempt 1 at +2000".to_string())
-    );
+    assert!(run.new_effects().contains(&"ArmTimer ActivityScheduleToStart #5 attempt 1 at +2000".to_string()));
 
     run.fire_pending(TimerKind::ActivityScheduleToStart);
-    assert_eq!(
-        run.new_events(),
-        ["6 ActivityTaskTimedOut", "7 WorkflowTaskScheduled"]
-    );
+    assert_eq!(run.new_events(), ["6 ActivityTaskTimedOut", "7 WorkflowTaskScheduled"]);
     let timed_out = attrs!(run.event(6), ActivityTaskTimedOutEventAttributes);
-    assert_eq!(
-        (timed_out.scheduled_event_id, timed_out.started_event_id),
-        (5, 0)
-    );
-    assert_eq!(
-        timed_out.retry_state,
-        RetryState::NonRetryableFailure as i32,
-        "schedule-to-start is not retried"
-    );
-    assert_eq!(
-        timeout_type_of(timed_out.failure.as_ref().expect("failure")),
-        TimeoutType::ScheduleToStart
-    );
-    assert!(matches!(
-        run.step(|ctx, st| record_activity_started(ctx, st, 5, 1, "w", "r")),
-        Err(Error::NotFound(_))
-    ));
+    assert_eq!((timed_out.scheduled_event_id, timed_out.started_event_id), (5, 0));
+    assert_eq!(timed_out.retry_state, RetryState::NonRetryableFailure as i32, "schedule-to-start is not retried");
+    assert_eq!(timeout_type_of(timed_out.failure.as_ref().expect("failure")), TimeoutType::ScheduleToStart);
+    assert!(matches!(run.step(|ctx, st| record_activity_started(ctx, st, 5, 1, "w", "r")), Err(Error::NotFound(_))));
 }
 
 #[test]
@@ -1628,50 +1111,29 @@ fn activity_heartbeat_extends_deadline_then_times_out() {
     a.retry_policy = retry_policy(1000, 1);
     run.schedule_first_activity(a);
     let task = run.poll_activity(5);
-    assert!(
-        run.new_effects()
-            .contains(&"ArmTimer ActivityHeartbeat #5 attempt 1 at +2000".to_string())
-    );
+    assert!(run.new_effects().contains(&"ArmTimer ActivityHeartbeat #5 attempt 1 at +2000".to_string()));
 
     run.advance(1500);
     let token = decode(&task.token);
-    let cancel =
-        run.step(|ctx, st| record_activity_heartbeat(ctx, st, &token, Some(payloads("progress"))));
+    let cancel = run.step(|ctx, st| record_activity_heartbeat(ctx, st, &token, Some(payloads("progress"))));
     assert_eq!(cancel, Ok(false));
     assert!(run.new_events().is_empty());
 
     run.fire_pending(TimerKind::ActivityHeartbeat);
-    assert!(
-        run.new_events().is_empty(),
-        "a heartbeat arrived within the timeout"
-    );
+    assert!(run.new_events().is_empty(), "a heartbeat arrived within the timeout");
     assert_eq!(
         run.new_effects(),
-        [
-            "TimerDone ActivityHeartbeat #5 attempt 1",
-            "ArmTimer ActivityHeartbeat #5 attempt 1 at +3500"
-        ]
+        ["TimerDone ActivityHeartbeat #5 attempt 1", "ArmTimer ActivityHeartbeat #5 attempt 1 at +3500"]
     );
 
     run.fire_pending(TimerKind::ActivityHeartbeat);
     assert_eq!(run.now, T0 + 3500);
-    assert_eq!(
-        run.new_events(),
-        [
-            "6 ActivityTaskStarted",
-            "7 ActivityTaskTimedOut",
-            "8 WorkflowTaskScheduled"
-        ]
-    );
+    assert_eq!(run.new_events(), ["6 ActivityTaskStarted", "7 ActivityTaskTimedOut", "8 WorkflowTaskScheduled"]);
     let timed_out = attrs!(run.event(7), ActivityTaskTimedOutEventAttributes);
-    assert_eq!(
-        timed_out.retry_state,
-        RetryState::MaximumAttemptsReached as i32
-    );
+    assert_eq!(timed_out.retry_state, RetryState::MaximumAttemptsReached as i32);
     let failure = timed_out.failure.as_ref().expect("failure");
     assert_eq!(timeout_type_of(failure), TimeoutType::Heartbeat);
-    let Some(failure_pb::failure::FailureInfo::TimeoutFailureInfo(info)) = &failure.failure_info
-    else {
+    let Some(failure_pb::failure::FailureInfo::TimeoutFailureInfo(info)) = &failure.failure_info else {
         unreachable!()
     };
     assert_eq!(info.last_heartbeat_details, Some(payloads("progress")));
@@ -1685,47 +1147,26 @@ fn activity_schedule_to_close_timeout_ends_retries() {
     a.schedule_to_close_timeout = Some(time::duration(10_000));
     a.retry_policy = retry_policy(1000, 0);
     run.schedule_first_activity(a);
-    assert!(
-        run.new_effects()
-            .contains(&"ArmTimer ActivityScheduleToClose #5 attempt 0 at +10000".to_string())
-    );
+    assert!(run.new_effects().contains(&"ArmTimer ActivityScheduleToClose #5 attempt 0 at +10000".to_string()));
     run.advance(1000);
     let first = run.poll_activity(5);
     run.advance(1000);
     let first_failure = app_failure("fail attempt 1", false);
-    run.fail_activity(&first.token, first_failure.clone())
-        .expect("accepted");
-    assert!(
-        run.new_events().is_empty(),
-        "retry fits before the deadline"
-    );
+    run.fail_activity(&first.token, first_failure.clone()).expect("accepted");
+    assert!(run.new_events().is_empty(), "retry fits before the deadline");
     run.fire_pending(TimerKind::ActivityRetry);
     run.poll_activity(5);
 
     run.fire_pending(TimerKind::ActivityScheduleToClose);
     assert_eq!(run.now, T0 + 10_000);
-    assert_eq!(
-        run.new_events(),
-        [
-            "6 ActivityTaskStarted",
-            "7 ActivityTaskTimedOut",
-            "8 WorkflowTaskScheduled"
-        ]
-    );
+    assert_eq!(run.new_events(), ["6 ActivityTaskStarted", "7 ActivityTaskTimedOut", "8 WorkflowTaskScheduled"]);
     let started = attrs!(run.event(6), ActivityTaskStartedEventAttributes);
-    assert_eq!(
-        (started.attempt, started.last_failure.as_ref()),
-        (2, Some(&first_failure))
-    );
+    assert_eq!((started.attempt, started.last_failure.as_ref()), (2, Some(&first_failure)));
     let timed_out = attrs!(run.event(7), ActivityTaskTimedOutEventAttributes);
     assert_eq!(timed_out.retry_state, RetryState::Timeout as i32);
     let failure = timed_out.failure.as_ref().expect("failure");
     assert_eq!(timeout_type_of(failure), TimeoutType::ScheduleToClose);
-    assert_eq!(
-        failure.cause.as_deref(),
-        Some(&first_failure),
-        "the last attempt's failure is the cause"
-    );
+    assert_eq!(failure.cause.as_deref(), Some(&first_failure), "the last attempt's failure is the cause");
     assert!(run.st.activities.is_empty());
 }
 
@@ -1739,20 +1180,9 @@ fn activity_retry_past_schedule_to_close_fails_with_timeout_state() {
     let task = run.poll_activity(5);
     run.advance(9500);
 
-    run.fail_activity(&task.token, app_failure("too late to retry", false))
-        .expect("accepted");
-    assert_eq!(
-        run.new_events(),
-        [
-            "6 ActivityTaskStarted",
-            "7 ActivityTaskFailed",
-            "8 WorkflowTaskScheduled"
-        ]
-    );
-    assert_eq!(
-        attrs!(run.event(7), ActivityTaskFailedEventAttributes).retry_state,
-        RetryState::Timeout as i32
-    );
+    run.fail_activity(&task.token, app_failure("too late to retry", false)).expect("accepted");
+    assert_eq!(run.new_events(), ["6 ActivityTaskStarted", "7 ActivityTaskFailed", "8 WorkflowTaskScheduled"]);
+    assert_eq!(attrs!(run.event(7), ActivityTaskFailedEventAttributes).retry_state, RetryState::Timeout as i32);
 }
 
 #[test]
@@ -1765,32 +1195,17 @@ fn activity_timeouts_are_normalized_from_schedule_to_close() {
     run.schedule_first_activity(a);
 
     let scheduled = attrs!(run.event(5), ActivityTaskScheduledEventAttributes);
-    assert_eq!(
-        time::duration_ms(&scheduled.schedule_to_close_timeout),
-        30_000
-    );
-    assert_eq!(
-        time::duration_ms(&scheduled.schedule_to_start_timeout),
-        30_000
-    );
+    assert_eq!(time::duration_ms(&scheduled.schedule_to_close_timeout), 30_000);
+    assert_eq!(time::duration_ms(&scheduled.schedule_to_start_timeout), 30_000);
     assert_eq!(time::duration_ms(&scheduled.start_to_close_timeout), 30_000);
-    assert_eq!(
-        time::duration_ms(&scheduled.heartbeat_timeout),
-        30_000,
-        "heartbeat is capped at start-to-close"
-    );
+    assert_eq!(time::duration_ms(&scheduled.heartbeat_timeout), 30_000, "heartbeat is capped at start-to-close");
     let policy = scheduled.retry_policy.as_ref().expect("policy");
     assert_eq!(time::duration_ms(&policy.initial_interval), 1000);
     assert_eq!(policy.backoff_coefficient, 2.0);
     assert_eq!(time::duration_ms(&policy.maximum_interval), 100_000);
     let ai = &run.st.activities[&5];
     assert_eq!(
-        (
-            ai.schedule_to_close_ms,
-            ai.schedule_to_start_ms,
-            ai.start_to_close_ms,
-            ai.heartbeat_ms
-        ),
+        (ai.schedule_to_close_ms, ai.schedule_to_start_ms, ai.start_to_close_ms, ai.heartbeat_ms),
         (30_000, 30_000, 30_000, 30_000)
     );
 }
@@ -1805,14 +1220,8 @@ fn activity_timeouts_are_capped_by_run_timeout() {
     run.schedule_first_activity(a);
 
     let scheduled = attrs!(run.event(5), ActivityTaskScheduledEventAttributes);
-    assert_eq!(
-        time::duration_ms(&scheduled.schedule_to_close_timeout),
-        20_000
-    );
-    assert_eq!(
-        time::duration_ms(&scheduled.schedule_to_start_timeout),
-        20_000
-    );
+    assert_eq!(time::duration_ms(&scheduled.schedule_to_close_timeout), 20_000);
+    assert_eq!(time::duration_ms(&scheduled.schedule_to_start_timeout), 20_000);
     assert_eq!(time::duration_ms(&scheduled.start_to_close_timeout), 20_000);
     assert_eq!(time::duration_ms(&scheduled.heartbeat_timeout), 0);
 }
@@ -1823,16 +1232,8 @@ type Mutation = Box<dyn Fn(&mut command_pb::ScheduleActivityTaskCommandAttribute
 #[test]
 fn schedule_activity_validation() {
     let cases: Vec<(&str, Mutation, Cause)> = vec![
-        (
-            "no id",
-            Box::new(|a| a.activity_id.clear()),
-            Cause::BadScheduleActivityAttributes,
-        ),
-        (
-            "no type",
-            Box::new(|a| a.activity_type = None),
-            Cause::BadScheduleActivityAttributes,
-        ),
+        ("no id", Box::new(|a| a.activity_id.clear()), Cause::BadScheduleActivityAttributes),
+        ("no type", Box::new(|a| a.activity_type = None), Cause::BadScheduleActivityAttributes),
         (
             "negative timeout",
             Box::new(|a| a.heartbeat_timeout = Some(crate::time::duration(-1000))),
@@ -1841,10 +1242,7 @@ fn schedule_activity_validation() {
         (
             "bad retry policy",
             Box::new(|a| {
-                a.retry_policy = Some(common_pb::RetryPolicy {
-                    backoff_coefficient: 0.5,
-                    ..Default::default()
-                })
+                a.retry_policy = Some(common_pb::RetryPolicy { backoff_coefficient: 0.5, ..Default::default() })
             }),
             Cause::BadScheduleActivityAttributes,
         ),
@@ -1855,20 +1253,9 @@ fn schedule_activity_validation() {
         let mut a = activity("a1");
         mutate(&mut a);
         let result = run.complete_workflow_task(&task, vec![schedule_activity_command(a)]);
-        assert!(
-            matches!(result, Err(Error::InvalidArgument(_))),
-            "{name}: {result:?}"
-        );
-        assert_eq!(
-            run.new_events(),
-            ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"],
-            "{name}"
-        );
-        assert_eq!(
-            attrs!(run.event(4), WorkflowTaskFailedEventAttributes).cause,
-            cause as i32,
-            "{name}"
-        );
+        assert!(matches!(result, Err(Error::InvalidArgument(_))), "{name}: {result:?}");
+        assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"], "{name}");
+        assert_eq!(attrs!(run.event(4), WorkflowTaskFailedEventAttributes).cause, cause as i32, "{name}");
     }
 
     // Two pending activities with the same id.
@@ -1876,10 +1263,7 @@ fn schedule_activity_validation() {
     let task = run.poll_workflow_task();
     let result = run.complete_workflow_task(
         &task,
-        vec![
-            schedule_activity_command(activity("dup")),
-            schedule_activity_command(activity("dup")),
-        ],
+        vec![schedule_activity_command(activity("dup")), schedule_activity_command(activity("dup"))],
     );
     assert!(matches!(result, Err(Error::InvalidArgument(_))));
     assert_eq!(

@@ -60,10 +60,16 @@ pub fn fire_timer(ctx: &mut Ctx<'_>, st: &mut RunState, timer: &TimerTask) {
     ctx.effects.push(Effect::TimerDone(timer.clone()));
     match timer.timer_kind() {
         TimerKind::WorkflowTaskStartToClose => workflow_task::time_out_workflow_task(ctx, st, timer.id, timer.attempt),
-        TimerKind::ActivityScheduleToStart => activity::activity_timer_fired(ctx, st, timer.id, timer.attempt, T::ScheduleToStart),
-        TimerKind::ActivityStartToClose => activity::activity_timer_fired(ctx, st, timer.id, timer.attempt, T::StartToClose),
+        TimerKind::ActivityScheduleToStart => {
+            activity::activity_timer_fired(ctx, st, timer.id, timer.attempt, T::ScheduleToStart)
+        }
+        TimerKind::ActivityStartToClose => {
+            activity::activity_timer_fired(ctx, st, timer.id, timer.attempt, T::StartToClose)
+        }
         TimerKind::ActivityHeartbeat => activity::activity_timer_fired(ctx, st, timer.id, timer.attempt, T::Heartbeat),
-        TimerKind::ActivityScheduleToClose => activity::activity_timer_fired(ctx, st, timer.id, timer.attempt, T::ScheduleToClose),
+        TimerKind::ActivityScheduleToClose => {
+            activity::activity_timer_fired(ctx, st, timer.id, timer.attempt, T::ScheduleToClose)
+        }
         TimerKind::ActivityRetry => activity::retry_backoff_elapsed(ctx, st, timer.id, timer.attempt),
         TimerKind::UserTimer => user_timer_fired(ctx, st, timer.id),
         TimerKind::WorkflowBackoff => super::schedule_workflow_task(ctx, st),
@@ -77,7 +83,9 @@ fn user_timer_fired(ctx: &mut Ctx<'_>, st: &mut RunState, started_event_id: i64)
     if !st.is_open() {
         return;
     }
-    let Some(timer_id) = st.timers.values().find(|t| t.started_event_id == started_event_id).map(|t| t.timer_id.clone()) else {
+    let Some(timer_id) =
+        st.timers.values().find(|t| t.started_event_id == started_event_id).map(|t| t.timer_id.clone())
+    else {
         return;
     };
     st.timers.remove(&timer_id);

@@ -50,7 +50,10 @@ pub(super) fn deliver(st: &mut RunState, scheduled_event_id: i64) -> Vec<protoco
             messages.push(protocol_pb::Message {
                 id: format!("{}/request", update.update_id),
                 protocol_instance_id: update.update_id.clone(),
-                body: Some(uhrwerk_proto::wkt::Any { type_url: format!("{TYPE_PREFIX}Request"), value: request.encode_to_vec() }),
+                body: Some(uhrwerk_proto::wkt::Any {
+                    type_url: format!("{TYPE_PREFIX}Request"),
+                    value: request.encode_to_vec(),
+                }),
                 sequencing_id: Some(protocol_pb::message::SequencingId::EventId(scheduled_event_id)),
             });
         }
@@ -66,7 +69,12 @@ fn decode<M: Message + Default>(body: &uhrwerk_proto::wkt::Any) -> std::result::
 }
 
 /// Applies one protocol message from a workflow task completion.
-pub(super) fn apply_message(ctx: &mut Ctx<'_>, st: &mut RunState, completed_event_id: i64, message: protocol_pb::Message) -> std::result::Result<(), BadMessage> {
+pub(super) fn apply_message(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    completed_event_id: i64,
+    message: protocol_pb::Message,
+) -> std::result::Result<(), BadMessage> {
     let body = message.body.ok_or_else(|| BadMessage(format!("message {} has no body", message.id)))?;
     let kind = body.type_url.strip_prefix(TYPE_PREFIX).unwrap_or(&body.type_url).to_string();
     let update_id = message.protocol_instance_id;
@@ -80,12 +88,14 @@ pub(super) fn apply_message(ctx: &mut Ctx<'_>, st: &mut RunState, completed_even
             let id = ctx.append(
                 st,
                 EventType::WorkflowExecutionUpdateAccepted,
-                Attributes::WorkflowExecutionUpdateAcceptedEventAttributes(history_pb::WorkflowExecutionUpdateAcceptedEventAttributes {
-                    protocol_instance_id: update_id.clone(),
-                    accepted_request_message_id: acceptance.accepted_request_message_id,
-                    accepted_request_sequencing_event_id: acceptance.accepted_request_sequencing_event_id,
-                    accepted_request: acceptance.accepted_request,
-                }),
+                Attributes::WorkflowExecutionUpdateAcceptedEventAttributes(
+                    history_pb::WorkflowExecutionUpdateAcceptedEventAttributes {
+                        protocol_instance_id: update_id.clone(),
+                        accepted_request_message_id: acceptance.accepted_request_message_id,
+                        accepted_request_sequencing_event_id: acceptance.accepted_request_sequencing_event_id,
+                        accepted_request: acceptance.accepted_request,
+                    },
+                ),
             );
             let update = st.updates.get_mut(&update_id).expect("checked above");
             update.state = UpdateState::Accepted as i32;
@@ -100,11 +110,13 @@ pub(super) fn apply_message(ctx: &mut Ctx<'_>, st: &mut RunState, completed_even
             ctx.append(
                 st,
                 EventType::WorkflowExecutionUpdateCompleted,
-                Attributes::WorkflowExecutionUpdateCompletedEventAttributes(history_pb::WorkflowExecutionUpdateCompletedEventAttributes {
-                    meta: response.meta,
-                    accepted_event_id,
-                    outcome: response.outcome.clone(),
-                }),
+                Attributes::WorkflowExecutionUpdateCompletedEventAttributes(
+                    history_pb::WorkflowExecutionUpdateCompletedEventAttributes {
+                        meta: response.meta,
+                        accepted_event_id,
+                        outcome: response.outcome.clone(),
+                    },
+                ),
             );
             let update = st.updates.get_mut(&update_id).expect("checked above");
             update.state = UpdateState::Completed as i32;
@@ -112,11 +124,14 @@ pub(super) fn apply_message(ctx: &mut Ctx<'_>, st: &mut RunState, completed_even
         }
         "Rejection" => {
             let rejection: update_pb::Rejection = decode(&body)?;
-            let Some(update) = st.updates.get_mut(&update_id).filter(|u| u.state != UpdateState::Completed as i32) else {
+            let Some(update) = st.updates.get_mut(&update_id).filter(|u| u.state != UpdateState::Completed as i32)
+            else {
                 return Err(BadMessage(format!("update {update_id} is not in flight")));
             };
             update.state = UpdateState::Completed as i32;
-            update.outcome = Some(update_pb::Outcome { value: Some(update_pb::outcome::Value::Failure(rejection.failure.unwrap_or_default())) });
+            update.outcome = Some(update_pb::Outcome {
+                value: Some(update_pb::outcome::Value::Failure(rejection.failure.unwrap_or_default())),
+            });
             ctx.state_changed = true;
         }
         other => return Err(BadMessage(format!("unknown message type {other}"))),

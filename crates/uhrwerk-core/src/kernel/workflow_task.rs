@@ -157,7 +157,8 @@ pub fn complete_workflow_task(
             *st = before;
             ctx.restore(snapshot);
             // As Temporal, the event and the caller both get "<Cause>: <message>".
-            let cause_name = rejection.cause.as_str_name().trim_start_matches("WORKFLOW_TASK_FAILED_CAUSE_").to_string();
+            let cause_name =
+                rejection.cause.as_str_name().trim_start_matches("WORKFLOW_TASK_FAILED_CAUSE_").to_string();
             let message = format!("{}: {}", pascal_case(&cause_name), rejection.message);
             write_failed(ctx, st, rejection.cause, message.clone(), &request.identity, &request.binary_checksum);
             Err(Error::InvalidArgument(message))
@@ -187,7 +188,11 @@ fn apply_completion(
     );
     st.previous_started_event_id = wt.started_event_id;
     st.next_workflow_task_attempt = 1;
-    ctx.effects.push(Effect::TimerDone(TimerTask::key(TimerKind::WorkflowTaskStartToClose, wt.scheduled_event_id, wt.attempt)));
+    ctx.effects.push(Effect::TimerDone(TimerTask::key(
+        TimerKind::WorkflowTaskStartToClose,
+        wt.scheduled_event_id,
+        wt.attempt,
+    )));
 
     let mut messages = request.messages;
     let n_commands = request.commands.len();
@@ -205,10 +210,14 @@ fn apply_completion(
         if let Some(CommandAttributes::ProtocolMessageCommandAttributes(a)) = &command.attributes {
             if command_type == enums_pb::CommandType::ProtocolMessage as i32 {
                 let Some(pos) = messages.iter().position(|m| m.id == a.message_id) else {
-                    return Err(reject(super::update::BAD_MESSAGE, format!("ProtocolMessageCommand references unknown message {}", a.message_id)));
+                    return Err(reject(
+                        super::update::BAD_MESSAGE,
+                        format!("ProtocolMessageCommand references unknown message {}", a.message_id),
+                    ));
                 };
                 let message = messages.remove(pos);
-                super::update::apply_message(ctx, st, completed_event_id, message).map_err(|e| reject(super::update::BAD_MESSAGE, e.0))?;
+                super::update::apply_message(ctx, st, completed_event_id, message)
+                    .map_err(|e| reject(super::update::BAD_MESSAGE, e.0))?;
                 continue;
             }
         }
@@ -216,7 +225,8 @@ fn apply_completion(
     }
     // Messages no command referenced (rejections) come after all commands.
     for message in messages {
-        super::update::apply_message(ctx, st, completed_event_id, message).map_err(|e| reject(super::update::BAD_MESSAGE, e.0))?;
+        super::update::apply_message(ctx, st, completed_event_id, message)
+            .map_err(|e| reject(super::update::BAD_MESSAGE, e.0))?;
     }
     super::update::requeue_unanswered(st);
     if st.is_open() {
@@ -250,7 +260,12 @@ fn apply_command(
             schedule_activity(ctx, st, completed_event_id, a)
         }
         Some(CommandAttributes::CompleteWorkflowExecutionCommandAttributes(a)) => {
-            check_blob(ctx, a.result.as_ref(), Cause::BadCompleteWorkflowExecutionAttributes, "CompleteWorkflowExecutionCommandAttributes.Result")?;
+            check_blob(
+                ctx,
+                a.result.as_ref(),
+                Cause::BadCompleteWorkflowExecutionAttributes,
+                "CompleteWorkflowExecutionCommandAttributes.Result",
+            )?;
             super::close::complete(ctx, st, completed_event_id, a.result);
             Ok(())
         }
@@ -259,7 +274,12 @@ fn apply_command(
             Ok(())
         }
         Some(CommandAttributes::ContinueAsNewWorkflowExecutionCommandAttributes(a)) => {
-            check_blob(ctx, a.input.as_ref(), Cause::BadContinueAsNewAttributes, "ContinueAsNewWorkflowExecutionCommandAttributes.Input")?;
+            check_blob(
+                ctx,
+                a.input.as_ref(),
+                Cause::BadContinueAsNewAttributes,
+                "ContinueAsNewWorkflowExecutionCommandAttributes.Input",
+            )?;
             check_search_attributes(ctx, a.search_attributes.as_ref())?;
             if let Some(policy) = a.retry_policy.as_ref() {
                 retry::normalize(Some(policy)).map_err(|e| reject(Cause::BadContinueAsNewAttributes, e.0))?;
@@ -299,10 +319,12 @@ fn apply_command(
             ctx.append(
                 st,
                 EventType::UpsertWorkflowSearchAttributes,
-                Attributes::UpsertWorkflowSearchAttributesEventAttributes(history_pb::UpsertWorkflowSearchAttributesEventAttributes {
-                    workflow_task_completed_event_id: completed_event_id,
-                    search_attributes: Some(attrs),
-                }),
+                Attributes::UpsertWorkflowSearchAttributesEventAttributes(
+                    history_pb::UpsertWorkflowSearchAttributesEventAttributes {
+                        workflow_task_completed_event_id: completed_event_id,
+                        search_attributes: Some(attrs),
+                    },
+                ),
             );
             Ok(())
         }
@@ -310,10 +332,12 @@ fn apply_command(
             let id = ctx.append(
                 st,
                 EventType::WorkflowExecutionCanceled,
-                Attributes::WorkflowExecutionCanceledEventAttributes(history_pb::WorkflowExecutionCanceledEventAttributes {
-                    workflow_task_completed_event_id: completed_event_id,
-                    details: a.details,
-                }),
+                Attributes::WorkflowExecutionCanceledEventAttributes(
+                    history_pb::WorkflowExecutionCanceledEventAttributes {
+                        workflow_task_completed_event_id: completed_event_id,
+                        details: a.details,
+                    },
+                ),
             );
             close_run(ctx, st, enums_pb::WorkflowExecutionStatus::Canceled, id);
             Ok(())
@@ -322,7 +346,10 @@ fn apply_command(
             if !st.activities.contains_key(&a.scheduled_event_id) {
                 return Err(reject(
                     Cause::BadRequestCancelActivityAttributes,
-                    format!("invalid history builder state for action: request cancel activity, no pending activity with scheduled event id {}", a.scheduled_event_id),
+                    format!(
+                        "invalid history builder state for action: request cancel activity, no pending activity with scheduled event id {}",
+                        a.scheduled_event_id
+                    ),
                 ));
             }
             super::activity::request_cancel_activity(ctx, st, completed_event_id, a.scheduled_event_id, identity);
@@ -365,7 +392,11 @@ fn apply_command(
             }
             check_blob(ctx, a.input.as_ref(), bad, "SignalExternalWorkflowExecutionCommandAttributes.Input")?;
             if st.pending_external_signals >= ctx.limits.num_pending_signals_error {
-                let message = super::limits::pending_message("pending signals to external workflows", st.pending_external_signals, ctx.limits.num_pending_signals_error);
+                let message = super::limits::pending_message(
+                    "pending signals to external workflows",
+                    st.pending_external_signals,
+                    ctx.limits.num_pending_signals_error,
+                );
                 return Err(reject(Cause::PendingSignalsLimitExceeded, message));
             }
             super::external::initiate_signal(ctx, st, completed_event_id, a);
@@ -373,7 +404,10 @@ fn apply_command(
         }
         Some(CommandAttributes::RequestCancelExternalWorkflowExecutionCommandAttributes(a)) => {
             if a.workflow_id.is_empty() {
-                return Err(reject(Cause::BadRequestCancelExternalWorkflowExecutionAttributes, "WorkflowId is not set on command."));
+                return Err(reject(
+                    Cause::BadRequestCancelExternalWorkflowExecutionAttributes,
+                    "WorkflowId is not set on command.",
+                ));
             }
             if st.pending_external_cancels >= ctx.limits.num_pending_cancel_requests_error {
                 let message = super::limits::pending_message(
@@ -408,15 +442,19 @@ fn apply_command(
             ctx.append(
                 st,
                 EventType::WorkflowPropertiesModified,
-                Attributes::WorkflowPropertiesModifiedEventAttributes(history_pb::WorkflowPropertiesModifiedEventAttributes {
-                    workflow_task_completed_event_id: completed_event_id,
-                    upserted_memo: Some(upserted),
-                }),
+                Attributes::WorkflowPropertiesModifiedEventAttributes(
+                    history_pb::WorkflowPropertiesModifiedEventAttributes {
+                        workflow_task_completed_event_id: completed_event_id,
+                        upserted_memo: Some(upserted),
+                    },
+                ),
             );
             Ok(())
         }
         Some(CommandAttributes::StartTimerCommandAttributes(a)) => start_timer(ctx, st, completed_event_id, a),
-        Some(CommandAttributes::CancelTimerCommandAttributes(a)) => cancel_timer(ctx, st, completed_event_id, a, identity),
+        Some(CommandAttributes::CancelTimerCommandAttributes(a)) => {
+            cancel_timer(ctx, st, completed_event_id, a, identity)
+        }
         _ => {
             let name = command_name(command_type);
             Err(reject(unsupported_cause(command_type), format!("{name} is not supported by this server")))
@@ -442,9 +480,18 @@ fn attributes_match(command_type: i32, attributes: Option<&CommandAttributes>) -
                 Some(CommandAttributes::RequestCancelExternalWorkflowExecutionCommandAttributes(_))
             )
             | (C::RecordMarker, Some(CommandAttributes::RecordMarkerCommandAttributes(_)))
-            | (C::ContinueAsNewWorkflowExecution, Some(CommandAttributes::ContinueAsNewWorkflowExecutionCommandAttributes(_)))
-            | (C::StartChildWorkflowExecution, Some(CommandAttributes::StartChildWorkflowExecutionCommandAttributes(_)))
-            | (C::SignalExternalWorkflowExecution, Some(CommandAttributes::SignalExternalWorkflowExecutionCommandAttributes(_)))
+            | (
+                C::ContinueAsNewWorkflowExecution,
+                Some(CommandAttributes::ContinueAsNewWorkflowExecutionCommandAttributes(_))
+            )
+            | (
+                C::StartChildWorkflowExecution,
+                Some(CommandAttributes::StartChildWorkflowExecutionCommandAttributes(_))
+            )
+            | (
+                C::SignalExternalWorkflowExecution,
+                Some(CommandAttributes::SignalExternalWorkflowExecutionCommandAttributes(_))
+            )
             | (
                 C::UpsertWorkflowSearchAttributes,
                 Some(CommandAttributes::UpsertWorkflowSearchAttributesCommandAttributes(_))
@@ -452,7 +499,10 @@ fn attributes_match(command_type: i32, attributes: Option<&CommandAttributes>) -
             | (C::ProtocolMessage, Some(CommandAttributes::ProtocolMessageCommandAttributes(_)))
             | (C::ModifyWorkflowProperties, Some(CommandAttributes::ModifyWorkflowPropertiesCommandAttributes(_)))
             | (C::ScheduleNexusOperation, Some(CommandAttributes::ScheduleNexusOperationCommandAttributes(_)))
-            | (C::RequestCancelNexusOperation, Some(CommandAttributes::RequestCancelNexusOperationCommandAttributes(_)))
+            | (
+                C::RequestCancelNexusOperation,
+                Some(CommandAttributes::RequestCancelNexusOperationCommandAttributes(_))
+            )
     )
 }
 
@@ -473,7 +523,13 @@ fn start_timer(
         return Err(reject(Cause::BadStartTimerAttributes, "A valid StartToFireTimeout is not set on command."));
     }
     if st.timers.contains_key(&a.timer_id) {
-        return Err(reject(Cause::StartTimerDuplicateId, format!("invalid history builder state for action: add-timer-started-event, timer id {} already started", a.timer_id)));
+        return Err(reject(
+            Cause::StartTimerDuplicateId,
+            format!(
+                "invalid history builder state for action: add-timer-started-event, timer id {} already started",
+                a.timer_id
+            ),
+        ));
     }
     let started_event_id = ctx.append(
         st,
@@ -502,16 +558,22 @@ fn cancel_timer(
         ctx.effects.push(Effect::TimerDone(TimerTask::key(TimerKind::UserTimer, timer.started_event_id, 0)));
         timer.started_event_id
     } else {
-        let fired = st.buffered_events.iter().position(|e| {
-            matches!(&e.attributes, Some(Attributes::TimerFiredEventAttributes(f)) if f.timer_id == a.timer_id)
-        });
+        let fired = st.buffered_events.iter().position(
+            |e| matches!(&e.attributes, Some(Attributes::TimerFiredEventAttributes(f)) if f.timer_id == a.timer_id),
+        );
         match fired {
             Some(idx) => match st.buffered_events.remove(idx).attributes {
                 Some(Attributes::TimerFiredEventAttributes(f)) => f.started_event_id,
                 _ => unreachable!("position matched a TimerFired event"),
             },
             None => {
-                return Err(reject(Cause::BadCancelTimerAttributes, format!("invalid history builder state for action: cancel timer, timer id {} is not pending", a.timer_id)));
+                return Err(reject(
+                    Cause::BadCancelTimerAttributes,
+                    format!(
+                        "invalid history builder state for action: cancel timer, timer id {} is not pending",
+                        a.timer_id
+                    ),
+                ));
             }
         }
     };
@@ -536,7 +598,12 @@ fn check_search_attributes(ctx: &Ctx<'_>, attrs: Option<&common_pb::SearchAttrib
     }
 }
 
-fn check_blob(ctx: &mut Ctx<'_>, payloads: Option<&common_pb::Payloads>, cause: Cause, field: &str) -> Result<(), Rejection> {
+fn check_blob(
+    ctx: &mut Ctx<'_>,
+    payloads: Option<&common_pb::Payloads>,
+    cause: Cause,
+    field: &str,
+) -> Result<(), Rejection> {
     let size: usize = payloads.map(|p| p.payloads.iter().map(prost::Message::encoded_len).sum()).unwrap_or(0);
     // As in Temporal, the error limit applies to payloads over the warn limit too.
     if size > ctx.limits.blob_size_error && size > ctx.limits.blob_size_warn {
@@ -559,8 +626,11 @@ fn schedule_activity(
         return Err(reject(bad, "ActivityId is not set on command."));
     }
     if st.activities.len() >= ctx.limits.num_pending_activities_error {
-        let message =
-            super::limits::pending_message("pending activities", st.activities.len() as i64, ctx.limits.num_pending_activities_error as i64);
+        let message = super::limits::pending_message(
+            "pending activities",
+            st.activities.len() as i64,
+            ctx.limits.num_pending_activities_error as i64,
+        );
         return Err(reject(Cause::PendingActivitiesLimitExceeded, message));
     }
     if a.activity_type.as_ref().is_none_or(|t| t.name.is_empty()) {
@@ -570,9 +640,14 @@ fn schedule_activity(
         return Err(reject(bad, "ActivityID exceeds length limit."));
     }
     if st.activities.values().any(|ai| ai.activity_id == a.activity_id) {
-        return Err(reject(Cause::ScheduleActivityDuplicateId, format!("Activity with ID {} is already pending.", a.activity_id)));
+        return Err(reject(
+            Cause::ScheduleActivityDuplicateId,
+            format!("Activity with ID {} is already pending.", a.activity_id),
+        ));
     }
-    for d in [&a.schedule_to_close_timeout, &a.schedule_to_start_timeout, &a.start_to_close_timeout, &a.heartbeat_timeout] {
+    for d in
+        [&a.schedule_to_close_timeout, &a.schedule_to_start_timeout, &a.start_to_close_timeout, &a.heartbeat_timeout]
+    {
         if time::is_negative(d) {
             return Err(reject(bad, "Invalid ActivityTaskTimeouts."));
         }
@@ -658,10 +733,19 @@ fn schedule_activity(
 }
 
 /// Writes WorkflowTaskFailed for the started task, flushes the buffer and schedules the next attempt.
-fn write_failed(ctx: &mut Ctx<'_>, st: &mut RunState, cause: Cause, message: String, identity: &str, binary_checksum: &str) {
+fn write_failed(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    cause: Cause,
+    message: String,
+    identity: &str,
+    binary_checksum: &str,
+) {
     let failure = failure_pb::Failure {
         message,
-        failure_info: Some(failure_pb::failure::FailureInfo::ServerFailureInfo(failure_pb::ServerFailureInfo { non_retryable: false })),
+        failure_info: Some(failure_pb::failure::FailureInfo::ServerFailureInfo(failure_pb::ServerFailureInfo {
+            non_retryable: false,
+        })),
         source: String::new(),
         ..Default::default()
     };
@@ -696,7 +780,11 @@ fn write_failed_with(
             ..Default::default()
         }),
     );
-    ctx.effects.push(Effect::TimerDone(TimerTask::key(TimerKind::WorkflowTaskStartToClose, wt.scheduled_event_id, wt.attempt)));
+    ctx.effects.push(Effect::TimerDone(TimerTask::key(
+        TimerKind::WorkflowTaskStartToClose,
+        wt.scheduled_event_id,
+        wt.attempt,
+    )));
     st.next_workflow_task_attempt = next_attempt(cause, wt.attempt);
     super::update::requeue_unanswered(st);
     ctx.flush_buffered(st);
@@ -754,7 +842,10 @@ fn is_closing(command_type: i32) -> bool {
     use enums_pb::CommandType as C;
     matches!(
         C::try_from(command_type),
-        Ok(C::CompleteWorkflowExecution | C::FailWorkflowExecution | C::CancelWorkflowExecution | C::ContinueAsNewWorkflowExecution)
+        Ok(C::CompleteWorkflowExecution
+            | C::FailWorkflowExecution
+            | C::CancelWorkflowExecution
+            | C::ContinueAsNewWorkflowExecution)
     )
 }
 

@@ -10,8 +10,7 @@ use crate::timefmt::human;
 /// The scheduled event shows no start-to-close timeout of its own: missing, or the server's copy of
 /// schedule-to-close (Temporal fills a missing start-to-close with schedule-to-close).
 pub fn lacks_start_to_close(a: &ScheduledActivity) -> bool {
-    a.start_to_close_ms <= 0
-        || (a.schedule_to_close_ms > 0 && a.start_to_close_ms == a.schedule_to_close_ms)
+    a.start_to_close_ms <= 0 || (a.schedule_to_close_ms > 0 && a.start_to_close_ms == a.schedule_to_close_ms)
 }
 
 /// No maximum attempts and no schedule-to-close timeout: a failing activity is retried forever.
@@ -48,11 +47,7 @@ pub(super) fn check(runs: &[RunFacts]) -> Vec<Finding> {
     let mut forever: BTreeMap<Key, Group> = BTreeMap::new();
     for run in runs {
         for a in &run.history.activities {
-            let key = (
-                run.namespace.clone(),
-                run.workflow_type.clone(),
-                a.activity_type.clone(),
-            );
+            let key = (run.namespace.clone(), run.workflow_type.clone(), a.activity_type.clone());
             if lacks_start_to_close(a) {
                 no_timeout.entry(key.clone()).or_default().add(run, a);
             }
@@ -97,18 +92,10 @@ pub(super) fn check(runs: &[RunFacts]) -> Vec<Finding> {
             .runs
             .iter()
             .flat_map(|r| r.pending_activities.iter().map(move |p| (r, p)))
-            .filter(|(_, p)| {
-                p.activity_type == activity_type && p.attempt > 1 && p.maximum_attempts <= 0
-            })
+            .filter(|(_, p)| p.activity_type == activity_type && p.attempt > 1 && p.maximum_attempts <= 0)
             .max_by_key(|(_, p)| p.attempt);
         let now = retrying
-            .map(|(r, p)| {
-                format!(
-                    "; it is at attempt {} right now in {}",
-                    p.attempt,
-                    r.subject()
-                )
-            })
+            .map(|(r, p)| format!("; it is at attempt {} right now in {}", p.attempt, r.subject()))
             .unwrap_or_default();
         let detail = format!(
             "{} activity task(s) of type {activity_type} in {} run(s) were scheduled with no maximum attempts and no schedule-to-close timeout, \
@@ -118,20 +105,10 @@ pub(super) fn check(runs: &[RunFacts]) -> Vec<Finding> {
             a.event_id,
             run.subject()
         );
-        let mut f = finding(
-            Check::UnlimitedRetries,
-            &g.namespace,
-            &workflow_type,
-            &activity_type,
-            detail,
-            g.count,
-            run,
-            a,
-        );
+        let mut f =
+            finding(Check::UnlimitedRetries, &g.namespace, &workflow_type, &activity_type, detail, g.count, run, a);
         if let Some((_, p)) = retrying {
-            f = f
-                .with_data("current_attempt", p.attempt)
-                .with_score(g.count as f64 + f64::from(p.attempt) * 1e3);
+            f = f.with_data("current_attempt", p.attempt).with_score(g.count as f64 + f64::from(p.attempt) * 1e3);
         }
         out.push(f);
     }
@@ -149,17 +126,13 @@ fn finding(
     run: &RunFacts,
     a: &ScheduledActivity,
 ) -> Finding {
-    let mut f = Finding::new(
-        check,
-        namespace,
-        format!("activity {activity_type} in workflow type {workflow_type}"),
-        detail,
-    )
-    .with_data("activity_tasks", count)
-    .with_data("start_to_close_ms", a.start_to_close_ms)
-    .with_data("schedule_to_close_ms", a.schedule_to_close_ms)
-    .with_data("maximum_attempts", a.maximum_attempts)
-    .with_score(count as f64);
+    let mut f =
+        Finding::new(check, namespace, format!("activity {activity_type} in workflow type {workflow_type}"), detail)
+            .with_data("activity_tasks", count)
+            .with_data("start_to_close_ms", a.start_to_close_ms)
+            .with_data("schedule_to_close_ms", a.schedule_to_close_ms)
+            .with_data("maximum_attempts", a.maximum_attempts)
+            .with_score(count as f64);
     f.workflow_type = Some(workflow_type.to_string());
     f.activity_type = Some(activity_type.to_string());
     f.workflow_id = Some(run.workflow_id.clone());
@@ -193,16 +166,10 @@ mod tests {
             maximum_attempts: 0,
         });
         let f = check(&[r]);
-        let got: Vec<_> = f
-            .iter()
-            .map(|f| (f.code, f.activity_type.as_deref().unwrap_or(""), f.severity))
-            .collect();
+        let got: Vec<_> = f.iter().map(|f| (f.code, f.activity_type.as_deref().unwrap_or(""), f.severity)).collect();
         assert_eq!(
             got,
-            [
-                ("DR401", "only_schedule_to_close", Severity::Warning),
-                ("DR402", "forever", Severity::Warning)
-            ]
+            [("DR401", "only_schedule_to_close", Severity::Warning), ("DR402", "forever", Severity::Warning)]
         );
         assert_eq!(f[1].data["activity_tasks"], 2);
         assert_eq!(f[1].data["current_attempt"], 17);

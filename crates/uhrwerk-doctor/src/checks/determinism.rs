@@ -13,15 +13,10 @@ pub const FAILING_ATTEMPTS: i64 = 3;
 /// latest workflow task failed with one (the run is stuck until the code replays again).
 pub(super) fn nondeterminism(run: &RunFacts, s: &Settings) -> Option<Finding> {
     let failures = &run.history.workflow_task_failures;
-    let stuck = run.open
-        && run
-            .history
-            .last_outcome_failure
-            .is_some_and(|i| failures.get(i).is_some_and(|f| f.nondeterminism));
-    let recent: Vec<_> = failures
-        .iter()
-        .filter(|f| f.nondeterminism && (f.time_ms >= s.window_start_ms() || stuck))
-        .collect();
+    let stuck =
+        run.open && run.history.last_outcome_failure.is_some_and(|i| failures.get(i).is_some_and(|f| f.nondeterminism));
+    let recent: Vec<_> =
+        failures.iter().filter(|f| f.nondeterminism && (f.time_ms >= s.window_start_ms() || stuck)).collect();
     let last = recent.last()?;
     let state = if stuck {
         "the run is stuck: every new workflow task replays into the same error until the deployed code matches the history again"
@@ -34,11 +29,7 @@ pub(super) fn nondeterminism(run: &RunFacts, s: &Settings) -> Option<Finding> {
         last.event_id,
         human(s.now_ms - last.time_ms),
         recent.len(),
-        if last.message.is_empty() {
-            last.cause.as_str()
-        } else {
-            last.message.as_str()
-        },
+        if last.message.is_empty() { last.cause.as_str() } else { last.message.as_str() },
     );
     let mut f = Finding::new(Check::NonDeterminism, &run.namespace, run.subject(), detail)
         .with_data("failing_event_id", last.event_id)
@@ -57,15 +48,11 @@ pub(super) fn failing_workflow_task(run: &RunFacts) -> Option<Finding> {
     if !run.open {
         return None;
     }
-    let last = run
-        .history
-        .last_outcome_failure
-        .and_then(|i| run.history.workflow_task_failures.get(i))?;
+    let last = run.history.last_outcome_failure.and_then(|i| run.history.workflow_task_failures.get(i))?;
     if last.nondeterminism {
         return None;
     }
-    let attempts = i64::from(run.pending_workflow_task_attempt)
-        .max(i64::from(run.history.failures_since_completion));
+    let attempts = i64::from(run.pending_workflow_task_attempt).max(i64::from(run.history.failures_since_completion));
     if attempts < FAILING_ATTEMPTS {
         return None;
     }
@@ -75,24 +62,15 @@ pub(super) fn failing_workflow_task(run: &RunFacts) -> Option<Finding> {
         run.history.failures_since_completion.max(1),
         attempts,
         last.event_id,
-        if last.message.is_empty() {
-            "no message"
-        } else {
-            last.message.as_str()
-        },
+        if last.message.is_empty() { "no message" } else { last.message.as_str() },
         last.cause,
     );
-    let mut f = Finding::new(
-        Check::WorkflowTaskFailing,
-        &run.namespace,
-        run.subject(),
-        detail,
-    )
-    .with_data("attempt", attempts)
-    .with_data("failing_event_id", last.event_id)
-    .with_data("cause", last.cause.clone())
-    .with_data("message", last.message.clone())
-    .with_score(attempts as f64);
+    let mut f = Finding::new(Check::WorkflowTaskFailing, &run.namespace, run.subject(), detail)
+        .with_data("attempt", attempts)
+        .with_data("failing_event_id", last.event_id)
+        .with_data("cause", last.cause.clone())
+        .with_data("message", last.message.clone())
+        .with_score(attempts as f64);
     f.event_id = Some(last.event_id);
     Some(for_run(f, run))
 }
@@ -120,53 +98,29 @@ mod tests {
 
     #[test]
     fn stuck_nondeterminism_is_an_error() {
-        let r = failing(
-            Cause::NonDeterministicError,
-            "[TMPRL1100] Nondeterminism error: Activity type mismatch",
-            2,
-        );
-        let s = Settings {
-            now_ms: NOW,
-            ..Default::default()
-        };
+        let r = failing(Cause::NonDeterministicError, "[TMPRL1100] Nondeterminism error: Activity type mismatch", 2);
+        let s = Settings { now_ms: NOW, ..Default::default() };
         let f = nondeterminism(&r, &s).expect("finding");
         assert_eq!(f.severity, Severity::Error);
         assert_eq!(f.event_id, Some(10));
         assert_eq!(f.data["stuck"], true);
         assert!(f.detail.contains("Activity type mismatch"));
-        assert!(
-            failing_workflow_task(&r).is_none(),
-            "non-determinism is DR201's"
-        );
+        assert!(failing_workflow_task(&r).is_none(), "non-determinism is DR201's");
     }
 
     #[test]
     fn recovered_nondeterminism_counts_only_inside_the_window() {
         let mut r = failing(Cause::NonDeterministicError, "boom", 1);
         r.history.last_outcome_failure = None;
-        let s = Settings {
-            now_ms: NOW,
-            ..Default::default()
-        };
-        assert_eq!(
-            nondeterminism(&r, &s).expect("in window").data["stuck"],
-            false
-        );
-        let narrow = Settings {
-            now_ms: NOW,
-            since_ms: 1_000,
-            ..Default::default()
-        };
+        let s = Settings { now_ms: NOW, ..Default::default() };
+        assert_eq!(nondeterminism(&r, &s).expect("in window").data["stuck"], false);
+        let narrow = Settings { now_ms: NOW, since_ms: 1_000, ..Default::default() };
         assert!(nondeterminism(&r, &narrow).is_none());
     }
 
     #[test]
     fn repeated_other_failures_are_a_warning() {
-        let r = failing(
-            Cause::WorkflowWorkerUnhandledFailure,
-            "ZeroDivisionError: division by zero",
-            3,
-        );
+        let r = failing(Cause::WorkflowWorkerUnhandledFailure, "ZeroDivisionError: division by zero", 3);
         let f = failing_workflow_task(&r).expect("finding");
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(f.data["attempt"], 3);
@@ -174,9 +128,6 @@ mod tests {
         assert!(failing_workflow_task(&once).is_none());
         let mut described = once;
         described.pending_workflow_task_attempt = 5;
-        assert_eq!(
-            failing_workflow_task(&described).expect("finding").data["attempt"],
-            5
-        );
+        assert_eq!(failing_workflow_task(&described).expect("finding").data["attempt"], 5);
     }
 }

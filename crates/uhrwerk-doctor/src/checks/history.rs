@@ -20,11 +20,7 @@ struct Dimension {
 
 impl Dimension {
     fn show(&self, v: i64) -> String {
-        if self.name == "size" {
-            bytes(v)
-        } else {
-            format!("{v} events")
-        }
+        if self.name == "size" { bytes(v) } else { format!("{v} events") }
     }
 
     /// Milliseconds until the error limit at the average growth rate since the run started.
@@ -56,11 +52,7 @@ impl Dimension {
 
     fn rate(&self, age_ms: i64) -> String {
         let per_hour = self.value as f64 / age_ms as f64 * 3_600_000.0;
-        if self.name == "size" {
-            format!("{}/h", bytes(per_hour as i64))
-        } else {
-            format!("{per_hour:.0} events/h")
-        }
+        if self.name == "size" { format!("{}/h", bytes(per_hour as i64)) } else { format!("{per_hour:.0} events/h") }
     }
 }
 
@@ -91,16 +83,11 @@ pub(super) fn limits(run: &RunFacts, s: &Settings) -> Option<Finding> {
     let hard = dims
         .iter()
         .filter_map(|d| d.eta_ms(age_ms).map(|eta| (d, eta)))
-        .filter(|(d, eta)| {
-            d.near_error() || (*eta <= s.horizon_ms && (d.over_warn() || d.over_suggest()))
-        })
+        .filter(|(d, eta)| d.near_error() || (*eta <= s.horizon_ms && (d.over_warn() || d.over_suggest())))
         .min_by_key(|(_, eta)| *eta);
     if let Some((d, eta)) = hard {
         let when = if eta == 0 {
-            format!(
-                "it is already at or over the error limit ({})",
-                d.show(d.error)
-            )
+            format!("it is already at or over the error limit ({})", d.show(d.error))
         } else {
             format!(
                 "growing {} since the run started {} ago, it reaches the error limit ({}) in about {} (around {})",
@@ -117,25 +104,18 @@ pub(super) fn limits(run: &RunFacts, s: &Settings) -> Option<Finding> {
             d.show(d.value),
             d.show(d.warn)
         );
-        let f = Finding::new(
-            Check::HistoryHardLimit,
-            &run.namespace,
-            run.subject(),
-            detail,
-        )
-        .with_data("history_length", run.history_length)
-        .with_data("history_size_bytes", run.history_size_bytes)
-        .with_data("dimension", d.name)
-        .with_data("limit_error", d.error)
-        .with_data("limit_warn", d.warn)
-        .with_data("projected_ms_to_termination", eta)
-        .with_score(-(eta as f64));
+        let f = Finding::new(Check::HistoryHardLimit, &run.namespace, run.subject(), detail)
+            .with_data("history_length", run.history_length)
+            .with_data("history_size_bytes", run.history_size_bytes)
+            .with_data("dimension", d.name)
+            .with_data("limit_error", d.error)
+            .with_data("limit_warn", d.warn)
+            .with_data("projected_ms_to_termination", eta)
+            .with_score(-(eta as f64));
         return Some(for_run(f, run));
     }
     let over: Vec<&Dimension> = dims.iter().filter(|d| d.over_warn()).collect();
-    let d = over.iter().max_by(|a, b| {
-        (a.value as f64 / a.warn as f64).total_cmp(&(b.value as f64 / b.warn as f64))
-    })?;
+    let d = over.iter().max_by(|a, b| (a.value as f64 / a.warn as f64).total_cmp(&(b.value as f64 / b.warn as f64)))?;
     let projection = match d.eta_ms(age_ms) {
         Some(eta) => format!(
             "at its average growth ({}) it reaches the error limit ({}) in about {}",
@@ -145,24 +125,14 @@ pub(super) fn limits(run: &RunFacts, s: &Settings) -> Option<Finding> {
         ),
         None => format!("error limit {}", d.show(d.error)),
     };
-    let detail = format!(
-        "history {} is {} (warn limit {}); {projection}",
-        d.name,
-        d.show(d.value),
-        d.show(d.warn)
-    );
-    let mut f = Finding::new(
-        Check::HistoryWarnLimit,
-        &run.namespace,
-        run.subject(),
-        detail,
-    )
-    .with_data("history_length", run.history_length)
-    .with_data("history_size_bytes", run.history_size_bytes)
-    .with_data("dimension", d.name)
-    .with_data("limit_warn", d.warn)
-    .with_data("limit_error", d.error)
-    .with_score(d.value as f64 / d.error.max(1) as f64);
+    let detail = format!("history {} is {} (warn limit {}); {projection}", d.name, d.show(d.value), d.show(d.warn));
+    let mut f = Finding::new(Check::HistoryWarnLimit, &run.namespace, run.subject(), detail)
+        .with_data("history_length", run.history_length)
+        .with_data("history_size_bytes", run.history_size_bytes)
+        .with_data("dimension", d.name)
+        .with_data("limit_warn", d.warn)
+        .with_data("limit_error", d.error)
+        .with_score(d.value as f64 / d.error.max(1) as f64);
     if let Some(eta) = d.eta_ms(age_ms) {
         f = f.with_data("projected_ms_to_termination", eta);
     }
@@ -190,17 +160,12 @@ pub(super) fn ignored_suggestion(run: &RunFacts, s: &Settings) -> Option<Finding
         s.limits.history_count_suggest(),
         bytes(s.limits.history_size_suggest()),
     );
-    let mut f = Finding::new(
-        Check::ContinueAsNewIgnored,
-        &run.namespace,
-        run.subject(),
-        detail,
-    )
-    .with_data("suggested_at_event_id", sug.event_id)
-    .with_data("workflow_tasks_since", sug.tasks_completed_after)
-    .with_data("history_length", run.history_length)
-    .with_data("history_size_bytes", run.history_size_bytes)
-    .with_score(f64::from(sug.tasks_completed_after));
+    let mut f = Finding::new(Check::ContinueAsNewIgnored, &run.namespace, run.subject(), detail)
+        .with_data("suggested_at_event_id", sug.event_id)
+        .with_data("workflow_tasks_since", sug.tasks_completed_after)
+        .with_data("history_length", run.history_length)
+        .with_data("history_size_bytes", run.history_size_bytes)
+        .with_score(f64::from(sug.tasks_completed_after));
     f.event_id = Some(sug.event_id);
     Some(for_run(f, run))
 }
@@ -215,25 +180,14 @@ mod tests {
     use crate::limits::Source;
 
     fn settings(warn: i64, error: i64) -> Settings {
-        let mut s = Settings {
-            now_ms: NOW,
-            ..Default::default()
-        };
-        s.limits
-            .set("limit.historyCount.warn", warn, Source::Override);
-        s.limits
-            .set("limit.historyCount.error", error, Source::Override);
+        let mut s = Settings { now_ms: NOW, ..Default::default() };
+        s.limits.set("limit.historyCount.warn", warn, Source::Override);
+        s.limits.set("limit.historyCount.error", error, Source::Override);
         s
     }
 
     fn sized(len: i64, age_ms: i64) -> RunFacts {
-        let mut r = run(
-            "big",
-            HistoryFacts {
-                events: len,
-                ..Default::default()
-            },
-        );
+        let mut r = run("big", HistoryFacts { events: len, ..Default::default() });
         r.start_ms = NOW - age_ms;
         r
     }
@@ -259,28 +213,16 @@ mod tests {
 
     #[test]
     fn near_the_error_limit_is_an_error_however_slow() {
-        let f = limits(
-            &sized(47_000, 365 * 86_400_000),
-            &Settings {
-                now_ms: NOW,
-                ..Default::default()
-            },
-        )
-        .expect("finding");
+        let f =
+            limits(&sized(47_000, 365 * 86_400_000), &Settings { now_ms: NOW, ..Default::default() }).expect("finding");
         assert_eq!(f.check, Check::HistoryHardLimit);
     }
 
     #[test]
     fn over_suggest_and_fast_is_an_error_under_warn_and_slow_is_nothing() {
-        let s = Settings {
-            now_ms: NOW,
-            ..Default::default()
-        };
+        let s = Settings { now_ms: NOW, ..Default::default() };
         // 5,000 events in one hour: 51,200 in about 9 more hours.
-        assert_eq!(
-            limits(&sized(5_000, 3_600_000), &s).map(|f| f.check),
-            Some(Check::HistoryHardLimit)
-        );
+        assert_eq!(limits(&sized(5_000, 3_600_000), &s).map(|f| f.check), Some(Check::HistoryHardLimit));
         // 5,000 events in 30 days: fine.
         assert!(limits(&sized(5_000, 30 * 86_400_000), &s).is_none());
         // Young and small: fine, however fast.
@@ -294,14 +236,7 @@ mod tests {
     fn size_dimension() {
         let mut r = sized(10, 86_400_000);
         r.history_size_bytes = 11 * 1024 * 1024;
-        let f = limits(
-            &r,
-            &Settings {
-                now_ms: NOW,
-                ..Default::default()
-            },
-        )
-        .expect("finding");
+        let f = limits(&r, &Settings { now_ms: NOW, ..Default::default() }).expect("finding");
         assert_eq!(f.check, Check::HistoryWarnLimit);
         assert_eq!(f.data["dimension"], "size");
     }
@@ -314,23 +249,11 @@ mod tests {
             b.workflow_task(true);
         }
         let r = run("loop", b.facts());
-        let s = Settings {
-            now_ms: NOW,
-            ..Default::default()
-        };
+        let s = Settings { now_ms: NOW, ..Default::default() };
         let f = ignored_suggestion(&r, &s).expect("finding");
         assert_eq!(f.severity, Severity::Warning);
         assert_eq!(f.event_id, Some(6));
-        assert!(
-            ignored_suggestion(
-                &r,
-                &Settings {
-                    suggestion_grace_tasks: 11,
-                    ..s.clone()
-                }
-            )
-            .is_none()
-        );
+        assert!(ignored_suggestion(&r, &Settings { suggestion_grace_tasks: 11, ..s.clone() }).is_none());
         let mut completed = r.clone();
         completed.open = false;
         completed.status = "Completed".into();

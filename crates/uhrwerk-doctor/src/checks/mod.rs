@@ -130,31 +130,19 @@ mod tests {
                 name: name.into(),
                 kind,
                 pollers: vec![
-                    Poller {
-                        identity: "w1".into(),
-                        last_access_ms: Some(NOW),
-                    },
-                    Poller {
-                        identity: "w2".into(),
-                        last_access_ms: Some(NOW),
-                    },
+                    Poller { identity: "w1".into(), last_access_ms: Some(NOW) },
+                    Poller { identity: "w2".into(), last_access_ms: Some(NOW) },
                 ],
                 backlog: Some(0),
                 backlog_age_ms: 0,
             })
             .collect();
-        Snapshot {
-            runs: vec![r],
-            queues,
-        }
+        Snapshot { runs: vec![r], queues }
     }
 
     #[test]
     fn a_clean_workload_has_no_findings() {
-        let settings = Settings {
-            now_ms: NOW,
-            ..Default::default()
-        };
+        let settings = Settings { now_ms: NOW, ..Default::default() };
         let findings = analyze(&clean_snapshot(), &settings, &[]);
         assert!(findings.is_empty(), "{findings:#?}");
     }
@@ -163,10 +151,7 @@ mod tests {
     fn ignored_checks_are_dropped() {
         let mut snap = clean_snapshot();
         snap.queues[0].pollers.pop();
-        let settings = Settings {
-            now_ms: NOW,
-            ..Default::default()
-        };
+        let settings = Settings { now_ms: NOW, ..Default::default() };
         assert_eq!(analyze(&snap, &settings, &[]).len(), 1);
         assert!(analyze(&snap, &settings, &[Check::SinglePoller]).is_empty());
     }

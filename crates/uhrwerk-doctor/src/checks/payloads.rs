@@ -16,11 +16,7 @@ pub(super) fn positional_inputs(runs: &[RunFacts]) -> Vec<Finding> {
     let mut groups: InputGroups = BTreeMap::new();
     for run in runs {
         if run.history.input_payloads > 1 {
-            let key = (
-                run.namespace.clone(),
-                run.workflow_type.clone(),
-                String::new(),
-            );
+            let key = (run.namespace.clone(), run.workflow_type.clone(), String::new());
             let e = groups.entry(key).or_insert((0, 0, run, 1));
             e.1 += 1;
             if run.history.input_payloads > e.0 {
@@ -28,17 +24,8 @@ pub(super) fn positional_inputs(runs: &[RunFacts]) -> Vec<Finding> {
             }
         }
         let mut seen_types: Vec<&str> = Vec::new();
-        for a in run
-            .history
-            .activities
-            .iter()
-            .filter(|a| a.input_payloads > 1)
-        {
-            let key = (
-                run.namespace.clone(),
-                run.workflow_type.clone(),
-                a.activity_type.clone(),
-            );
+        for a in run.history.activities.iter().filter(|a| a.input_payloads > 1) {
+            let key = (run.namespace.clone(), run.workflow_type.clone(), a.activity_type.clone());
             let e = groups.entry(key).or_insert((0, 0, run, a.event_id));
             if !seen_types.contains(&a.activity_type.as_str()) {
                 e.1 += 1;
@@ -53,14 +40,22 @@ pub(super) fn positional_inputs(runs: &[RunFacts]) -> Vec<Finding> {
         .into_iter()
         .map(|((namespace, workflow_type, activity_type), (max, count, run, event_id))| {
             let (subject, what) = if activity_type.is_empty() {
-                (format!("workflow type {workflow_type}"), format!("{count} run(s) of workflow type {workflow_type} were started"))
+                (
+                    format!("workflow type {workflow_type}"),
+                    format!("{count} run(s) of workflow type {workflow_type} were started"),
+                )
             } else {
                 (
                     format!("activity {activity_type} in workflow type {workflow_type}"),
-                    format!("activity {activity_type} was scheduled in {count} run(s) of workflow type {workflow_type}"),
+                    format!(
+                        "activity {activity_type} was scheduled in {count} run(s) of workflow type {workflow_type}"
+                    ),
                 )
             };
-            let detail = format!("{what} with up to {max} positional input payloads; e.g. event {event_id} of {}", run.subject());
+            let detail = format!(
+                "{what} with up to {max} positional input payloads; e.g. event {event_id} of {}",
+                run.subject()
+            );
             let mut f = Finding::new(Check::PositionalInputs, &namespace, subject, detail)
                 .with_data("input_payloads", max)
                 .with_data("runs", count)
@@ -90,12 +85,7 @@ pub(super) fn large_payloads(runs: &[RunFacts], s: &Settings) -> Vec<Finding> {
         }
         let e = worst.entry(key).or_insert((0, run));
         e.0 += 1;
-        if e.1
-            .history
-            .largest_payload
-            .as_ref()
-            .is_none_or(|w| p.bytes > w.bytes)
-        {
+        if e.1.history.largest_payload.as_ref().is_none_or(|w| p.bytes > w.bytes) {
             e.1 = run;
         }
     }
@@ -104,10 +94,7 @@ pub(super) fn large_payloads(runs: &[RunFacts], s: &Settings) -> Vec<Finding> {
         let Some(p) = &run.history.largest_payload else {
             continue;
         };
-        let total = scanned
-            .get(&(namespace.clone(), workflow_type.clone()))
-            .copied()
-            .unwrap_or(count);
+        let total = scanned.get(&(namespace.clone(), workflow_type.clone())).copied().unwrap_or(count);
         let blob_warn = s.limits.blob_size_warn();
         let over_blob = if blob_warn > 0 && p.bytes as i64 >= blob_warn {
             format!(" (over limit.blobSize.warn, {})", bytes(blob_warn))
@@ -122,17 +109,12 @@ pub(super) fn large_payloads(runs: &[RunFacts], s: &Settings) -> Vec<Finding> {
             run.subject(),
             bytes(s.payload_bytes as i64),
         );
-        let mut f = Finding::new(
-            Check::LargePayloads,
-            &namespace,
-            format!("workflow type {workflow_type}"),
-            detail,
-        )
-        .with_data("largest_payload_bytes", p.bytes)
-        .with_data("threshold_bytes", s.payload_bytes)
-        .with_data("runs_over", count)
-        .with_data("runs_scanned", total)
-        .with_score(p.bytes as f64);
+        let mut f = Finding::new(Check::LargePayloads, &namespace, format!("workflow type {workflow_type}"), detail)
+            .with_data("largest_payload_bytes", p.bytes)
+            .with_data("threshold_bytes", s.payload_bytes)
+            .with_data("runs_over", count)
+            .with_data("runs_scanned", total)
+            .with_score(p.bytes as f64);
         f.workflow_type = Some(workflow_type);
         f.workflow_id = Some(run.workflow_id.clone());
         f.run_id = Some(run.run_id.clone());
@@ -158,10 +140,7 @@ mod tests {
         let single = run("single", Builder::started(&[5]).facts());
         let f = positional_inputs(&[run("multi", b.facts()), single]);
         assert_eq!(f.len(), 2, "{f:#?}");
-        assert!(
-            f.iter()
-                .all(|f| f.severity == Severity::Info && f.code == "DR501")
-        );
+        assert!(f.iter().all(|f| f.severity == Severity::Info && f.code == "DR501"));
         assert_eq!(f[0].subject, "workflow type Wf");
         assert_eq!(f[0].data["input_payloads"], 3);
         assert_eq!(f[1].subject, "activity two_args in workflow type Wf");
@@ -175,21 +154,13 @@ mod tests {
         b.complete_activity(a, &[4096]);
         let big = run("big", b.facts());
         let small = run("small", Builder::started(&[100]).facts());
-        let s = Settings {
-            now_ms: NOW,
-            ..Default::default()
-        };
+        let s = Settings { now_ms: NOW, ..Default::default() };
         let f = large_payloads(&[big, small.clone()], &s);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].severity, Severity::Warning);
         assert_eq!(f[0].data["largest_payload_bytes"], 4096);
         assert_eq!(f[0].data["runs_scanned"], 2);
-        assert!(
-            f[0].detail
-                .contains("ActivityTaskCompleted result (activity fetch)"),
-            "{}",
-            f[0].detail
-        );
+        assert!(f[0].detail.contains("ActivityTaskCompleted result (activity fetch)"), "{}", f[0].detail);
         assert!(large_payloads(&[small], &s).is_empty());
     }
 }

@@ -55,10 +55,7 @@ fn single_poller(q: &QueueFacts, s: &Settings) -> Option<Finding> {
     let [only] = q.pollers.as_slice() else {
         return None;
     };
-    let seen = only
-        .last_access_ms
-        .map(|t| format!(", last poll {} ago", human(s.now_ms - t)))
-        .unwrap_or_default();
+    let seen = only.last_access_ms.map(|t| format!(", last poll {} ago", human(s.now_ms - t))).unwrap_or_default();
     let detail = format!(
         "only one worker polls this queue: identity {:?}{seen}; if it crashes or is redeployed, the queue stops",
         only.identity
@@ -87,19 +84,14 @@ fn schedule_to_start(snapshot: &Snapshot, s: &Settings) -> Vec<Finding> {
     for run in &snapshot.runs {
         for l in &run.history.latencies {
             if l.scheduled_ms >= s.window_start_ms() && !l.task_queue.is_empty() {
-                samples
-                    .entry((run.namespace.clone(), l.task_queue.clone(), l.kind))
-                    .or_default()
-                    .push(l.latency_ms);
+                samples.entry((run.namespace.clone(), l.task_queue.clone(), l.kind)).or_default().push(l.latency_ms);
             }
         }
     }
     let mut current: BTreeMap<(String, String, QueueKind), &QueueFacts> = BTreeMap::new();
     for q in &snapshot.queues {
         current.insert((q.namespace.clone(), q.name.clone(), q.kind), q);
-        samples
-            .entry((q.namespace.clone(), q.name.clone(), q.kind))
-            .or_default();
+        samples.entry((q.namespace.clone(), q.name.clone(), q.kind)).or_default();
     }
     let mut out = Vec::new();
     for ((namespace, name, kind), mut values) in samples {
@@ -107,9 +99,7 @@ fn schedule_to_start(snapshot: &Snapshot, s: &Settings) -> Vec<Finding> {
         let p95 = percentile(&values, 95.0);
         let queue = current.get(&(namespace.clone(), name.clone(), kind));
         let waiting = queue.filter(|q| {
-            !q.pollers.is_empty()
-                && q.backlog.unwrap_or(0) > 0
-                && q.backlog_age_ms > s.schedule_to_start_ms
+            !q.pollers.is_empty() && q.backlog.unwrap_or(0) > 0 && q.backlog_age_ms > s.schedule_to_start_ms
         });
         if p95 <= s.schedule_to_start_ms && waiting.is_none() {
             continue;
@@ -133,26 +123,16 @@ fn schedule_to_start(snapshot: &Snapshot, s: &Settings) -> Vec<Finding> {
                 human(q.backlog_age_ms)
             ));
         }
-        let detail = format!(
-            "{} (threshold {}); the workers cannot keep up",
-            parts.join("; "),
-            human(s.schedule_to_start_ms)
-        );
-        let mut f = Finding::new(
-            Check::SlowScheduleToStart,
-            &namespace,
-            subject(&name, kind),
-            detail,
-        )
-        .with_data("samples", values.len())
-        .with_data("p95_ms", p95)
-        .with_data("max_ms", values.last().copied().unwrap_or(0))
-        .with_data("threshold_ms", s.schedule_to_start_ms)
-        .with_score(p95.max(waiting.map_or(0, |q| q.backlog_age_ms)) as f64);
+        let detail =
+            format!("{} (threshold {}); the workers cannot keep up", parts.join("; "), human(s.schedule_to_start_ms));
+        let mut f = Finding::new(Check::SlowScheduleToStart, &namespace, subject(&name, kind), detail)
+            .with_data("samples", values.len())
+            .with_data("p95_ms", p95)
+            .with_data("max_ms", values.last().copied().unwrap_or(0))
+            .with_data("threshold_ms", s.schedule_to_start_ms)
+            .with_score(p95.max(waiting.map_or(0, |q| q.backlog_age_ms)) as f64);
         if let Some(q) = waiting {
-            f = f
-                .with_data("backlog", q.backlog.unwrap_or(0))
-                .with_data("backlog_age_ms", q.backlog_age_ms);
+            f = f.with_data("backlog", q.backlog.unwrap_or(0)).with_data("backlog_age_ms", q.backlog_age_ms);
         }
         f.task_queue = Some(name);
         f.task_queue_type = Some(kind.as_str().to_string());
@@ -176,10 +156,7 @@ mod tests {
             kind: QueueKind::Workflow,
             pollers: pollers
                 .iter()
-                .map(|p| Poller {
-                    identity: (*p).into(),
-                    last_access_ms: Some(NOW - 2_000),
-                })
+                .map(|p| Poller { identity: (*p).into(), last_access_ms: Some(NOW - 2_000) })
                 .collect(),
             backlog: Some(backlog),
             backlog_age_ms: age,
@@ -187,71 +164,32 @@ mod tests {
     }
 
     fn settings() -> Settings {
-        Settings {
-            now_ms: NOW,
-            ..Default::default()
-        }
+        Settings { now_ms: NOW, ..Default::default() }
     }
 
     #[test]
     fn backlog_without_pollers_is_an_error() {
-        let snap = Snapshot {
-            runs: vec![],
-            queues: vec![queue(&[], 3, 5_000)],
-        };
+        let snap = Snapshot { runs: vec![], queues: vec![queue(&[], 3, 5_000)] };
         let f = check(&snap, &settings());
         assert_eq!(f.len(), 1, "{f:#?}");
         assert_eq!(f[0].check, Check::BacklogWithoutPollers);
         assert_eq!(f[0].severity, Severity::Error);
         assert_eq!(f[0].task_queue_type.as_deref(), Some("workflow"));
         // No backlog, no pollers: nothing to say; unknown backlog: nothing either.
-        assert!(
-            check(
-                &Snapshot {
-                    runs: vec![],
-                    queues: vec![queue(&[], 0, 0)]
-                },
-                &settings()
-            )
-            .is_empty()
-        );
+        assert!(check(&Snapshot { runs: vec![], queues: vec![queue(&[], 0, 0)] }, &settings()).is_empty());
         let mut unknown = queue(&[], 0, 0);
         unknown.backlog = None;
-        assert!(
-            check(
-                &Snapshot {
-                    runs: vec![],
-                    queues: vec![unknown]
-                },
-                &settings()
-            )
-            .is_empty()
-        );
+        assert!(check(&Snapshot { runs: vec![], queues: vec![unknown] }, &settings()).is_empty());
     }
 
     #[test]
     fn single_poller_is_a_warning_two_are_fine() {
-        let f = check(
-            &Snapshot {
-                runs: vec![],
-                queues: vec![queue(&["w1"], 0, 0)],
-            },
-            &settings(),
-        );
+        let f = check(&Snapshot { runs: vec![], queues: vec![queue(&["w1"], 0, 0)] }, &settings());
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].check, Check::SinglePoller);
         assert_eq!(f[0].severity, Severity::Warning);
         assert!(f[0].detail.contains("\"w1\""), "{}", f[0].detail);
-        assert!(
-            check(
-                &Snapshot {
-                    runs: vec![],
-                    queues: vec![queue(&["w1", "w2"], 0, 0)]
-                },
-                &settings()
-            )
-            .is_empty()
-        );
+        assert!(check(&Snapshot { runs: vec![], queues: vec![queue(&["w1", "w2"], 0, 0)] }, &settings()).is_empty());
     }
 
     #[test]
@@ -266,25 +204,16 @@ mod tests {
                 latency_ms: *ms,
             })
             .collect();
-        let snap = Snapshot {
-            runs: vec![r.clone()],
-            queues: vec![queue(&["w1", "w2"], 0, 0)],
-        };
+        let snap = Snapshot { runs: vec![r.clone()], queues: vec![queue(&["w1", "w2"], 0, 0)] };
         let f = check(&snap, &settings());
         assert_eq!(f.len(), 1, "{f:#?}");
         assert_eq!(f[0].check, Check::SlowScheduleToStart);
         assert_eq!(f[0].data["p95_ms"], 2_500);
         // Outside the window: ignored.
-        let narrow = Settings {
-            since_ms: 5_000,
-            ..settings()
-        };
+        let narrow = Settings { since_ms: 5_000, ..settings() };
         assert!(check(&snap, &narrow).is_empty());
         // A current backlog older than the threshold on a polled queue.
-        let waiting = Snapshot {
-            runs: vec![],
-            queues: vec![queue(&["w1", "w2"], 4, 3_000)],
-        };
+        let waiting = Snapshot { runs: vec![], queues: vec![queue(&["w1", "w2"], 4, 3_000)] };
         let f = check(&waiting, &settings());
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].data["backlog"], 4);

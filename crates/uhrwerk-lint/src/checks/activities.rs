@@ -9,10 +9,7 @@ use crate::lint::Reporter;
 use crate::semantic::{MethodKind, Module, has_opaque_arguments, keyword, positional_params};
 
 pub fn check(module: &Module<'_>, reporter: &mut Reporter<'_>) {
-    let mut calls = ActivityCalls {
-        module,
-        reporter: &mut *reporter,
-    };
+    let mut calls = ActivityCalls { module, reporter: &mut *reporter };
     for stmt in module.suite {
         calls.visit_stmt(stmt);
     }
@@ -49,18 +46,11 @@ impl<'a> Visitor<'a> for ActivityCalls<'_, 'a, '_> {
     }
 }
 
-fn check_local_activity(
-    module: &Module<'_>,
-    reporter: &mut Reporter<'_>,
-    call: &ast::ExprCall,
-    api: &str,
-) {
+fn check_local_activity(module: &Module<'_>, reporter: &mut Reporter<'_>, call: &ast::ExprCall, api: &str) {
     let key_names = &reporter.config.idempotency_key_names;
     let mentions_key = |text: &str| {
         let lower = text.to_ascii_lowercase();
-        key_names
-            .iter()
-            .any(|key| lower.contains(&key.to_ascii_lowercase()))
+        key_names.iter().any(|key| lower.contains(&key.to_ascii_lowercase()))
     };
     let mut identifiers = Vec::new();
     for arg in call.arguments.args.iter().skip(1) {
@@ -70,29 +60,19 @@ fn check_local_activity(
         if let Some(arg) = &keyword.arg {
             identifiers.push(arg.to_string());
         }
-        if keyword
-            .arg
-            .as_ref()
-            .is_some_and(|arg| arg.as_str() == "args" || arg.as_str() == "arg")
-        {
+        if keyword.arg.as_ref().is_some_and(|arg| arg.as_str() == "args" || arg.as_str() == "arg") {
             collect_identifiers(&keyword.value, &mut identifiers);
         }
     }
     // The activity's own signature may carry the key (e.g. a dataclass input with `idempotency_key`).
     if let Some(Expr::Name(name)) = call.arguments.args.first()
-        && let Some(definition) = module
-            .activities
-            .iter()
-            .find(|function| function.name.as_str() == name.id.as_str())
+        && let Some(definition) = module.activities.iter().find(|function| function.name.as_str() == name.id.as_str())
     {
         for param in positional_params(definition, false) {
             identifiers.push(param.parameter.name.to_string());
         }
     }
-    if identifiers
-        .iter()
-        .any(|identifier| mentions_key(identifier))
-    {
+    if identifiers.iter().any(|identifier| mentions_key(identifier)) {
         return;
     }
     if retries_bounded(call) {
@@ -137,9 +117,7 @@ fn retries_bounded(call: &ast::ExprCall) -> bool {
         return keyword(call, "retry_policy").is_some();
     };
     match keyword(policy, "maximum_attempts") {
-        Some(Expr::NumberLiteral(number)) => {
-            !matches!(&number.value, ast::Number::Int(int) if int.as_i64() == Some(0))
-        }
+        Some(Expr::NumberLiteral(number)) => !matches!(&number.value, ast::Number::Int(int) if int.as_i64() == Some(0)),
         Some(_) => true,
         None => false,
     }
@@ -168,11 +146,7 @@ fn check_signatures(module: &Module<'_>, reporter: &mut Reporter<'_>) {
         }
     }
     for activity in &module.activities {
-        let is_method = activity
-            .parameters
-            .args
-            .first()
-            .is_some_and(|param| param.parameter.name.as_str() == "self");
+        let is_method = activity.parameters.args.first().is_some_and(|param| param.parameter.name.as_str() == "self");
         report(activity, is_method, "activity");
     }
 }

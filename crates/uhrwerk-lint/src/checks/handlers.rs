@@ -40,12 +40,7 @@ pub fn check(module: &Module<'_>, reporter: &mut Reporter<'_>) {
     }
 }
 
-fn check_handler(
-    module: &Module<'_>,
-    reporter: &mut Reporter<'_>,
-    method: &StmtFunctionDef,
-    what: &'static str,
-) {
+fn check_handler(module: &Module<'_>, reporter: &mut Reporter<'_>, method: &StmtFunctionDef, what: &'static str) {
     let name = method.name.as_str();
     if method.is_async {
         reporter.report(
@@ -54,12 +49,7 @@ fn check_handler(
             format!("{what} `{name}` is `async`; make it a plain `def` that only reads state"),
         );
     }
-    let mut visitor = ReadOnly {
-        module,
-        reporter,
-        what,
-        name,
-    };
+    let mut visitor = ReadOnly { module, reporter, what, name };
     for stmt in &method.body {
         visitor.visit_stmt(stmt);
     }
@@ -69,9 +59,7 @@ fn check_handler(
 fn rooted_at_self(expr: &Expr) -> Option<String> {
     match expr {
         Expr::Attribute(attribute) => match attribute.value.as_ref() {
-            Expr::Name(name) if name.id.as_str() == "self" => {
-                Some(format!("self.{}", attribute.attr))
-            }
+            Expr::Name(name) if name.id.as_str() == "self" => Some(format!("self.{}", attribute.attr)),
             inner => rooted_at_self(inner),
         },
         Expr::Subscript(subscript) => rooted_at_self(&subscript.value),
@@ -101,16 +89,10 @@ impl ReadOnly<'_, '_, '_> {
 impl<'a> Visitor<'a> for ReadOnly<'_, 'a, '_> {
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
         match stmt {
-            Stmt::Assign(assign) => assign
-                .targets
-                .iter()
-                .for_each(|target| self.mutation(target)),
+            Stmt::Assign(assign) => assign.targets.iter().for_each(|target| self.mutation(target)),
             Stmt::AugAssign(assign) => self.mutation(&assign.target),
             Stmt::AnnAssign(assign) if assign.value.is_some() => self.mutation(&assign.target),
-            Stmt::Delete(delete) => delete
-                .targets
-                .iter()
-                .for_each(|target| self.mutation(target)),
+            Stmt::Delete(delete) => delete.targets.iter().for_each(|target| self.mutation(target)),
             _ => {}
         }
         visitor::walk_stmt(self, stmt);
@@ -119,10 +101,8 @@ impl<'a> Visitor<'a> for ReadOnly<'_, 'a, '_> {
     fn visit_expr(&mut self, expr: &'a Expr) {
         match expr {
             Expr::Await(_) => {
-                let message = format!(
-                    "{} `{}` awaits; it must answer immediately from current state",
-                    self.what, self.name
-                );
+                let message =
+                    format!("{} `{}` awaits; it must answer immediately from current state", self.what, self.name);
                 self.reporter.report("UW201", expr.range(), message);
             }
             Expr::Call(call) => {

@@ -76,10 +76,8 @@ const IO_PREFIXES: &[(&str, &str)] = &[
 /// Classifies a call by its qualified name; `None` when it is harmless in workflow code.
 pub fn classify_call(qualified: &str, config: &Config) -> Option<(Hazard, &'static str)> {
     use Hazard::{Io, Nondeterministic};
-    const CLOCK: &str =
-        "use `workflow.now()` (replay-safe time) or move the logic into an activity";
-    const RANDOM: &str =
-        "use `workflow.random()` (seeded, replay-safe) or move the logic into an activity";
+    const CLOCK: &str = "use `workflow.now()` (replay-safe time) or move the logic into an activity";
+    const RANDOM: &str = "use `workflow.random()` (seeded, replay-safe) or move the logic into an activity";
     const UUID: &str = "use `workflow.uuid4()` or generate the id in an activity";
     const SLEEP: &str = "use `await workflow.sleep(...)`, a durable timer";
     const ENV: &str = "pass configuration in the workflow input or read it in an activity";
@@ -114,15 +112,8 @@ pub fn classify_call(qualified: &str, config: &Config) -> Option<(Hazard, &'stat
         q => {
             if let Some((_, what)) = IO_PREFIXES.iter().find(|(prefix, _)| q.starts_with(prefix)) {
                 (Io(IO), *what)
-            } else if config
-                .extra_nondeterministic
-                .iter()
-                .any(|extra| matches_pattern(extra, q))
-            {
-                (
-                    Nondeterministic("move it into an activity"),
-                    "configured as non-deterministic",
-                )
+            } else if config.extra_nondeterministic.iter().any(|extra| matches_pattern(extra, q)) {
+                (Nondeterministic("move it into an activity"), "configured as non-deterministic")
             } else {
                 return None;
             }
@@ -133,9 +124,7 @@ pub fn classify_call(qualified: &str, config: &Config) -> Option<(Hazard, &'stat
 
 fn matches_pattern(pattern: &str, qualified: &str) -> bool {
     match pattern.strip_suffix(".*") {
-        Some(prefix) => qualified
-            .strip_prefix(prefix)
-            .is_some_and(|rest| rest.starts_with('.')),
+        Some(prefix) => qualified.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.')),
         None => pattern == qualified,
     }
 }

@@ -10,16 +10,7 @@ use super::workflow_code::{contains_await, self_attribute};
 use crate::lint::Reporter;
 use crate::semantic::{MethodKind, Module, WorkflowClass};
 
-const GROWERS: &[&str] = &[
-    "append",
-    "extend",
-    "insert",
-    "add",
-    "appendleft",
-    "extendleft",
-    "update",
-    "setdefault",
-];
+const GROWERS: &[&str] = &["append", "extend", "insert", "add", "appendleft", "extendleft", "update", "setdefault"];
 const SHRINKERS: &[&str] = &["pop", "popleft", "popitem", "clear", "remove", "discard"];
 
 pub fn check(module: &Module<'_>, reporter: &mut Reporter<'_>) {
@@ -34,18 +25,11 @@ pub fn check(module: &Module<'_>, reporter: &mut Reporter<'_>) {
 
 /// Whether any method of the class calls `workflow.continue_as_new`.
 fn class_continues_as_new(module: &Module<'_>, workflow: &WorkflowClass<'_>) -> bool {
-    workflow
-        .methods
-        .iter()
-        .any(|(_, method)| calls_continue_as_new(module, &method.body, None))
+    workflow.methods.iter().any(|(_, method)| calls_continue_as_new(module, &method.body, None))
 }
 
 /// Whether the statements call `workflow.continue_as_new`, directly or through a `self.<method>()` of `class`.
-fn calls_continue_as_new(
-    module: &Module<'_>,
-    body: &[Stmt],
-    class: Option<&WorkflowClass<'_>>,
-) -> bool {
+fn calls_continue_as_new(module: &Module<'_>, body: &[Stmt], class: Option<&WorkflowClass<'_>>) -> bool {
     struct Finder<'m, 'a> {
         module: &'m Module<'a>,
         class: Option<&'m WorkflowClass<'a>>,
@@ -55,16 +39,13 @@ fn calls_continue_as_new(
     impl<'a> Visitor<'a> for Finder<'_, '_> {
         fn visit_expr(&mut self, expr: &'a Expr) {
             if let Expr::Call(call) = expr {
-                if self.module.qualify(&call.func).as_deref()
-                    == Some("temporalio.workflow.continue_as_new")
-                {
+                if self.module.qualify(&call.func).as_deref() == Some("temporalio.workflow.continue_as_new") {
                     self.found = true;
                 }
                 if let Some(class) = self.class
                     && self.depth < 3
                     && let Some(name) = self_attribute(&call.func)
-                    && let Some((_, method)) =
-                        class.methods.iter().find(|(_, m)| m.name.as_str() == name)
+                    && let Some((_, method)) = class.methods.iter().find(|(_, m)| m.name.as_str() == name)
                 {
                     self.depth += 1;
                     for stmt in &method.body {
@@ -76,12 +57,7 @@ fn calls_continue_as_new(
             visitor::walk_expr(self, expr);
         }
     }
-    let mut finder = Finder {
-        module,
-        class,
-        found: false,
-        depth: 0,
-    };
+    let mut finder = Finder { module, class, found: false, depth: 0 };
     for stmt in body {
         finder.visit_stmt(stmt);
     }
@@ -119,10 +95,7 @@ fn loop_exits(body: &[Stmt]) -> bool {
             }
         }
     }
-    let mut finder = Finder {
-        exits: false,
-        loop_depth: 0,
-    };
+    let mut finder = Finder { exits: false, loop_depth: 0 };
     for stmt in body {
         finder.visit_stmt(stmt);
     }
@@ -158,11 +131,7 @@ fn check_loops(module: &Module<'_>, workflow: &WorkflowClass<'_>, reporter: &mut
         if !method.is_async || matches!(kind, MethodKind::Query | MethodKind::Validator) {
             continue;
         }
-        let mut loops = Loops {
-            module,
-            workflow,
-            reporter: &mut *reporter,
-        };
+        let mut loops = Loops { module, workflow, reporter: &mut *reporter };
         for stmt in &method.body {
             loops.visit_stmt(stmt);
         }
@@ -267,13 +236,8 @@ impl<'a> Visitor<'a> for GrowthScan<'_> {
             let name = method.attr.as_str();
             if SHRINKERS.contains(&name) {
                 self.bounded.insert(attribute.to_string());
-            } else if GROWERS.contains(&name) && !self.init && (self.loop_depth > 0 || self.handler)
-            {
-                let place = if self.loop_depth > 0 {
-                    "in a loop"
-                } else {
-                    "in a signal/update handler"
-                };
+            } else if GROWERS.contains(&name) && !self.init && (self.loop_depth > 0 || self.handler) {
+                let place = if self.loop_depth > 0 { "in a loop" } else { "in a signal/update handler" };
                 self.growth.push(Growth {
                     attribute: attribute.to_string(),
                     range: call.range(),

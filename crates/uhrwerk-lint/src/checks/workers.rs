@@ -40,11 +40,7 @@ impl<'a> Visitor<'a> for Calls<'_, '_, 'a> {
 }
 
 pub fn check(module: &Module<'_>, reporter: &mut Reporter<'_>) {
-    let mut calls = Calls {
-        module,
-        workers: Vec::new(),
-        web_apps: Vec::new(),
-    };
+    let mut calls = Calls { module, workers: Vec::new(), web_apps: Vec::new() };
     for stmt in module.suite {
         calls.visit_stmt(stmt);
     }
@@ -58,17 +54,12 @@ pub fn check(module: &Module<'_>, reporter: &mut Reporter<'_>) {
             );
         }
         check_registrations(worker, reporter);
-        let opaque = worker
+        let opaque = worker.arguments.keywords.iter().any(|keyword| keyword.arg.is_none());
+        let tuned = worker
             .arguments
             .keywords
             .iter()
-            .any(|keyword| keyword.arg.is_none());
-        let tuned = worker.arguments.keywords.iter().any(|keyword| {
-            keyword
-                .arg
-                .as_ref()
-                .is_some_and(|arg| arg.as_str().starts_with("max_concurrent_"))
-        });
+            .any(|keyword| keyword.arg.as_ref().is_some_and(|arg| arg.as_str().starts_with("max_concurrent_")));
         if !opaque && !tuned {
             reporter.report(
                 "UW703",

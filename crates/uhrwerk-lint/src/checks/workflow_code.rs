@@ -12,27 +12,9 @@ use crate::config::Config;
 use crate::lint::Reporter;
 use crate::semantic::Module;
 
-const HEAVY_LIBRARIES: &[&str] = &[
-    "numpy",
-    "pandas",
-    "scipy",
-    "sklearn",
-    "torch",
-    "tensorflow",
-    "cv2",
-    "PIL",
-    "polars",
-];
-const LOG_METHODS: &[&str] = &[
-    "debug",
-    "info",
-    "warning",
-    "warn",
-    "error",
-    "exception",
-    "critical",
-    "log",
-];
+const HEAVY_LIBRARIES: &[&str] =
+    &["numpy", "pandas", "scipy", "sklearn", "torch", "tensorflow", "cv2", "PIL", "polars"];
+const LOG_METHODS: &[&str] = &["debug", "info", "warning", "warn", "error", "exception", "critical", "log"];
 
 /// First hazardous call found in a helper function.
 #[derive(Clone)]
@@ -132,10 +114,7 @@ fn is_set_literal(expr: &Expr) -> bool {
     }
 }
 
-fn summarize_helpers<'a>(
-    module: &Module<'a>,
-    config: &Config,
-) -> HashMap<&'a str, HelperSummary<'a>> {
+fn summarize_helpers<'a>(module: &Module<'a>, config: &Config) -> HashMap<&'a str, HelperSummary<'a>> {
     struct Summarizer<'m, 'a> {
         module: &'m Module<'a>,
         config: &'m Config,
@@ -146,8 +125,7 @@ fn summarize_helpers<'a>(
         fn visit_expr(&mut self, expr: &'a Expr) {
             if let Expr::Call(call) = expr {
                 if let Expr::Name(name) = call.func.as_ref()
-                    && let Some((helper_name, _)) =
-                        self.module.helpers.get_key_value(name.id.as_str())
+                    && let Some((helper_name, _)) = self.module.helpers.get_key_value(name.id.as_str())
                 {
                     self.callees.push(helper_name);
                 }
@@ -155,11 +133,7 @@ fn summarize_helpers<'a>(
                     && let Some(qualified) = self.module.qualify(&call.func)
                     && let Some((hazard, _)) = classify_call(&qualified, self.config)
                 {
-                    self.direct = Some(HelperHit {
-                        hazard,
-                        qualified,
-                        offset: call.range().start(),
-                    });
+                    self.direct = Some(HelperHit { hazard, qualified, offset: call.range().start() });
                 }
             }
             visitor::walk_expr(self, expr);
@@ -167,31 +141,17 @@ fn summarize_helpers<'a>(
     }
     let mut summaries = HashMap::new();
     for (&name, function) in &module.helpers {
-        let mut summarizer = Summarizer {
-            module,
-            config,
-            direct: None,
-            callees: Vec::new(),
-        };
+        let mut summarizer = Summarizer { module, config, direct: None, callees: Vec::new() };
         for stmt in &function.body {
             summarizer.visit_stmt(stmt);
         }
-        summaries.insert(
-            name,
-            HelperSummary {
-                direct: summarizer.direct,
-                callees: summarizer.callees,
-            },
-        );
+        summaries.insert(name, HelperSummary { direct: summarizer.direct, callees: summarizer.callees });
     }
     summaries
 }
 
 /// Breadth-first search from `start` to the nearest helper with a direct hazard; returns the chain.
-fn find_chain<'a>(
-    start: &'a str,
-    helpers: &HashMap<&'a str, HelperSummary<'a>>,
-) -> Option<(Vec<&'a str>, HelperHit)> {
+fn find_chain<'a>(start: &'a str, helpers: &HashMap<&'a str, HelperSummary<'a>>) -> Option<(Vec<&'a str>, HelperHit)> {
     let mut queue = VecDeque::from([vec![start]]);
     let mut seen = HashSet::from([start]);
     while let Some(chain) = queue.pop_front() {
@@ -225,16 +185,11 @@ impl WorkflowCode<'_, '_, '_> {
     fn is_set_expr(&self, expr: &Expr) -> bool {
         match expr {
             Expr::Name(name) => self.set_locals.contains(name.id.as_str()),
-            Expr::Attribute(_) => {
-                self_attribute(expr).is_some_and(|attr| self.set_attributes.contains(attr))
-            }
+            Expr::Attribute(_) => self_attribute(expr).is_some_and(|attr| self.set_attributes.contains(attr)),
             Expr::BinOp(binop) => {
                 matches!(
                     binop.op,
-                    ast::Operator::BitOr
-                        | ast::Operator::BitAnd
-                        | ast::Operator::Sub
-                        | ast::Operator::BitXor
+                    ast::Operator::BitOr | ast::Operator::BitAnd | ast::Operator::Sub | ast::Operator::BitXor
                 ) && (self.is_set_expr(&binop.left) || self.is_set_expr(&binop.right))
             }
             Expr::Call(call) => {
@@ -243,10 +198,7 @@ impl WorkflowCode<'_, '_, '_> {
                 }
                 // `list(s)`, `tuple(s)`, `enumerate(s)` keep the set's arbitrary order; `sorted(s)` fixes it.
                 if let Expr::Name(name) = call.func.as_ref()
-                    && matches!(
-                        name.id.as_str(),
-                        "list" | "tuple" | "enumerate" | "iter" | "reversed"
-                    )
+                    && matches!(name.id.as_str(), "list" | "tuple" | "enumerate" | "iter" | "reversed")
                     && let Some(first) = call.arguments.args.first()
                 {
                     return self.is_set_expr(first);
@@ -297,10 +249,7 @@ impl WorkflowCode<'_, '_, '_> {
             self.reporter.report(
                 hazard.code(),
                 call.range(),
-                format!(
-                    "`{qualified}()` uses {what} in workflow code; {}",
-                    hazard.advice()
-                ),
+                format!("`{qualified}()` uses {what} in workflow code; {}", hazard.advice()),
             );
             return;
         }
@@ -372,11 +321,7 @@ impl WorkflowCode<'_, '_, '_> {
         let Some(first) = call.arguments.args.first() else {
             return;
         };
-        let api = qualified
-            .rsplit('.')
-            .next()
-            .unwrap_or(qualified)
-            .to_string();
+        let api = qualified.rsplit('.').next().unwrap_or(qualified).to_string();
         match first {
             Expr::StringLiteral(literal) => {
                 let key = format!("{}\u{0}{}", self.class_name, literal.value.to_str());
@@ -496,9 +441,7 @@ impl<'a> Visitor<'a> for WorkflowCode<'_, 'a, '_> {
                     && let Some(qualified) = self.module.qualify(&call.func)
                 {
                     let api = qualified.strip_prefix("temporalio.workflow.");
-                    if api.is_some_and(|api| AWAITABLE_APIS.contains(&api))
-                        || qualified == "asyncio.sleep"
-                    {
+                    if api.is_some_and(|api| AWAITABLE_APIS.contains(&api)) || qualified == "asyncio.sleep" {
                         self.reporter.report(
                             "UW107",
                             call.range(),

@@ -15,12 +15,20 @@ const DELETE_REASON: &str = "Delete workflow execution";
 impl Engine {
     /// Deletes a run (the latest one of the workflow id when `run_id` is empty), terminating it
     /// first when it is still running.
-    pub async fn delete_run(self: &Arc<Self>, namespace: &str, workflow_id: &str, run_id: &str, identity: &str) -> Result<()> {
+    pub async fn delete_run(
+        self: &Arc<Self>,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+        identity: &str,
+    ) -> Result<()> {
         let run = self.run_state(namespace, workflow_id, run_id).await?;
         if run.is_open() {
             let identity = identity.to_string();
             let terminated = self
-                .mutate(namespace, workflow_id, &run.run_id, move |ctx, st| kernel::terminate_run(ctx, st, DELETE_REASON, None, &identity))
+                .mutate(namespace, workflow_id, &run.run_id, move |ctx, st| {
+                    kernel::terminate_run(ctx, st, DELETE_REASON, None, &identity)
+                })
                 .await;
             match terminated {
                 // It closed on its own meanwhile: delete it all the same.

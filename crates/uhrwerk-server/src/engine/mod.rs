@@ -154,7 +154,10 @@ impl Engine {
                 let is_signal = matches!(request, kernel::ExternalRequest::Signal(_));
                 let delivered = match request {
                     kernel::ExternalRequest::Signal(signal) => {
-                        self.mutate(&namespace, &target.workflow_id, &target.run_id, move |ctx, st| kernel::signal_run(ctx, st, signal)).await
+                        self.mutate(&namespace, &target.workflow_id, &target.run_id, move |ctx, st| {
+                            kernel::signal_run(ctx, st, signal)
+                        })
+                        .await
                     }
                     kernel::ExternalRequest::Cancel { reason } => {
                         let request_id = format!("{}-cancel-{}", source.run_id, source.initiated_event_id);
@@ -164,7 +167,14 @@ impl Engine {
                         };
                         let initiated = source.initiated_event_id;
                         self.mutate(&namespace, &target.workflow_id, &target.run_id, move |ctx, st| {
-                            kernel::request_cancel_run_from(ctx, st, &reason, "", &request_id, Some((sender, initiated)))
+                            kernel::request_cancel_run_from(
+                                ctx,
+                                st,
+                                &reason,
+                                "",
+                                &request_id,
+                                Some((sender, initiated)),
+                            )
                         })
                         .await
                     }
@@ -201,7 +211,8 @@ impl Engine {
             })
             .await?;
         // The workflow id's latest run must belong to the child's chain and be closed.
-        let Some(latest) = latest.filter(|r| r.first_execution_run_id == child.run_id || r.run_id == child.run_id) else {
+        let Some(latest) = latest.filter(|r| r.first_execution_run_id == child.run_id || r.run_id == child.run_id)
+        else {
             return Ok(());
         };
         if latest.is_open() {
@@ -226,10 +237,15 @@ impl Engine {
         if parent_run.is_open() {
             return Ok(());
         }
-        let Some(info) = parent_run.closed_children.iter().find(|c| c.initiated_event_id == parent.initiated_event_id).cloned() else {
+        let Some(info) =
+            parent_run.closed_children.iter().find(|c| c.initiated_event_id == parent.initiated_event_id).cloned()
+        else {
             return Ok(());
         };
-        let execution = uhrwerk_proto::temporal::api::common::v1::WorkflowExecution { workflow_id: parent_run.workflow_id.clone(), run_id: parent_run.run_id.clone() };
+        let execution = uhrwerk_proto::temporal::api::common::v1::WorkflowExecution {
+            workflow_id: parent_run.workflow_id.clone(),
+            run_id: parent_run.run_id.clone(),
+        };
         self.clone().follow_up(Effect::ParentClosed { parent: execution, children: vec![info] }).await;
         Ok(())
     }
@@ -239,15 +255,24 @@ impl Engine {
         use uhrwerk_proto::temporal::api::history::v1::history_event::Attributes;
         let (run_id, initiated) = (parent.run_id.clone(), parent.initiated_event_id);
         let events = self.read(move |s| s.events(&run_id, initiated, 1)).await?;
-        let Some(Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(a)) = events.into_iter().next().and_then(|e| e.attributes) else {
-            return Err(Error::Internal(format!("event {initiated} of run {} is not a child initiation", parent.run_id)));
+        let Some(Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(a)) =
+            events.into_iter().next().and_then(|e| e.attributes)
+        else {
+            return Err(Error::Internal(format!(
+                "event {initiated} of run {} is not a child initiation",
+                parent.run_id
+            )));
         };
         let request = kernel::child_start_request(&parent.run_id, initiated, &a);
         self.start_child(parent, request).await
     }
 
     /// Starts a child workflow and tells the parent whether it started.
-    async fn start_child(self: &Arc<Self>, parent: ParentInfo, request: uhrwerk_proto::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest) -> Result<()> {
+    async fn start_child(
+        self: &Arc<Self>,
+        parent: ParentInfo,
+        request: uhrwerk_proto::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest,
+    ) -> Result<()> {
         let initiated = parent.initiated_event_id;
         match self.start_child_run(request, parent.clone()).await {
             Ok(outcome) => {
@@ -285,7 +310,10 @@ impl Engine {
     }
 
     /// Runs a blocking store call off the async workers.
-    pub async fn read<T: Send + 'static>(&self, f: impl FnOnce(&dyn Store) -> uhrwerk_store::Result<T> + Send + 'static) -> Result<T> {
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn Store) -> uhrwerk_store::Result<T> + Send + 'static,
+    ) -> Result<T> {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || f(store.as_ref()))
             .await
@@ -331,13 +359,17 @@ impl Engine {
             })
             .collect();
         // Runs with follow-ups that a crash may have cut off (see below).
-        let pending_externals: Vec<RunState> = recovered.open_runs.iter().filter(|r| !r.pending_externals.is_empty()).cloned().collect();
+        let pending_externals: Vec<RunState> =
+            recovered.open_runs.iter().filter(|r| !r.pending_externals.is_empty()).cloned().collect();
         let orphans: Vec<RunState> = recovered.open_runs.iter().filter(|r| r.parent.is_some()).cloned().collect();
         {
             let mut slots = self.slots.lock().expect("slots lock");
             for run in recovered.open_runs {
                 let key = (run.namespace.clone(), run.workflow_id.clone());
-                slots.insert(key, Arc::new(tokio::sync::Mutex::new(SlotState { loaded: true, evicted: false, run: Some(run) })));
+                slots.insert(
+                    key,
+                    Arc::new(tokio::sync::Mutex::new(SlotState { loaded: true, evicted: false, run: Some(run) })),
+                );
             }
         }
         for task in recovered.tasks {
@@ -399,7 +431,11 @@ impl Engine {
     }
 
     /// Locks the slot of a workflow id and loads its latest run from the store if needed.
-    async fn lock_slot(&self, namespace: &str, workflow_id: &str) -> Result<(Arc<Slot>, tokio::sync::OwnedMutexGuard<SlotState>)> {
+    async fn lock_slot(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+    ) -> Result<(Arc<Slot>, tokio::sync::OwnedMutexGuard<SlotState>)> {
         loop {
             let slot = self.slot(namespace, workflow_id);
             let state_guard = slot.clone().lock_owned().await;
@@ -494,7 +530,11 @@ impl Engine {
                 match effect {
                     Effect::DispatchWorkflowTask { task_queue, scheduled_event_id, attempt }
                     | Effect::DispatchActivityTask { task_queue, scheduled_event_id, attempt } => {
-                        let kind = if matches!(effect, Effect::DispatchWorkflowTask { .. }) { TaskKind::Workflow } else { TaskKind::Activity };
+                        let kind = if matches!(effect, Effect::DispatchWorkflowTask { .. }) {
+                            TaskKind::Workflow
+                        } else {
+                            TaskKind::Activity
+                        };
                         let task = OutboxTask {
                             kind,
                             namespace: st.namespace.clone(),
@@ -511,7 +551,10 @@ impl Engine {
                     Effect::ArmTimer(t) => write.add_timers.push(t.clone()),
                     Effect::TimerDone(t) => write.remove_timers.push(t.clone()),
                     Effect::RunClosed => {}
-                    Effect::StartChild { .. } | Effect::NotifyParent { .. } | Effect::ParentClosed { .. } | Effect::External { .. } => {
+                    Effect::StartChild { .. }
+                    | Effect::NotifyParent { .. }
+                    | Effect::ParentClosed { .. }
+                    | Effect::External { .. } => {
                         follow_ups.push(effect.clone());
                     }
                 }
@@ -541,7 +584,8 @@ impl Engine {
         let key = (last.state.namespace.clone(), last.state.workflow_id.clone());
         // Every commit wakes the run's watchers: history long polls (which re-check for new
         // events) and update waiters (which re-check the update's stage).
-        let notifications: Vec<(String, i64)> = pending.iter().map(|p| (p.state.run_id.clone(), p.state.next_event_id)).collect();
+        let notifications: Vec<(String, i64)> =
+            pending.iter().map(|p| (p.state.run_id.clone(), p.state.next_event_id)).collect();
         for task in offers {
             self.matching.offer(task);
         }
@@ -563,7 +607,10 @@ impl Engine {
             self.metrics.transition(before, &p.state, &p.events);
         }
         if let Some(hook) = self.close_hook.get() {
-            for p in pending.iter().filter(|p| !p.state.is_open() && p.events.iter().any(|e| e.event_id == p.state.close_event_id)) {
+            for p in pending
+                .iter()
+                .filter(|p| !p.state.is_open() && p.events.iter().any(|e| e.event_id == p.state.close_event_id))
+            {
                 hook(&p.state);
             }
         }
@@ -623,7 +670,8 @@ impl Engine {
     /// The latest state of a run: from memory when it is loaded, else from the store. Reads
     /// never create slots, so looking at closed workflows does not fill memory.
     pub async fn run_state(&self, namespace: &str, workflow_id: &str, run_id: &str) -> Result<RunState> {
-        let existing = self.slots.lock().expect("slots lock").get(&(namespace.to_string(), workflow_id.to_string())).cloned();
+        let existing =
+            self.slots.lock().expect("slots lock").get(&(namespace.to_string(), workflow_id.to_string())).cloned();
         if let Some(slot) = existing {
             let guard = slot.lock().await;
             if let Some(run) = guard.run.as_ref().filter(|_| guard.loaded && !guard.evicted) {
@@ -707,6 +755,8 @@ pub fn not_found(workflow_id: &str, run_id: &str) -> Error {
     if run_id.is_empty() {
         Error::NotFound(format!("workflow not found for ID: {workflow_id}"))
     } else {
-        Error::NotFound(format!("workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""))
+        Error::NotFound(format!(
+            "workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""
+        ))
     }
 }

@@ -10,7 +10,9 @@ use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
 use super::{Engine, Pending};
 use crate::error::{Error, Result};
 
-use enums_pb::{WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy as Conflict, WorkflowIdReusePolicy as Reuse};
+use enums_pb::{
+    WorkflowExecutionStatus as Status, WorkflowIdConflictPolicy as Conflict, WorkflowIdReusePolicy as Reuse,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StartOutcome {
@@ -32,7 +34,11 @@ enum Decision {
     Existing { started: bool },
 }
 
-fn decide(req: &workflowservice_pb::StartWorkflowExecutionRequest, current: Option<&RunState>, default_conflict: Conflict) -> Result<Decision> {
+fn decide(
+    req: &workflowservice_pb::StartWorkflowExecutionRequest,
+    current: Option<&RunState>,
+    default_conflict: Conflict,
+) -> Result<Decision> {
     let Some(run) = current else { return Ok(Decision::Start) };
     if !req.request_id.is_empty() && run.start_request_id == req.request_id {
         // A retried request: answer as the first attempt was answered.
@@ -52,7 +58,10 @@ fn decide(req: &workflowservice_pb::StartWorkflowExecutionRequest, current: Opti
             Conflict::TerminateExisting => Ok(Decision::TerminateThenStart),
             Conflict::Fail | Conflict::Unspecified => Err(already_started(
                 run,
-                format!("Workflow execution is already running. WorkflowId: {}, RunId: {}.", run.workflow_id, run.run_id),
+                format!(
+                    "Workflow execution is already running. WorkflowId: {}, RunId: {}.",
+                    run.workflow_id, run.run_id
+                ),
             )),
         };
     }
@@ -84,7 +93,10 @@ fn decide(req: &workflowservice_pb::StartWorkflowExecutionRequest, current: Opti
 
 impl Engine {
     /// Starts a run for a validated request, honouring reuse and conflict policies.
-    pub async fn start_workflow(self: &Arc<Self>, req: workflowservice_pb::StartWorkflowExecutionRequest) -> Result<StartOutcome> {
+    pub async fn start_workflow(
+        self: &Arc<Self>,
+        req: workflowservice_pb::StartWorkflowExecutionRequest,
+    ) -> Result<StartOutcome> {
         self.start_or_signal(req, None, None, None).await
     }
 
@@ -99,7 +111,11 @@ impl Engine {
     }
 
     /// Starts the child run of `parent`.
-    pub(super) async fn start_child_run(self: &Arc<Self>, req: workflowservice_pb::StartWorkflowExecutionRequest, parent: ParentInfo) -> Result<StartOutcome> {
+    pub(super) async fn start_child_run(
+        self: &Arc<Self>,
+        req: workflowservice_pb::StartWorkflowExecutionRequest,
+        parent: ParentInfo,
+    ) -> Result<StartOutcome> {
         self.start_or_signal(req, None, Some(parent), None).await
     }
 
@@ -143,7 +159,13 @@ impl Engine {
                 Decision::TerminateThenStart => {
                     let mut current = guard.run.clone().expect("decided on an existing run");
                     let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
-                    kernel::terminate_run(&mut ctx, &mut current, "TerminateIfRunning WorkflowIdReusePolicy", None, &req.identity)?;
+                    kernel::terminate_run(
+                        &mut ctx,
+                        &mut current,
+                        "TerminateIfRunning WorkflowIdReusePolicy",
+                        None,
+                        &req.identity,
+                    )?;
                     let pending = vec![Pending::from_ctx(current, &mut ctx, false)];
                     drop(ctx);
                     this.commit(&slot, &mut guard, pending, false).await?;
@@ -152,7 +174,8 @@ impl Engine {
             }
             let run_id = uuid::Uuid::now_v7().to_string();
             let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
-            let mut st = kernel::start_run(&mut ctx, StartOptions { run_id: run_id.clone(), request: req, signal, parent });
+            let mut st =
+                kernel::start_run(&mut ctx, StartOptions { run_id: run_id.clone(), request: req, signal, parent });
             if let Some(update) = update {
                 kernel::admit_update(&mut ctx, &mut st, update)?;
             }

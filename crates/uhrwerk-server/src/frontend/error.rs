@@ -45,8 +45,12 @@ impl From<Error> for Status {
                 Code::AlreadyExists,
                 message,
                 "WorkflowExecutionAlreadyStartedFailure",
-                errordetails_pb::WorkflowExecutionAlreadyStartedFailure { start_request_id, run_id, ..Default::default() }
-                    .encode_to_vec(),
+                errordetails_pb::WorkflowExecutionAlreadyStartedFailure {
+                    start_request_id,
+                    run_id,
+                    ..Default::default()
+                }
+                .encode_to_vec(),
             ),
             Error::QueryFailed { message, failure } => with_detail(
                 Code::InvalidArgument,
@@ -97,7 +101,11 @@ mod tests {
         let s = Status::from(Error::NamespaceNotFound("nope".into()));
         assert_eq!((s.code(), s.message()), (Code::NotFound, "Namespace nope is not found."));
         assert_eq!(detail_type(&s), "NamespaceNotFoundFailure");
-        let s = Status::from(Error::AlreadyStarted { message: "m".into(), start_request_id: "r".into(), run_id: "id".into() });
+        let s = Status::from(Error::AlreadyStarted {
+            message: "m".into(),
+            start_request_id: "r".into(),
+            run_id: "id".into(),
+        });
         assert_eq!(s.code(), Code::AlreadyExists);
         assert_eq!(detail_type(&s), "WorkflowExecutionAlreadyStartedFailure");
         assert_eq!(Status::from(Error::InvalidArgument("x".into())).code(), Code::InvalidArgument);

@@ -34,7 +34,8 @@ impl<S: NamedService> NamedService for Gate<S> {
 
 impl<S, B> tower_service::Service<http::Request<B>> for Gate<S>
 where
-    S: tower_service::Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible> + NamedService,
+    S: tower_service::Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>
+        + NamedService,
     S::Future: Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
@@ -52,7 +53,8 @@ where
         let response = if self.implemented.contains(&method.as_str()) {
             futures_util::future::Either::Left(self.inner.call(req))
         } else {
-            let status = tonic::Status::unimplemented(format!("method {method} of {} is not implemented by Uhrwerk", S::NAME));
+            let status =
+                tonic::Status::unimplemented(format!("method {method} of {} is not implemented by Uhrwerk", S::NAME));
             futures_util::future::Either::Right(std::future::ready(Ok(status.into_http())))
         };
         Box::pin(async move {
@@ -62,7 +64,10 @@ where
             if let Ok(r) = &response {
                 let code = status_code(r);
                 if code != 0 {
-                    metrics.service_errors.with_label_values(&[&method, &format!("{:?}", tonic::Code::from_i32(code))]).inc();
+                    metrics
+                        .service_errors
+                        .with_label_values(&[&method, &format!("{:?}", tonic::Code::from_i32(code))])
+                        .inc();
                 }
             }
             response

@@ -65,7 +65,8 @@ impl Frontend {
             if close_only {
                 if !state.is_open() {
                     let id = state.close_event_id.max(1);
-                    let events = self.read_events(&run_id, id, 1).await?.into_iter().map(close_event_for_callers).collect();
+                    let events =
+                        self.read_events(&run_id, id, 1).await?.into_iter().map(close_event_for_callers).collect();
                     return Ok(response(events, Vec::new()));
                 }
                 if !req.wait_new_event {
@@ -114,7 +115,10 @@ impl Frontend {
     }
 }
 
-fn response(events: Vec<history_pb::HistoryEvent>, next_page_token: Vec<u8>) -> workflowservice_pb::GetWorkflowExecutionHistoryResponse {
+fn response(
+    events: Vec<history_pb::HistoryEvent>,
+    next_page_token: Vec<u8>,
+) -> workflowservice_pb::GetWorkflowExecutionHistoryResponse {
     workflowservice_pb::GetWorkflowExecutionHistoryResponse {
         history: Some(history_pb::History { events }),
         next_page_token,
@@ -127,18 +131,22 @@ fn response(events: Vec<history_pb::HistoryEvent>, next_page_token: Vec<u8>) -> 
 fn close_event_for_callers(event: history_pb::HistoryEvent) -> history_pb::HistoryEvent {
     use history_pb::history_event::Attributes;
     match &event.attributes {
-        Some(Attributes::WorkflowExecutionCompletedEventAttributes(a)) if !a.new_execution_run_id.is_empty() => history_pb::HistoryEvent {
-            event_id: event.event_id,
-            event_time: event.event_time,
-            event_type: enums_pb::EventType::WorkflowExecutionContinuedAsNew as i32,
-            attributes: Some(Attributes::WorkflowExecutionContinuedAsNewEventAttributes(history_pb::WorkflowExecutionContinuedAsNewEventAttributes {
-                new_execution_run_id: a.new_execution_run_id.clone(),
-                last_completion_result: a.result.clone(),
-                workflow_task_completed_event_id: a.workflow_task_completed_event_id,
+        Some(Attributes::WorkflowExecutionCompletedEventAttributes(a)) if !a.new_execution_run_id.is_empty() => {
+            history_pb::HistoryEvent {
+                event_id: event.event_id,
+                event_time: event.event_time,
+                event_type: enums_pb::EventType::WorkflowExecutionContinuedAsNew as i32,
+                attributes: Some(Attributes::WorkflowExecutionContinuedAsNewEventAttributes(
+                    history_pb::WorkflowExecutionContinuedAsNewEventAttributes {
+                        new_execution_run_id: a.new_execution_run_id.clone(),
+                        last_completion_result: a.result.clone(),
+                        workflow_task_completed_event_id: a.workflow_task_completed_event_id,
+                        ..Default::default()
+                    },
+                )),
                 ..Default::default()
-            })),
-            ..Default::default()
-        },
+            }
+        }
         _ => event,
     }
 }

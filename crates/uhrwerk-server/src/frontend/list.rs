@@ -36,9 +36,13 @@ struct ListToken {
 
 fn encode_token(query: &str, cursor: &PageCursor) -> Vec<u8> {
     let token = match cursor {
-        PageCursor::After { close_order, start_time_ms, run_id } => {
-            ListToken { start_time_ms: *start_time_ms, run_id: run_id.clone(), query: query.to_string(), close_order: *close_order, offset: 0 }
-        }
+        PageCursor::After { close_order, start_time_ms, run_id } => ListToken {
+            start_time_ms: *start_time_ms,
+            run_id: run_id.clone(),
+            query: query.to_string(),
+            close_order: *close_order,
+            offset: 0,
+        },
         PageCursor::Offset(n) => ListToken { query: query.to_string(), offset: *n, ..Default::default() },
     };
     let mut out = TOKEN_MAGIC.to_vec();
@@ -65,7 +69,10 @@ fn decode_token(bytes: &[u8], query: &str) -> Result<Option<PageCursor>> {
 pub fn execution_info(st: &RunState) -> workflow_pb::WorkflowExecutionInfo {
     let closed = !st.is_open();
     workflow_pb::WorkflowExecutionInfo {
-        execution: Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() }),
+        execution: Some(common_pb::WorkflowExecution {
+            workflow_id: st.workflow_id.clone(),
+            run_id: st.run_id.clone(),
+        }),
         r#type: Some(common_pb::WorkflowType { name: st.workflow_type.clone() }),
         start_time: Some(time::timestamp(st.start_time_ms)),
         close_time: closed.then(|| time::timestamp(st.close_time_ms)),
@@ -78,8 +85,13 @@ pub fn execution_info(st: &RunState) -> workflow_pb::WorkflowExecutionInfo {
         state_transition_count: st.state_transition_count,
         history_size_bytes: st.history_size_bytes,
         execution_duration: closed.then(|| time::duration(st.close_time_ms - st.execution_time_ms)),
-        parent_execution: st.parent.as_ref().map(|p| common_pb::WorkflowExecution { workflow_id: p.workflow_id.clone(), run_id: p.run_id.clone() }),
-        root_execution: st.root.clone().or_else(|| Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() })),
+        parent_execution: st
+            .parent
+            .as_ref()
+            .map(|p| common_pb::WorkflowExecution { workflow_id: p.workflow_id.clone(), run_id: p.run_id.clone() }),
+        root_execution: st.root.clone().or_else(|| {
+            Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() })
+        }),
         first_run_id: st.first_execution_run_id.clone(),
         ..Default::default()
     }
@@ -105,9 +117,14 @@ pub fn describe(st: &RunState) -> workflowservice_pb::DescribeWorkflowExecutionR
                 attempt: ai.attempt,
                 maximum_attempts: policy.maximum_attempts,
                 scheduled_time: Some(time::timestamp(ai.attempt_scheduled_time_ms)),
-                expiration_time: (ai.schedule_to_close_ms > 0).then(|| time::timestamp(ai.scheduled_time_ms + ai.schedule_to_close_ms)),
+                expiration_time: (ai.schedule_to_close_ms > 0)
+                    .then(|| time::timestamp(ai.scheduled_time_ms + ai.schedule_to_close_ms)),
                 last_failure: ai.last_failure.clone(),
-                last_worker_identity: if ai.started_identity.is_empty() { ai.last_worker_identity.clone() } else { ai.started_identity.clone() },
+                last_worker_identity: if ai.started_identity.is_empty() {
+                    ai.last_worker_identity.clone()
+                } else {
+                    ai.started_identity.clone()
+                },
                 priority: ai.priority.clone(),
                 ..Default::default()
             }
@@ -156,7 +173,13 @@ impl Frontend {
         uhrwerk_visibility::parse(query, &catalog).map_err(|e| Error::InvalidArgument(e.to_string()))
     }
 
-    async fn list_page(&self, namespace: &str, query_text: &str, page_size: i32, token: &[u8]) -> Result<(Vec<workflow_pb::WorkflowExecutionInfo>, Vec<u8>)> {
+    async fn list_page(
+        &self,
+        namespace: &str,
+        query_text: &str,
+        page_size: i32,
+        token: &[u8],
+    ) -> Result<(Vec<workflow_pb::WorkflowExecutionInfo>, Vec<u8>)> {
         self.namespaces.check(namespace)?;
         let query = self.parse_query(namespace, query_text)?;
         let cursor = decode_token(token, query_text)?;
@@ -170,17 +193,28 @@ impl Frontend {
         Ok((runs.iter().map(execution_info).collect(), next_page_token))
     }
 
-    pub(super) async fn list(&self, req: workflowservice_pb::ListWorkflowExecutionsRequest) -> Result<workflowservice_pb::ListWorkflowExecutionsResponse> {
-        let (executions, next_page_token) = self.list_page(&req.namespace, &req.query, req.page_size, &req.next_page_token).await?;
+    pub(super) async fn list(
+        &self,
+        req: workflowservice_pb::ListWorkflowExecutionsRequest,
+    ) -> Result<workflowservice_pb::ListWorkflowExecutionsResponse> {
+        let (executions, next_page_token) =
+            self.list_page(&req.namespace, &req.query, req.page_size, &req.next_page_token).await?;
         Ok(workflowservice_pb::ListWorkflowExecutionsResponse { executions, next_page_token })
     }
 
-    pub(super) async fn scan(&self, req: workflowservice_pb::ScanWorkflowExecutionsRequest) -> Result<workflowservice_pb::ScanWorkflowExecutionsResponse> {
-        let (executions, next_page_token) = self.list_page(&req.namespace, &req.query, req.page_size, &req.next_page_token).await?;
+    pub(super) async fn scan(
+        &self,
+        req: workflowservice_pb::ScanWorkflowExecutionsRequest,
+    ) -> Result<workflowservice_pb::ScanWorkflowExecutionsResponse> {
+        let (executions, next_page_token) =
+            self.list_page(&req.namespace, &req.query, req.page_size, &req.next_page_token).await?;
         Ok(workflowservice_pb::ScanWorkflowExecutionsResponse { executions, next_page_token })
     }
 
-    pub(super) async fn count(&self, req: workflowservice_pb::CountWorkflowExecutionsRequest) -> Result<workflowservice_pb::CountWorkflowExecutionsResponse> {
+    pub(super) async fn count(
+        &self,
+        req: workflowservice_pb::CountWorkflowExecutionsRequest,
+    ) -> Result<workflowservice_pb::CountWorkflowExecutionsResponse> {
         self.namespaces.check(&req.namespace)?;
         let query = self.parse_query(&req.namespace, &req.query)?;
         let namespace = req.namespace.clone();
@@ -192,11 +226,17 @@ impl Frontend {
         let groups = by_status
             .iter()
             .map(|(status, count)| workflowservice_pb::count_workflow_executions_response::AggregationGroup {
-                group_values: vec![payload::encode(ValueType::Keyword, &[Literal::Str(execution_status_name(*status).unwrap_or("Unspecified").to_string())])],
+                group_values: vec![payload::encode(
+                    ValueType::Keyword,
+                    &[Literal::Str(execution_status_name(*status).unwrap_or("Unspecified").to_string())],
+                )],
                 count: *count,
             })
             .collect();
-        Ok(workflowservice_pb::CountWorkflowExecutionsResponse { count: by_status.iter().map(|(_, n)| n).sum(), groups })
+        Ok(workflowservice_pb::CountWorkflowExecutionsResponse {
+            count: by_status.iter().map(|(_, n)| n).sum(),
+            groups,
+        })
     }
 
     pub(super) fn get_search_attributes(&self) -> workflowservice_pb::GetSearchAttributesResponse {
@@ -206,7 +246,10 @@ impl Frontend {
         workflowservice_pb::GetSearchAttributesResponse { keys }
     }
 
-    pub(super) async fn delete(&self, req: workflowservice_pb::DeleteWorkflowExecutionRequest) -> Result<workflowservice_pb::DeleteWorkflowExecutionResponse> {
+    pub(super) async fn delete(
+        &self,
+        req: workflowservice_pb::DeleteWorkflowExecutionRequest,
+    ) -> Result<workflowservice_pb::DeleteWorkflowExecutionResponse> {
         self.namespaces.check(&req.namespace)?;
         let execution = req.workflow_execution.unwrap_or_default();
         if execution.workflow_id.is_empty() {

@@ -51,7 +51,13 @@ pub struct Frontend {
 }
 
 impl Frontend {
-    pub fn new(engine: Arc<Engine>, namespaces: Namespaces, schedules: Arc<Scheduler>, shutdown: watch::Receiver<bool>, server_version: &'static str) -> Self {
+    pub fn new(
+        engine: Arc<Engine>,
+        namespaces: Namespaces,
+        schedules: Arc<Scheduler>,
+        shutdown: watch::Receiver<bool>,
+        server_version: &'static str,
+    ) -> Self {
         let cluster_id = namespaces
             .get(crate::namespaces::DEFAULT_NAMESPACE)
             .and_then(|ns| ns.namespace_info.map(|i| i.id))
@@ -80,7 +86,10 @@ impl Frontend {
 
 /// Checks and completes a start request as the StartWorkflowExecution RPC does; for starts
 /// that other subsystems (schedules) make.
-pub fn validate_start(limits: &uhrwerk_core::config::Limits, req: &mut uhrwerk_proto::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest) -> crate::error::Result<()> {
+pub fn validate_start(
+    limits: &uhrwerk_core::config::Limits,
+    req: &mut uhrwerk_proto::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest,
+) -> crate::error::Result<()> {
     validate::start(limits, req)
 }
 

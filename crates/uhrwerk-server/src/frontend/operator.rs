@@ -36,7 +36,8 @@ impl Frontend {
         }
         let mut attrs = Vec::new();
         for (name, ty) in req.search_attributes {
-            let ty = ValueType::from_indexed(ty).ok_or_else(|| Error::InvalidArgument(format!("Unknown search attribute type: {ty}.")))?;
+            let ty = ValueType::from_indexed(ty)
+                .ok_or_else(|| Error::InvalidArgument(format!("Unknown search attribute type: {ty}.")))?;
             attrs.push((name, ty));
         }
         attrs.sort();
@@ -44,7 +45,10 @@ impl Frontend {
         Ok(pb::AddSearchAttributesResponse::default())
     }
 
-    fn remove_search_attributes(&self, req: pb::RemoveSearchAttributesRequest) -> Result<pb::RemoveSearchAttributesResponse> {
+    fn remove_search_attributes(
+        &self,
+        req: pb::RemoveSearchAttributesRequest,
+    ) -> Result<pb::RemoveSearchAttributesResponse> {
         let namespace = self.operator_namespace(&req.namespace)?;
         if req.search_attributes.is_empty() {
             return Err(Error::InvalidArgument("SearchAttributes are not set on request.".into()));
@@ -55,24 +59,39 @@ impl Frontend {
 
     fn list_search_attributes(&self, req: pb::ListSearchAttributesRequest) -> Result<pb::ListSearchAttributesResponse> {
         let namespace = self.operator_namespace(&req.namespace)?;
-        let custom_attributes: HashMap<String, i32> =
-            self.engine.search_attributes().custom(&namespace).into_iter().map(|(name, ty)| (name, ty.to_indexed())).collect();
-        let system_attributes: HashMap<String, i32> = SYSTEM_ATTRIBUTES.iter().map(|(name, ty)| (name.to_string(), ty.to_indexed())).collect();
+        let custom_attributes: HashMap<String, i32> = self
+            .engine
+            .search_attributes()
+            .custom(&namespace)
+            .into_iter()
+            .map(|(name, ty)| (name, ty.to_indexed()))
+            .collect();
+        let system_attributes: HashMap<String, i32> =
+            SYSTEM_ATTRIBUTES.iter().map(|(name, ty)| (name.to_string(), ty.to_indexed())).collect();
         Ok(pb::ListSearchAttributesResponse { custom_attributes, system_attributes, storage_schema: HashMap::new() })
     }
 }
 
 #[tonic::async_trait]
 impl OperatorService for Frontend {
-    async fn add_search_attributes(&self, request: Request<pb::AddSearchAttributesRequest>) -> RpcResult<pb::AddSearchAttributesResponse> {
+    async fn add_search_attributes(
+        &self,
+        request: Request<pb::AddSearchAttributesRequest>,
+    ) -> RpcResult<pb::AddSearchAttributesResponse> {
         reply(self.add_search_attributes(request.into_inner()))
     }
 
-    async fn remove_search_attributes(&self, request: Request<pb::RemoveSearchAttributesRequest>) -> RpcResult<pb::RemoveSearchAttributesResponse> {
+    async fn remove_search_attributes(
+        &self,
+        request: Request<pb::RemoveSearchAttributesRequest>,
+    ) -> RpcResult<pb::RemoveSearchAttributesResponse> {
         reply(self.remove_search_attributes(request.into_inner()))
     }
 
-    async fn list_search_attributes(&self, request: Request<pb::ListSearchAttributesRequest>) -> RpcResult<pb::ListSearchAttributesResponse> {
+    async fn list_search_attributes(
+        &self,
+        request: Request<pb::ListSearchAttributesRequest>,
+    ) -> RpcResult<pb::ListSearchAttributesResponse> {
         reply(self.list_search_attributes(request.into_inner()))
     }
 }

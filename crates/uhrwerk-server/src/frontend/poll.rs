@@ -18,7 +18,15 @@ use crate::error::{Error, Result};
 
 impl Frontend {
     /// Waits up to `wait` for a task of `kind` and records it started with `start`.
-    async fn poll_task<T, F, Fut>(&self, namespace: &str, task_queue: &str, kind: TaskKind, identity: &str, wait: Duration, start: F) -> Result<Option<T>>
+    async fn poll_task<T, F, Fut>(
+        &self,
+        namespace: &str,
+        task_queue: &str,
+        kind: TaskKind,
+        identity: &str,
+        wait: Duration,
+        start: F,
+    ) -> Result<Option<T>>
     where
         F: Fn(Dispatch) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -68,14 +76,19 @@ impl Frontend {
         Ok(response.unwrap_or_default())
     }
 
-    async fn start_workflow_task(&self, task: OutboxTask, identity: String) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse> {
+    async fn start_workflow_task(
+        &self,
+        task: OutboxTask,
+        identity: String,
+    ) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let scheduled_event_id = task.scheduled_event_id;
         let queries = self.engine.queries().clone();
         let (started, workflow_type, task_queue, attached): (WorkflowTaskStarted, String, String, _) = self
             .engine
             .mutate(&task.namespace, &task.workflow_id, &task.run_id, move |ctx, st| {
-                let started = kernel::record_workflow_task_started(ctx, st, scheduled_event_id, &identity, &request_id)?;
+                let started =
+                    kernel::record_workflow_task_started(ctx, st, scheduled_event_id, &identity, &request_id)?;
                 // Queries that arrived while the task was pending ride along with it.
                 let attached = queries.attach(&st.run_id);
                 Ok((started, st.workflow_type.clone(), st.task_queue.clone(), attached))
@@ -86,12 +99,16 @@ impl Frontend {
         let events: Vec<history_pb::HistoryEvent> = self.engine.read(move |s| s.events(&run_id, 1, n_events)).await?;
         Ok(workflowservice_pb::PollWorkflowTaskQueueResponse {
             task_token: started.token,
-            workflow_execution: Some(common_pb::WorkflowExecution { workflow_id: task.workflow_id, run_id: task.run_id }),
+            workflow_execution: Some(common_pb::WorkflowExecution {
+                workflow_id: task.workflow_id,
+                run_id: task.run_id,
+            }),
             workflow_type: Some(common_pb::WorkflowType { name: workflow_type }),
             previous_started_event_id: started.previous_started_event_id,
             started_event_id: started.started_event_id,
             attempt: started.attempt,
-            backlog_count_hint: self.engine.matching().backlog(&task.namespace, &task.task_queue, TaskKind::Workflow) as i64,
+            backlog_count_hint: self.engine.matching().backlog(&task.namespace, &task.task_queue, TaskKind::Workflow)
+                as i64,
             history: Some(history_pb::History { events }),
             workflow_execution_task_queue: Some(kernel::normal_task_queue(&task_queue)),
             scheduled_time: Some(time::timestamp(started.scheduled_time_ms)),
@@ -112,7 +129,10 @@ impl Frontend {
         let events: Vec<history_pb::HistoryEvent> = self.engine.read(move |s| s.events(&run_id, 1, n_events)).await?;
         Ok(workflowservice_pb::PollWorkflowTaskQueueResponse {
             task_token: super::workflow_query::query_token(&task.query_id),
-            workflow_execution: Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() }),
+            workflow_execution: Some(common_pb::WorkflowExecution {
+                workflow_id: st.workflow_id.clone(),
+                run_id: st.run_id.clone(),
+            }),
             workflow_type: Some(common_pb::WorkflowType { name: st.workflow_type.clone() }),
             previous_started_event_id: st.previous_started_event_id,
             started_event_id: 0,
@@ -147,13 +167,18 @@ impl Frontend {
         Ok(response.unwrap_or_default())
     }
 
-    async fn start_activity_task(&self, task: OutboxTask, identity: String) -> Result<workflowservice_pb::PollActivityTaskQueueResponse> {
+    async fn start_activity_task(
+        &self,
+        task: OutboxTask,
+        identity: String,
+    ) -> Result<workflowservice_pb::PollActivityTaskQueueResponse> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let (scheduled_event_id, attempt) = (task.scheduled_event_id, task.attempt);
         let (started, workflow_type): (ActivityStarted, String) = self
             .engine
             .mutate(&task.namespace, &task.workflow_id, &task.run_id, move |ctx, st| {
-                let started = kernel::record_activity_started(ctx, st, scheduled_event_id, attempt, &identity, &request_id)?;
+                let started =
+                    kernel::record_activity_started(ctx, st, scheduled_event_id, attempt, &identity, &request_id)?;
                 Ok((started, st.workflow_type.clone()))
             })
             .await?;
@@ -162,7 +187,10 @@ impl Frontend {
             task_token: started.token,
             workflow_namespace: task.namespace,
             workflow_type: Some(common_pb::WorkflowType { name: workflow_type }),
-            workflow_execution: Some(common_pb::WorkflowExecution { workflow_id: task.workflow_id, run_id: task.run_id }),
+            workflow_execution: Some(common_pb::WorkflowExecution {
+                workflow_id: task.workflow_id,
+                run_id: task.run_id,
+            }),
             activity_type: Some(common_pb::ActivityType { name: ai.activity_type }),
             activity_id: ai.activity_id,
             header: ai.header,

@@ -34,7 +34,10 @@ impl Frontend {
         self.schedules.create(req).await
     }
 
-    pub(super) async fn describe_schedule(&self, req: pb::DescribeScheduleRequest) -> Result<pb::DescribeScheduleResponse> {
+    pub(super) async fn describe_schedule(
+        &self,
+        req: pb::DescribeScheduleRequest,
+    ) -> Result<pb::DescribeScheduleResponse> {
         self.namespaces.check(&req.namespace)?;
         check_id(&req.schedule_id)?;
         self.schedules.describe(&req.namespace, &req.schedule_id).await
@@ -61,7 +64,10 @@ impl Frontend {
         Ok(pb::DeleteScheduleResponse::default())
     }
 
-    pub(super) async fn schedule_matching_times(&self, req: pb::ListScheduleMatchingTimesRequest) -> Result<pb::ListScheduleMatchingTimesResponse> {
+    pub(super) async fn schedule_matching_times(
+        &self,
+        req: pb::ListScheduleMatchingTimesRequest,
+    ) -> Result<pb::ListScheduleMatchingTimesResponse> {
         self.namespaces.check(&req.namespace)?;
         check_id(&req.schedule_id)?;
         let times = self.schedules.matching_times(req).await?;
@@ -69,13 +75,19 @@ impl Frontend {
     }
 
     /// Schedules of a namespace that match a query over their search attributes.
-    async fn matching_schedules(&self, namespace: &str, query: &str) -> Result<Vec<uhrwerk_proto::temporal::api::schedule::v1::ScheduleListEntry>> {
+    async fn matching_schedules(
+        &self,
+        namespace: &str,
+        query: &str,
+    ) -> Result<Vec<uhrwerk_proto::temporal::api::schedule::v1::ScheduleListEntry>> {
         self.namespaces.check(namespace)?;
         let mut custom = self.engine.search_attributes().custom(namespace);
         custom.insert(SCHEDULE_ID.to_string(), uhrwerk_visibility::ValueType::Keyword);
         let parsed = uhrwerk_visibility::parse(query, &custom).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         if let Some(column) = parsed.filter.as_ref().and_then(first_column) {
-            return Err(Error::InvalidArgument(format!("invalid query filter for schedules: cannot filter on \"{column}\"")));
+            return Err(Error::InvalidArgument(format!(
+                "invalid query filter for schedules: cannot filter on \"{column}\""
+            )));
         }
         let all = self.schedules.list(namespace).await;
         Ok(all
@@ -129,9 +141,11 @@ fn first_column(expr: &Expr) -> Option<String> {
     match expr {
         Expr::And(a, b) | Expr::Or(a, b) => first_column(a).or_else(|| first_column(b)),
         Expr::Not(a) => first_column(a),
-        Expr::Compare { attr, .. } | Expr::In { attr, .. } | Expr::Between { attr, .. } | Expr::StartsWith { attr, .. } | Expr::IsNull { attr, .. } => {
-            matches!(attr, Attr::Column(_)).then(|| attr.name().to_string())
-        }
+        Expr::Compare { attr, .. }
+        | Expr::In { attr, .. }
+        | Expr::Between { attr, .. }
+        | Expr::StartsWith { attr, .. }
+        | Expr::IsNull { attr, .. } => matches!(attr, Attr::Column(_)).then(|| attr.name().to_string()),
     }
 }
 
@@ -142,7 +156,9 @@ fn matches(expr: &Expr, schedule_id: &str, attrs: &common_pb::SearchAttributes) 
         match attr {
             Attr::Stored { name, .. } if name == SCHEDULE_ID => vec![Literal::Str(schedule_id.to_string())],
             Attr::Column(_) => Vec::new(),
-            Attr::Stored { name, ty } => attrs.indexed_fields.get(name).and_then(|p| payload::decode(*ty, p).ok()).unwrap_or_default(),
+            Attr::Stored { name, ty } => {
+                attrs.indexed_fields.get(name).and_then(|p| payload::decode(*ty, p).ok()).unwrap_or_default()
+            }
         }
     };
     match expr {
@@ -170,7 +186,9 @@ fn matches(expr: &Expr, schedule_id: &str, attrs: &common_pb::SearchAttributes) 
             found != *negated
         }
         Expr::Between { attr, low, high, negated, .. } => {
-            let inside = values(attr).iter().any(|v| compare(v, low).is_some_and(|o| o.is_ge()) && compare(v, high).is_some_and(|o| o.is_le()));
+            let inside = values(attr)
+                .iter()
+                .any(|v| compare(v, low).is_some_and(|o| o.is_ge()) && compare(v, high).is_some_and(|o| o.is_le()));
             inside != *negated
         }
         Expr::StartsWith { attr, prefix, negated, .. } => {

@@ -11,7 +11,10 @@ use super::Frontend;
 use crate::error::{Error, Result};
 
 impl Frontend {
-    pub(super) fn describe_task_queue(&self, req: pb::DescribeTaskQueueRequest) -> Result<pb::DescribeTaskQueueResponse> {
+    pub(super) fn describe_task_queue(
+        &self,
+        req: pb::DescribeTaskQueueRequest,
+    ) -> Result<pb::DescribeTaskQueueResponse> {
         self.namespaces.check(&req.namespace)?;
         let queue = req.task_queue.clone().unwrap_or_default();
         if queue.name.is_empty() {
@@ -21,9 +24,13 @@ impl Frontend {
         if req.api_mode == enums_pb::DescribeTaskQueueMode::Enhanced as i32 {
             return Ok(self.describe_task_queue_enhanced(&req.namespace, &queue.name, &req));
         }
-        let kind = match enums_pb::TaskQueueType::try_from(req.task_queue_type).unwrap_or(enums_pb::TaskQueueType::Unspecified) {
+        let kind = match enums_pb::TaskQueueType::try_from(req.task_queue_type)
+            .unwrap_or(enums_pb::TaskQueueType::Unspecified)
+        {
             enums_pb::TaskQueueType::Activity => TaskKind::Activity,
-            enums_pb::TaskQueueType::Nexus => return Err(Error::InvalidArgument("Nexus task queues are not supported by Uhrwerk.".into())),
+            enums_pb::TaskQueueType::Nexus => {
+                return Err(Error::InvalidArgument("Nexus task queues are not supported by Uhrwerk.".into()));
+            }
             _ => TaskKind::Workflow,
         };
         let (pollers, stats) = self.queue_info(&req.namespace, &queue.name, kind);
@@ -31,7 +38,12 @@ impl Frontend {
     }
 
     /// Pollers and statistics of one queue as the API shows them.
-    fn queue_info(&self, namespace: &str, queue: &str, kind: TaskKind) -> (Vec<taskqueue_pb::PollerInfo>, taskqueue_pb::TaskQueueStats) {
+    fn queue_info(
+        &self,
+        namespace: &str,
+        queue: &str,
+        kind: TaskKind,
+    ) -> (Vec<taskqueue_pb::PollerInfo>, taskqueue_pb::TaskQueueStats) {
         let info = self.engine.matching().describe(namespace, queue, kind);
         let pollers = info
             .pollers
@@ -55,7 +67,12 @@ impl Frontend {
 
     /// The "enhanced" form the `temporal` CLI asks for: per queue type, under the unversioned
     /// build id "".
-    fn describe_task_queue_enhanced(&self, namespace: &str, queue: &str, req: &pb::DescribeTaskQueueRequest) -> pb::DescribeTaskQueueResponse {
+    fn describe_task_queue_enhanced(
+        &self,
+        namespace: &str,
+        queue: &str,
+        req: &pb::DescribeTaskQueueRequest,
+    ) -> pb::DescribeTaskQueueResponse {
         let mut types: Vec<i32> = req.task_queue_types.clone();
         if types.is_empty() {
             types = vec![enums_pb::TaskQueueType::Workflow as i32, enums_pb::TaskQueueType::Activity as i32];
@@ -70,19 +87,29 @@ impl Frontend {
             let (pollers, stats) = self.queue_info(namespace, queue, kind);
             types_info.insert(
                 ty,
-                taskqueue_pb::TaskQueueTypeInfo { pollers: if req.report_pollers { pollers } else { Vec::new() }, stats: req.report_stats.then_some(stats) },
+                taskqueue_pb::TaskQueueTypeInfo {
+                    pollers: if req.report_pollers { pollers } else { Vec::new() },
+                    stats: req.report_stats.then_some(stats),
+                },
             );
         }
         let version = taskqueue_pb::TaskQueueVersionInfo { types_info, task_reachability: 0 };
-        pb::DescribeTaskQueueResponse { versions_info: [(String::new(), version)].into_iter().collect(), ..Default::default() }
+        pb::DescribeTaskQueueResponse {
+            versions_info: [(String::new(), version)].into_iter().collect(),
+            ..Default::default()
+        }
     }
 
     pub(super) fn cluster_info(&self) -> pb::GetClusterInfoResponse {
         pb::GetClusterInfoResponse {
-            supported_clients: [("temporal-cli", ">=0.1.0"), ("temporal-server", ">=1.0.0"), ("temporal-python", ">=1.0.0")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            supported_clients: [
+                ("temporal-cli", ">=0.1.0"),
+                ("temporal-server", ">=1.0.0"),
+                ("temporal-python", ">=1.0.0"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
             server_version: self.server_version.to_string(),
             cluster_id: self.cluster_id.clone(),
             cluster_name: "active".into(),

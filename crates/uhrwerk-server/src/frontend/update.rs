@@ -29,7 +29,15 @@ fn stage_of(state: i32) -> Stage {
 
 impl Frontend {
     /// Waits until update `update_id` of the run reaches `wanted`, the run closes, or `wait` ends.
-    async fn await_update(&self, namespace: &str, workflow_id: &str, run_id: &str, update_id: &str, wanted: Stage, wait: Duration) -> Result<pb::UpdateWorkflowExecutionResponse> {
+    async fn await_update(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+        update_id: &str,
+        wanted: Stage,
+        wait: Duration,
+    ) -> Result<pb::UpdateWorkflowExecutionResponse> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let mut watcher = self.engine.watch_history(run_id);
@@ -39,7 +47,10 @@ impl Frontend {
             };
             let stage = stage_of(update.state);
             let update_ref = update_pb::UpdateRef {
-                workflow_execution: Some(common_pb::WorkflowExecution { workflow_id: workflow_id.to_string(), run_id: st.run_id.clone() }),
+                workflow_execution: Some(common_pb::WorkflowExecution {
+                    workflow_id: workflow_id.to_string(),
+                    run_id: st.run_id.clone(),
+                }),
                 update_id: update_id.to_string(),
             };
             if stage >= wanted || stage == Stage::Completed {
@@ -67,12 +78,21 @@ impl Frontend {
             drop(watcher);
             self.engine.unwatch_history(run_id);
             if !woke {
-                return Ok(pb::UpdateWorkflowExecutionResponse { update_ref: Some(update_ref), outcome: None, stage: stage as i32, ..Default::default() });
+                return Ok(pb::UpdateWorkflowExecutionResponse {
+                    update_ref: Some(update_ref),
+                    outcome: None,
+                    stage: stage as i32,
+                    ..Default::default()
+                });
             }
         }
     }
 
-    pub(super) async fn update(&self, req: pb::UpdateWorkflowExecutionRequest, wait: Duration) -> Result<pb::UpdateWorkflowExecutionResponse> {
+    pub(super) async fn update(
+        &self,
+        req: pb::UpdateWorkflowExecutionRequest,
+        wait: Duration,
+    ) -> Result<pb::UpdateWorkflowExecutionResponse> {
         self.namespaces.check(&req.namespace)?;
         let execution = req.workflow_execution.unwrap_or_default();
         validate::workflow_id(self.engine.limits(), &execution.workflow_id)?;
@@ -85,7 +105,8 @@ impl Frontend {
             return Err(Error::InvalidArgument("Update name is not set on request.".into()));
         }
         validate::blob(self.engine.limits(), request.input.as_ref().and_then(|i| i.args.as_ref()))?;
-        let wanted = Stage::try_from(req.wait_policy.as_ref().map_or(0, |w| w.lifecycle_stage)).unwrap_or(Stage::Unspecified);
+        let wanted =
+            Stage::try_from(req.wait_policy.as_ref().map_or(0, |w| w.lifecycle_stage)).unwrap_or(Stage::Unspecified);
         let wanted = if wanted == Stage::Unspecified { Stage::Admitted } else { wanted };
         let first_run = req.first_execution_run_id;
         let run_id = self
@@ -101,25 +122,38 @@ impl Frontend {
         self.await_update(&req.namespace, &execution.workflow_id, &run_id, &update_id, wanted, wait).await
     }
 
-    pub(super) async fn poll_update(&self, req: pb::PollWorkflowExecutionUpdateRequest, wait: Duration) -> Result<pb::PollWorkflowExecutionUpdateResponse> {
+    pub(super) async fn poll_update(
+        &self,
+        req: pb::PollWorkflowExecutionUpdateRequest,
+        wait: Duration,
+    ) -> Result<pb::PollWorkflowExecutionUpdateResponse> {
         self.namespaces.check(&req.namespace)?;
         let update_ref = req.update_ref.unwrap_or_default();
         let execution = update_ref.workflow_execution.unwrap_or_default();
         validate::workflow_id(self.engine.limits(), &execution.workflow_id)?;
         let st = self.engine.run_state(&req.namespace, &execution.workflow_id, &execution.run_id).await?;
-        let wanted = Stage::try_from(req.wait_policy.as_ref().map_or(0, |w| w.lifecycle_stage)).unwrap_or(Stage::Unspecified);
+        let wanted =
+            Stage::try_from(req.wait_policy.as_ref().map_or(0, |w| w.lifecycle_stage)).unwrap_or(Stage::Unspecified);
         // Without a wait policy the poll does not block: it reports the stage reached.
         let wanted = if wanted == Stage::Unspecified { Stage::Admitted } else { wanted };
-        let r = self.await_update(&req.namespace, &execution.workflow_id, &st.run_id, &update_ref.update_id, wanted, wait).await?;
+        let r = self
+            .await_update(&req.namespace, &execution.workflow_id, &st.run_id, &update_ref.update_id, wanted, wait)
+            .await?;
         Ok(pb::PollWorkflowExecutionUpdateResponse { outcome: r.outcome, stage: r.stage, update_ref: r.update_ref })
     }
 
     /// Update-with-start: the start (usually with USE_EXISTING), then the update on that run.
-    pub(super) async fn multi_operation(&self, req: pb::ExecuteMultiOperationRequest, wait: Duration) -> Result<pb::ExecuteMultiOperationResponse> {
+    pub(super) async fn multi_operation(
+        &self,
+        req: pb::ExecuteMultiOperationRequest,
+        wait: Duration,
+    ) -> Result<pb::ExecuteMultiOperationResponse> {
         use pb::execute_multi_operation_request::operation::Operation as Op;
         use pb::execute_multi_operation_response::{Response as OpResponse, response::Response as OpResult};
         let mut ops = req.operations.into_iter().map(|o| o.operation);
-        let (Some(Some(Op::StartWorkflow(start))), Some(Some(Op::UpdateWorkflow(mut update))), None) = (ops.next(), ops.next(), ops.next()) else {
+        let (Some(Some(Op::StartWorkflow(start))), Some(Some(Op::UpdateWorkflow(mut update))), None) =
+            (ops.next(), ops.next(), ops.next())
+        else {
             return Err(Error::InvalidArgument("Operations have to be exactly [Start, Update].".into()));
         };
         let update_request = update.request.as_ref();
@@ -167,5 +201,9 @@ fn multi_failure(error: Error, failed: usize) -> Error {
         details: inner.details,
     };
     let statuses = if failed == 0 { vec![own, aborted] } else { vec![aborted, own] };
-    Error::MultiOperation { code: status.code() as i32, message: format!("MultiOperation could not be executed: {}", status.message()), statuses }
+    Error::MultiOperation {
+        code: status.code() as i32,
+        message: format!("MultiOperation could not be executed: {}", status.message()),
+        statuses,
+    }
 }

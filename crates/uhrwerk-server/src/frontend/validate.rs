@@ -31,7 +31,9 @@ pub fn result_too_large() -> uhrwerk_proto::temporal::api::failure::v1::Failure 
     use uhrwerk_proto::temporal::api::failure::v1 as failure_pb;
     failure_pb::Failure {
         message: "Complete result exceeds size limit.".into(),
-        failure_info: Some(failure_pb::failure::FailureInfo::ServerFailureInfo(failure_pb::ServerFailureInfo { non_retryable: true })),
+        failure_info: Some(failure_pb::failure::FailureInfo::ServerFailureInfo(failure_pb::ServerFailureInfo {
+            non_retryable: true,
+        })),
         ..Default::default()
     }
 }
@@ -41,7 +43,11 @@ pub fn workflow_id(limits: &Limits, id: &str) -> Result<()> {
         return Err(invalid("WorkflowId is not set on request."));
     }
     if id.len() > limits.max_id_length {
-        return Err(Error::InvalidArgument(format!("WorkflowId exceeds maximum allowed length ({}/{})", id.len(), limits.max_id_length)));
+        return Err(Error::InvalidArgument(format!(
+            "WorkflowId exceeds maximum allowed length ({}/{})",
+            id.len(),
+            limits.max_id_length
+        )));
     }
     Ok(())
 }
@@ -51,7 +57,11 @@ pub fn task_queue_name(limits: &Limits, name: &str) -> Result<()> {
         return Err(invalid("taskQueue is not set"));
     }
     if name.len() > limits.max_id_length {
-        return Err(Error::InvalidArgument(format!("TaskQueue exceeds maximum allowed length ({}/{})", name.len(), limits.max_id_length)));
+        return Err(Error::InvalidArgument(format!(
+            "TaskQueue exceeds maximum allowed length ({}/{})",
+            name.len(),
+            limits.max_id_length
+        )));
     }
     Ok(())
 }
@@ -61,7 +71,11 @@ pub fn signal_name(limits: &Limits, name: &str) -> Result<()> {
         return Err(invalid("SignalName is not set on request."));
     }
     if name.len() > limits.max_id_length {
-        return Err(Error::InvalidArgument(format!("SignalName exceeds maximum allowed length ({}/{})", name.len(), limits.max_id_length)));
+        return Err(Error::InvalidArgument(format!(
+            "SignalName exceeds maximum allowed length ({}/{})",
+            name.len(),
+            limits.max_id_length
+        )));
     }
     Ok(())
 }
@@ -119,7 +133,10 @@ mod tests {
             namespace: "default".into(),
             workflow_id: "wf".into(),
             workflow_type: Some(common_pb::WorkflowType { name: "T".into() }),
-            task_queue: Some(uhrwerk_proto::temporal::api::taskqueue::v1::TaskQueue { name: "q".into(), ..Default::default() }),
+            task_queue: Some(uhrwerk_proto::temporal::api::taskqueue::v1::TaskQueue {
+                name: "q".into(),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }
@@ -141,7 +158,9 @@ mod tests {
         r.retry_policy = Some(common_pb::RetryPolicy { backoff_coefficient: 0.5, ..Default::default() });
         assert!(start(&limits, &mut r).is_err());
         let mut r = valid();
-        r.input = Some(common_pb::Payloads { payloads: vec![common_pb::Payload { data: vec![0; 3 << 20], ..Default::default() }] });
+        r.input = Some(common_pb::Payloads {
+            payloads: vec![common_pb::Payload { data: vec![0; 3 << 20], ..Default::default() }],
+        });
         assert_eq!(start(&limits, &mut r), Err(invalid("Blob data size exceeds limit.")));
     }
 }

@@ -8,8 +8,8 @@ use uhrwerk_proto::server::workflowservice::workflow_service_server::WorkflowSer
 use uhrwerk_proto::temporal::api::workflowservice::v1 as pb;
 
 use super::{Frontend, MAX_HISTORY_POLL, MAX_TASK_POLL, list, long_poll_wait, validate, workflow_query};
-use crate::matching::QueryTask;
 use crate::error::{Error, Result};
+use crate::matching::QueryTask;
 
 /// Methods answered for real; every other method gets UNIMPLEMENTED naming it.
 pub const IMPLEMENTED: &[&str] = &[
@@ -75,7 +75,8 @@ pub(super) fn token(bytes: &[u8], namespace: &str) -> Result<TaskToken> {
     if bytes.is_empty() {
         return Err(Error::InvalidArgument("Task token not set on request.".into()));
     }
-    let token = TaskToken::decode_bytes(bytes).map_err(|_| Error::InvalidArgument("Error deserializing task token.".into()))?;
+    let token =
+        TaskToken::decode_bytes(bytes).map_err(|_| Error::InvalidArgument("Error deserializing task token.".into()))?;
     if !namespace.is_empty() && token.namespace != namespace {
         return Err(Error::InvalidArgument("Operation requested with a token from a different namespace.".into()));
     }
@@ -83,7 +84,10 @@ pub(super) fn token(bytes: &[u8], namespace: &str) -> Result<TaskToken> {
 }
 
 impl Frontend {
-    pub(super) async fn start(&self, req: pb::StartWorkflowExecutionRequest) -> Result<pb::StartWorkflowExecutionResponse> {
+    pub(super) async fn start(
+        &self,
+        req: pb::StartWorkflowExecutionRequest,
+    ) -> Result<pb::StartWorkflowExecutionResponse> {
         self.start_inner(req, None).await
     }
 
@@ -128,7 +132,10 @@ impl Frontend {
         }
     }
 
-    async fn workflow_task_completed(&self, mut req: pb::RespondWorkflowTaskCompletedRequest) -> Result<pb::RespondWorkflowTaskCompletedResponse> {
+    async fn workflow_task_completed(
+        &self,
+        mut req: pb::RespondWorkflowTaskCompletedRequest,
+    ) -> Result<pb::RespondWorkflowTaskCompletedResponse> {
         let token = token(&req.task_token, &req.namespace)?;
         let t = token.clone();
         let queries = self.engine.queries().clone();
@@ -160,16 +167,24 @@ impl Frontend {
         Ok(pb::RespondWorkflowTaskCompletedResponse::default())
     }
 
-    async fn workflow_task_failed(&self, req: pb::RespondWorkflowTaskFailedRequest) -> Result<pb::RespondWorkflowTaskFailedResponse> {
+    async fn workflow_task_failed(
+        &self,
+        req: pb::RespondWorkflowTaskFailedRequest,
+    ) -> Result<pb::RespondWorkflowTaskFailedResponse> {
         let token = token(&req.task_token, &req.namespace)?;
         let t = token.clone();
         self.engine
-            .mutate(&token.namespace, &token.workflow_id, &token.run_id, move |ctx, st| kernel::fail_workflow_task(ctx, st, &t, req))
+            .mutate(&token.namespace, &token.workflow_id, &token.run_id, move |ctx, st| {
+                kernel::fail_workflow_task(ctx, st, &t, req)
+            })
             .await?;
         Ok(pb::RespondWorkflowTaskFailedResponse::default())
     }
 
-    async fn activity_completed(&self, req: pb::RespondActivityTaskCompletedRequest) -> Result<pb::RespondActivityTaskCompletedResponse> {
+    async fn activity_completed(
+        &self,
+        req: pb::RespondActivityTaskCompletedRequest,
+    ) -> Result<pb::RespondActivityTaskCompletedResponse> {
         let token = token(&req.task_token, &req.namespace)?;
         let t = token.clone();
         let oversized = validate::blob(self.engine.limits(), req.result.as_ref()).is_err();
@@ -186,18 +201,31 @@ impl Frontend {
         Ok(pb::RespondActivityTaskCompletedResponse::default())
     }
 
-    async fn activity_failed(&self, req: pb::RespondActivityTaskFailedRequest) -> Result<pb::RespondActivityTaskFailedResponse> {
+    async fn activity_failed(
+        &self,
+        req: pb::RespondActivityTaskFailedRequest,
+    ) -> Result<pb::RespondActivityTaskFailedResponse> {
         let token = token(&req.task_token, &req.namespace)?;
         let t = token.clone();
         self.engine
             .mutate(&token.namespace, &token.workflow_id, &token.run_id, move |ctx, st| {
-                kernel::fail_activity(ctx, st, &t, req.failure.unwrap_or_default(), &req.identity, req.last_heartbeat_details)
+                kernel::fail_activity(
+                    ctx,
+                    st,
+                    &t,
+                    req.failure.unwrap_or_default(),
+                    &req.identity,
+                    req.last_heartbeat_details,
+                )
             })
             .await?;
         Ok(pb::RespondActivityTaskFailedResponse::default())
     }
 
-    async fn activity_heartbeat(&self, req: pb::RecordActivityTaskHeartbeatRequest) -> Result<pb::RecordActivityTaskHeartbeatResponse> {
+    async fn activity_heartbeat(
+        &self,
+        req: pb::RecordActivityTaskHeartbeatRequest,
+    ) -> Result<pb::RecordActivityTaskHeartbeatResponse> {
         let token = token(&req.task_token, &req.namespace)?;
         validate::blob(self.engine.limits(), req.details.as_ref())?;
         let t = token.clone();
@@ -210,7 +238,10 @@ impl Frontend {
         Ok(pb::RecordActivityTaskHeartbeatResponse { cancel_requested, ..Default::default() })
     }
 
-    async fn describe_execution(&self, req: pb::DescribeWorkflowExecutionRequest) -> Result<pb::DescribeWorkflowExecutionResponse> {
+    async fn describe_execution(
+        &self,
+        req: pb::DescribeWorkflowExecutionRequest,
+    ) -> Result<pb::DescribeWorkflowExecutionResponse> {
         self.namespaces.check(&req.namespace)?;
         let execution = req.execution.unwrap_or_default();
         validate::workflow_id(self.engine.limits(), &execution.workflow_id)?;
@@ -218,7 +249,10 @@ impl Frontend {
         Ok(list::describe(&st))
     }
 
-    async fn terminate(&self, req: pb::TerminateWorkflowExecutionRequest) -> Result<pb::TerminateWorkflowExecutionResponse> {
+    async fn terminate(
+        &self,
+        req: pb::TerminateWorkflowExecutionRequest,
+    ) -> Result<pb::TerminateWorkflowExecutionResponse> {
         self.namespaces.check(&req.namespace)?;
         let execution = req.workflow_execution.unwrap_or_default();
         validate::workflow_id(self.engine.limits(), &execution.workflow_id)?;
@@ -250,12 +284,17 @@ impl Frontend {
             external: None,
         };
         self.engine
-            .mutate(&req.namespace, &execution.workflow_id, &execution.run_id, move |ctx, st| kernel::signal_run(ctx, st, signal))
+            .mutate(&req.namespace, &execution.workflow_id, &execution.run_id, move |ctx, st| {
+                kernel::signal_run(ctx, st, signal)
+            })
             .await?;
         Ok(pb::SignalWorkflowExecutionResponse::default())
     }
 
-    async fn signal_with_start(&self, req: pb::SignalWithStartWorkflowExecutionRequest) -> Result<pb::SignalWithStartWorkflowExecutionResponse> {
+    async fn signal_with_start(
+        &self,
+        req: pb::SignalWithStartWorkflowExecutionRequest,
+    ) -> Result<pb::SignalWithStartWorkflowExecutionResponse> {
         self.namespaces.check(&req.namespace)?;
         validate::signal_name(self.engine.limits(), &req.signal_name)?;
         validate::blob(self.engine.limits(), req.signal_input.as_ref())?;
@@ -293,7 +332,11 @@ impl Frontend {
         validate::start(self.engine.limits(), &mut start)?;
         self.check_search_attributes(&mut start)?;
         let outcome = self.engine.signal_with_start(start, signal).await?;
-        Ok(pb::SignalWithStartWorkflowExecutionResponse { run_id: outcome.run_id, started: outcome.started, ..Default::default() })
+        Ok(pb::SignalWithStartWorkflowExecutionResponse {
+            run_id: outcome.run_id,
+            started: outcome.started,
+            ..Default::default()
+        })
     }
 
     fn system_info(&self) -> pb::GetSystemInfoResponse {
@@ -320,8 +363,11 @@ impl Frontend {
         if req.namespace.is_empty() && req.id.is_empty() {
             return Err(Error::InvalidArgument("Namespace not set on request.".into()));
         }
-        let found = if !req.id.is_empty() { self.namespaces.get_by_id(&req.id) } else { self.namespaces.get(&req.namespace) };
-        let mut ns = found.ok_or_else(|| Error::NamespaceNotFound(if req.namespace.is_empty() { req.id.clone() } else { req.namespace.clone() }))?;
+        let found =
+            if !req.id.is_empty() { self.namespaces.get_by_id(&req.id) } else { self.namespaces.get(&req.namespace) };
+        let mut ns = found.ok_or_else(|| {
+            Error::NamespaceNotFound(if req.namespace.is_empty() { req.id.clone() } else { req.namespace.clone() })
+        })?;
         if let Some(info) = ns.namespace_info.as_mut() {
             let limits = info.limits.get_or_insert_with(Default::default);
             limits.blob_size_limit_error = self.engine.limits().blob_size_error as i64;
@@ -346,28 +392,46 @@ impl Frontend {
 
 #[tonic::async_trait]
 impl WorkflowService for Frontend {
-    async fn get_system_info(&self, _request: Request<pb::GetSystemInfoRequest>) -> RpcResult<pb::GetSystemInfoResponse> {
+    async fn get_system_info(
+        &self,
+        _request: Request<pb::GetSystemInfoRequest>,
+    ) -> RpcResult<pb::GetSystemInfoResponse> {
         Ok(Response::new(self.system_info()))
     }
 
-    async fn describe_namespace(&self, request: Request<pb::DescribeNamespaceRequest>) -> RpcResult<pb::DescribeNamespaceResponse> {
+    async fn describe_namespace(
+        &self,
+        request: Request<pb::DescribeNamespaceRequest>,
+    ) -> RpcResult<pb::DescribeNamespaceResponse> {
         reply(Frontend::describe_namespace(self, request.into_inner()))
     }
 
-    async fn list_namespaces(&self, _request: Request<pb::ListNamespacesRequest>) -> RpcResult<pb::ListNamespacesResponse> {
+    async fn list_namespaces(
+        &self,
+        _request: Request<pb::ListNamespacesRequest>,
+    ) -> RpcResult<pb::ListNamespacesResponse> {
         let namespaces = self.namespaces.list();
         Ok(Response::new(pb::ListNamespacesResponse { namespaces, next_page_token: Vec::new() }))
     }
 
-    async fn register_namespace(&self, request: Request<pb::RegisterNamespaceRequest>) -> RpcResult<pb::RegisterNamespaceResponse> {
+    async fn register_namespace(
+        &self,
+        request: Request<pb::RegisterNamespaceRequest>,
+    ) -> RpcResult<pb::RegisterNamespaceResponse> {
         reply(Frontend::register_namespace(self, request.into_inner()))
     }
 
-    async fn start_workflow_execution(&self, request: Request<pb::StartWorkflowExecutionRequest>) -> RpcResult<pb::StartWorkflowExecutionResponse> {
+    async fn start_workflow_execution(
+        &self,
+        request: Request<pb::StartWorkflowExecutionRequest>,
+    ) -> RpcResult<pb::StartWorkflowExecutionResponse> {
         reply(self.start(request.into_inner()).await)
     }
 
-    async fn poll_workflow_task_queue(&self, request: Request<pb::PollWorkflowTaskQueueRequest>) -> RpcResult<pb::PollWorkflowTaskQueueResponse> {
+    async fn poll_workflow_task_queue(
+        &self,
+        request: Request<pb::PollWorkflowTaskQueueRequest>,
+    ) -> RpcResult<pb::PollWorkflowTaskQueueResponse> {
         let wait = long_poll_wait(&request, MAX_TASK_POLL);
         reply(self.poll_workflow_task(request.into_inner(), wait).await)
     }
@@ -379,11 +443,17 @@ impl WorkflowService for Frontend {
         reply(self.workflow_task_completed(request.into_inner()).await)
     }
 
-    async fn respond_workflow_task_failed(&self, request: Request<pb::RespondWorkflowTaskFailedRequest>) -> RpcResult<pb::RespondWorkflowTaskFailedResponse> {
+    async fn respond_workflow_task_failed(
+        &self,
+        request: Request<pb::RespondWorkflowTaskFailedRequest>,
+    ) -> RpcResult<pb::RespondWorkflowTaskFailedResponse> {
         reply(self.workflow_task_failed(request.into_inner()).await)
     }
 
-    async fn poll_activity_task_queue(&self, request: Request<pb::PollActivityTaskQueueRequest>) -> RpcResult<pb::PollActivityTaskQueueResponse> {
+    async fn poll_activity_task_queue(
+        &self,
+        request: Request<pb::PollActivityTaskQueueRequest>,
+    ) -> RpcResult<pb::PollActivityTaskQueueResponse> {
         let wait = long_poll_wait(&request, MAX_TASK_POLL);
         reply(self.poll_activity_task(request.into_inner(), wait).await)
     }
@@ -395,7 +465,10 @@ impl WorkflowService for Frontend {
         reply(self.activity_completed(request.into_inner()).await)
     }
 
-    async fn respond_activity_task_failed(&self, request: Request<pb::RespondActivityTaskFailedRequest>) -> RpcResult<pb::RespondActivityTaskFailedResponse> {
+    async fn respond_activity_task_failed(
+        &self,
+        request: Request<pb::RespondActivityTaskFailedRequest>,
+    ) -> RpcResult<pb::RespondActivityTaskFailedResponse> {
         reply(self.activity_failed(request.into_inner()).await)
     }
 
@@ -421,27 +494,45 @@ impl WorkflowService for Frontend {
         reply(self.describe_execution(request.into_inner()).await)
     }
 
-    async fn list_workflow_executions(&self, request: Request<pb::ListWorkflowExecutionsRequest>) -> RpcResult<pb::ListWorkflowExecutionsResponse> {
+    async fn list_workflow_executions(
+        &self,
+        request: Request<pb::ListWorkflowExecutionsRequest>,
+    ) -> RpcResult<pb::ListWorkflowExecutionsResponse> {
         reply(self.list(request.into_inner()).await)
     }
 
-    async fn count_workflow_executions(&self, request: Request<pb::CountWorkflowExecutionsRequest>) -> RpcResult<pb::CountWorkflowExecutionsResponse> {
+    async fn count_workflow_executions(
+        &self,
+        request: Request<pb::CountWorkflowExecutionsRequest>,
+    ) -> RpcResult<pb::CountWorkflowExecutionsResponse> {
         reply(self.count(request.into_inner()).await)
     }
 
-    async fn scan_workflow_executions(&self, request: Request<pb::ScanWorkflowExecutionsRequest>) -> RpcResult<pb::ScanWorkflowExecutionsResponse> {
+    async fn scan_workflow_executions(
+        &self,
+        request: Request<pb::ScanWorkflowExecutionsRequest>,
+    ) -> RpcResult<pb::ScanWorkflowExecutionsResponse> {
         reply(self.scan(request.into_inner()).await)
     }
 
-    async fn get_search_attributes(&self, _request: Request<pb::GetSearchAttributesRequest>) -> RpcResult<pb::GetSearchAttributesResponse> {
+    async fn get_search_attributes(
+        &self,
+        _request: Request<pb::GetSearchAttributesRequest>,
+    ) -> RpcResult<pb::GetSearchAttributesResponse> {
         reply(Ok(self.get_search_attributes()))
     }
 
-    async fn delete_workflow_execution(&self, request: Request<pb::DeleteWorkflowExecutionRequest>) -> RpcResult<pb::DeleteWorkflowExecutionResponse> {
+    async fn delete_workflow_execution(
+        &self,
+        request: Request<pb::DeleteWorkflowExecutionRequest>,
+    ) -> RpcResult<pb::DeleteWorkflowExecutionResponse> {
         reply(self.delete(request.into_inner()).await)
     }
 
-    async fn update_namespace(&self, request: Request<pb::UpdateNamespaceRequest>) -> RpcResult<pb::UpdateNamespaceResponse> {
+    async fn update_namespace(
+        &self,
+        request: Request<pb::UpdateNamespaceRequest>,
+    ) -> RpcResult<pb::UpdateNamespaceResponse> {
         let updated = self.namespaces.update(&request.into_inner()).map(|ns| pb::UpdateNamespaceResponse {
             namespace_info: ns.namespace_info,
             config: ns.config,
@@ -452,23 +543,38 @@ impl WorkflowService for Frontend {
         reply(updated)
     }
 
-    async fn describe_task_queue(&self, request: Request<pb::DescribeTaskQueueRequest>) -> RpcResult<pb::DescribeTaskQueueResponse> {
+    async fn describe_task_queue(
+        &self,
+        request: Request<pb::DescribeTaskQueueRequest>,
+    ) -> RpcResult<pb::DescribeTaskQueueResponse> {
         reply(self.describe_task_queue(request.into_inner()))
     }
 
-    async fn get_cluster_info(&self, _request: Request<pb::GetClusterInfoRequest>) -> RpcResult<pb::GetClusterInfoResponse> {
+    async fn get_cluster_info(
+        &self,
+        _request: Request<pb::GetClusterInfoRequest>,
+    ) -> RpcResult<pb::GetClusterInfoResponse> {
         reply(Ok(self.cluster_info()))
     }
 
-    async fn create_schedule(&self, request: Request<pb::CreateScheduleRequest>) -> RpcResult<pb::CreateScheduleResponse> {
+    async fn create_schedule(
+        &self,
+        request: Request<pb::CreateScheduleRequest>,
+    ) -> RpcResult<pb::CreateScheduleResponse> {
         reply(self.create_schedule(request.into_inner()).await)
     }
 
-    async fn describe_schedule(&self, request: Request<pb::DescribeScheduleRequest>) -> RpcResult<pb::DescribeScheduleResponse> {
+    async fn describe_schedule(
+        &self,
+        request: Request<pb::DescribeScheduleRequest>,
+    ) -> RpcResult<pb::DescribeScheduleResponse> {
         reply(self.describe_schedule(request.into_inner()).await)
     }
 
-    async fn update_schedule(&self, request: Request<pb::UpdateScheduleRequest>) -> RpcResult<pb::UpdateScheduleResponse> {
+    async fn update_schedule(
+        &self,
+        request: Request<pb::UpdateScheduleRequest>,
+    ) -> RpcResult<pb::UpdateScheduleResponse> {
         reply(self.update_schedule(request.into_inner()).await)
     }
 
@@ -476,7 +582,10 @@ impl WorkflowService for Frontend {
         reply(self.patch_schedule(request.into_inner()).await)
     }
 
-    async fn delete_schedule(&self, request: Request<pb::DeleteScheduleRequest>) -> RpcResult<pb::DeleteScheduleResponse> {
+    async fn delete_schedule(
+        &self,
+        request: Request<pb::DeleteScheduleRequest>,
+    ) -> RpcResult<pb::DeleteScheduleResponse> {
         reply(self.delete_schedule(request.into_inner()).await)
     }
 
@@ -484,7 +593,10 @@ impl WorkflowService for Frontend {
         reply(self.list_schedules(request.into_inner()).await)
     }
 
-    async fn count_schedules(&self, request: Request<pb::CountSchedulesRequest>) -> RpcResult<pb::CountSchedulesResponse> {
+    async fn count_schedules(
+        &self,
+        request: Request<pb::CountSchedulesRequest>,
+    ) -> RpcResult<pb::CountSchedulesResponse> {
         reply(self.count_schedules(request.into_inner()).await)
     }
 
@@ -502,7 +614,10 @@ impl WorkflowService for Frontend {
         reply(self.terminate(request.into_inner()).await)
     }
 
-    async fn signal_workflow_execution(&self, request: Request<pb::SignalWorkflowExecutionRequest>) -> RpcResult<pb::SignalWorkflowExecutionResponse> {
+    async fn signal_workflow_execution(
+        &self,
+        request: Request<pb::SignalWorkflowExecutionRequest>,
+    ) -> RpcResult<pb::SignalWorkflowExecutionResponse> {
         reply(self.signal(request.into_inner()).await)
     }
 
@@ -520,7 +635,10 @@ impl WorkflowService for Frontend {
         reply(self.request_cancel(request.into_inner()).await)
     }
 
-    async fn respond_activity_task_canceled(&self, request: Request<pb::RespondActivityTaskCanceledRequest>) -> RpcResult<pb::RespondActivityTaskCanceledResponse> {
+    async fn respond_activity_task_canceled(
+        &self,
+        request: Request<pb::RespondActivityTaskCanceledRequest>,
+    ) -> RpcResult<pb::RespondActivityTaskCanceledResponse> {
         reply(self.activity_canceled(request.into_inner()).await)
     }
 
@@ -564,7 +682,10 @@ impl WorkflowService for Frontend {
         reply(self.query_completed(request.into_inner()))
     }
 
-    async fn update_workflow_execution(&self, request: Request<pb::UpdateWorkflowExecutionRequest>) -> RpcResult<pb::UpdateWorkflowExecutionResponse> {
+    async fn update_workflow_execution(
+        &self,
+        request: Request<pb::UpdateWorkflowExecutionRequest>,
+    ) -> RpcResult<pb::UpdateWorkflowExecutionResponse> {
         let wait = super::update_wait(&request);
         reply(self.update(request.into_inner(), wait).await)
     }
@@ -577,16 +698,25 @@ impl WorkflowService for Frontend {
         reply(self.poll_update(request.into_inner(), wait).await)
     }
 
-    async fn execute_multi_operation(&self, request: Request<pb::ExecuteMultiOperationRequest>) -> RpcResult<pb::ExecuteMultiOperationResponse> {
+    async fn execute_multi_operation(
+        &self,
+        request: Request<pb::ExecuteMultiOperationRequest>,
+    ) -> RpcResult<pb::ExecuteMultiOperationResponse> {
         let wait = long_poll_wait(&request, MAX_TASK_POLL);
         reply(self.multi_operation(request.into_inner(), wait).await)
     }
 
-    async fn record_worker_heartbeat(&self, _request: Request<pb::RecordWorkerHeartbeatRequest>) -> RpcResult<pb::RecordWorkerHeartbeatResponse> {
+    async fn record_worker_heartbeat(
+        &self,
+        _request: Request<pb::RecordWorkerHeartbeatRequest>,
+    ) -> RpcResult<pb::RecordWorkerHeartbeatResponse> {
         Ok(Response::new(pb::RecordWorkerHeartbeatResponse::default()))
     }
 
-    async fn shutdown_worker(&self, request: Request<pb::ShutdownWorkerRequest>) -> RpcResult<pb::ShutdownWorkerResponse> {
+    async fn shutdown_worker(
+        &self,
+        request: Request<pb::ShutdownWorkerRequest>,
+    ) -> RpcResult<pb::ShutdownWorkerResponse> {
         let req = request.into_inner();
         if !req.sticky_task_queue.is_empty() {
             self.engine.matching().release_sticky(&req.sticky_task_queue);

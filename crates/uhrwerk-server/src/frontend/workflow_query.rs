@@ -29,7 +29,11 @@ enum Placement {
 }
 
 impl Frontend {
-    pub(super) async fn query(&self, req: pb::QueryWorkflowRequest, wait: Duration) -> Result<pb::QueryWorkflowResponse> {
+    pub(super) async fn query(
+        &self,
+        req: pb::QueryWorkflowRequest,
+        wait: Duration,
+    ) -> Result<pb::QueryWorkflowResponse> {
         self.namespaces.check(&req.namespace)?;
         let execution = req.execution.unwrap_or_default();
         validate::workflow_id(self.engine.limits(), &execution.workflow_id)?;
@@ -38,7 +42,8 @@ impl Frontend {
             return Err(Error::InvalidArgument("QueryType is not set on request.".into()));
         }
         validate::blob(self.engine.limits(), query.query_args.as_ref())?;
-        let reject = enums_pb::QueryRejectCondition::try_from(req.query_reject_condition).unwrap_or(enums_pb::QueryRejectCondition::Unspecified);
+        let reject = enums_pb::QueryRejectCondition::try_from(req.query_reject_condition)
+            .unwrap_or(enums_pb::QueryRejectCondition::Unspecified);
         let queries = self.engine.queries().clone();
         let namespace = req.namespace.clone();
         let (placement, id, rx) = self
@@ -53,7 +58,9 @@ impl Frontend {
                     _ => false,
                 };
                 if st.previous_started_event_id == 0 && !st.is_open() {
-                    return Err(kernel::Error::FailedPrecondition("Workflow execution closed before WorkflowTaskStarted event".into()));
+                    return Err(kernel::Error::FailedPrecondition(
+                        "Workflow execution closed before WorkflowTaskStarted event".into(),
+                    ));
                 }
                 let (id, rx) = queries.register(&st.run_id, query);
                 let placement = if rejected {
@@ -81,7 +88,10 @@ impl Frontend {
         match placement {
             Placement::Rejected(status) => {
                 self.engine.queries().forget(&id);
-                return Ok(pb::QueryWorkflowResponse { query_rejected: Some(query_pb::QueryRejected { status }), ..Default::default() });
+                return Ok(pb::QueryWorkflowResponse {
+                    query_rejected: Some(query_pb::QueryRejected { status }),
+                    ..Default::default()
+                });
             }
             Placement::Legacy(task) => self.engine.matching().offer_query(task),
             Placement::Buffered => {}
@@ -96,7 +106,10 @@ impl Frontend {
         }
     }
 
-    pub(super) fn query_completed(&self, req: pb::RespondQueryTaskCompletedRequest) -> Result<pb::RespondQueryTaskCompletedResponse> {
+    pub(super) fn query_completed(
+        &self,
+        req: pb::RespondQueryTaskCompletedRequest,
+    ) -> Result<pb::RespondQueryTaskCompletedResponse> {
         let id = req
             .task_token
             .strip_prefix(TOKEN_MAGIC)
@@ -116,7 +129,10 @@ impl Frontend {
 }
 
 /// Turns a workflow task's `query_results` into answers.
-pub(super) fn answer_results(queries: &crate::queries::Queries, results: std::collections::HashMap<String, query_pb::WorkflowQueryResult>) {
+pub(super) fn answer_results(
+    queries: &crate::queries::Queries,
+    results: std::collections::HashMap<String, query_pb::WorkflowQueryResult>,
+) {
     for (id, result) in results {
         let outcome = if result.result_type == enums_pb::QueryResultType::Answered as i32 {
             Ok(result.answer)

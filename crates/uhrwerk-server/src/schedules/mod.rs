@@ -74,7 +74,13 @@ const DEFAULT_CATCHUP_SECS: i64 = 365 * 24 * 3600;
 
 impl Scheduler {
     pub fn new(engine: Arc<Engine>, shutdown: watch::Receiver<bool>) -> Arc<Self> {
-        Arc::new_cyclic(|me| Self { me: me.clone(), engine, entries: Mutex::default(), deleted: Mutex::default(), shutdown })
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            engine,
+            entries: Mutex::default(),
+            deleted: Mutex::default(),
+            shutdown,
+        })
     }
 
     fn self_ref(&self) -> Arc<Scheduler> {
@@ -86,7 +92,8 @@ impl Scheduler {
         let rows = self.engine.read(|s| s.schedules()).await?;
         let n = rows.len();
         for row in rows {
-            let record = ScheduleRecord::decode(row.data.as_slice()).map_err(|e| Error::Internal(format!("corrupt schedule record: {e}")))?;
+            let record = ScheduleRecord::decode(row.data.as_slice())
+                .map_err(|e| Error::Internal(format!("corrupt schedule record: {e}")))?;
             self.install(row.namespace, row.schedule_id, record);
         }
         Ok(n)
@@ -95,7 +102,12 @@ impl Scheduler {
     /// Wakes the schedule that started a run which just closed, so that buffered starts and
     /// pause-on-failure react at once.
     pub fn run_closed(&self, namespace: &str, schedule_id: &str) {
-        let entry = self.entries.lock().expect("schedules lock").get(&(namespace.to_string(), schedule_id.to_string())).cloned();
+        let entry = self
+            .entries
+            .lock()
+            .expect("schedules lock")
+            .get(&(namespace.to_string(), schedule_id.to_string()))
+            .cloned();
         if let Some(entry) = entry {
             entry.wake.notify_one();
         }
@@ -135,7 +147,9 @@ impl Scheduler {
                     }
                 }
             };
-            let wait = next_wake.map_or(Duration::from_secs(3600), |at| Duration::from_millis((at - self.engine.now_ms()).clamp(1, 3_600_000) as u64));
+            let wait = next_wake.map_or(Duration::from_secs(3600), |at| {
+                Duration::from_millis((at - self.engine.now_ms()).clamp(1, 3_600_000) as u64)
+            });
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = entry.wake.notified() => {}
@@ -145,12 +159,18 @@ impl Scheduler {
     }
 
     async fn persist(&self, namespace: &str, schedule_id: &str, record: Option<&ScheduleRecord>) -> Result<()> {
-        let batch = WriteBatch { schedules: vec![(namespace.to_string(), schedule_id.to_string(), record.map(|r| r.encode_to_vec()))], ..Default::default() };
+        let batch = WriteBatch {
+            schedules: vec![(namespace.to_string(), schedule_id.to_string(), record.map(|r| r.encode_to_vec()))],
+            ..Default::default()
+        };
         self.engine.store().submit(batch).await.map_err(|_| Error::Unavailable("the store stopped".into()))??;
         Ok(())
     }
 
-    pub async fn create(&self, mut req: workflowservice_pb::CreateScheduleRequest) -> Result<workflowservice_pb::CreateScheduleResponse> {
+    pub async fn create(
+        &self,
+        mut req: workflowservice_pb::CreateScheduleRequest,
+    ) -> Result<workflowservice_pb::CreateScheduleResponse> {
         if req.schedule_id.is_empty() {
             return Err(invalid("ScheduleId is not set on request."));
         }
@@ -193,7 +213,11 @@ impl Scheduler {
         let spec = schedule.spec.get_or_insert_with(Default::default);
         let compiled = CompiledSpec::compile(spec).map_err(|e| invalid(e.to_string()))?;
         *spec = compiled.canonical();
-        let action = schedule.action.as_ref().and_then(|a| a.action.as_ref()).ok_or_else(|| invalid("Action is not set on schedule."))?;
+        let action = schedule
+            .action
+            .as_ref()
+            .and_then(|a| a.action.as_ref())
+            .ok_or_else(|| invalid("Action is not set on schedule."))?;
         let schedule_pb::schedule_action::Action::StartWorkflow(start) = action;
         if start.workflow_id.is_empty() {
             return Err(invalid("WorkflowId is not set on request."));
@@ -209,7 +233,9 @@ impl Scheduler {
             self.engine.search_attributes().validate(namespace, attrs).map_err(Error::InvalidArgument)?;
         }
         // Temporal stores the defaults it applies: a normal task queue, a one-year catch-up window.
-        if let Some(schedule_pb::schedule_action::Action::StartWorkflow(start)) = schedule.action.as_mut().and_then(|a| a.action.as_mut()) {
+        if let Some(schedule_pb::schedule_action::Action::StartWorkflow(start)) =
+            schedule.action.as_mut().and_then(|a| a.action.as_mut())
+        {
             if let Some(queue) = start.task_queue.as_mut().filter(|q| q.kind == 0) {
                 queue.kind = uhrwerk_proto::temporal::api::enums::v1::TaskQueueKind::Normal as i32;
             }
@@ -224,7 +250,11 @@ impl Scheduler {
         Ok(())
     }
 
-    pub async fn describe(&self, namespace: &str, schedule_id: &str) -> Result<workflowservice_pb::DescribeScheduleResponse> {
+    pub async fn describe(
+        &self,
+        namespace: &str,
+        schedule_id: &str,
+    ) -> Result<workflowservice_pb::DescribeScheduleResponse> {
         let entry = self.entry(namespace, schedule_id)?;
         let guard = entry.record.lock().await;
         let record = guard.as_ref().ok_or_else(|| not_found(schedule_id))?;

@@ -60,7 +60,12 @@ fn ms(ts: &Option<Timestamp>) -> Option<i64> {
 pub fn apply_patch(record: &mut ScheduleRecord, patch: schedule_pb::SchedulePatch, now: i64) -> Result<()> {
     if let Some(trigger) = patch.trigger_immediately {
         let at = ms(&trigger.scheduled_time).unwrap_or(now);
-        record.buffer.push(BufferedStart { nominal_ms: at, actual_ms: at, overlap_policy: trigger.overlap_policy, manual: true });
+        record.buffer.push(BufferedStart {
+            nominal_ms: at,
+            actual_ms: at,
+            overlap_policy: trigger.overlap_policy,
+            manual: true,
+        });
     }
     if !patch.backfill_request.is_empty() {
         let spec = compiled_spec(record)?;
@@ -73,7 +78,12 @@ pub fn apply_patch(record: &mut ScheduleRecord, patch: schedule_pb::SchedulePatc
             }
             // Both ends of the range are included, as in Temporal.
             for t in spec.between(start - 1, end, super::MAX_TIMES) {
-                record.buffer.push(BufferedStart { nominal_ms: t.nominal_ms, actual_ms: t.actual_ms, overlap_policy: backfill.overlap_policy, manual: true });
+                record.buffer.push(BufferedStart {
+                    nominal_ms: t.nominal_ms,
+                    actual_ms: t.actual_ms,
+                    overlap_policy: backfill.overlap_policy,
+                    manual: true,
+                });
             }
         }
     }
@@ -108,7 +118,9 @@ pub fn future_times(record: &ScheduleRecord, now: i64, limit: usize) -> Vec<Time
 pub fn visible_attributes(record: &ScheduleRecord) -> common_pb::SearchAttributes {
     let mut attrs = record.search_attributes.clone().unwrap_or_default();
     let paused = record.schedule.as_ref().and_then(|s| s.state.as_ref()).is_some_and(|s| s.paused);
-    attrs.indexed_fields.insert("TemporalSchedulePaused".into(), payload::encode(ValueType::Bool, &[Literal::Bool(paused)]));
+    attrs
+        .indexed_fields
+        .insert("TemporalSchedulePaused".into(), payload::encode(ValueType::Bool, &[Literal::Bool(paused)]));
     attrs
 }
 

@@ -28,13 +28,19 @@ const MAX_PER_TURN: usize = 1000;
 /// A run's workflow id as a schedule names it: the action's id and the nominal time.
 pub fn scheduled_workflow_id(base: &str, nominal_ms: i64) -> String {
     let secs = nominal_ms.div_euclid(1000);
-    let formatted = chrono::DateTime::from_timestamp(secs, 0).map_or_else(|| secs.to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    let formatted = chrono::DateTime::from_timestamp(secs, 0)
+        .map_or_else(|| secs.to_string(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
     format!("{base}-{formatted}")
 }
 
 impl Scheduler {
     /// Runs one turn and persists what changed; returns when to wake next.
-    pub(super) async fn tick(&self, namespace: &str, schedule_id: &str, record: &mut ScheduleRecord) -> Result<Option<i64>> {
+    pub(super) async fn tick(
+        &self,
+        namespace: &str,
+        schedule_id: &str,
+        record: &mut ScheduleRecord,
+    ) -> Result<Option<i64>> {
         let before = record.encode_to_vec();
         let now = self.engine.now_ms();
         self.refresh_running(namespace, record).await;
@@ -58,7 +64,9 @@ impl Scheduler {
         for execution in running {
             let (status, failure_message) = match self.engine.run_state(namespace, &execution.workflow_id, "").await {
                 Ok(run) if run.is_open() => continue,
-                Ok(run) => (Status::try_from(run.status).unwrap_or(Status::Unspecified), self.close_message(&run).await),
+                Ok(run) => {
+                    (Status::try_from(run.status).unwrap_or(Status::Unspecified), self.close_message(&run).await)
+                }
                 Err(Error::NotFound(_)) => (Status::Unspecified, String::new()),
                 Err(e) => {
                     tracing::warn!(workflow_id = %execution.workflow_id, "failed to look at a scheduled run: {e}");
@@ -72,9 +80,11 @@ impl Scheduler {
                     action.start_workflow_status = status as i32;
                 }
             }
-            let pause_on_failure = record.schedule.as_ref().and_then(|s| s.policies.as_ref()).is_some_and(|p| p.pause_on_failure);
+            let pause_on_failure =
+                record.schedule.as_ref().and_then(|s| s.policies.as_ref()).is_some_and(|p| p.pause_on_failure);
             if pause_on_failure && matches!(status, Status::Failed | Status::TimedOut) {
-                let state = record.schedule.get_or_insert_with(Default::default).state.get_or_insert_with(Default::default);
+                let state =
+                    record.schedule.get_or_insert_with(Default::default).state.get_or_insert_with(Default::default);
                 state.paused = true;
                 state.notes = format!("paused due to workflow failure: {}: {failure_message}", execution.workflow_id);
             }
@@ -90,7 +100,9 @@ impl Scheduler {
             Some(Attributes::WorkflowExecutionFailedEventAttributes(a)) => a.failure.map(|f| f.message),
             _ => None,
         });
-        message.unwrap_or_else(|| Status::try_from(run.status).map_or_else(|_| String::new(), |s| s.as_str_name().to_string()))
+        message.unwrap_or_else(|| {
+            Status::try_from(run.status).map_or_else(|_| String::new(), |s| s.as_str_name().to_string())
+        })
     }
 
     /// Starts buffered runs in order while the overlap policy lets them go.
@@ -101,7 +113,8 @@ impl Scheduler {
                 record.buffer.remove(0);
                 continue;
             }
-            let running: Vec<common_pb::WorkflowExecution> = record.info.as_ref().map(|i| i.running_workflows.clone()).unwrap_or_default();
+            let running: Vec<common_pb::WorkflowExecution> =
+                record.info.as_ref().map(|i| i.running_workflows.clone()).unwrap_or_default();
             let policy = record::overlap_policy(record, &first);
             if !running.is_empty() {
                 match policy {
@@ -125,7 +138,8 @@ impl Scheduler {
                             keep
                         });
                         // Temporal counts these as skipped by the overlap policy.
-                        record.info.get_or_insert_with(Default::default).overlap_skipped += (before - record.buffer.len()) as i64;
+                        record.info.get_or_insert_with(Default::default).overlap_skipped +=
+                            (before - record.buffer.len()) as i64;
                         return;
                     }
                     Overlap::BufferAll => return,
@@ -135,7 +149,13 @@ impl Scheduler {
                             let result = self
                                 .engine
                                 .mutate(namespace, &execution.workflow_id, &execution.run_id, move |ctx, st| {
-                                    kernel::request_cancel_run(ctx, st, "cancelled by schedule overlap policy", "temporal-scheduler", &request_id)
+                                    kernel::request_cancel_run(
+                                        ctx,
+                                        st,
+                                        "cancelled by schedule overlap policy",
+                                        "temporal-scheduler",
+                                        &request_id,
+                                    )
                                 })
                                 .await;
                             if let Err(e) = result {
@@ -150,7 +170,13 @@ impl Scheduler {
                             let result = self
                                 .engine
                                 .mutate(namespace, &execution.workflow_id, &execution.run_id, |ctx, st| {
-                                    kernel::terminate_run(ctx, st, "terminated by schedule overlap policy", None, "temporal-scheduler")
+                                    kernel::terminate_run(
+                                        ctx,
+                                        st,
+                                        "terminated by schedule overlap policy",
+                                        None,
+                                        "temporal-scheduler",
+                                    )
                                 })
                                 .await;
                             if let Err(e) = result {
@@ -169,15 +195,30 @@ impl Scheduler {
     /// Starts one run of the schedule's action.
     async fn start(&self, namespace: &str, schedule_id: &str, record: &mut ScheduleRecord, start: &BufferedStart) {
         let schedule = record.schedule.clone().unwrap_or_default();
-        let Some(schedule_pb::schedule_action::Action::StartWorkflow(action)) = schedule.action.and_then(|a| a.action) else { return };
+        let Some(schedule_pb::schedule_action::Action::StartWorkflow(action)) = schedule.action.and_then(|a| a.action)
+        else {
+            return;
+        };
         let keep_id = schedule.policies.as_ref().is_some_and(|p| p.keep_original_workflow_id);
-        let workflow_id = if keep_id { action.workflow_id.clone() } else { scheduled_workflow_id(&action.workflow_id, start.nominal_ms) };
+        let workflow_id = if keep_id {
+            action.workflow_id.clone()
+        } else {
+            scheduled_workflow_id(&action.workflow_id, start.nominal_ms)
+        };
         let mut attrs = action.search_attributes.clone().unwrap_or_default();
-        attrs.indexed_fields.insert("TemporalScheduledById".into(), payload::encode(ValueType::Keyword, &[Literal::Str(schedule_id.to_string())]));
-        attrs
-            .indexed_fields
-            .insert("TemporalScheduledStartTime".into(), payload::encode(ValueType::Datetime, &[Literal::Time(start.nominal_ms.saturating_mul(1_000_000))]));
-        let reuse = if keep_id { enums_pb::WorkflowIdReusePolicy::AllowDuplicate } else { enums_pb::WorkflowIdReusePolicy::RejectDuplicate };
+        attrs.indexed_fields.insert(
+            "TemporalScheduledById".into(),
+            payload::encode(ValueType::Keyword, &[Literal::Str(schedule_id.to_string())]),
+        );
+        attrs.indexed_fields.insert(
+            "TemporalScheduledStartTime".into(),
+            payload::encode(ValueType::Datetime, &[Literal::Time(start.nominal_ms.saturating_mul(1_000_000))]),
+        );
+        let reuse = if keep_id {
+            enums_pb::WorkflowIdReusePolicy::AllowDuplicate
+        } else {
+            enums_pb::WorkflowIdReusePolicy::RejectDuplicate
+        };
         let mut req = workflowservice_pb::StartWorkflowExecutionRequest {
             namespace: namespace.to_string(),
             workflow_id: workflow_id.clone(),
@@ -240,7 +281,12 @@ impl Scheduler {
 fn take_due_times(record: &mut ScheduleRecord, now: i64) -> Result<Option<i64>> {
     let spec = record::compiled_spec(record)?;
     let schedule = record.schedule.clone().unwrap_or_default();
-    let catchup = schedule.policies.as_ref().and_then(|p| p.catchup_window.as_ref()).map(|d| time::duration_ms(&Some(*d))).filter(|ms| *ms > 0);
+    let catchup = schedule
+        .policies
+        .as_ref()
+        .and_then(|p| p.catchup_window.as_ref())
+        .map(|d| time::duration_ms(&Some(*d)))
+        .filter(|ms| *ms > 0);
     let catchup = catchup.unwrap_or(DEFAULT_CATCHUP_MS).max(MIN_CATCHUP_MS);
     let mut taken = 0;
     loop {
@@ -261,7 +307,12 @@ fn take_due_times(record: &mut ScheduleRecord, now: i64) -> Result<Option<i64>> 
             record.info.get_or_insert_with(Default::default).missed_catchup_window += 1;
             continue;
         }
-        record.buffer.push(BufferedStart { nominal_ms: next.nominal_ms, actual_ms: next.actual_ms, overlap_policy: 0, manual: false });
+        record.buffer.push(BufferedStart {
+            nominal_ms: next.nominal_ms,
+            actual_ms: next.actual_ms,
+            overlap_policy: 0,
+            manual: false,
+        });
     }
 }
 

@@ -9,7 +9,12 @@ use tonic::Code;
 use crate::common::{self, NAMESPACE, TestServer, assert_code, secs, unique};
 
 async fn assert_alive(server: &TestServer) {
-    server.client.clone().get_system_info(workflowservice_pb::GetSystemInfoRequest {}).await.expect("the server still answers");
+    server
+        .client
+        .clone()
+        .get_system_info(workflowservice_pb::GetSystemInfoRequest {})
+        .await
+        .expect("the server still answers");
 }
 
 #[tokio::test]
@@ -74,7 +79,8 @@ async fn unknown_command_type_is_invalid_argument() {
     for command_type in [9999, enums_pb::CommandType::Unspecified as i32] {
         let task = poller.expect_workflow_task().await;
         let command = command_pb::Command { command_type, attributes: None, ..Default::default() };
-        let status = assert_code(poller.complete_workflow_task(&task.task_token, vec![command]).await, Code::InvalidArgument);
+        let status =
+            assert_code(poller.complete_workflow_task(&task.task_token, vec![command]).await, Code::InvalidArgument);
         assert!(!status.message().is_empty());
         assert_eq!(common::status(&server, &workflow_id).await, enums_pb::WorkflowExecutionStatus::Running as i32);
     }
@@ -99,7 +105,11 @@ async fn command_type_must_match_its_attributes() {
     let result = poller.complete_workflow_task(&task.task_token, vec![command]).await;
     let running = common::status(&server, &workflow_id).await;
     assert_code(result, Code::InvalidArgument);
-    assert_eq!(running, enums_pb::WorkflowExecutionStatus::Running as i32, "a mismatched command must not complete the run");
+    assert_eq!(
+        running,
+        enums_pb::WorkflowExecutionStatus::Running as i32,
+        "a mismatched command must not complete the run"
+    );
     assert_alive(&server).await;
     server.stop().await;
 }
@@ -108,7 +118,14 @@ async fn command_type_must_match_its_attributes() {
 async fn garbage_list_queries_are_invalid_argument() {
     let server = TestServer::ephemeral().await;
     let mut client = server.client.clone();
-    for query in ["WorkflowId = ", "((", "Foo = 'x'", "WorkflowId = 'a' AND", "ExecutionStatus = 'Sleeping'", "WorkflowId = 'unterminated"] {
+    for query in [
+        "WorkflowId = ",
+        "((",
+        "Foo = 'x'",
+        "WorkflowId = 'a' AND",
+        "ExecutionStatus = 'Sleeping'",
+        "WorkflowId = 'unterminated",
+    ] {
         let status = assert_code(
             client
                 .list_workflow_executions(workflowservice_pb::ListWorkflowExecutionsRequest {
@@ -122,7 +139,10 @@ async fn garbage_list_queries_are_invalid_argument() {
         assert!(status.message().starts_with("invalid query"), "{query:?}: {}", status.message());
         let status = assert_code(
             client
-                .count_workflow_executions(workflowservice_pb::CountWorkflowExecutionsRequest { namespace: NAMESPACE.into(), query: query.into() })
+                .count_workflow_executions(workflowservice_pb::CountWorkflowExecutionsRequest {
+                    namespace: NAMESPACE.into(),
+                    query: query.into(),
+                })
                 .await,
             Code::InvalidArgument,
         );

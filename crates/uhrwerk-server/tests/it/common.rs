@@ -41,7 +41,11 @@ pub async fn start_server(persistence: Persistence) -> Running {
 }
 
 pub async fn connect(addr: SocketAddr) -> Client {
-    let channel = Channel::from_shared(format!("http://{addr}")).expect("valid uri").connect().await.expect("connect to the server");
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("valid uri")
+        .connect()
+        .await
+        .expect("connect to the server");
     WorkflowServiceClient::new(channel).max_decoding_message_size(128 << 20).max_encoding_message_size(128 << 20)
 }
 
@@ -90,7 +94,11 @@ pub fn millis(ms: i64) -> wkt::Duration {
 }
 
 pub fn task_queue(name: &str) -> taskqueue_pb::TaskQueue {
-    taskqueue_pb::TaskQueue { name: name.to_string(), kind: enums_pb::TaskQueueKind::Normal as i32, ..Default::default() }
+    taskqueue_pb::TaskQueue {
+        name: name.to_string(),
+        kind: enums_pb::TaskQueueKind::Normal as i32,
+        ..Default::default()
+    }
 }
 
 pub fn payloads(data: &[u8]) -> common_pb::Payloads {
@@ -105,7 +113,11 @@ pub fn with_deadline<T>(message: T, deadline: Duration) -> Request<T> {
     request
 }
 
-pub fn start_request(workflow_id: &str, workflow_type: &str, queue: &str) -> workflowservice_pb::StartWorkflowExecutionRequest {
+pub fn start_request(
+    workflow_id: &str,
+    workflow_type: &str,
+    queue: &str,
+) -> workflowservice_pb::StartWorkflowExecutionRequest {
     workflowservice_pb::StartWorkflowExecutionRequest {
         namespace: NAMESPACE.into(),
         workflow_id: workflow_id.into(),
@@ -120,7 +132,11 @@ pub fn start_request(workflow_id: &str, workflow_type: &str, queue: &str) -> wor
 
 /// Starts a workflow and returns its run id.
 pub async fn start_workflow(client: &Client, workflow_id: &str, workflow_type: &str, queue: &str) -> String {
-    let response = client.clone().start_workflow_execution(start_request(workflow_id, workflow_type, queue)).await.expect("start workflow");
+    let response = client
+        .clone()
+        .start_workflow_execution(start_request(workflow_id, workflow_type, queue))
+        .await
+        .expect("start workflow");
     assert!(response.get_ref().started);
     response.into_inner().run_id
 }
@@ -129,7 +145,11 @@ pub fn schedule_activity(activity_id: &str, queue: &str) -> command_pb::Command 
     schedule_activity_with(activity_id, queue, None)
 }
 
-pub fn schedule_activity_with(activity_id: &str, queue: &str, retry_policy: Option<common_pb::RetryPolicy>) -> command_pb::Command {
+pub fn schedule_activity_with(
+    activity_id: &str,
+    queue: &str,
+    retry_policy: Option<common_pb::RetryPolicy>,
+) -> command_pb::Command {
     command_pb::Command {
         command_type: enums_pb::CommandType::ScheduleActivityTask as i32,
         attributes: Some(command_pb::command::Attributes::ScheduleActivityTaskCommandAttributes(
@@ -161,18 +181,17 @@ pub fn application_failure(message: &str, non_retryable: bool) -> failure_pb::Fa
     failure_pb::Failure {
         message: message.into(),
         source: "it".into(),
-        failure_info: Some(failure_pb::failure::FailureInfo::ApplicationFailureInfo(failure_pb::ApplicationFailureInfo {
-            r#type: "ItError".into(),
-            non_retryable,
-            ..Default::default()
-        })),
+        failure_info: Some(failure_pb::failure::FailureInfo::ApplicationFailureInfo(
+            failure_pb::ApplicationFailureInfo { r#type: "ItError".into(), non_retryable, ..Default::default() },
+        )),
         ..Default::default()
     }
 }
 
 /// The short name of the Temporal failure in `details[0]` of a status, e.g. `NotFoundFailure`.
 pub fn failure_name(status: &Status) -> String {
-    let decoded = rpc_pb::Status::decode(status.details()).expect("grpc-status-details-bin decodes as google.rpc.Status");
+    let decoded =
+        rpc_pb::Status::decode(status.details()).expect("grpc-status-details-bin decodes as google.rpc.Status");
     assert_eq!(decoded.code, status.code() as i32, "details code matches grpc-status");
     assert_eq!(decoded.message, status.message(), "details message matches grpc-message");
     let first = decoded.details.first().expect("details[0] is present");
@@ -213,7 +232,10 @@ pub async fn full_history(client: &Client, workflow_id: &str, run_id: &str) -> V
             .clone()
             .get_workflow_execution_history(workflowservice_pb::GetWorkflowExecutionHistoryRequest {
                 namespace: NAMESPACE.into(),
-                execution: Some(common_pb::WorkflowExecution { workflow_id: workflow_id.into(), run_id: run_id.into() }),
+                execution: Some(common_pb::WorkflowExecution {
+                    workflow_id: workflow_id.into(),
+                    run_id: run_id.into(),
+                }),
                 next_page_token: token,
                 ..Default::default()
             })
@@ -238,43 +260,74 @@ pub struct TaskPoller {
 
 impl TaskPoller {
     pub fn new(client: &Client, task_queue: &str) -> Self {
-        Self { client: client.clone(), namespace: NAMESPACE.into(), task_queue: task_queue.into(), identity: "it-worker".into() }
+        Self {
+            client: client.clone(),
+            namespace: NAMESPACE.into(),
+            task_queue: task_queue.into(),
+            identity: "it-worker".into(),
+        }
     }
 
-    pub async fn poll_workflow_task(&self, deadline: Duration) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse, Status> {
+    pub async fn poll_workflow_task(
+        &self,
+        deadline: Duration,
+    ) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse, Status> {
         let request = workflowservice_pb::PollWorkflowTaskQueueRequest {
             namespace: self.namespace.clone(),
             task_queue: Some(task_queue(&self.task_queue)),
             identity: self.identity.clone(),
             ..Default::default()
         };
-        self.client.clone().poll_workflow_task_queue(with_deadline(request, deadline)).await.map(tonic::Response::into_inner)
+        self.client
+            .clone()
+            .poll_workflow_task_queue(with_deadline(request, deadline))
+            .await
+            .map(tonic::Response::into_inner)
     }
 
     /// Polls a workflow task that must be there (or arrive within the poll).
     pub async fn expect_workflow_task(&self) -> workflowservice_pb::PollWorkflowTaskQueueResponse {
         let task = self.poll_workflow_task(TASK_DEADLINE).await.expect("workflow task poll succeeds");
-        assert!(!task.task_token.is_empty(), "expected a workflow task on {}, the poll came back empty", self.task_queue);
+        assert!(
+            !task.task_token.is_empty(),
+            "expected a workflow task on {}, the poll came back empty",
+            self.task_queue
+        );
         task
     }
 
-    pub async fn poll_activity_task(&self, deadline: Duration) -> Result<workflowservice_pb::PollActivityTaskQueueResponse, Status> {
+    pub async fn poll_activity_task(
+        &self,
+        deadline: Duration,
+    ) -> Result<workflowservice_pb::PollActivityTaskQueueResponse, Status> {
         let request = workflowservice_pb::PollActivityTaskQueueRequest {
             namespace: self.namespace.clone(),
             task_queue: Some(task_queue(&self.task_queue)),
             identity: self.identity.clone(),
             ..Default::default()
         };
-        self.client.clone().poll_activity_task_queue(with_deadline(request, deadline)).await.map(tonic::Response::into_inner)
+        self.client
+            .clone()
+            .poll_activity_task_queue(with_deadline(request, deadline))
+            .await
+            .map(tonic::Response::into_inner)
     }
 
     pub async fn expect_activity_task(&self) -> workflowservice_pb::PollActivityTaskQueueResponse {
         let task = self.poll_activity_task(TASK_DEADLINE).await.expect("activity task poll succeeds");
-        assert!(!task.task_token.is_empty(), "expected an activity task on {}, the poll came back empty", self.task_queue);
+        assert!(
+            !task.task_token.is_empty(),
+            "expected an activity task on {}, the poll came back empty",
+            self.task_queue
+        );
         task
     }
 
-    pub async fn complete_workflow_task(&self, task_token: &[u8], commands: Vec<command_pb::Command>) -> Result<(), Status> {
+    pub async fn complete_workflow_task(
+        &self,
+        task_token: &[u8],
+        commands: Vec<command_pb::Command>,
+    ) -> Result<(), Status> {
         let request = workflowservice_pb::RespondWorkflowTaskCompletedRequest {
             namespace: self.namespace.clone(),
             task_token: task_token.to_vec(),

@@ -30,7 +30,10 @@ async fn workflow_started_before_restart_runs_after_it() {
     assert_eq!(task.workflow_execution.as_ref().map(|e| e.run_id.clone()), Some(run_id.clone()));
     assert_eq!(task.started_event_id, 3);
     assert_eq!(task.attempt, 1);
-    poller.complete_workflow_task(&task.task_token, vec![common::complete_workflow(b"after restart")]).await.expect("complete");
+    poller
+        .complete_workflow_task(&task.task_token, vec![common::complete_workflow(b"after restart")])
+        .await
+        .expect("complete");
     assert_eq!(common::status(&server, &workflow_id).await, enums_pb::WorkflowExecutionStatus::Completed as i32);
     server.stop().await;
 
@@ -55,7 +58,10 @@ async fn activity_scheduled_before_restart_is_delivered_after_it() {
     let run_id = common::start_workflow(&server.client, &workflow_id, "DurableActivity", &queue).await;
     let poller = server.poller(&queue);
     let task = poller.expect_workflow_task().await;
-    poller.complete_workflow_task(&task.task_token, vec![common::schedule_activity("survivor", &queue)]).await.expect("schedule");
+    poller
+        .complete_workflow_task(&task.task_token, vec![common::schedule_activity("survivor", &queue)])
+        .await
+        .expect("schedule");
     drop(poller);
     server.stop().await;
 
@@ -117,10 +123,17 @@ async fn activity_retry_backoff_survives_restart() {
         maximum_attempts: 3,
         ..Default::default()
     };
-    poller.complete_workflow_task(&task.task_token, vec![common::schedule_activity_with("r", &queue, Some(policy))]).await.expect("schedule");
+    poller
+        .complete_workflow_task(&task.task_token, vec![common::schedule_activity_with("r", &queue, Some(policy))])
+        .await
+        .expect("schedule");
     let activity = poller.expect_activity_task().await;
     poller
-        .fail_activity_task(&activity.task_token, common::application_failure("before restart", false), Some(common::payloads(b"hb")))
+        .fail_activity_task(
+            &activity.task_token,
+            common::application_failure("before restart", false),
+            Some(common::payloads(b"hb")),
+        )
         .await
         .expect("fail attempt 1");
     drop(poller);
@@ -145,7 +158,9 @@ async fn shutdown_ends_a_parked_poll_with_an_empty_response() {
     // Parked: it ends with the default response. Not yet in: the connection refuses it.
     match response {
         Ok(r) => assert_eq!(r, Default::default()),
-        Err(status) => assert!(matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Cancelled), "{status:?}"),
+        Err(status) => {
+            assert!(matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Cancelled), "{status:?}")
+        }
     }
 }
 
@@ -170,7 +185,10 @@ fn signal_external_command(workflow_id: &str) -> command_pb::Command {
         command_type: enums_pb::CommandType::SignalExternalWorkflowExecution as i32,
         attributes: Some(command_pb::command::Attributes::SignalExternalWorkflowExecutionCommandAttributes(
             command_pb::SignalExternalWorkflowExecutionCommandAttributes {
-                execution: Some(common_pb::WorkflowExecution { workflow_id: workflow_id.into(), run_id: String::new() }),
+                execution: Some(common_pb::WorkflowExecution {
+                    workflow_id: workflow_id.into(),
+                    run_id: String::new(),
+                }),
                 signal_name: "wake".into(),
                 input: Some(common::payloads(b"from sender")),
                 ..Default::default()
@@ -211,7 +229,8 @@ async fn follow_ups_lost_in_a_crash_are_carried_out_at_recovery() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("uhrwerk.db");
     let queue = unique("tq");
-    let (parent_id, child_id, sender_id, target_id) = (unique("parent"), unique("child"), unique("sender"), unique("target"));
+    let (parent_id, child_id, sender_id, target_id) =
+        (unique("parent"), unique("child"), unique("sender"), unique("target"));
 
     let server = TestServer::with(Persistence::Sqlite(db.clone())).await;
     let poller = server.poller(&queue);
@@ -227,12 +246,29 @@ async fn follow_ups_lost_in_a_crash_are_carried_out_at_recovery() {
 
     // The process "dies" right after these commits: their follow-ups never run.
     server.running.drop_follow_ups_for_testing(true);
-    poller.complete_workflow_task(&sender_task, vec![signal_external_command(&target_id)]).await.expect("signal the target");
-    poller.complete_workflow_task(&parent_task, vec![common::complete_workflow(b"parent done")]).await.expect("close the parent");
+    poller
+        .complete_workflow_task(&sender_task, vec![signal_external_command(&target_id)])
+        .await
+        .expect("signal the target");
+    poller
+        .complete_workflow_task(&parent_task, vec![common::complete_workflow(b"parent done")])
+        .await
+        .expect("close the parent");
     assert_eq!(common::status(&server, &parent_id).await, enums_pb::WorkflowExecutionStatus::Completed as i32);
-    assert_eq!(common::status(&server, &child_id).await, enums_pb::WorkflowExecutionStatus::Running as i32, "the close policy was dropped");
-    let target_run = common::describe(&server, &target_id).await.workflow_execution_info.and_then(|i| i.execution).map(|e| e.run_id).unwrap_or_default();
-    let signaled = |events: &[temporalio_protos::temporal::api::history::v1::HistoryEvent]| event_types(events).contains(&E::WorkflowExecutionSignaled);
+    assert_eq!(
+        common::status(&server, &child_id).await,
+        enums_pb::WorkflowExecutionStatus::Running as i32,
+        "the close policy was dropped"
+    );
+    let target_run = common::describe(&server, &target_id)
+        .await
+        .workflow_execution_info
+        .and_then(|i| i.execution)
+        .map(|e| e.run_id)
+        .unwrap_or_default();
+    let signaled = |events: &[temporalio_protos::temporal::api::history::v1::HistoryEvent]| {
+        event_types(events).contains(&E::WorkflowExecutionSignaled)
+    };
     assert!(!signaled(&common::full_history(&server.client, &target_id, &target_run).await), "the signal was dropped");
     server.stop().await;
 
@@ -241,13 +277,26 @@ async fn follow_ups_lost_in_a_crash_are_carried_out_at_recovery() {
         common::status(&server, &child_id).await == enums_pb::WorkflowExecutionStatus::Terminated as i32
     })
     .await;
-    until("the target signaled", || async { signaled(&common::full_history(&server.client, &target_id, &target_run).await) }).await;
-    let sender_run = common::describe(&server, &sender_id).await.workflow_execution_info.and_then(|i| i.execution).map(|e| e.run_id).unwrap_or_default();
+    until("the target signaled", || async {
+        signaled(&common::full_history(&server.client, &target_id, &target_run).await)
+    })
+    .await;
+    let sender_run = common::describe(&server, &sender_id)
+        .await
+        .workflow_execution_info
+        .and_then(|i| i.execution)
+        .map(|e| e.run_id)
+        .unwrap_or_default();
     until("the sender told", || async {
-        event_types(&common::full_history(&server.client, &sender_id, &sender_run).await).contains(&E::ExternalWorkflowExecutionSignaled)
+        event_types(&common::full_history(&server.client, &sender_id, &sender_run).await)
+            .contains(&E::ExternalWorkflowExecutionSignaled)
     })
     .await;
     let target_events = common::full_history(&server.client, &target_id, &target_run).await;
-    assert_eq!(event_types(&target_events).iter().filter(|t| **t == E::WorkflowExecutionSignaled).count(), 1, "signaled exactly once");
+    assert_eq!(
+        event_types(&target_events).iter().filter(|t| **t == E::WorkflowExecutionSignaled).count(),
+        1,
+        "signaled exactly once"
+    );
     server.stop().await;
 }

@@ -45,7 +45,8 @@ async fn close_event_wait_on_running_workflow_times_out_with_token() {
 
     // Without wait_new_event: no events and no token.
     let request = history_request(&workflow_id, enums_pb::HistoryEventFilterType::CloseEvent, false, Vec::new());
-    let response = server.client.clone().get_workflow_execution_history(request).await.expect("close event, no wait").into_inner();
+    let response =
+        server.client.clone().get_workflow_execution_history(request).await.expect("close event, no wait").into_inner();
     assert!(response.history.unwrap_or_default().events.is_empty());
     assert!(response.next_page_token.is_empty());
     server.stop().await;
@@ -62,7 +63,9 @@ async fn close_event_wait_returns_the_close_event_when_the_run_completes() {
 
     let mut client = server.client.clone();
     let request = history_request(&workflow_id, enums_pb::HistoryEventFilterType::CloseEvent, true, Vec::new());
-    let waiting = tokio::spawn(async move { client.get_workflow_execution_history(with_deadline(request, Duration::from_secs(15))).await });
+    let waiting = tokio::spawn(async move {
+        client.get_workflow_execution_history(with_deadline(request, Duration::from_secs(15))).await
+    });
     poller.complete_workflow_task(&task.task_token, vec![common::complete_workflow(b"r")]).await.expect("complete");
     let response = waiting.await.expect("history task").expect("close-event long poll").into_inner();
     let events = response.history.unwrap_or_default().events;
@@ -109,7 +112,9 @@ async fn all_event_wait_returns_current_events_then_blocks_for_new_ones() {
     // With the token: blocks until the workflow task completes, then returns the new events.
     let mut client = server.client.clone();
     let request = history_request(&workflow_id, enums_pb::HistoryEventFilterType::AllEvent, true, token);
-    let waiting = tokio::spawn(async move { client.get_workflow_execution_history(with_deadline(request, Duration::from_secs(15))).await });
+    let waiting = tokio::spawn(async move {
+        client.get_workflow_execution_history(with_deadline(request, Duration::from_secs(15))).await
+    });
     poller.complete_workflow_task(&task.task_token, vec![common::complete_workflow(b"r")]).await.expect("complete");
     let response = waiting.await.expect("history task").expect("long poll").into_inner();
     let events = response.history.unwrap_or_default().events;
@@ -125,11 +130,23 @@ async fn garbage_history_token_is_invalid_argument() {
     let workflow_id = unique("wf");
     common::start_workflow(&server.client, &workflow_id, "T", &unique("tq")).await;
     let request = history_request(&workflow_id, enums_pb::HistoryEventFilterType::AllEvent, false, b"garbage".to_vec());
-    let status = common::assert_code(server.client.clone().get_workflow_execution_history(request).await, tonic::Code::InvalidArgument);
+    let status = common::assert_code(
+        server.client.clone().get_workflow_execution_history(request).await,
+        tonic::Code::InvalidArgument,
+    );
     assert!(!status.message().is_empty());
 
     let status = common::assert_code(
-        server.client.clone().get_workflow_execution_history(history_request("no-such-workflow", enums_pb::HistoryEventFilterType::AllEvent, false, Vec::new())).await,
+        server
+            .client
+            .clone()
+            .get_workflow_execution_history(history_request(
+                "no-such-workflow",
+                enums_pb::HistoryEventFilterType::AllEvent,
+                false,
+                Vec::new(),
+            ))
+            .await,
         tonic::Code::NotFound,
     );
     assert_eq!(common::failure_name(&status), "NotFoundFailure");

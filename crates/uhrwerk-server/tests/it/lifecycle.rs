@@ -21,7 +21,10 @@ async fn terminate(server: &TestServer, workflow_id: &str, run_id: &str) -> Resu
         .clone()
         .terminate_workflow_execution(workflowservice_pb::TerminateWorkflowExecutionRequest {
             namespace: NAMESPACE.into(),
-            workflow_execution: Some(common_pb::WorkflowExecution { workflow_id: workflow_id.into(), run_id: run_id.into() }),
+            workflow_execution: Some(common_pb::WorkflowExecution {
+                workflow_id: workflow_id.into(),
+                run_id: run_id.into(),
+            }),
             reason: "it".into(),
             identity: "it-client".into(),
             ..Default::default()
@@ -29,7 +32,6 @@ async fn terminate(server: &TestServer, workflow_id: &str, run_id: &str) -> Resu
         .await
         .map(|_| ())
 }
-
 
 #[tokio::test]
 async fn terminate_closes_the_run_and_stales_its_tasks() {
@@ -39,7 +41,10 @@ async fn terminate_closes_the_run_and_stales_its_tasks() {
     let run_id = common::start_workflow(&server.client, &workflow_id, "Doomed", &queue).await;
     let poller = server.poller(&queue);
     let task = poller.expect_workflow_task().await;
-    poller.complete_workflow_task(&task.task_token, vec![common::schedule_activity("a", &queue)]).await.expect("schedule");
+    poller
+        .complete_workflow_task(&task.task_token, vec![common::schedule_activity("a", &queue)])
+        .await
+        .expect("schedule");
     let activity = poller.expect_activity_task().await;
     terminate(&server, &workflow_id, &run_id).await.expect("terminate");
 
@@ -66,7 +71,10 @@ async fn queued_tasks_of_a_terminated_run_are_not_delivered() {
     let run_id = common::start_workflow(&server.client, &workflow_id, "Doomed", &queue).await;
     let poller = server.poller(&queue);
     let task = poller.expect_workflow_task().await;
-    poller.complete_workflow_task(&task.task_token, vec![common::schedule_activity("never", &queue)]).await.expect("schedule");
+    poller
+        .complete_workflow_task(&task.task_token, vec![common::schedule_activity("never", &queue)])
+        .await
+        .expect("schedule");
     terminate(&server, &workflow_id, &run_id).await.expect("terminate");
     let polled = poller.poll_activity_task(Duration::from_secs(2)).await.expect("activity poll");
     assert_eq!(polled, Default::default(), "the activity of a terminated run must not be handed out");
@@ -91,7 +99,8 @@ async fn terminate_existing_replaces_the_running_run() {
 
     let mut request = common::start_request(&workflow_id, "Replace", &queue);
     request.workflow_id_conflict_policy = enums_pb::WorkflowIdConflictPolicy::TerminateExisting as i32;
-    let second = server.client.clone().start_workflow_execution(request).await.expect("terminate existing").into_inner();
+    let second =
+        server.client.clone().start_workflow_execution(request).await.expect("terminate existing").into_inner();
     assert!(second.started);
     assert_ne!(second.run_id, first_run);
 
@@ -115,11 +124,13 @@ async fn invalid_schedule_activity_fails_the_workflow_task() {
     let poller = server.poller(&queue);
     let task = poller.expect_workflow_task().await;
     let mut command = common::schedule_activity("no-timeouts", &queue);
-    if let Some(command_pb::command::Attributes::ScheduleActivityTaskCommandAttributes(a)) = command.attributes.as_mut() {
+    if let Some(command_pb::command::Attributes::ScheduleActivityTaskCommandAttributes(a)) = command.attributes.as_mut()
+    {
         a.start_to_close_timeout = None;
         a.schedule_to_close_timeout = None;
     }
-    let status = assert_code(poller.complete_workflow_task(&task.task_token, vec![command]).await, Code::InvalidArgument);
+    let status =
+        assert_code(poller.complete_workflow_task(&task.task_token, vec![command]).await, Code::InvalidArgument);
     assert!(status.message().starts_with("BadScheduleActivityAttributes"), "{}", status.message());
 
     let retry = poller.expect_workflow_task().await;
@@ -144,8 +155,16 @@ async fn describe_shows_pending_activity_through_its_attempts() {
     common::start_workflow(&server.client, &workflow_id, "Pending", &queue).await;
     let poller = server.poller(&queue);
     let task = poller.expect_workflow_task().await;
-    let policy = common_pb::RetryPolicy { initial_interval: Some(millis(100)), backoff_coefficient: 1.0, maximum_attempts: 3, ..Default::default() };
-    poller.complete_workflow_task(&task.task_token, vec![common::schedule_activity_with("p", &queue, Some(policy))]).await.expect("schedule");
+    let policy = common_pb::RetryPolicy {
+        initial_interval: Some(millis(100)),
+        backoff_coefficient: 1.0,
+        maximum_attempts: 3,
+        ..Default::default()
+    };
+    poller
+        .complete_workflow_task(&task.task_token, vec![common::schedule_activity_with("p", &queue, Some(policy))])
+        .await
+        .expect("schedule");
 
     let pending = common::describe(&server, &workflow_id).await.pending_activities;
     assert_eq!(pending.len(), 1);
@@ -161,7 +180,10 @@ async fn describe_shows_pending_activity_through_its_attempts() {
     assert_eq!(pending[0].heartbeat_details.as_ref().map(|p| p.payloads[0].data.clone()), Some(b"hb".to_vec()));
     assert!(pending[0].last_heartbeat_time.is_some());
 
-    poller.fail_activity_task(&activity.task_token, common::application_failure("boom", false), None).await.expect("fail");
+    poller
+        .fail_activity_task(&activity.task_token, common::application_failure("boom", false), None)
+        .await
+        .expect("fail");
     let pending = common::describe(&server, &workflow_id).await.pending_activities;
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].attempt, 2);
@@ -210,9 +232,15 @@ async fn activity_start_to_close_timeout_is_retried() {
     let run_id = common::start_workflow(&server.client, &workflow_id, "SlowActivity", &queue).await;
     let poller = server.poller(&queue);
     let task = poller.expect_workflow_task().await;
-    let policy = common_pb::RetryPolicy { initial_interval: Some(millis(100)), backoff_coefficient: 1.0, maximum_attempts: 2, ..Default::default() };
+    let policy = common_pb::RetryPolicy {
+        initial_interval: Some(millis(100)),
+        backoff_coefficient: 1.0,
+        maximum_attempts: 2,
+        ..Default::default()
+    };
     let mut command = common::schedule_activity_with("slow", &queue, Some(policy));
-    if let Some(command_pb::command::Attributes::ScheduleActivityTaskCommandAttributes(a)) = command.attributes.as_mut() {
+    if let Some(command_pb::command::Attributes::ScheduleActivityTaskCommandAttributes(a)) = command.attributes.as_mut()
+    {
         a.start_to_close_timeout = Some(secs(1));
     }
     poller.complete_workflow_task(&task.task_token, vec![command]).await.expect("schedule");
@@ -226,7 +254,8 @@ async fn activity_start_to_close_timeout_is_retried() {
     let task = poller.poll_workflow_task(Duration::from_secs(10)).await.expect("poll");
     assert!(!task.task_token.is_empty(), "no workflow task after the final timeout");
     let history = common::full_history(&server.client, &workflow_id, &run_id).await;
-    let timed_out = history.iter().find(|e| e.event_type == E::ActivityTaskTimedOut as i32).expect("ActivityTaskTimedOut");
+    let timed_out =
+        history.iter().find(|e| e.event_type == E::ActivityTaskTimedOut as i32).expect("ActivityTaskTimedOut");
     match timed_out.attributes.as_ref() {
         Some(history_pb::history_event::Attributes::ActivityTaskTimedOutEventAttributes(a)) => {
             assert_eq!(a.retry_state, enums_pb::RetryState::MaximumAttemptsReached as i32);
@@ -242,7 +271,10 @@ async fn list_and_history_in_unknown_namespace_are_not_found() {
     let mut client = server.client.clone();
     let status = assert_code(
         client
-            .list_workflow_executions(workflowservice_pb::ListWorkflowExecutionsRequest { namespace: "no-such-ns".into(), ..Default::default() })
+            .list_workflow_executions(workflowservice_pb::ListWorkflowExecutionsRequest {
+                namespace: "no-such-ns".into(),
+                ..Default::default()
+            })
             .await,
         Code::NotFound,
     );

@@ -73,12 +73,19 @@ async fn shutdown_worker_releases_a_parked_sticky_poll() {
     let sticky = unique("sticky");
     let request = workflowservice_pb::PollWorkflowTaskQueueRequest {
         namespace: NAMESPACE.into(),
-        task_queue: Some(taskqueue_pb::TaskQueue { name: sticky.clone(), kind: enums_pb::TaskQueueKind::Sticky as i32, normal_name: unique("tq") }),
+        task_queue: Some(taskqueue_pb::TaskQueue {
+            name: sticky.clone(),
+            kind: enums_pb::TaskQueueKind::Sticky as i32,
+            normal_name: unique("tq"),
+        }),
         identity: "it-worker".into(),
         ..Default::default()
     };
     let mut client = server.client.clone();
-    let mut poll = tokio::spawn(async move { client.poll_workflow_task_queue(with_deadline(request, Duration::from_secs(30))).await });
+    let mut poll =
+        tokio::spawn(
+            async move { client.poll_workflow_task_queue(with_deadline(request, Duration::from_secs(30))).await },
+        );
     let shutdown = workflowservice_pb::ShutdownWorkerRequest {
         namespace: NAMESPACE.into(),
         sticky_task_queue: sticky,

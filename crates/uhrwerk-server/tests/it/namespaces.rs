@@ -16,7 +16,10 @@ async fn default_namespace_exists() {
     let server = TestServer::ephemeral().await;
     let mut client = server.client.clone();
     let ns = client
-        .describe_namespace(workflowservice_pb::DescribeNamespaceRequest { namespace: "default".into(), ..Default::default() })
+        .describe_namespace(workflowservice_pb::DescribeNamespaceRequest {
+            namespace: "default".into(),
+            ..Default::default()
+        })
         .await
         .expect("describe default")
         .into_inner();
@@ -26,7 +29,8 @@ async fn default_namespace_exists() {
     assert!(!info.id.is_empty(), "namespace id is set");
     assert!(ns.config.and_then(|c| c.workflow_execution_retention_ttl).is_some(), "retention is set");
 
-    let listed = client.list_namespaces(workflowservice_pb::ListNamespacesRequest::default()).await.expect("list").into_inner();
+    let listed =
+        client.list_namespaces(workflowservice_pb::ListNamespacesRequest::default()).await.expect("list").into_inner();
     assert!(names(&listed).contains(&"default".to_string()), "{:?}", names(&listed));
     server.stop().await;
 }
@@ -47,7 +51,10 @@ async fn register_then_describe_list_and_use() {
         .expect("register");
 
     let ns = client
-        .describe_namespace(workflowservice_pb::DescribeNamespaceRequest { namespace: name.clone(), ..Default::default() })
+        .describe_namespace(workflowservice_pb::DescribeNamespaceRequest {
+            namespace: name.clone(),
+            ..Default::default()
+        })
         .await
         .expect("describe registered")
         .into_inner();
@@ -55,7 +62,10 @@ async fn register_then_describe_list_and_use() {
     assert_eq!(info.name, name);
     assert_eq!(info.description, "integration test namespace");
     assert_eq!(info.state, enums_pb::NamespaceState::Registered as i32);
-    assert_eq!(ns.config.as_ref().and_then(|c| c.workflow_execution_retention_ttl.as_ref()).map(|d| d.seconds), Some(3 * 24 * 3600));
+    assert_eq!(
+        ns.config.as_ref().and_then(|c| c.workflow_execution_retention_ttl.as_ref()).map(|d| d.seconds),
+        Some(3 * 24 * 3600)
+    );
 
     // Describe by id finds the same namespace.
     let by_id = client
@@ -65,7 +75,8 @@ async fn register_then_describe_list_and_use() {
         .into_inner();
     assert_eq!(by_id.namespace_info.map(|i| i.name), Some(name.clone()));
 
-    let listed = client.list_namespaces(workflowservice_pb::ListNamespacesRequest::default()).await.expect("list").into_inner();
+    let listed =
+        client.list_namespaces(workflowservice_pb::ListNamespacesRequest::default()).await.expect("list").into_inner();
     let listed = names(&listed);
     assert!(listed.contains(&name) && listed.contains(&"default".to_string()), "{listed:?}");
 
@@ -91,7 +102,12 @@ async fn duplicate_registration_is_already_exists() {
     assert_eq!(failure_name(&status), "NamespaceAlreadyExistsFailure");
 
     let status = assert_code(
-        client.register_namespace(workflowservice_pb::RegisterNamespaceRequest { namespace: "default".into(), ..Default::default() }).await,
+        client
+            .register_namespace(workflowservice_pb::RegisterNamespaceRequest {
+                namespace: "default".into(),
+                ..Default::default()
+            })
+            .await,
         Code::AlreadyExists,
     );
     assert_eq!(failure_name(&status), "NamespaceAlreadyExistsFailure");
@@ -103,7 +119,12 @@ async fn unknown_namespace_is_not_found() {
     let server = TestServer::ephemeral().await;
     let mut client = server.client.clone();
     let status = assert_code(
-        client.describe_namespace(workflowservice_pb::DescribeNamespaceRequest { namespace: "no-such-ns".into(), ..Default::default() }).await,
+        client
+            .describe_namespace(workflowservice_pb::DescribeNamespaceRequest {
+                namespace: "no-such-ns".into(),
+                ..Default::default()
+            })
+            .await,
         Code::NotFound,
     );
     assert_eq!(failure_name(&status), "NamespaceNotFoundFailure");
@@ -127,7 +148,12 @@ async fn missing_namespace_name_is_invalid_argument() {
     let server = TestServer::ephemeral().await;
     let mut client = server.client.clone();
     let status = assert_code(
-        client.register_namespace(workflowservice_pb::RegisterNamespaceRequest { namespace: String::new(), ..Default::default() }).await,
+        client
+            .register_namespace(workflowservice_pb::RegisterNamespaceRequest {
+                namespace: String::new(),
+                ..Default::default()
+            })
+            .await,
         Code::InvalidArgument,
     );
     assert!(!status.message().is_empty());
@@ -136,7 +162,10 @@ async fn missing_namespace_name_is_invalid_argument() {
     // INVALID_ARGUMENT "Namespace not set on request."; Uhrwerk looks up the empty name and
     // answers NOT_FOUND "Namespace  is not found." (frontend::workflow::describe_namespace,
     // namespaces::Namespaces::check).
-    let status = assert_code(client.describe_namespace(workflowservice_pb::DescribeNamespaceRequest::default()).await, Code::InvalidArgument);
+    let status = assert_code(
+        client.describe_namespace(workflowservice_pb::DescribeNamespaceRequest::default()).await,
+        Code::InvalidArgument,
+    );
     assert_eq!(status.message(), "Namespace not set on request.");
     let mut start = common::start_request(&unique("wf"), "T", &unique("tq"));
     start.namespace = String::new();

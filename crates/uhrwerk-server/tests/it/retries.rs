@@ -28,10 +28,14 @@ async fn failed_workflow_task_is_retried_with_attempt_two() {
     let events = retry.history.clone().expect("history").events;
     assert!(event_types(&events).contains(&E::WorkflowTaskFailed), "{:?}", event_types(&events));
     assert_eq!(events.last().map(|e| e.event_id), Some(retry.started_event_id));
-    poller.complete_workflow_task(&retry.task_token, vec![common::complete_workflow(b"ok")]).await.expect("complete attempt 2");
+    poller
+        .complete_workflow_task(&retry.task_token, vec![common::complete_workflow(b"ok")])
+        .await
+        .expect("complete attempt 2");
 
     let history = common::full_history(&server.client, &workflow_id, &run_id).await;
-    let failed = history.iter().find(|e| e.event_type == E::WorkflowTaskFailed as i32).expect("WorkflowTaskFailed in history");
+    let failed =
+        history.iter().find(|e| e.event_type == E::WorkflowTaskFailed as i32).expect("WorkflowTaskFailed in history");
     match failed.attributes.as_ref() {
         Some(history_pb::history_event::Attributes::WorkflowTaskFailedEventAttributes(a)) => {
             assert_eq!((a.scheduled_event_id, a.started_event_id), (2, 3));
@@ -64,9 +68,13 @@ async fn timed_out_workflow_task_is_retried_with_attempt_two() {
 
     // The late answer from attempt 1 is stale.
     common::assert_code(poller.complete_workflow_task(&task.task_token, vec![]).await, tonic::Code::NotFound);
-    poller.complete_workflow_task(&retry.task_token, vec![common::complete_workflow(b"ok")]).await.expect("complete attempt 2");
+    poller
+        .complete_workflow_task(&retry.task_token, vec![common::complete_workflow(b"ok")])
+        .await
+        .expect("complete attempt 2");
     let history = common::full_history(&server.client, &workflow_id, &run_id).await;
-    let timed_out = history.iter().find(|e| e.event_type == E::WorkflowTaskTimedOut as i32).expect("WorkflowTaskTimedOut");
+    let timed_out =
+        history.iter().find(|e| e.event_type == E::WorkflowTaskTimedOut as i32).expect("WorkflowTaskTimedOut");
     match timed_out.attributes.as_ref() {
         Some(history_pb::history_event::Attributes::WorkflowTaskTimedOutEventAttributes(a)) => {
             assert_eq!((a.scheduled_event_id, a.started_event_id), (2, 3));
@@ -93,17 +101,25 @@ async fn failed_activity_is_retried_with_heartbeat_details() {
         non_retryable_error_types: Vec::new(),
     };
     poller
-        .complete_workflow_task(&task.task_token, vec![common::schedule_activity_with("retry-me", &queue, Some(policy))])
+        .complete_workflow_task(
+            &task.task_token,
+            vec![common::schedule_activity_with("retry-me", &queue, Some(policy))],
+        )
         .await
         .expect("schedule activity");
 
     let first = poller.expect_activity_task().await;
     assert_eq!(first.attempt, 1);
     assert!(first.heartbeat_details.is_none());
-    let heartbeat = poller.heartbeat(&first.task_token, Some(common::payloads(b"progress-1"))).await.expect("heartbeat");
+    let heartbeat =
+        poller.heartbeat(&first.task_token, Some(common::payloads(b"progress-1"))).await.expect("heartbeat");
     assert!(!heartbeat.cancel_requested);
     poller
-        .fail_activity_task(&first.task_token, common::application_failure("try again", false), Some(common::payloads(b"progress-2")))
+        .fail_activity_task(
+            &first.task_token,
+            common::application_failure("try again", false),
+            Some(common::payloads(b"progress-2")),
+        )
         .await
         .expect("RespondActivityTaskFailed");
 
@@ -143,13 +159,22 @@ async fn non_retryable_activity_failure_reaches_the_workflow() {
     common::start_workflow(&server.client, &unique("wf"), "Failing", &queue).await;
     let poller = server.poller(&queue);
     let task = poller.expect_workflow_task().await;
-    poller.complete_workflow_task(&task.task_token, vec![common::schedule_activity("fatal", &queue)]).await.expect("schedule");
+    poller
+        .complete_workflow_task(&task.task_token, vec![common::schedule_activity("fatal", &queue)])
+        .await
+        .expect("schedule");
     let activity = poller.expect_activity_task().await;
-    poller.fail_activity_task(&activity.task_token, common::application_failure("fatal", true), None).await.expect("fail");
+    poller
+        .fail_activity_task(&activity.task_token, common::application_failure("fatal", true), None)
+        .await
+        .expect("fail");
     let task = poller.expect_workflow_task().await;
     let events = task.history.expect("history").events;
     let types = event_types(&events);
-    assert_eq!(&types[types.len() - 4..], &[E::ActivityTaskStarted, E::ActivityTaskFailed, E::WorkflowTaskScheduled, E::WorkflowTaskStarted]);
+    assert_eq!(
+        &types[types.len() - 4..],
+        &[E::ActivityTaskStarted, E::ActivityTaskFailed, E::WorkflowTaskScheduled, E::WorkflowTaskStarted]
+    );
     match events[events.len() - 3].attributes.as_ref() {
         Some(history_pb::history_event::Attributes::ActivityTaskFailedEventAttributes(a)) => {
             assert_eq!(a.retry_state, enums_pb::RetryState::NonRetryableFailure as i32);

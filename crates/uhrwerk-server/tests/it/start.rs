@@ -81,7 +81,11 @@ async fn reject_duplicate_after_completion_is_already_started() {
     assert_eq!(detail.run_id, run_id);
 
     // The default policy (ALLOW_DUPLICATE) starts a new run.
-    let allowed = client.start_workflow_execution(common::start_request(&workflow_id, "Once", &queue)).await.expect("start again").into_inner();
+    let allowed = client
+        .start_workflow_execution(common::start_request(&workflow_id, "Once", &queue))
+        .await
+        .expect("start again")
+        .into_inner();
     assert!(allowed.started);
     assert_ne!(allowed.run_id, run_id);
     server.stop().await;

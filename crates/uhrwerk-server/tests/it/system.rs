@@ -12,7 +12,13 @@ use crate::common::{self, NAMESPACE, TestServer, assert_code, unique};
 #[tokio::test]
 async fn get_system_info_advertises_capabilities() {
     let server = TestServer::ephemeral().await;
-    let info = server.client.clone().get_system_info(workflowservice_pb::GetSystemInfoRequest {}).await.expect("GetSystemInfo").into_inner();
+    let info = server
+        .client
+        .clone()
+        .get_system_info(workflowservice_pb::GetSystemInfoRequest {})
+        .await
+        .expect("GetSystemInfo")
+        .into_inner();
     assert!(!info.server_version.is_empty());
     let caps = info.capabilities.expect("capabilities are set");
     assert!(caps.sdk_metadata, "sdk_metadata");
@@ -33,7 +39,11 @@ async fn gzip_compressed_client_works() {
     let mut gzip = WorkflowServiceClient::new(channel)
         .send_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Gzip);
-    let info = gzip.get_system_info(workflowservice_pb::GetSystemInfoRequest {}).await.expect("GetSystemInfo over gzip").into_inner();
+    let info = gzip
+        .get_system_info(workflowservice_pb::GetSystemInfoRequest {})
+        .await
+        .expect("GetSystemInfo over gzip")
+        .into_inner();
     assert!(info.capabilities.is_some_and(|c| c.sdk_metadata));
 
     // A request with a compressible payload round-trips too.
@@ -63,7 +73,11 @@ async fn health_check_answers_serving() {
             .await
             .unwrap_or_else(|e| panic!("health check of {service:?} failed: {e:?}"))
             .into_inner();
-        assert_eq!(response.status, health_pb::health_check_response::ServingStatus::Serving as i32, "service {service:?}");
+        assert_eq!(
+            response.status,
+            health_pb::health_check_response::ServingStatus::Serving as i32,
+            "service {service:?}"
+        );
     }
     server.stop().await;
 }
@@ -76,7 +90,10 @@ async fn unimplemented_rpc_names_the_method() {
         client
             .reset_workflow_execution(workflowservice_pb::ResetWorkflowExecutionRequest {
                 namespace: NAMESPACE.into(),
-                workflow_execution: Some(common_pb::WorkflowExecution { workflow_id: "wf".into(), run_id: String::new() }),
+                workflow_execution: Some(common_pb::WorkflowExecution {
+                    workflow_id: "wf".into(),
+                    run_id: String::new(),
+                }),
                 ..Default::default()
             })
             .await,
@@ -85,12 +102,20 @@ async fn unimplemented_rpc_names_the_method() {
     assert!(status.message().contains("ResetWorkflowExecution"), "message: {}", status.message());
 
     let status = assert_code(
-        client.start_batch_operation(workflowservice_pb::StartBatchOperationRequest { namespace: NAMESPACE.into(), ..Default::default() }).await,
+        client
+            .start_batch_operation(workflowservice_pb::StartBatchOperationRequest {
+                namespace: NAMESPACE.into(),
+                ..Default::default()
+            })
+            .await,
         Code::Unimplemented,
     );
     assert!(status.message().contains("StartBatchOperation"), "message: {}", status.message());
 
     // The server is still fine afterwards.
-    client.get_system_info(workflowservice_pb::GetSystemInfoRequest {}).await.expect("GetSystemInfo after UNIMPLEMENTED");
+    client
+        .get_system_info(workflowservice_pb::GetSystemInfoRequest {})
+        .await
+        .expect("GetSystemInfo after UNIMPLEMENTED");
     server.stop().await;
 }

@@ -12,7 +12,10 @@ async fn completing_a_workflow_task_twice_is_not_found() {
     common::start_workflow(&server.client, &unique("wf"), "Twice", &queue).await;
     let poller = server.poller(&queue);
     let task = poller.expect_workflow_task().await;
-    poller.complete_workflow_task(&task.task_token, vec![common::schedule_activity("a", &queue)]).await.expect("first completion");
+    poller
+        .complete_workflow_task(&task.task_token, vec![common::schedule_activity("a", &queue)])
+        .await
+        .expect("first completion");
     let status = assert_code(poller.complete_workflow_task(&task.task_token, vec![]).await, Code::NotFound);
     assert_eq!(failure_name(&status), "NotFoundFailure");
     // A failure report with the stale token is stale too.
@@ -28,7 +31,10 @@ async fn completing_an_activity_twice_is_not_found() {
     common::start_workflow(&server.client, &unique("wf"), "ActTwice", &queue).await;
     let poller = server.poller(&queue);
     let task = poller.expect_workflow_task().await;
-    poller.complete_workflow_task(&task.task_token, vec![common::schedule_activity("a", &queue)]).await.expect("schedule");
+    poller
+        .complete_workflow_task(&task.task_token, vec![common::schedule_activity("a", &queue)])
+        .await
+        .expect("schedule");
     let activity = poller.expect_activity_task().await;
     poller.complete_activity_task(&activity.task_token, b"r").await.expect("first completion");
     let status = assert_code(poller.complete_activity_task(&activity.task_token, b"r").await, Code::NotFound);
@@ -87,7 +93,10 @@ async fn token_from_another_namespace_is_rejected() {
     server
         .client
         .clone()
-        .register_namespace(workflowservice_pb::RegisterNamespaceRequest { namespace: other.clone(), ..Default::default() })
+        .register_namespace(workflowservice_pb::RegisterNamespaceRequest {
+            namespace: other.clone(),
+            ..Default::default()
+        })
         .await
         .expect("register");
     let mut foreign = server.poller(&queue);
@@ -96,6 +105,8 @@ async fn token_from_another_namespace_is_rejected() {
     // The right namespace still works: the rejected call changed nothing.
     let mut own = server.poller(&queue);
     own.namespace = NAMESPACE.into();
-    own.complete_workflow_task(&task.task_token, vec![common::complete_workflow(b"r")]).await.expect("complete in own namespace");
+    own.complete_workflow_task(&task.task_token, vec![common::complete_workflow(b"r")])
+        .await
+        .expect("complete in own namespace");
     server.stop().await;
 }

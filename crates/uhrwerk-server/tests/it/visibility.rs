@@ -11,14 +11,22 @@ async fn count(server: &TestServer, query: &str) -> i64 {
     server
         .client
         .clone()
-        .count_workflow_executions(workflowservice_pb::CountWorkflowExecutionsRequest { namespace: NAMESPACE.into(), query: query.into() })
+        .count_workflow_executions(workflowservice_pb::CountWorkflowExecutionsRequest {
+            namespace: NAMESPACE.into(),
+            query: query.into(),
+        })
         .await
         .unwrap_or_else(|e| panic!("count {query:?}: {e:?}"))
         .into_inner()
         .count
 }
 
-async fn list_page(server: &TestServer, query: &str, page_size: i32, token: Vec<u8>) -> workflowservice_pb::ListWorkflowExecutionsResponse {
+async fn list_page(
+    server: &TestServer,
+    query: &str,
+    page_size: i32,
+    token: Vec<u8>,
+) -> workflowservice_pb::ListWorkflowExecutionsResponse {
     server
         .client
         .clone()
@@ -50,7 +58,10 @@ async fn list_and_count_filter_by_type_and_status() {
     while completed.len() < 2 {
         let task = poller.expect_workflow_task().await;
         if task.workflow_type.as_ref().map(|t| t.name.as_str()) == Some("X") {
-            poller.complete_workflow_task(&task.task_token, vec![common::complete_workflow(b"ok")]).await.expect("complete");
+            poller
+                .complete_workflow_task(&task.task_token, vec![common::complete_workflow(b"ok")])
+                .await
+                .expect("complete");
             completed.insert(task.workflow_execution.expect("execution").run_id);
         }
     }
@@ -63,7 +74,8 @@ async fn list_and_count_filter_by_type_and_status() {
     assert_eq!(count(&server, "ExecutionStatus = 'Running'").await, 2);
 
     let listed = list_page(&server, query, 0, Vec::new()).await;
-    let got: HashSet<String> = listed.executions.iter().filter_map(|e| e.execution.as_ref().map(|x| x.run_id.clone())).collect();
+    let got: HashSet<String> =
+        listed.executions.iter().filter_map(|e| e.execution.as_ref().map(|x| x.run_id.clone())).collect();
     assert_eq!(got, completed);
     for info in &listed.executions {
         assert_eq!(info.status, enums_pb::WorkflowExecutionStatus::Completed as i32);
@@ -124,10 +136,56 @@ impl Rng {
 #[tokio::test]
 async fn random_queries_get_answers_or_invalid_argument() {
     const TOKENS: &[&str] = &[
-        "WorkflowId", "WorkflowType", "ExecutionStatus", "StartTime", "CloseTime", "HistoryLength", "ExecutionDuration",
-        "CustomKeywordField", "`WorkflowId`", "Nope", "=", "!=", "<>", ">", ">=", "<", "<=", "AND", "OR", "NOT", "IN", "BETWEEN",
-        "STARTS_WITH", "IS", "NULL", "ORDER", "BY", "GROUP", "ASC", "DESC", "LIKE", "LIMIT", "(", ")", ",", "'x'", "'Running'",
-        "'2024-01-01T00:00:00Z'", "'1h'", "12", "-3", "1.5", "TRUE", "'", "\"", "`", "\\", "\u{0}", "é", "'\u{10FFFF}'",
+        "WorkflowId",
+        "WorkflowType",
+        "ExecutionStatus",
+        "StartTime",
+        "CloseTime",
+        "HistoryLength",
+        "ExecutionDuration",
+        "CustomKeywordField",
+        "`WorkflowId`",
+        "Nope",
+        "=",
+        "!=",
+        "<>",
+        ">",
+        ">=",
+        "<",
+        "<=",
+        "AND",
+        "OR",
+        "NOT",
+        "IN",
+        "BETWEEN",
+        "STARTS_WITH",
+        "IS",
+        "NULL",
+        "ORDER",
+        "BY",
+        "GROUP",
+        "ASC",
+        "DESC",
+        "LIKE",
+        "LIMIT",
+        "(",
+        ")",
+        ",",
+        "'x'",
+        "'Running'",
+        "'2024-01-01T00:00:00Z'",
+        "'1h'",
+        "12",
+        "-3",
+        "1.5",
+        "TRUE",
+        "'",
+        "\"",
+        "`",
+        "\\",
+        "\u{0}",
+        "é",
+        "'\u{10FFFF}'",
     ];
     let server = TestServer::ephemeral().await;
     let mut rng = Rng(0x5eed_1234_abcd_9876);
@@ -154,7 +212,10 @@ async fn random_queries_get_answers_or_invalid_argument() {
         let counted = server
             .client
             .clone()
-            .count_workflow_executions(workflowservice_pb::CountWorkflowExecutionsRequest { namespace: NAMESPACE.into(), query: query.clone() })
+            .count_workflow_executions(workflowservice_pb::CountWorkflowExecutionsRequest {
+                namespace: NAMESPACE.into(),
+                query: query.clone(),
+            })
             .await;
         assert_eq!(listed.is_ok(), counted.is_ok(), "list and count agree on {query:?}");
     }

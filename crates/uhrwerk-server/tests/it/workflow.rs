@@ -30,7 +30,10 @@ async fn workflow_with_one_activity_runs_to_completion() {
     );
     let events = task.history.clone().expect("history").events;
     assert_eq!(event_ids(&events), vec![1, 2, 3]);
-    assert_eq!(event_types(&events), vec![E::WorkflowExecutionStarted, E::WorkflowTaskScheduled, E::WorkflowTaskStarted]);
+    assert_eq!(
+        event_types(&events),
+        vec![E::WorkflowExecutionStarted, E::WorkflowTaskScheduled, E::WorkflowTaskStarted]
+    );
     let execution_queue = task.workflow_execution_task_queue.clone().expect("workflow_execution_task_queue is set");
     assert_eq!(execution_queue.name, queue);
     assert_eq!(execution_queue.kind, enums_pb::TaskQueueKind::Normal as i32);
@@ -42,7 +45,10 @@ async fn workflow_with_one_activity_runs_to_completion() {
         }
         other => panic!("event 1 is not WorkflowExecutionStarted: {other:?}"),
     }
-    poller.complete_workflow_task(&task.task_token, vec![common::schedule_activity("act-1", &queue)]).await.expect("complete WFT 1");
+    poller
+        .complete_workflow_task(&task.task_token, vec![common::schedule_activity("act-1", &queue)])
+        .await
+        .expect("complete WFT 1");
 
     // The activity.
     let activity = poller.expect_activity_task().await;
@@ -60,7 +66,10 @@ async fn workflow_with_one_activity_runs_to_completion() {
     assert_eq!(task.attempt, 1);
     let events = task.history.clone().expect("history").events;
     assert_eq!(event_ids(&events), (1..=9).collect::<Vec<_>>(), "the poll carries the full history");
-    poller.complete_workflow_task(&task.task_token, vec![common::complete_workflow(b"done")]).await.expect("complete WFT 2");
+    poller
+        .complete_workflow_task(&task.task_token, vec![common::complete_workflow(b"done")])
+        .await
+        .expect("complete WFT 2");
 
     // The whole history.
     let events = common::full_history(&server.client, &workflow_id, &run_id).await;
@@ -159,7 +168,10 @@ async fn history_pages_with_maximum_page_size() {
             .clone()
             .get_workflow_execution_history(workflowservice_pb::GetWorkflowExecutionHistoryRequest {
                 namespace: NAMESPACE.into(),
-                execution: Some(common_pb::WorkflowExecution { workflow_id: workflow_id.clone(), run_id: run_id.clone() }),
+                execution: Some(common_pb::WorkflowExecution {
+                    workflow_id: workflow_id.clone(),
+                    run_id: run_id.clone(),
+                }),
                 maximum_page_size: 2,
                 next_page_token: token,
                 ..Default::default()
