@@ -14,4 +14,4 @@ pub mod state;
 pub mod time;
 pub mod token;
 
-pub use uhrwerk_proto::temporal::api as pb;
+pub use temporalio_protos::temporal::api as pb;

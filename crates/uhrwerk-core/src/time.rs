@@ -1,6 +1,6 @@
 //! Conversions between the wire's `Timestamp`/`Duration` and the kernel's unix milliseconds.
 
-use uhrwerk_proto::wkt::{Duration, Timestamp};
+use prost_wkt_types::{Duration, Timestamp};
 
 /// Milliseconds since the unix epoch.
 pub type Millis = i64;

@@ -3,13 +3,13 @@
 
 use std::collections::HashMap;
 
-use uhrwerk_proto::temporal::api::common::v1 as common_pb;
-use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
-use uhrwerk_proto::temporal::api::history::v1::{self as history_pb, history_event::Attributes};
-use uhrwerk_proto::temporal::api::taskqueue::v1 as taskqueue_pb;
-use uhrwerk_proto::temporal::api::update::v1 as update_pb;
-use uhrwerk_proto::temporal::api::workflow::v1 as workflow_pb;
-use uhrwerk_proto::temporal::api::workflowservice::v1 as service_pb;
+use temporalio_protos::temporal::api::common::v1 as common_pb;
+use temporalio_protos::temporal::api::enums::v1 as enums_pb;
+use temporalio_protos::temporal::api::history::v1::{self as history_pb, history_event::Attributes};
+use temporalio_protos::temporal::api::taskqueue::v1 as taskqueue_pb;
+use temporalio_protos::temporal::api::update::v1 as update_pb;
+use temporalio_protos::temporal::api::workflow::v1 as workflow_pb;
+use temporalio_protos::temporal::api::workflowservice::v1 as service_pb;
 
 use crate::timefmt::{dur_ms, ts_ms};
 
@@ -493,9 +493,9 @@ fn first_line(s: &str, max: usize) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use uhrwerk_proto::temporal::api::failure::v1 as failure_pb;
-    use uhrwerk_proto::temporal::api::taskqueue::v1 as taskqueue_pb;
-    use uhrwerk_proto::wkt;
+    use prost_wkt_types as wkt;
+    use temporalio_protos::temporal::api::failure::v1 as failure_pb;
+    use temporalio_protos::temporal::api::taskqueue::v1 as taskqueue_pb;
 
     pub fn ts(ms: i64) -> Option<wkt::Timestamp> {
         Some(wkt::Timestamp { seconds: ms / 1000, nanos: ((ms % 1000) * 1_000_000) as i32 })

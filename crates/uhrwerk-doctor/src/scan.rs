@@ -5,14 +5,14 @@
 use std::collections::{BTreeSet, HashSet};
 use std::time::{Duration, Instant};
 
-use tokio::task::JoinSet;
-use tonic::transport::{Channel, Endpoint};
-use uhrwerk_proto::temporal::api::common::v1 as common_pb;
-use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
-use uhrwerk_proto::temporal::api::taskqueue::v1 as taskqueue_pb;
-use uhrwerk_proto::temporal::api::workflowservice::v1::{
+use temporalio_protos::temporal::api::common::v1 as common_pb;
+use temporalio_protos::temporal::api::enums::v1 as enums_pb;
+use temporalio_protos::temporal::api::taskqueue::v1 as taskqueue_pb;
+use temporalio_protos::temporal::api::workflowservice::v1::{
     self as service_pb, workflow_service_client::WorkflowServiceClient,
 };
+use tokio::task::JoinSet;
+use tonic::transport::{Channel, Endpoint};
 
 use crate::checks::Snapshot;
 use crate::error::DoctorError;

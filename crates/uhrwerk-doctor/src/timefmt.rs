@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use uhrwerk_proto::wkt;
+use prost_wkt_types as wkt;
 
 /// Parses `90s`, `15m`, `24h`, `7d`, `1h30m`, `500ms` (a bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

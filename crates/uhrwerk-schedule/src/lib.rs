@@ -27,10 +27,10 @@ mod zone;
 pub use spec::{CompiledSpec, clean_spec};
 
 pub(crate) mod pb {
-    pub use uhrwerk_proto::temporal::api::schedule::v1::{
+    pub use prost_wkt_types::Duration;
+    pub use temporalio_protos::temporal::api::schedule::v1::{
         CalendarSpec, IntervalSpec, Range, ScheduleSpec, StructuredCalendarSpec,
     };
-    pub use uhrwerk_proto::wkt::Duration;
 }
 
 /// A spec that Temporal would reject with `INVALID_ARGUMENT`. The message is the full text the

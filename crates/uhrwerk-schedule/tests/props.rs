@@ -7,10 +7,10 @@
 use chrono::{Datelike, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use proptest::prelude::*;
-use uhrwerk_proto::temporal::api::schedule::v1::{
+use prost_wkt_types::{Duration, Timestamp};
+use temporalio_protos::temporal::api::schedule::v1::{
     CalendarSpec, IntervalSpec, Range, ScheduleSpec, StructuredCalendarSpec,
 };
-use uhrwerk_proto::wkt::{Duration, Timestamp};
 use uhrwerk_schedule::CompiledSpec;
 
 const ZONES: [&str; 8] = [

@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
-use uhrwerk_proto::temporal::api::schedule::v1::{
+use prost_wkt_types::{Duration, Timestamp};
+use temporalio_protos::temporal::api::schedule::v1::{
     CalendarSpec, IntervalSpec, Range, ScheduleSpec, StructuredCalendarSpec,
 };
-use uhrwerk_proto::wkt::{Duration, Timestamp};
 use uhrwerk_schedule::{CompiledSpec, NextTime, SpecError, clean_spec};
 
 const SEC: i64 = 1000;

@@ -1,8 +1,8 @@
 //! The write unit: one run transition's state, events, outbox tasks and timers.
 
+use temporalio_protos::temporal::api::history::v1 as history_pb;
 use uhrwerk_core::kernel::TimerTask;
 use uhrwerk_core::state::RunState;
-use uhrwerk_proto::temporal::api::history::v1 as history_pb;
 
 use crate::{AttrRow, RunKey};
 

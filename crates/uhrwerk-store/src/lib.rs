@@ -11,8 +11,8 @@ mod visibility;
 pub use batch::{OutboxTask, RunWrite, TaskKind, TimerRow, WriteBatch};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
+use temporalio_protos::temporal::api::history::v1 as history_pb;
 use uhrwerk_core::state::RunState;
-use uhrwerk_proto::temporal::api::history::v1 as history_pb;
 use uhrwerk_visibility::{Expr, Literal, Query, ValueType};
 
 #[derive(Debug, thiserror::Error)]

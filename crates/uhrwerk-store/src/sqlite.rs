@@ -10,10 +10,10 @@ use prost::Message;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use temporalio_protos::temporal::api::history::v1 as history_pb;
 use tokio::sync::oneshot;
 use uhrwerk_core::kernel::TimerTask;
 use uhrwerk_core::state::RunState;
-use uhrwerk_proto::temporal::api::history::v1 as history_pb;
 use uhrwerk_visibility::{Expr, Literal, Query, ValueType};
 
 use crate::batch::{OutboxTask, RunWrite, TaskKind, TimerRow, WriteBatch};

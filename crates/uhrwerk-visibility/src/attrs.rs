@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use uhrwerk_proto::temporal::api::enums::v1::IndexedValueType;
+use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
 
 /// The type of a search attribute, as Temporal names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

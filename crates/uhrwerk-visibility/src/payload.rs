@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use serde_json::{Number, Value};
-use uhrwerk_proto::temporal::api::common::v1::Payload;
+use temporalio_protos::temporal::api::common::v1::Payload;
 
 use crate::attrs::ValueType;
 use crate::query::Literal;

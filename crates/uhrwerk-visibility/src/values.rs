@@ -1,7 +1,7 @@
 //! Value conversions shared by the query parser and payload codec: datetimes, durations and workflow statuses.
 
 use chrono::{DateTime, Datelike, Timelike};
-use uhrwerk_proto::temporal::api::enums::v1::WorkflowExecutionStatus;
+use temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus;
 
 /// Parses an RFC3339 / RFC3339Nano timestamp ("2024-01-01T00:00:00Z",
 /// "2024-01-01T00:00:00.123456789+02:00") into unix nanoseconds.

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use proptest::prelude::*;
-use uhrwerk_proto::temporal::api::common::v1::Payload;
+use temporalio_protos::temporal::api::common::v1::Payload;
 use uhrwerk_visibility::{Expr, Literal, ValueType, decode, encode, parse};
 
 fn catalog() -> HashMap<String, ValueType> {

@@ -50,7 +50,7 @@ pub(super) fn deliver(st: &mut RunState, scheduled_event_id: i64) -> Vec<protoco
             messages.push(protocol_pb::Message {
                 id: format!("{}/request", update.update_id),
                 protocol_instance_id: update.update_id.clone(),
-                body: Some(uhrwerk_proto::wkt::Any {
+                body: Some(prost_wkt_types::Any {
                     type_url: format!("{TYPE_PREFIX}Request"),
                     value: request.encode_to_vec(),
                 }),
@@ -64,7 +64,7 @@ pub(super) fn deliver(st: &mut RunState, scheduled_event_id: i64) -> Vec<protoco
 /// Why a message was refused; fails the workflow task.
 pub(super) struct BadMessage(pub String);
 
-fn decode<M: Message + Default>(body: &uhrwerk_proto::wkt::Any) -> std::result::Result<M, BadMessage> {
+fn decode<M: Message + Default>(body: &prost_wkt_types::Any) -> std::result::Result<M, BadMessage> {
     M::decode(body.value.as_slice()).map_err(|e| BadMessage(format!("cannot decode {}: {e}", body.type_url)))
 }
 

@@ -81,7 +81,7 @@ mod tests {
     use super::*;
     use crate::facts::tests::Builder;
     use crate::finding::Severity;
-    use uhrwerk_proto::temporal::api::enums::v1::WorkflowTaskFailedCause as Cause;
+    use temporalio_protos::temporal::api::enums::v1::WorkflowTaskFailedCause as Cause;
 
     fn failing(cause: Cause, message: &str, times: usize) -> RunFacts {
         let mut b = Builder::started(&[]);
