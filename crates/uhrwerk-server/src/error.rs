@@ -18,7 +18,7 @@ pub enum Error {
     AlreadyStarted { message: String, start_request_id: String, run_id: String },
     /// A query handler failed in the worker.
     #[error("{message}")]
-    QueryFailed { message: String, failure: Option<uhrwerk_proto::temporal::api::failure::v1::Failure> },
+    QueryFailed { message: String, failure: Option<Box<uhrwerk_proto::temporal::api::failure::v1::Failure>> },
     /// The run cannot answer queries (it closed before its first workflow task).
     #[error("{0}")]
     WorkflowNotReady(String),

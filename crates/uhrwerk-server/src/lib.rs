@@ -16,6 +16,7 @@ pub mod retention;
 pub mod schedules;
 pub mod search_attributes;
 pub mod timers;
+pub mod transport;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,7 +24,6 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use uhrwerk_proto::server::workflowservice::workflow_service_server::WorkflowServiceServer;
 use uhrwerk_store::{SqliteOptions, SqliteStore, Store};
 
@@ -186,7 +186,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         .map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let mut stop = shutdown_rx.clone();
-    let router = tonic::transport::Server::builder()
+    let router = transport::grpc_server()
         .add_service(
             health_service
                 .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
@@ -194,7 +194,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         )
         .add_service(frontend.workflow_service())
         .add_service(frontend.operator_service());
-    let serve = tokio::spawn(router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+    let serve = tokio::spawn(router.serve_with_incoming_shutdown(transport::grpc_incoming(listener), async move {
         let _ = stop.wait_for(|s| *s).await;
     }));
     Ok(Running {

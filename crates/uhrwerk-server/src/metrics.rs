@@ -276,7 +276,7 @@ pub async fn serve(
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
     };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+    if let Err(e) = axum::serve(crate::transport::http_listener(listener), app).with_graceful_shutdown(stop).await {
         tracing::warn!("the metrics endpoint stopped: {e}");
     }
 }

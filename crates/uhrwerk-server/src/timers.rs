@@ -24,10 +24,10 @@ struct State {
 
 impl State {
     fn remove(&mut self, k: &TimerKey) {
-        if let Some(seq) = self.by_key.remove(k) {
-            if let Some(row) = self.entries.remove(&seq) {
-                self.due.remove(&(row.timer.fire_at_ms, seq));
-            }
+        if let Some(seq) = self.by_key.remove(k)
+            && let Some(row) = self.entries.remove(&seq)
+        {
+            self.due.remove(&(row.timer.fire_at_ms, seq));
         }
     }
 }

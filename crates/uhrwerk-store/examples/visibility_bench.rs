@@ -96,7 +96,7 @@ fn main() {
             let batch = WriteBatch { runs: (i..end).map(run).collect(), ..Default::default() };
             store.commit(batch).expect("commit a batch");
             i = end;
-            if i % 100_000 == 0 || i == n {
+            if i.is_multiple_of(100_000) || i == n {
                 eprintln!("filled {i}/{n} runs ({:.0} runs/s)", i as f64 / began.elapsed().as_secs_f64());
             }
         }

@@ -22,7 +22,10 @@ use crate::{AttrRow, Error, PageCursor, Recovered, Result, RunKey, ScheduleRow, 
 
 /// Ordered migrations; `PRAGMA user_version` records how many ran. Each may be followed by a
 /// data step that derives new columns from existing rows.
-const MIGRATIONS: &[(&str, Option<fn(&Transaction<'_>) -> Result<()>>)] = &[
+/// A migration's data step, run in the migration's transaction.
+type DataStep = fn(&Transaction<'_>) -> Result<()>;
+
+const MIGRATIONS: &[(&str, Option<DataStep>)] = &[
     (include_str!("../../../schema/sqlite/v1/schema.sql"), None),
     (include_str!("../../../schema/sqlite/v2/schema.sql"), Some(backfill_visibility)),
 ];
@@ -120,7 +123,7 @@ impl SqliteStore {
     /// Refreshes the query planner's statistics where tables changed much since the last time
     /// (SQLite's `PRAGMA optimize`); the store does this by itself every few minutes.
     pub fn optimize(&self) -> Result<()> {
-        self.read(|c| optimize(c))
+        self.read(optimize)
     }
 
     /// Stops the writer after it finished every submitted batch.

@@ -225,7 +225,7 @@ fn precedence_not_and_or() {
 
 #[test]
 fn long_chains_are_balanced() {
-    let q = vec!["WorkflowType = 'a'"; 4].join(" AND ");
+    let q = ["WorkflowType = 'a'"; 4].join(" AND ");
     assert_eq!(filter(&q), and(and(wf_type("a"), wf_type("a")), and(wf_type("a"), wf_type("a"))));
     fn depth(e: &Expr) -> usize {
         match e {

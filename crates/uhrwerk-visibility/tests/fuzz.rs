@@ -212,11 +212,10 @@ proptest! {
     fn decode_survives_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..200)) {
         let p = Payload { data, ..Default::default() };
         for ty in ValueType::ALL {
-            if let Ok(values) = decode(ty, &p) {
-                if ty != ValueType::KeywordList {
+            if let Ok(values) = decode(ty, &p)
+                && ty != ValueType::KeywordList {
                     prop_assert!(values.len() <= 1);
                 }
-            }
         }
     }
 

@@ -171,10 +171,10 @@ pub fn fail_activity(
 ) -> Result<()> {
     started_activity(st, token)?;
     let scheduled_event_id = token.scheduled_event_id;
-    if let Some(details) = last_heartbeat_details {
-        if let Some(ai) = st.activities.get_mut(&scheduled_event_id) {
-            ai.heartbeat_details = Some(details);
-        }
+    if let Some(details) = last_heartbeat_details
+        && let Some(ai) = st.activities.get_mut(&scheduled_event_id)
+    {
+        ai.heartbeat_details = Some(details);
     }
     let identity = identity.to_string();
     end_attempt(

@@ -18,7 +18,7 @@ use history_pb::history_event::Attributes;
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChildOutcome {
     Completed(Option<common_pb::Payloads>),
-    Failed(Option<failure_pb::Failure>, i32),
+    Failed(Option<Box<failure_pb::Failure>>, i32),
     Canceled(Option<common_pb::Payloads>),
     Terminated,
     TimedOut(i32),
@@ -233,7 +233,7 @@ pub fn child_closed(
             EventType::ChildWorkflowExecutionFailed,
             Attributes::ChildWorkflowExecutionFailedEventAttributes(
                 history_pb::ChildWorkflowExecutionFailedEventAttributes {
-                    failure,
+                    failure: failure.map(|f| *f),
                     namespace,
                     workflow_execution: execution,
                     workflow_type,
@@ -297,7 +297,7 @@ pub fn outcome_of(event: &history_pb::HistoryEvent) -> Option<ChildOutcome> {
             Some(ChildOutcome::Completed(a.result.clone()))
         }
         Attributes::WorkflowExecutionFailedEventAttributes(a) if a.new_execution_run_id.is_empty() => {
-            Some(ChildOutcome::Failed(a.failure.clone(), a.retry_state))
+            Some(ChildOutcome::Failed(a.failure.clone().map(Box::new), a.retry_state))
         }
         Attributes::WorkflowExecutionCanceledEventAttributes(a) => Some(ChildOutcome::Canceled(a.details.clone())),
         Attributes::WorkflowExecutionTerminatedEventAttributes(_) => Some(ChildOutcome::Terminated),

@@ -243,10 +243,10 @@ impl<'a> Ctx<'a> {
 const BUFFERED_STARTED_ID: i64 = -1;
 
 fn fix_started(started_ids: &[(i64, i64)], scheduled_event_id: i64, started_event_id: &mut i64) {
-    if *started_event_id == BUFFERED_STARTED_ID {
-        if let Some((_, id)) = started_ids.iter().rev().find(|(s, _)| *s == scheduled_event_id) {
-            *started_event_id = *id;
-        }
+    if *started_event_id == BUFFERED_STARTED_ID
+        && let Some((_, id)) = started_ids.iter().rev().find(|(s, _)| *s == scheduled_event_id)
+    {
+        *started_event_id = *id;
     }
 }
 
@@ -303,10 +303,10 @@ fn schedule_workflow_task(ctx: &mut Ctx<'_>, st: &mut RunState) {
 
 /// Marks the run closed with `status`; pending work is abandoned.
 fn close_run(ctx: &mut Ctx<'_>, st: &mut RunState, status: enums_pb::WorkflowExecutionStatus, close_event_id: i64) {
-    if let (Some(parent), None) = (st.parent.clone(), ctx.successor.as_ref()) {
-        if let Some(outcome) = ctx.events.last().and_then(child::outcome_of) {
-            ctx.effects.push(Effect::NotifyParent { parent, run_id: st.run_id.clone(), outcome });
-        }
+    if let (Some(parent), None) = (st.parent.clone(), ctx.successor.as_ref())
+        && let Some(outcome) = ctx.events.last().and_then(child::outcome_of)
+    {
+        ctx.effects.push(Effect::NotifyParent { parent, run_id: st.run_id.clone(), outcome });
     }
     let children: Vec<_> = std::mem::take(&mut st.children).into_values().collect();
     let abandon = enums_pb::ParentClosePolicy::Abandon as i32;
@@ -406,21 +406,21 @@ pub fn request_cancel_run_from(
 /// task must be followed by its outcome or by the close event, so with events buffered behind it
 /// the task is failed first (as Temporal does) and the buffer written.
 fn end_task_before_forced_close(ctx: &mut Ctx<'_>, st: &mut RunState, identity: &str) {
-    if let Some(wt) = st.started_workflow_task().cloned() {
-        if !st.buffered_events.is_empty() {
-            st.workflow_task = None;
-            ctx.append(
-                st,
-                enums_pb::EventType::WorkflowTaskFailed,
-                Attributes::WorkflowTaskFailedEventAttributes(history_pb::WorkflowTaskFailedEventAttributes {
-                    scheduled_event_id: wt.scheduled_event_id,
-                    started_event_id: wt.started_event_id,
-                    cause: enums_pb::WorkflowTaskFailedCause::ForceCloseCommand as i32,
-                    identity: identity.to_string(),
-                    ..Default::default()
-                }),
-            );
-            ctx.flush_buffered(st);
-        }
+    if let Some(wt) = st.started_workflow_task().cloned()
+        && !st.buffered_events.is_empty()
+    {
+        st.workflow_task = None;
+        ctx.append(
+            st,
+            enums_pb::EventType::WorkflowTaskFailed,
+            Attributes::WorkflowTaskFailedEventAttributes(history_pb::WorkflowTaskFailedEventAttributes {
+                scheduled_event_id: wt.scheduled_event_id,
+                started_event_id: wt.started_event_id,
+                cause: enums_pb::WorkflowTaskFailedCause::ForceCloseCommand as i32,
+                identity: identity.to_string(),
+                ..Default::default()
+            }),
+        );
+        ctx.flush_buffered(st);
     }
 }

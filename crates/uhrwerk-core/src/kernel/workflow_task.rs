@@ -181,7 +181,7 @@ fn apply_completion(
             identity: request.identity.clone(),
             binary_checksum: request.binary_checksum.clone(),
             sdk_metadata: request.sdk_metadata.clone(),
-            metering_metadata: Some(request.metering_metadata.clone().unwrap_or_default()),
+            metering_metadata: Some(request.metering_metadata.unwrap_or_default()),
             worker_version: request.worker_version_stamp.clone(),
             ..Default::default()
         }),
@@ -207,19 +207,19 @@ fn apply_completion(
                 format!("invalid command sequence: {} must be the last command", command_name(command_type)),
             ));
         }
-        if let Some(CommandAttributes::ProtocolMessageCommandAttributes(a)) = &command.attributes {
-            if command_type == enums_pb::CommandType::ProtocolMessage as i32 {
-                let Some(pos) = messages.iter().position(|m| m.id == a.message_id) else {
-                    return Err(reject(
-                        super::update::BAD_MESSAGE,
-                        format!("ProtocolMessageCommand references unknown message {}", a.message_id),
-                    ));
-                };
-                let message = messages.remove(pos);
-                super::update::apply_message(ctx, st, completed_event_id, message)
-                    .map_err(|e| reject(super::update::BAD_MESSAGE, e.0))?;
-                continue;
-            }
+        if let Some(CommandAttributes::ProtocolMessageCommandAttributes(a)) = &command.attributes
+            && command_type == enums_pb::CommandType::ProtocolMessage as i32
+        {
+            let Some(pos) = messages.iter().position(|m| m.id == a.message_id) else {
+                return Err(reject(
+                    super::update::BAD_MESSAGE,
+                    format!("ProtocolMessageCommand references unknown message {}", a.message_id),
+                ));
+            };
+            let message = messages.remove(pos);
+            super::update::apply_message(ctx, st, completed_event_id, message)
+                .map_err(|e| reject(super::update::BAD_MESSAGE, e.0))?;
+            continue;
         }
         apply_command(ctx, st, completed_event_id, command, &request.identity)?;
     }

@@ -674,10 +674,10 @@ impl Engine {
             self.slots.lock().expect("slots lock").get(&(namespace.to_string(), workflow_id.to_string())).cloned();
         if let Some(slot) = existing {
             let guard = slot.lock().await;
-            if let Some(run) = guard.run.as_ref().filter(|_| guard.loaded && !guard.evicted) {
-                if run_id.is_empty() || run.run_id == run_id {
-                    return Ok(run.clone());
-                }
+            if let Some(run) = guard.run.as_ref().filter(|_| guard.loaded && !guard.evicted)
+                && (run_id.is_empty() || run.run_id == run_id)
+            {
+                return Ok(run.clone());
             }
         }
         let (ns, wf, id) = (namespace.to_string(), workflow_id.to_string(), run_id.to_string());

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 enum Outcome {
     Completed(Option<uhrwerk_proto::temporal::api::common::v1::Payloads>),
     Failed(
-        uhrwerk_proto::temporal::api::failure::v1::Failure,
+        Box<uhrwerk_proto::temporal::api::failure::v1::Failure>,
         Option<uhrwerk_proto::temporal::api::common::v1::Payloads>,
     ),
     Canceled(Option<uhrwerk_proto::temporal::api::common::v1::Payloads>),
@@ -43,7 +43,7 @@ impl Frontend {
                         kernel::complete_activity(ctx, st, &token, result, &identity).map(|()| false)
                     }
                     Outcome::Failed(failure, details) => {
-                        kernel::fail_activity(ctx, st, &token, failure, &identity, details).map(|()| false)
+                        kernel::fail_activity(ctx, st, &token, *failure, &identity, details).map(|()| false)
                     }
                     Outcome::Canceled(details) => {
                         kernel::cancel_activity(ctx, st, &token, details, &identity).map(|()| false)
@@ -59,7 +59,7 @@ impl Frontend {
         req: pb::RespondActivityTaskCompletedByIdRequest,
     ) -> Result<pb::RespondActivityTaskCompletedByIdResponse> {
         let outcome = if validate::blob(self.engine.limits(), req.result.as_ref()).is_err() {
-            Outcome::Failed(validate::result_too_large(), None)
+            Outcome::Failed(Box::new(validate::result_too_large()), None)
         } else {
             Outcome::Completed(req.result)
         };
@@ -71,7 +71,7 @@ impl Frontend {
         &self,
         req: pb::RespondActivityTaskFailedByIdRequest,
     ) -> Result<pb::RespondActivityTaskFailedByIdResponse> {
-        let outcome = Outcome::Failed(req.failure.unwrap_or_default(), req.last_heartbeat_details);
+        let outcome = Outcome::Failed(Box::new(req.failure.unwrap_or_default()), req.last_heartbeat_details);
         self.by_id(&req.namespace, &req.workflow_id, &req.run_id, &req.activity_id, req.identity, outcome).await?;
         Ok(Default::default())
     }

@@ -56,7 +56,7 @@ impl From<Error> for Status {
                 Code::InvalidArgument,
                 message,
                 "QueryFailedFailure",
-                errordetails_pb::QueryFailedFailure { failure }.encode_to_vec(),
+                errordetails_pb::QueryFailedFailure { failure: failure.map(|f| *f) }.encode_to_vec(),
             ),
             Error::WorkflowNotReady(message) => with_detail(
                 Code::FailedPrecondition,

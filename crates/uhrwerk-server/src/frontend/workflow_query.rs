@@ -98,7 +98,7 @@ impl Frontend {
         }
         match tokio::time::timeout(wait, rx).await {
             Ok(Ok(Ok(result))) => Ok(pb::QueryWorkflowResponse { query_result: result, ..Default::default() }),
-            Ok(Ok(Err((message, failure)))) => Err(Error::QueryFailed { message, failure }),
+            Ok(Ok(Err((message, failure)))) => Err(Error::QueryFailed { message, failure: failure.map(Box::new) }),
             Ok(Err(_)) | Err(_) => {
                 self.engine.queries().forget(&id);
                 Err(Error::DeadlineExceeded("query timed out before a worker answered it".into()))

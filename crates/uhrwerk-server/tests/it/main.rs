@@ -13,5 +13,6 @@ mod retries;
 mod start;
 mod system;
 mod tokens;
+mod transport;
 mod visibility;
 mod workflow;
