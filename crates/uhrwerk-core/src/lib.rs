@@ -13,5 +13,6 @@ pub mod retry;
 pub mod state;
 pub mod time;
 pub mod token;
+pub mod transfer;
 
 pub use temporalio_protos::temporal::api as pb;

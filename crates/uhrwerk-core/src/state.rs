@@ -124,14 +124,12 @@ pub struct RunState {
     /// Cancel requests to other workflows initiated and not yet delivered or failed.
     #[prost(int64, tag = "45")]
     pub pending_external_cancels: i64,
-    /// Initiated event ids of signals and cancel requests to other workflows not carried out
-    /// yet; recovery carries them out again after a crash.
+    /// Initiated event ids of signals and cancel requests to other workflows whose outcome is
+    /// not recorded yet: each gets exactly one outcome event, even when its transfer task is
+    /// carried out twice.
     #[prost(int64, repeated, tag = "46")]
     pub pending_externals: Vec<i64>,
-    /// Children still pending when the run closed (not abandoned), so that recovery can apply
-    /// their parent close policy if the process died before it did.
-    #[prost(message, repeated, tag = "47")]
-    pub closed_children: Vec<ChildInfo>,
+    // Tag 47 (children open at close, for start-up repair) is retired: transfer tasks carry them.
 }
 
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]

@@ -63,19 +63,11 @@ pub struct Running {
     pub database: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
     serve: JoinHandle<Result<(), tonic::transport::Error>>,
-    engine: Arc<Engine>,
     store: Arc<SqliteStore>,
     ephemeral: Option<PathBuf>,
 }
 
 impl Running {
-    /// Testing only: from now on, drop the follow-ups of commits on other workflows (parent
-    /// close policies, external signals and cancel requests), as a crash right after the commit
-    /// would; recovery at the next start must carry them out.
-    pub fn drop_follow_ups_for_testing(&self, drop: bool) {
-        self.engine.drop_follow_ups_for_testing(drop);
-    }
-
     /// Stops accepting calls, ends long polls, waits for in-flight calls and closes the store.
     pub async fn shutdown(mut self) -> Result<(), StartError> {
         let _ = self.shutdown.send(true);
@@ -149,6 +141,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let engine = Engine::new(dyn_store, clock, limits, matching.clone(), timers, search_attributes, metrics.clone());
     let recovered = engine.recover().await?;
     tokio::spawn(engine.clone().run_timers(shutdown_rx.clone()));
+    tokio::spawn(engine.clone().run_transfers(shutdown_rx.clone()));
     tokio::spawn(retention::run(engine.clone(), namespaces.clone(), shutdown_rx.clone()));
     let scheduler = Scheduler::new(engine.clone(), shutdown_rx.clone());
     let watcher = Arc::downgrade(&scheduler);
@@ -204,7 +197,6 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         database: ephemeral.is_none().then_some(path),
         shutdown: shutdown_tx,
         serve,
-        engine,
         store,
         ephemeral,
     })

@@ -1,8 +1,9 @@
-//! The write unit: one run transition's state, events, outbox tasks and timers.
+//! The write unit: one run transition's state, events, outbox tasks, timers and transfer tasks.
 
 use temporalio_protos::temporal::api::history::v1 as history_pb;
 use uhrwerk_core::kernel::TimerTask;
 use uhrwerk_core::state::RunState;
+use uhrwerk_core::transfer::TransferTask;
 
 use crate::{AttrRow, RunKey};
 
@@ -43,6 +44,30 @@ pub struct TimerRow {
     pub timer: TimerTask,
 }
 
+/// A transfer task of a run: work on another run that the run's transition asked for, kept
+/// until it is carried out.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransferRow {
+    pub namespace: String,
+    pub workflow_id: String,
+    pub run_id: String,
+    pub task: TransferTask,
+}
+
+impl TransferRow {
+    pub fn key(&self) -> TransferKey {
+        TransferKey { run_id: self.run_id.clone(), kind: self.task.kind, event_id: self.task.event_id }
+    }
+}
+
+/// Names a transfer task: a run's task is unique by its kind and event id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TransferKey {
+    pub run_id: String,
+    pub kind: i32,
+    pub event_id: i64,
+}
+
 /// The writes of one run transition.
 #[derive(Clone, Debug, Default)]
 pub struct RunWrite {
@@ -57,6 +82,8 @@ pub struct RunWrite {
     pub remove_timers: Vec<TimerTask>,
     /// The run's indexed search attributes; when set, they replace the stored ones.
     pub attrs: Option<Vec<AttrRow>>,
+    /// Transfer tasks the transition asks for; written with it, deleted when carried out.
+    pub add_transfers: Vec<TransferTask>,
 }
 
 /// One or more run transitions committed together.
@@ -67,4 +94,6 @@ pub struct WriteBatch {
     pub deletes: Vec<RunKey>,
     /// Schedule records to write; `data: None` deletes the schedule.
     pub schedules: Vec<(String, String, Option<Vec<u8>>)>,
+    /// Transfer tasks carried out.
+    pub remove_transfers: Vec<TransferKey>,
 }

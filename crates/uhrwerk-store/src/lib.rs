@@ -8,7 +8,7 @@ mod batch;
 mod sqlite;
 mod visibility;
 
-pub use batch::{OutboxTask, RunWrite, TaskKind, TimerRow, WriteBatch};
+pub use batch::{OutboxTask, RunWrite, TaskKind, TimerRow, TransferKey, TransferRow, WriteBatch};
 pub use sqlite::{SqliteOptions, SqliteStore};
 
 use temporalio_protos::temporal::api::history::v1 as history_pb;
@@ -66,7 +66,10 @@ pub struct ScheduleRow {
 /// Everything the server reloads at start-up.
 #[derive(Debug, Default)]
 pub struct Recovered {
-    pub open_runs: Vec<RunState>,
+    /// How many runs are open. Their states stay in the store until something touches them.
+    pub open_runs: usize,
+    /// Transfer tasks not carried out yet.
+    pub transfers: Vec<TransferRow>,
     pub tasks: Vec<OutboxTask>,
     pub timers: Vec<TimerRow>,
 }

@@ -14,9 +14,10 @@ use temporalio_protos::temporal::api::history::v1 as history_pb;
 use tokio::sync::oneshot;
 use uhrwerk_core::kernel::TimerTask;
 use uhrwerk_core::state::RunState;
+use uhrwerk_core::transfer::TransferTask;
 use uhrwerk_visibility::{Expr, Literal, Query, ValueType};
 
-use crate::batch::{OutboxTask, RunWrite, TaskKind, TimerRow, WriteBatch};
+use crate::batch::{OutboxTask, RunWrite, TaskKind, TimerRow, TransferRow, WriteBatch};
 use crate::visibility::{OPEN_ORDER, Where, order_by};
 use crate::{AttrRow, Error, PageCursor, Recovered, Result, RunKey, ScheduleRow, Store};
 
@@ -28,6 +29,7 @@ type DataStep = fn(&Transaction<'_>) -> Result<()>;
 const MIGRATIONS: &[(&str, Option<DataStep>)] = &[
     (include_str!("../../../schema/sqlite/v1/schema.sql"), None),
     (include_str!("../../../schema/sqlite/v2/schema.sql"), Some(backfill_visibility)),
+    (include_str!("../../../schema/sqlite/v3/schema.sql"), None),
 ];
 /// Most batches one transaction takes; bounds the latency a single group adds.
 const MAX_GROUP: usize = 1024;
@@ -228,6 +230,11 @@ fn apply_group<'a>(conn: &mut Connection, batches: impl Iterator<Item = &'a Writ
         for key in &batch.deletes {
             delete_run(&tx, key)?;
         }
+        let mut remove_transfer =
+            tx.prepare_cached("DELETE FROM transfer_tasks WHERE run_id = ?1 AND kind = ?2 AND event_id = ?3")?;
+        for key in &batch.remove_transfers {
+            remove_transfer.execute(params![key.run_id, key.kind, key.event_id])?;
+        }
         for (namespace, schedule_id, data) in &batch.schedules {
             match data {
                 Some(data) => tx
@@ -360,6 +367,20 @@ fn apply_run(tx: &Transaction<'_>, w: &RunWrite) -> Result<()> {
     for t in &w.add_timers {
         add_timer.execute(params![st.run_id, t.kind, t.id, t.attempt, t.fire_at_ms, st.namespace, st.workflow_id])?;
     }
+    let mut add_transfer = tx.prepare_cached(
+        "INSERT OR REPLACE INTO transfer_tasks (run_id, kind, event_id, namespace, workflow_id, data) \
+         VALUES (?1,?2,?3,?4,?5,?6)",
+    )?;
+    for t in &w.add_transfers {
+        add_transfer.execute(params![
+            st.run_id,
+            t.kind,
+            t.event_id,
+            st.namespace,
+            st.workflow_id,
+            t.encode_to_vec()
+        ])?;
+    }
     if !st.is_open() {
         tx.prepare_cached("DELETE FROM tasks WHERE run_id = ?1")?.execute(params![st.run_id])?;
         tx.prepare_cached("DELETE FROM timers WHERE run_id = ?1")?.execute(params![st.run_id])?;
@@ -411,9 +432,17 @@ impl Store for SqliteStore {
     fn recover(&self) -> Result<Recovered> {
         self.read(|c| {
             let mut out = Recovered::default();
-            let mut stmt = c.prepare("SELECT state FROM runs WHERE status = 1")?;
-            for bytes in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))? {
-                out.open_runs.push(decode_state(&bytes?)?);
+            let open: i64 = c.query_row("SELECT count(*) FROM runs WHERE status = 1", [], |r| r.get(0))?;
+            out.open_runs = open as usize;
+            let mut stmt = c.prepare("SELECT namespace, workflow_id, run_id, data FROM transfer_tasks")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Vec<u8>>(3)?))
+            })?;
+            for row in rows {
+                let (namespace, workflow_id, run_id, data) = row?;
+                let task = TransferTask::decode(data.as_slice())
+                    .map_err(|e| Error::Corrupt { what: "transfer task", detail: e.to_string() })?;
+                out.transfers.push(TransferRow { namespace, workflow_id, run_id, task });
             }
             let mut stmt = c.prepare(
                 "SELECT kind, namespace, workflow_id, run_id, task_queue, scheduled_event_id, attempt FROM tasks",

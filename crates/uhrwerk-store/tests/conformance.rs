@@ -11,7 +11,8 @@ use uhrwerk_core::pb::history::v1 as history_pb;
 use uhrwerk_core::state::RunState;
 
 use uhrwerk_store::{
-    AttrRow, Error, OutboxTask, RunKey, RunWrite, SqliteOptions, SqliteStore, Store, TaskKind, TimerRow, WriteBatch,
+    AttrRow, Error, OutboxTask, RunKey, RunWrite, SqliteOptions, SqliteStore, Store, TaskKind, TimerRow, TransferRow,
+    WriteBatch,
 };
 use uhrwerk_visibility::{Literal, Query, ValueType};
 
@@ -138,6 +139,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("commit_and_read_back", commit_and_read_back),
     ("remove_tasks_and_timers", remove_tasks_and_timers),
     ("closing_run_deletes_tasks_and_timers", closing_run_deletes_tasks_and_timers),
+    ("transfer_tasks_outlive_the_run_until_removed", transfer_tasks_outlive_the_run_until_removed),
     ("events_order_and_paging", events_order_and_paging),
     ("current_run_id_follows_set_current", current_run_id_follows_set_current),
     ("list_and_count_runs", list_and_count_runs),
@@ -157,6 +159,47 @@ pub fn conformance(store: &dyn Store) {
     }
 }
 
+fn transfer_tasks_outlive_the_run_until_removed(store: &dyn Store) {
+    use uhrwerk_core::transfer::{TransferKind, TransferTask};
+    let ns = "ns-transfer";
+    let st = run_state(ns, "wf", "transfer-run", T0, Status::Running);
+    let child = TransferTask::new(TransferKind::StartChild, 5);
+    let signal = TransferTask::new(TransferKind::SignalExternal, 6);
+    let mut w = write(st.clone(), events(1..=6));
+    w.add_transfers = vec![child.clone(), signal.clone()];
+    store.commit(batch(vec![w])).expect("commit");
+
+    // The run closes; its transfer tasks stay until they are carried out.
+    let mut closed = st.clone();
+    closed.status = Status::Completed as i32;
+    closed.close_event_id = 7;
+    let mut policy = TransferTask::new(TransferKind::ParentClosePolicy, 7);
+    policy.children = vec![uhrwerk_core::state::ChildInfo {
+        initiated_event_id: 5,
+        workflow_id: "child".into(),
+        run_id: "child-run".into(),
+        ..Default::default()
+    }];
+    let mut w = write(closed, events(7..=7));
+    w.add_transfers = vec![policy.clone()];
+    store.commit(batch(vec![w])).expect("commit close");
+    let row = |task: &TransferTask| TransferRow {
+        namespace: ns.into(),
+        workflow_id: "wf".into(),
+        run_id: "transfer-run".into(),
+        task: task.clone(),
+    };
+    let mut found: Vec<_> =
+        store.recover().expect("recover").transfers.into_iter().filter(|t| t.namespace == ns).collect();
+    found.sort_by_key(|t| (t.task.kind, t.task.event_id));
+    assert_eq!(found, [row(&child), row(&policy), row(&signal)]);
+
+    let done = WriteBatch { remove_transfers: vec![row(&child).key(), row(&policy).key()], ..Default::default() };
+    store.commit(done).expect("remove");
+    let left: Vec<_> = store.recover().expect("recover").transfers.into_iter().filter(|t| t.namespace == ns).collect();
+    assert_eq!(left, [row(&signal)]);
+}
+
 fn commit_and_read_back(store: &dyn Store) {
     let ns = "ns-commit";
     let st = run_state(ns, "wf", "commit-run", T0, Status::Running);
@@ -169,6 +212,7 @@ fn commit_and_read_back(store: &dyn Store) {
     w.add_tasks = vec![task(&st, TaskKind::Workflow, 2), task(&st, TaskKind::Activity, 5)];
     w.add_timers = timers.clone();
     let committed_state = w.state.clone();
+    let open_before = store.recover().expect("recover").open_runs;
 
     store.commit(batch(vec![w])).expect("commit");
 
@@ -177,8 +221,7 @@ fn commit_and_read_back(store: &dyn Store) {
     assert_eq!(store.events("commit-run", 1, 100).expect("events"), events(1..=3));
     assert_eq!(store.current_run_id(ns, "wf").expect("current"), Some("commit-run".into()));
     let recovered = store.recover().expect("recover");
-    let open: Vec<_> = recovered.open_runs.iter().filter(|r| r.namespace == ns).cloned().collect();
-    assert_eq!(open, [committed_state]);
+    assert_eq!(recovered.open_runs, open_before + 1, "the new run is counted as open");
     let mut tasks: Vec<_> = recovered.tasks.iter().filter(|t| t.namespace == ns).cloned().collect();
     tasks.sort_by_key(|t| t.scheduled_event_id);
     assert_eq!(tasks, [task(&st, TaskKind::Workflow, 2), task(&st, TaskKind::Activity, 5)]);
@@ -219,6 +262,7 @@ fn closing_run_deletes_tasks_and_timers(store: &dyn Store) {
     w.add_timers = vec![timer(TimerKind::ActivityRetry, 5, 2, T0 + 1000)];
     let mut w_other = write(other.clone(), events(1..=2));
     w_other.add_tasks = vec![task(&other, TaskKind::Workflow, 2)];
+    let open_before = store.recover().expect("recover").open_runs;
     store.commit(batch(vec![w, w_other])).expect("commit");
 
     let mut closed = open.clone();
@@ -228,10 +272,7 @@ fn closing_run_deletes_tasks_and_timers(store: &dyn Store) {
     store.commit(batch(vec![write(closed.clone(), events(3..=3))])).expect("commit close");
 
     let recovered = store.recover().expect("recover");
-    assert_eq!(
-        run_ids(&recovered.open_runs.iter().filter(|r| r.namespace == ns).cloned().collect::<Vec<_>>()),
-        ["close-other"]
-    );
+    assert_eq!(recovered.open_runs, open_before + 1, "of the two new runs one is still open");
     assert!(recovered.tasks.iter().all(|t| t.run_id != "close-run"), "tasks of the closed run are gone");
     assert!(recovered.timers.iter().all(|t| t.run_id != "close-run"), "timers of the closed run are gone");
     assert!(recovered.tasks.iter().any(|t| t.run_id == "close-other"), "other runs keep their tasks");
@@ -632,8 +673,8 @@ fn sqlite_migrates_fresh_file_and_reopens_existing() {
     let armed = timer(TimerKind::WorkflowTaskStartToClose, 2, 1, T0 + 10_000);
     {
         let store = open(&path);
-        assert_eq!(user_version(&path), 2, "fresh file is migrated to the current schema");
-        assert!(store.recover().expect("recover").open_runs.is_empty());
+        assert_eq!(user_version(&path), 3, "fresh file is migrated to the current schema");
+        assert_eq!(store.recover().expect("recover").open_runs, 0);
         let mut w = write(st.clone(), events(1..=3));
         w.set_current = true;
         w.add_tasks = vec![task(&st, TaskKind::Workflow, 2)];
@@ -644,12 +685,12 @@ fn sqlite_migrates_fresh_file_and_reopens_existing() {
     }
 
     let store = open(&path);
-    assert_eq!(user_version(&path), 2, "reopening does not migrate again");
+    assert_eq!(user_version(&path), 3, "reopening does not migrate again");
     assert_eq!(store.run("persist-run").expect("read").map(|r| r.next_event_id), Some(4));
     assert_eq!(store.events("persist-run", 1, 100).expect("events"), events(1..=3));
     assert_eq!(store.current_run_id("ns", "wf").expect("current"), Some("persist-run".into()));
     let recovered = store.recover().expect("recover");
-    assert_eq!(run_ids(&recovered.open_runs), ["persist-run"]);
+    assert_eq!(recovered.open_runs, 1);
     assert_eq!(recovered.tasks, [task(&st, TaskKind::Workflow, 2)]);
     assert_eq!(recovered.timers, [timer_row(&st, &armed)]);
     assert_eq!(store.namespaces().expect("namespaces"), [b"desc".to_vec()]);
@@ -682,7 +723,7 @@ fn sqlite_migration_to_v2_fills_visibility_columns() {
         .expect("insert v1 row");
     }
     let store = open(&path);
-    assert_eq!(user_version(&path), 2);
+    assert_eq!(user_version(&path), 3, "migrated through every later version");
     assert_eq!(list(&store, "ns", "ParentWorkflowId = 'parent-wf'"), ["old-run"]);
     assert_eq!(list(&store, "ns", "CloseTime IS NOT NULL AND ExecutionDuration = '2s'"), ["old-run"]);
     assert_eq!(list(&store, "ns", "RootWorkflowId = 'wf-old'"), ["old-run"]);
@@ -711,7 +752,7 @@ fn sqlite_refuses_newer_schema() {
         conn.pragma_update(None, "user_version", 99).expect("set user_version");
     }
     match SqliteStore::open(&SqliteOptions { path: path.clone(), durable: true }) {
-        Err(Error::SchemaTooNew { found, supported }) => assert_eq!((found, supported), (99, 2)),
+        Err(Error::SchemaTooNew { found, supported }) => assert_eq!((found, supported), (99, 3)),
         Err(other) => panic!("expected SchemaTooNew, got {other}"),
         Ok(_) => panic!("a database from a newer binary must be refused"),
     }

@@ -1,6 +1,7 @@
 //! Child workflows, seen from the parent: StartChildWorkflowExecutionInitiated with the command,
 //! then ChildWorkflowExecutionStarted (or StartChildWorkflowExecutionFailed) and one closing
-//! Child* event, delivered by the engine; parent close policies when the parent closes.
+//! Child* event, delivered by the engine through transfer tasks; the parent that a child's
+//! start belongs to.
 
 use crate::pb::command::v1 as command_pb;
 use crate::pb::common::v1 as common_pb;
@@ -9,6 +10,7 @@ use crate::pb::failure::v1 as failure_pb;
 use crate::pb::history::v1 as history_pb;
 use crate::pb::workflowservice::v1 as workflowservice_pb;
 use crate::state::{ChildInfo, ParentInfo, RunState};
+use crate::transfer::{TransferKind, TransferTask};
 
 use super::{BUFFERED_STARTED_ID, Ctx, Effect, Result, new_event, schedule_workflow_task};
 use enums_pb::EventType;
@@ -52,7 +54,7 @@ pub fn start_request(
     }
 }
 
-/// Handles the StartChildWorkflowExecution command; the engine starts the child after commit.
+/// Handles the StartChildWorkflowExecution command; a transfer task starts the child after the commit.
 pub(super) fn initiate(
     ctx: &mut Ctx<'_>,
     st: &mut RunState,
@@ -85,14 +87,11 @@ pub(super) fn initiate(
         priority: a.priority,
         ..Default::default()
     };
-    let next_id = st.next_event_id;
-    let request = start_request(&st.run_id, next_id, &initiated);
     let initiated_event_id = ctx.append(
         st,
         EventType::StartChildWorkflowExecutionInitiated,
         Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(initiated),
     );
-    debug_assert_eq!(initiated_event_id, next_id, "the request id names the initiated event");
     let workflow_type = a.workflow_type.as_ref().map(|t| t.name.clone()).unwrap_or_default();
     st.children.insert(
         initiated_event_id,
@@ -105,17 +104,7 @@ pub(super) fn initiate(
             ..Default::default()
         },
     );
-    let root = st.root.clone().or_else(|| {
-        Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() })
-    });
-    let parent = ParentInfo {
-        namespace: st.namespace.clone(),
-        workflow_id: st.workflow_id.clone(),
-        run_id: st.run_id.clone(),
-        initiated_event_id,
-        root,
-    };
-    ctx.effects.push(Effect::StartChild { parent, request: Box::new(request) });
+    ctx.effects.push(Effect::Transfer(TransferTask::new(TransferKind::StartChild, initiated_event_id)));
     initiated_event_id
 }
 
@@ -305,5 +294,20 @@ pub fn outcome_of(event: &history_pb::HistoryEvent) -> Option<ChildOutcome> {
             Some(ChildOutcome::TimedOut(a.retry_state))
         }
         _ => None,
+    }
+}
+
+/// The parent of the child initiated by `initiated_event_id` of run `st`, as the child's run
+/// records it.
+pub fn parent_of_child(st: &RunState, initiated_event_id: i64) -> ParentInfo {
+    let root = st.root.clone().or_else(|| {
+        Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() })
+    });
+    ParentInfo {
+        namespace: st.namespace.clone(),
+        workflow_id: st.workflow_id.clone(),
+        run_id: st.run_id.clone(),
+        initiated_event_id,
+        root,
     }
 }

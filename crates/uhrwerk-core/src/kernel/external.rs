@@ -1,12 +1,13 @@
 //! Signals and cancellation requests from a workflow to another one: the Initiated event with
-//! the command, then (delivered by the engine) ExternalWorkflowExecutionSignaled /
+//! the command, then (delivered by a transfer task) ExternalWorkflowExecutionSignaled /
 //! ExternalWorkflowExecutionCancelRequested, or the matching Failed event when the target is gone.
 
 use crate::pb::command::v1 as command_pb;
 use crate::pb::common::v1 as common_pb;
 use crate::pb::enums::v1 as enums_pb;
 use crate::pb::history::v1 as history_pb;
-use crate::state::{ParentInfo, RunState};
+use crate::state::RunState;
+use crate::transfer::{TransferKind, TransferTask};
 
 use super::{Ctx, Effect, Result, SignalInput};
 use enums_pb::EventType;
@@ -44,17 +45,9 @@ pub(super) fn initiate_signal(
             },
         ),
     );
-    let signal = SignalInput {
-        signal_name: a.signal_name,
-        input: a.input,
-        identity: String::new(),
-        header: a.header,
-        request_id: format!("{}-signal-{initiated_event_id}", st.run_id),
-        external: Some(common_pb::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() }),
-    };
     st.pending_external_signals += 1;
     st.pending_externals.push(initiated_event_id);
-    push(ctx, st, initiated_event_id, namespace, target, a.control, ExternalRequest::Signal(signal));
+    ctx.effects.push(Effect::Transfer(TransferTask::new(TransferKind::SignalExternal, initiated_event_id)));
 }
 
 pub(super) fn initiate_cancel(
@@ -82,37 +75,22 @@ pub(super) fn initiate_cancel(
     );
     st.pending_external_cancels += 1;
     st.pending_externals.push(initiated_event_id);
-    push(ctx, st, initiated_event_id, namespace, target, a.control, ExternalRequest::Cancel { reason: a.reason });
+    ctx.effects.push(Effect::Transfer(TransferTask::new(TransferKind::CancelExternal, initiated_event_id)));
 }
 
-fn push(
-    ctx: &mut Ctx<'_>,
-    st: &RunState,
-    initiated_event_id: i64,
-    namespace: String,
-    target: common_pb::WorkflowExecution,
-    control: String,
-    request: ExternalRequest,
-) {
-    let source = ParentInfo {
-        namespace: st.namespace.clone(),
-        workflow_id: st.workflow_id.clone(),
-        run_id: st.run_id.clone(),
-        initiated_event_id,
-        root: None,
-    };
-    ctx.effects.push(Effect::External { source, namespace, target, control, request });
+/// A signal or cancellation request to deliver, read back from its Initiated event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExternalDelivery {
+    pub initiated_event_id: i64,
+    pub namespace: String,
+    pub target: common_pb::WorkflowExecution,
+    pub control: String,
+    pub request: ExternalRequest,
 }
 
-/// The request of a pending external operation, rebuilt from its Initiated event, for recovery.
-pub fn resume_external(st: &RunState, event: &history_pb::HistoryEvent) -> Option<Effect> {
-    let source = ParentInfo {
-        namespace: st.namespace.clone(),
-        workflow_id: st.workflow_id.clone(),
-        run_id: st.run_id.clone(),
-        initiated_event_id: event.event_id,
-        root: None,
-    };
+/// What the Initiated event `event` of run `st` asks to deliver; None for other events.
+pub fn external_delivery(st: &RunState, event: &history_pb::HistoryEvent) -> Option<ExternalDelivery> {
+    let initiated_event_id = event.event_id;
     match event.attributes.clone()? {
         Attributes::SignalExternalWorkflowExecutionInitiatedEventAttributes(a) => {
             let signal = SignalInput {
@@ -120,22 +98,23 @@ pub fn resume_external(st: &RunState, event: &history_pb::HistoryEvent) -> Optio
                 input: a.input,
                 identity: String::new(),
                 header: a.header,
-                request_id: format!("{}-signal-{}", st.run_id, event.event_id),
+                // Names the request, so that the target applies a repeated delivery once.
+                request_id: format!("{}-signal-{initiated_event_id}", st.run_id),
                 external: Some(common_pb::WorkflowExecution {
                     workflow_id: st.workflow_id.clone(),
                     run_id: st.run_id.clone(),
                 }),
             };
-            Some(Effect::External {
-                source,
+            Some(ExternalDelivery {
+                initiated_event_id,
                 namespace: a.namespace,
                 target: a.workflow_execution.unwrap_or_default(),
                 control: a.control,
                 request: ExternalRequest::Signal(signal),
             })
         }
-        Attributes::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(a) => Some(Effect::External {
-            source,
+        Attributes::RequestCancelExternalWorkflowExecutionInitiatedEventAttributes(a) => Some(ExternalDelivery {
+            initiated_event_id,
             namespace: a.namespace,
             target: a.workflow_execution.unwrap_or_default(),
             control: a.control,
@@ -145,17 +124,15 @@ pub fn resume_external(st: &RunState, event: &history_pb::HistoryEvent) -> Optio
     }
 }
 
+/// Whether the request initiated by `initiated_event_id` still waits for its outcome.
+pub fn external_pending(st: &RunState, initiated_event_id: i64) -> bool {
+    st.is_open() && st.pending_externals.contains(&initiated_event_id)
+}
+
 /// The engine carried out (`done`) or could not find the target of an external request.
-pub fn external_outcome(
-    ctx: &mut Ctx<'_>,
-    st: &mut RunState,
-    initiated_event_id: i64,
-    namespace: String,
-    target: common_pb::WorkflowExecution,
-    control: String,
-    signal: bool,
-    done: bool,
-) -> Result<()> {
+pub fn external_outcome(ctx: &mut Ctx<'_>, st: &mut RunState, delivery: ExternalDelivery, done: bool) -> Result<()> {
+    let ExternalDelivery { initiated_event_id, namespace, target, control, request } = delivery;
+    let signal = matches!(request, ExternalRequest::Signal(_));
     if !st.is_open() {
         return Ok(());
     }

@@ -25,16 +25,17 @@ use crate::pb::history::v1 as history_pb;
 use crate::pb::taskqueue::v1 as taskqueue_pb;
 use crate::state::{RunState, WorkflowTaskInfo};
 use crate::time::{self, Millis};
+use crate::transfer::{TransferKind, TransferTask};
 
 pub use activity::{
     ActivityStarted, activity_token_by_id, cancel_activity, complete_activity, fail_activity,
     record_activity_heartbeat, record_activity_started,
 };
 pub use child::{
-    ChildOutcome, child_closed, child_start_failed, child_started, outcome_of as child_outcome_of,
+    ChildOutcome, child_closed, child_start_failed, child_started, outcome_of as child_outcome_of, parent_of_child,
     start_request as child_start_request,
 };
-pub use external::{ExternalRequest, external_outcome, resume_external};
+pub use external::{ExternalDelivery, ExternalRequest, external_delivery, external_outcome, external_pending};
 pub use signal::{SignalInput, signal_run};
 pub use start::{StartOptions, start_run};
 pub use timer::{TimerKind, TimerTask, fire_timer};
@@ -60,23 +61,9 @@ pub enum Effect {
     TimerDone(TimerTask),
     /// The run reached a closed status.
     RunClosed,
-    /// Start a child workflow for `parent` (after commit).
-    StartChild {
-        parent: crate::state::ParentInfo,
-        request: Box<crate::pb::workflowservice::v1::StartWorkflowExecutionRequest>,
-    },
-    /// Tell the parent that this child's chain closed.
-    NotifyParent { parent: crate::state::ParentInfo, run_id: String, outcome: ChildOutcome },
-    /// The parent closed: apply each open child's parent close policy.
-    ParentClosed { parent: crate::pb::common::v1::WorkflowExecution, children: Vec<crate::state::ChildInfo> },
-    /// Signal or cancel another workflow for `source` (its `initiated_event_id` names the request).
-    External {
-        source: crate::state::ParentInfo,
-        namespace: String,
-        target: crate::pb::common::v1::WorkflowExecution,
-        control: String,
-        request: ExternalRequest,
-    },
+    /// Work on another run, written as a transfer task row with the transition and carried out
+    /// after its commit.
+    Transfer(TransferTask),
 }
 
 /// Errors the kernel reports to the caller; the frontend maps each to a gRPC status.
@@ -303,19 +290,20 @@ fn schedule_workflow_task(ctx: &mut Ctx<'_>, st: &mut RunState) {
 
 /// Marks the run closed with `status`; pending work is abandoned.
 fn close_run(ctx: &mut Ctx<'_>, st: &mut RunState, status: enums_pb::WorkflowExecutionStatus, close_event_id: i64) {
-    if let (Some(parent), None) = (st.parent.clone(), ctx.successor.as_ref())
-        && let Some(outcome) = ctx.events.last().and_then(child::outcome_of)
-    {
-        ctx.effects.push(Effect::NotifyParent { parent, run_id: st.run_id.clone(), outcome });
+    if st.parent.is_some() && ctx.successor.is_none() && ctx.events.last().and_then(child::outcome_of).is_some() {
+        ctx.effects.push(Effect::Transfer(TransferTask::new(TransferKind::NotifyParent, close_event_id)));
     }
-    let children: Vec<_> = std::mem::take(&mut st.children).into_values().collect();
+    // Children that never started are not started any more (as in Temporal); started ones get
+    // their parent close policy unless it is ABANDON.
     let abandon = enums_pb::ParentClosePolicy::Abandon as i32;
-    st.closed_children =
-        children.iter().filter(|c| c.parent_close_policy != abandon && !c.run_id.is_empty()).cloned().collect();
+    let children: Vec<_> = std::mem::take(&mut st.children)
+        .into_values()
+        .filter(|c| c.parent_close_policy != abandon && !c.run_id.is_empty())
+        .collect();
     if !children.is_empty() {
-        let parent =
-            crate::pb::common::v1::WorkflowExecution { workflow_id: st.workflow_id.clone(), run_id: st.run_id.clone() };
-        ctx.effects.push(Effect::ParentClosed { parent, children });
+        let mut task = TransferTask::new(TransferKind::ParentClosePolicy, close_event_id);
+        task.children = children;
+        ctx.effects.push(Effect::Transfer(task));
     }
     st.status = status as i32;
     st.close_time_ms = ctx.now;

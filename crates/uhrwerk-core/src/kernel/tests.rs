@@ -216,14 +216,11 @@ fn render_effect(effect: &Effect) -> String {
         }
         Effect::TimerDone(t) => format!("TimerDone {:?} #{} attempt {}", t.timer_kind(), t.id, t.attempt),
         Effect::RunClosed => "RunClosed".into(),
-        Effect::StartChild { parent, request } => {
-            format!("StartChild {} for #{}", request.workflow_id, parent.initiated_event_id)
+        Effect::Transfer(t) => {
+            let children =
+                if t.children.is_empty() { String::new() } else { format!(" {} children", t.children.len()) };
+            format!("Transfer {:?} #{}{children}", t.transfer_kind(), t.event_id)
         }
-        Effect::NotifyParent { parent, outcome, .. } => {
-            format!("NotifyParent {} #{} {outcome:?}", parent.workflow_id, parent.initiated_event_id)
-        }
-        Effect::ParentClosed { children, .. } => format!("ParentClosed {} children", children.len()),
-        Effect::External { target, request, .. } => format!("External {} {request:?}", target.workflow_id),
     }
 }
 
@@ -1300,4 +1297,142 @@ fn timers_due_together_report_temporals_timeout_type() {
     let timed_out = attrs!(run.event(7), ActivityTaskTimedOutEventAttributes);
     assert_eq!(timeout_type_of(timed_out.failure.as_ref().expect("failure")), TimeoutType::ScheduleToClose);
     assert_eq!(timed_out.retry_state, RetryState::Timeout as i32);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transfer tasks: work on other runs
+// ---------------------------------------------------------------------------------------------
+
+fn start_child_command(workflow_id: &str, policy: enums_pb::ParentClosePolicy) -> command_pb::Command {
+    command_pb::Command {
+        command_type: CommandType::StartChildWorkflowExecution as i32,
+        attributes: Some(CommandAttributes::StartChildWorkflowExecutionCommandAttributes(
+            command_pb::StartChildWorkflowExecutionCommandAttributes {
+                workflow_id: workflow_id.into(),
+                workflow_type: Some(common_pb::WorkflowType { name: "Child".into() }),
+                parent_close_policy: policy as i32,
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn child_start_is_a_transfer_task_and_open_children_get_the_close_policy() {
+    let mut run = Run::start();
+    let task = run.poll_workflow_task();
+    run.complete_workflow_task(
+        &task,
+        vec![
+            start_child_command("kept", enums_pb::ParentClosePolicy::Terminate),
+            start_child_command("abandoned", enums_pb::ParentClosePolicy::Abandon),
+            start_child_command("never-started", enums_pb::ParentClosePolicy::Terminate),
+        ],
+    )
+    .expect("child commands accepted");
+    assert_eq!(
+        run.new_effects(),
+        [
+            "TimerDone WorkflowTaskStartToClose #2 attempt 1",
+            "Transfer StartChild #5",
+            "Transfer StartChild #6",
+            "Transfer StartChild #7"
+        ]
+    );
+    // Two children start; the third's start is still in flight when the parent completes.
+    run.step(|ctx, st| child_started(ctx, st, 5, "kept-run")).expect("started");
+    run.step(|ctx, st| child_started(ctx, st, 6, "abandoned-run")).expect("started");
+    let task = run.poll_workflow_task();
+    run.complete_workflow_task(&task, vec![complete_workflow_command("done")]).expect("completes");
+    let close_event_id = run.st.close_event_id;
+    assert_eq!(
+        run.new_effects().last().map(String::as_str),
+        Some("RunClosed"),
+        "the close is the transition's last effect"
+    );
+    let policies: Vec<&TransferTask> = run
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Transfer(t) if t.transfer_kind() == TransferKind::ParentClosePolicy => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(policies.len(), 1);
+    assert_eq!(policies[0].event_id, close_event_id);
+    let children: Vec<&str> = policies[0].children.iter().map(|c| c.workflow_id.as_str()).collect();
+    assert_eq!(children, ["kept"], "abandoned and never-started children get no policy");
+    assert!(run.st.children.is_empty());
+}
+
+#[test]
+fn a_child_closing_at_the_end_of_its_chain_notifies_its_parent() {
+    let mut request = start_request();
+    let mut run = Run::start_with(Limits::default(), request.clone());
+    run.st.parent = Some(crate::state::ParentInfo {
+        namespace: "default".into(),
+        workflow_id: "parent".into(),
+        run_id: "parent-run".into(),
+        initiated_event_id: 5,
+        root: None,
+    });
+    let task = run.poll_workflow_task();
+    run.complete_workflow_task(&task, vec![complete_workflow_command("r")]).expect("completes");
+    let close_event_id = run.st.close_event_id;
+    assert!(run.new_effects().contains(&format!("Transfer NotifyParent #{close_event_id}")), "{:?}", run.new_effects());
+
+    // A run that continues as new does not notify: its successor will.
+    request.workflow_id = "wf-2".into();
+    let mut run = Run::start_with(Limits::default(), request);
+    run.st.parent = Some(crate::state::ParentInfo { workflow_id: "parent".into(), ..Default::default() });
+    let task = run.poll_workflow_task();
+    let can = command_pb::Command {
+        command_type: CommandType::ContinueAsNewWorkflowExecution as i32,
+        attributes: Some(CommandAttributes::ContinueAsNewWorkflowExecutionCommandAttributes(
+            command_pb::ContinueAsNewWorkflowExecutionCommandAttributes {
+                workflow_type: Some(common_pb::WorkflowType { name: "Hello".into() }),
+                task_queue: Some(normal_task_queue(TQ)),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+    run.step(|ctx, st| {
+        ctx.successor_run_id = "run-2".into();
+        complete_workflow_task(ctx, st, &decode(&task.token), completion(vec![can]))
+    })
+    .expect("continues as new");
+    assert!(!run.new_effects().iter().any(|e| e.contains("NotifyParent")), "{:?}", run.new_effects());
+}
+
+#[test]
+fn an_external_signal_gets_exactly_one_outcome() {
+    let mut run = Run::start();
+    let task = run.poll_workflow_task();
+    let signal = command_pb::Command {
+        command_type: CommandType::SignalExternalWorkflowExecution as i32,
+        attributes: Some(CommandAttributes::SignalExternalWorkflowExecutionCommandAttributes(
+            command_pb::SignalExternalWorkflowExecutionCommandAttributes {
+                execution: Some(common_pb::WorkflowExecution { workflow_id: "target".into(), run_id: String::new() }),
+                signal_name: "ping".into(),
+                ..Default::default()
+            },
+        )),
+        ..Default::default()
+    };
+    run.complete_workflow_task(&task, vec![signal]).expect("signal command accepted");
+    assert_eq!(run.new_effects()[1], "Transfer SignalExternal #5");
+    let delivery = external_delivery(&run.st, run.event(5)).expect("the initiated event names a delivery");
+    let ExternalRequest::Signal(signal) = &delivery.request else { panic!("a signal: {delivery:?}") };
+    assert_eq!(signal.request_id, "run-1-signal-5", "the request id dedupes a repeated delivery at the target");
+    assert!(external_pending(&run.st, 5));
+
+    run.step(|ctx, st| external_outcome(ctx, st, delivery.clone(), true)).expect("outcome recorded");
+    assert_eq!(run.new_events(), ["6 ExternalWorkflowExecutionSignaled", "7 WorkflowTaskScheduled"]);
+    assert!(!external_pending(&run.st, 5));
+    // Carried out again after a crash: nothing more is written.
+    run.step(|ctx, st| external_outcome(ctx, st, delivery, true)).expect("repeat is accepted");
+    assert!(run.new_events().is_empty());
+    assert!(!run.state_changed);
 }

@@ -7,6 +7,7 @@
 
 mod delete;
 mod start;
+mod transfer;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,8 +16,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use uhrwerk_core::config::Limits;
 use uhrwerk_core::kernel::{self, Ctx, Effect};
-use uhrwerk_core::state::{ParentInfo, RunState};
-use uhrwerk_store::{OutboxTask, RunWrite, Store, TaskKind, TimerRow, WriteBatch};
+use uhrwerk_core::state::RunState;
+use uhrwerk_store::{OutboxTask, RunWrite, Store, TaskKind, TimerRow, TransferRow, WriteBatch};
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -27,6 +28,7 @@ use crate::search_attributes::SearchAttributes;
 use crate::timers::Timers;
 
 pub use start::StartOutcome;
+pub use transfer::TransferQueue;
 
 /// One run's transition waiting to be committed.
 struct Pending {
@@ -56,8 +58,6 @@ struct SlotState {
 type Slot = tokio::sync::Mutex<SlotState>;
 
 pub struct Engine {
-    /// A weak handle to itself, for follow-up work spawned after commits.
-    me: std::sync::Weak<Engine>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     limits: Limits,
@@ -67,9 +67,9 @@ pub struct Engine {
     search_attributes: SearchAttributes,
     metrics: Arc<Metrics>,
     slots: Mutex<HashMap<SlotKey, Arc<Slot>>>,
-    /// Testing only: follow-ups on other workflows (parent close policies, external signals and
-    /// cancel requests) are dropped, as if the process died right after the commit.
-    drop_follow_ups: std::sync::atomic::AtomicBool,
+    /// Committed transfer tasks on their way to the processor (`run_transfers`).
+    transfers: TransferQueue,
+    transfer_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<TransferRow>>>,
     /// Called with every run that closed, after its commit (schedules watch their runs).
     close_hook: std::sync::OnceLock<Box<dyn Fn(&RunState) + Send + Sync>>,
     /// Long-poll watchers of run histories: run id -> next event id.
@@ -86,8 +86,8 @@ impl Engine {
         search_attributes: SearchAttributes,
         metrics: Arc<Metrics>,
     ) -> Arc<Self> {
-        Arc::new_cyclic(|me| Self {
-            me: me.clone(),
+        let (transfers, transfer_rx) = TransferQueue::new();
+        Arc::new(Self {
             store,
             clock,
             limits,
@@ -97,208 +97,15 @@ impl Engine {
             search_attributes,
             metrics,
             close_hook: std::sync::OnceLock::new(),
-            drop_follow_ups: std::sync::atomic::AtomicBool::new(false),
             slots: Mutex::default(),
+            transfers,
+            transfer_rx: Mutex::new(Some(transfer_rx)),
             history_watch: Mutex::default(),
         })
     }
 
-    fn self_ref(&self) -> Arc<Engine> {
-        self.me.upgrade().expect("the engine outlives its transitions")
-    }
-
-    /// Work on other workflows that a committed transition asked for. Boxed: it runs
-    /// transitions, whose commits can spawn further follow-ups.
-    fn follow_up(self: Arc<Self>, effect: Effect) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-        Box::pin(async move { self.follow_up_inner(effect).await })
-    }
-
-    async fn follow_up_inner(self: Arc<Self>, effect: Effect) {
-        let result = match effect {
-            Effect::StartChild { parent, request } => self.start_child(parent, *request).await,
-            Effect::NotifyParent { parent, run_id, outcome } => {
-                let initiated = parent.initiated_event_id;
-                self.mutate(&parent.namespace, &parent.workflow_id, &parent.run_id, move |ctx, st| {
-                    kernel::child_closed(ctx, st, initiated, &run_id, outcome)
-                })
-                .await
-            }
-            Effect::ParentClosed { parent, children } => {
-                for child in children.into_iter().filter(|c| !c.run_id.is_empty()) {
-                    use uhrwerk_proto::temporal::api::enums::v1::ParentClosePolicy as P;
-                    let policy = P::try_from(child.parent_close_policy).unwrap_or(P::Unspecified);
-                    let applied = match policy {
-                        P::Abandon => continue,
-                        P::RequestCancel => {
-                            // As in Temporal: the request names the parent, with no cause.
-                            let parent = parent.clone();
-                            self.mutate(&child.namespace, &child.workflow_id, &child.run_id, move |ctx, st| {
-                                kernel::request_cancel_run_from(ctx, st, "", "", "", Some((parent, 0)))
-                            })
-                            .await
-                        }
-                        P::Terminate | P::Unspecified => {
-                            self.mutate(&child.namespace, &child.workflow_id, &child.run_id, |ctx, st| {
-                                kernel::terminate_run(ctx, st, "by parent close policy", None, "")
-                            })
-                            .await
-                        }
-                    };
-                    if let Err(e) = applied {
-                        tracing::debug!(workflow_id = %child.workflow_id, "parent close policy not applied: {e}");
-                    }
-                }
-                Ok(())
-            }
-            Effect::External { source, namespace, target, control, request } => {
-                let is_signal = matches!(request, kernel::ExternalRequest::Signal(_));
-                let delivered = match request {
-                    kernel::ExternalRequest::Signal(signal) => {
-                        self.mutate(&namespace, &target.workflow_id, &target.run_id, move |ctx, st| {
-                            kernel::signal_run(ctx, st, signal)
-                        })
-                        .await
-                    }
-                    kernel::ExternalRequest::Cancel { reason } => {
-                        let request_id = format!("{}-cancel-{}", source.run_id, source.initiated_event_id);
-                        let sender = uhrwerk_proto::temporal::api::common::v1::WorkflowExecution {
-                            workflow_id: source.workflow_id.clone(),
-                            run_id: source.run_id.clone(),
-                        };
-                        let initiated = source.initiated_event_id;
-                        self.mutate(&namespace, &target.workflow_id, &target.run_id, move |ctx, st| {
-                            kernel::request_cancel_run_from(
-                                ctx,
-                                st,
-                                &reason,
-                                "",
-                                &request_id,
-                                Some((sender, initiated)),
-                            )
-                        })
-                        .await
-                    }
-                };
-                let done = match delivered {
-                    Ok(()) => true,
-                    Err(Error::NotFound(_)) => false,
-                    Err(e) => {
-                        tracing::warn!("failed to deliver an external request: {e}");
-                        return;
-                    }
-                };
-                let initiated = source.initiated_event_id;
-                self.mutate(&source.namespace, &source.workflow_id, &source.run_id, move |ctx, st| {
-                    kernel::external_outcome(ctx, st, initiated, namespace, target, control, is_signal, done)
-                })
-                .await
-            }
-            _ => Ok(()),
-        };
-        match result {
-            Ok(()) | Err(Error::NotFound(_)) => {}
-            Err(e) => tracing::warn!("failed to apply a follow-up of a transition: {e}"),
-        }
-    }
-
-    /// Delivers the outcome of a child whose chain closed while the parent was not told.
-    async fn recheck_child(self: &Arc<Self>, parent: ParentInfo, child: uhrwerk_core::state::ChildInfo) -> Result<()> {
-        let (ns, wf) = (child.namespace.clone(), child.workflow_id.clone());
-        let latest = self
-            .read(move |s| match s.current_run_id(&ns, &wf)? {
-                Some(id) => s.run(&id),
-                None => Ok(None),
-            })
-            .await?;
-        // The workflow id's latest run must belong to the child's chain and be closed.
-        let Some(latest) = latest.filter(|r| r.first_execution_run_id == child.run_id || r.run_id == child.run_id)
-        else {
-            return Ok(());
-        };
-        if latest.is_open() {
-            return Ok(());
-        }
-        let (run_id, close_event_id) = (latest.run_id.clone(), latest.close_event_id);
-        let events = self.read(move |s| s.events(&run_id, close_event_id, 1)).await?;
-        let Some(outcome) = events.first().and_then(kernel::child_outcome_of) else { return Ok(()) };
-        let (initiated, run_id) = (parent.initiated_event_id, latest.run_id.clone());
-        self.mutate(&parent.namespace, &parent.workflow_id, &parent.run_id, move |ctx, st| {
-            kernel::child_closed(ctx, st, initiated, &run_id, outcome)
-        })
-        .await
-    }
-
-    /// Applies the parent close policy to a child whose parent closed before the policy was
-    /// carried out.
-    async fn recheck_parent(self: &Arc<Self>, child: RunState) -> Result<()> {
-        let Some(parent) = child.parent.clone() else { return Ok(()) };
-        let parent_run_id = parent.run_id.clone();
-        let Some(parent_run) = self.read(move |s| s.run(&parent_run_id)).await? else { return Ok(()) };
-        if parent_run.is_open() {
-            return Ok(());
-        }
-        let Some(info) =
-            parent_run.closed_children.iter().find(|c| c.initiated_event_id == parent.initiated_event_id).cloned()
-        else {
-            return Ok(());
-        };
-        let execution = uhrwerk_proto::temporal::api::common::v1::WorkflowExecution {
-            workflow_id: parent_run.workflow_id.clone(),
-            run_id: parent_run.run_id.clone(),
-        };
-        self.clone().follow_up(Effect::ParentClosed { parent: execution, children: vec![info] }).await;
-        Ok(())
-    }
-
-    /// Starts a child again from its StartChildWorkflowExecutionInitiated event.
-    async fn restart_child(self: &Arc<Self>, parent: ParentInfo) -> Result<()> {
-        use uhrwerk_proto::temporal::api::history::v1::history_event::Attributes;
-        let (run_id, initiated) = (parent.run_id.clone(), parent.initiated_event_id);
-        let events = self.read(move |s| s.events(&run_id, initiated, 1)).await?;
-        let Some(Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(a)) =
-            events.into_iter().next().and_then(|e| e.attributes)
-        else {
-            return Err(Error::Internal(format!(
-                "event {initiated} of run {} is not a child initiation",
-                parent.run_id
-            )));
-        };
-        let request = kernel::child_start_request(&parent.run_id, initiated, &a);
-        self.start_child(parent, request).await
-    }
-
-    /// Starts a child workflow and tells the parent whether it started.
-    async fn start_child(
-        self: &Arc<Self>,
-        parent: ParentInfo,
-        request: uhrwerk_proto::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest,
-    ) -> Result<()> {
-        let initiated = parent.initiated_event_id;
-        match self.start_child_run(request, parent.clone()).await {
-            Ok(outcome) => {
-                self.mutate(&parent.namespace, &parent.workflow_id, &parent.run_id, move |ctx, st| {
-                    kernel::child_started(ctx, st, initiated, &outcome.run_id)
-                })
-                .await
-            }
-            Err(Error::AlreadyStarted { .. }) => {
-                self.mutate(&parent.namespace, &parent.workflow_id, &parent.run_id, move |ctx, st| {
-                    kernel::child_start_failed(ctx, st, initiated)
-                })
-                .await
-            }
-            Err(e) => Err(e),
-        }
-    }
-
     pub fn limits(&self) -> &Limits {
         &self.limits
-    }
-
-    /// Testing only: drop parent-close and external follow-ups from now on (a simulated crash
-    /// between a commit and its follow-ups).
-    pub fn drop_follow_ups_for_testing(&self, drop: bool) {
-        self.drop_follow_ups.store(drop, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -321,106 +128,20 @@ impl Engine {
             .map_err(Error::from)
     }
 
-    /// Reloads open runs, queued tasks and armed timers after a start or a crash.
+    /// Reloads queued tasks, armed timers and transfer tasks not carried out yet, after a start
+    /// or a crash. Runs stay in the store until something touches them. Returns (open runs,
+    /// queued tasks, armed timers).
     pub async fn recover(self: &Arc<Self>) -> Result<(usize, usize, usize)> {
         let recovered = self.read(|s| s.recover()).await?;
-        let counts = (recovered.open_runs.len(), recovered.tasks.len(), recovered.timers.len());
-        // Children that closed while their parent's notification was in flight when the process
-        // died: look at each started child's chain once more.
-        let started_children: Vec<(ParentInfo, uhrwerk_core::state::ChildInfo)> = recovered
-            .open_runs
-            .iter()
-            .flat_map(|run| {
-                run.children.values().filter(|c| c.started_event_id > 0).map(move |c| {
-                    let parent = ParentInfo {
-                        namespace: run.namespace.clone(),
-                        workflow_id: run.workflow_id.clone(),
-                        run_id: run.run_id.clone(),
-                        initiated_event_id: c.initiated_event_id,
-                        root: run.root.clone(),
-                    };
-                    (parent, c.clone())
-                })
-            })
-            .collect();
-        // Children whose start was committed but maybe not carried out before a crash: starting
-        // them again is safe, the start request id makes it idempotent.
-        let pending_children: Vec<ParentInfo> = recovered
-            .open_runs
-            .iter()
-            .flat_map(|run| {
-                run.children.values().filter(|c| c.started_event_id == 0).map(move |c| ParentInfo {
-                    namespace: run.namespace.clone(),
-                    workflow_id: run.workflow_id.clone(),
-                    run_id: run.run_id.clone(),
-                    initiated_event_id: c.initiated_event_id,
-                    root: run.root.clone(),
-                })
-            })
-            .collect();
-        // Runs with follow-ups that a crash may have cut off (see below).
-        let pending_externals: Vec<RunState> =
-            recovered.open_runs.iter().filter(|r| !r.pending_externals.is_empty()).cloned().collect();
-        let orphans: Vec<RunState> = recovered.open_runs.iter().filter(|r| r.parent.is_some()).cloned().collect();
-        {
-            let mut slots = self.slots.lock().expect("slots lock");
-            for run in recovered.open_runs {
-                let key = (run.namespace.clone(), run.workflow_id.clone());
-                slots.insert(
-                    key,
-                    Arc::new(tokio::sync::Mutex::new(SlotState { loaded: true, evicted: false, run: Some(run) })),
-                );
-            }
-        }
+        let counts = (recovered.open_runs, recovered.tasks.len(), recovered.timers.len());
         for task in recovered.tasks {
             self.matching.offer(task);
         }
         for timer in recovered.timers {
             self.timers.arm(timer);
         }
-        for (parent, child) in started_children {
-            let engine = self.clone();
-            tokio::spawn(async move {
-                if let Err(e) = engine.recheck_child(parent, child).await {
-                    tracing::warn!("failed to re-check a child workflow after recovery: {e}");
-                }
-            });
-        }
-        // Signals and cancel requests to other workflows that were committed but maybe not
-        // carried out: do them again (the target deduplicates by request id, the source records
-        // one outcome per request).
-        for run in pending_externals {
-            let engine = self.clone();
-            tokio::spawn(async move {
-                for initiated in run.pending_externals.clone() {
-                    let run_id = run.run_id.clone();
-                    match engine.read(move |s| s.events(&run_id, initiated, 1)).await {
-                        Ok(events) => {
-                            if let Some(effect) = events.first().and_then(|e| kernel::resume_external(&run, e)) {
-                                engine.clone().follow_up(effect).await;
-                            }
-                        }
-                        Err(e) => tracing::warn!("failed to resume an external request after recovery: {e}"),
-                    }
-                }
-            });
-        }
-        // Children whose parent closed while its close policy was in flight.
-        for child in orphans {
-            let engine = self.clone();
-            tokio::spawn(async move {
-                if let Err(e) = engine.recheck_parent(child).await {
-                    tracing::warn!("failed to re-check a child's parent after recovery: {e}");
-                }
-            });
-        }
-        for parent in pending_children {
-            let engine = self.clone();
-            tokio::spawn(async move {
-                if let Err(e) = engine.restart_child(parent).await {
-                    tracing::warn!("failed to start a child workflow after recovery: {e}");
-                }
-            });
+        for row in recovered.transfers {
+            self.transfers.push(row);
         }
         Ok(counts)
     }
@@ -516,7 +237,7 @@ impl Engine {
     async fn commit(&self, slot: &Arc<Slot>, guard: &mut SlotState, pending: Vec<Pending>, evict: bool) -> Result<()> {
         let mut batch = WriteBatch::default();
         let mut offers = Vec::new();
-        let mut follow_ups = Vec::new();
+        let mut transfers = Vec::new();
         for p in &pending {
             let st = &p.state;
             let mut write = RunWrite {
@@ -551,11 +272,14 @@ impl Engine {
                     Effect::ArmTimer(t) => write.add_timers.push(t.clone()),
                     Effect::TimerDone(t) => write.remove_timers.push(t.clone()),
                     Effect::RunClosed => {}
-                    Effect::StartChild { .. }
-                    | Effect::NotifyParent { .. }
-                    | Effect::ParentClosed { .. }
-                    | Effect::External { .. } => {
-                        follow_ups.push(effect.clone());
+                    Effect::Transfer(task) => {
+                        write.add_transfers.push(task.clone());
+                        transfers.push(TransferRow {
+                            namespace: st.namespace.clone(),
+                            workflow_id: st.workflow_id.clone(),
+                            run_id: st.run_id.clone(),
+                            task: task.clone(),
+                        });
                     }
                 }
             }
@@ -618,13 +342,10 @@ impl Engine {
         for (run_id, next_event_id) in notifications {
             self.notify_history(&run_id, next_event_id);
         }
-        let dropping = self.drop_follow_ups.load(std::sync::atomic::Ordering::Relaxed);
-        for effect in follow_ups {
-            if dropping && matches!(effect, Effect::ParentClosed { .. } | Effect::External { .. }) {
-                continue;
-            }
-            // Other workflows' transitions: run them on their own, after this one released its lock.
-            tokio::spawn(self.self_ref().follow_up(effect));
+        // Work on other runs: the processor carries each task out in a task of its own, which
+        // takes the other run's lock only (never two at once).
+        for row in transfers {
+            self.transfers.push(row);
         }
         if evict && closed {
             // Closed runs leave memory; the next access reloads them from the store.

@@ -140,7 +140,21 @@ impl Engine {
         tokio::spawn(async move {
             let (slot, mut guard) = this.lock_slot(&req.namespace, &req.workflow_id).await?;
             let default_conflict = if signal.is_some() { Conflict::UseExisting } else { Conflict::Fail };
-            match decide(&req, guard.run.as_ref(), default_conflict)? {
+            // A child start carried out again after a crash finds the chain it started before,
+            // even when that chain has moved on to a later run (continue-as-new, retry).
+            let started_by_this_initiation = parent.as_ref().is_some_and(|parent| {
+                guard
+                    .run
+                    .as_ref()
+                    .and_then(|run| run.parent.as_ref())
+                    .is_some_and(|p| p.run_id == parent.run_id && p.initiated_event_id == parent.initiated_event_id)
+            });
+            let decision = if started_by_this_initiation {
+                Decision::Existing { started: true }
+            } else {
+                decide(&req, guard.run.as_ref(), default_conflict)?
+            };
+            match decision {
                 Decision::Existing { started } => {
                     let mut current = guard.run.clone().expect("decided on an existing run");
                     let run_id = current.run_id.clone();
