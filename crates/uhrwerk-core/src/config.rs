@@ -39,6 +39,13 @@ pub struct Limits {
     pub default_workflow_task_timeout_ms: i64,
     /// Upper bound of a workflow task timeout (ms).
     pub max_workflow_task_timeout_ms: i64,
+    /// `history.workflowTaskRetryMaxInterval` (ms): the most that retries add to a failing
+    /// workflow task's start-to-close timeout.
+    pub workflow_task_retry_max_interval_ms: i64,
+    /// `system.enableEagerWorkflowStart`
+    pub enable_eager_workflow_start: bool,
+    /// `system.enableActivityEagerExecution`
+    pub enable_activity_eager_execution: bool,
 }
 
 impl Default for Limits {
@@ -62,6 +69,9 @@ impl Default for Limits {
             max_id_length: 1000,
             default_workflow_task_timeout_ms: 10_000,
             max_workflow_task_timeout_ms: 120_000,
+            workflow_task_retry_max_interval_ms: 10 * 60 * 1000,
+            enable_eager_workflow_start: true,
+            enable_activity_eager_execution: true,
         }
     }
 }

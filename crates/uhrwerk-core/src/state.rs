@@ -130,6 +130,14 @@ pub struct RunState {
     #[prost(int64, repeated, tag = "46")]
     pub pending_externals: Vec<i64>,
     // Tag 47 (children open at close, for start-up repair) is retired: transfer tasks carry them.
+    /// The sticky queue of the worker that completed the last workflow task (its
+    /// `sticky_attributes`), where the next task goes while that worker polls; empty when none.
+    #[prost(string, tag = "48")]
+    pub sticky_task_queue: String,
+    /// How long a task waits on the sticky queue before it times out and goes to the normal
+    /// queue (ms).
+    #[prost(int64, tag = "49")]
+    pub sticky_schedule_to_start_ms: i64,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
@@ -239,6 +247,25 @@ pub struct WorkflowTaskInfo {
     pub request_id: String,
     #[prost(string, tag = "8")]
     pub identity: String,
+    /// Start-to-close timeout of this attempt (ms); 0 in states written before it was kept,
+    /// which then use the run's.
+    #[prost(int64, tag = "9")]
+    pub start_to_close_ms: i64,
+    /// The task was scheduled on the run's sticky queue (`task_queue` names it).
+    #[prost(bool, tag = "10")]
+    pub sticky: bool,
+    /// A started transient attempt's WorkflowTaskScheduled and WorkflowTaskStarted events, which
+    /// are not in the history: they are written only if this attempt completes.
+    #[prost(message, repeated, tag = "11")]
+    pub transient_events: Vec<history_pb::HistoryEvent>,
+}
+
+impl WorkflowTaskInfo {
+    /// As in Temporal, attempts after the first are transient: their events stay out of the
+    /// history until one of them completes.
+    pub fn is_transient(&self) -> bool {
+        self.attempt > 1
+    }
 }
 
 /// Lifecycle of a pending activity's current attempt.

@@ -74,6 +74,38 @@ pub fn record_activity_started(
     Ok(ActivityStarted { token: token.encode(), info })
 }
 
+/// Starts the first attempt of an activity that a workflow task completion just scheduled with
+/// `request_eager_execution`, for the worker that completed the task (as Temporal's eager
+/// activities): the task is not dispatched and has no schedule-to-start timeout. None when the
+/// same completion already cancelled it or closed the run.
+pub(super) fn start_eagerly(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    scheduled_event_id: i64,
+    identity: &str,
+) -> Option<ActivityStarted> {
+    let pending = st.activities.get(&scheduled_event_id)?;
+    if !st.is_open() || pending.state != ActivityState::Scheduled as i32 || pending.attempt != 1 {
+        return None;
+    }
+    let schedule_to_start =
+        |t: &TimerTask| t.timer_kind() == TimerKind::ActivityScheduleToStart && t.id == scheduled_event_id;
+    ctx.effects.retain(|e| match e {
+        Effect::DispatchActivityTask { scheduled_event_id: id, .. } => *id != scheduled_event_id,
+        Effect::ArmTimer(t) => !schedule_to_start(t),
+        _ => true,
+    });
+    let request_id = format!("eager-{}-{scheduled_event_id}", st.run_id);
+    let started = record_activity_started(ctx, st, scheduled_event_id, 1, identity, &request_id).ok()?;
+    // Nothing was queued or armed for it, so there is nothing to take back either.
+    ctx.effects.retain(|e| match e {
+        Effect::TaskStarted { scheduled_event_id: id } => *id != scheduled_event_id,
+        Effect::TimerDone(t) => !schedule_to_start(t),
+        _ => true,
+    });
+    Some(started)
+}
+
 /// The started activity attempt named by `token`.
 fn started_activity<'s>(st: &'s RunState, token: &TaskToken) -> Result<&'s ActivityInfo> {
     if !st.is_open() {

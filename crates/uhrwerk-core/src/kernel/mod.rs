@@ -41,7 +41,8 @@ pub use start::{StartOptions, start_run};
 pub use timer::{TimerKind, TimerTask, fire_timer};
 pub use update::admit_update;
 pub use workflow_task::{
-    WorkflowTaskStarted, complete_workflow_task, fail_workflow_task, record_workflow_task_started,
+    Completion, WorkflowTaskStarted, complete_workflow_task, fail_workflow_task, record_workflow_task_started,
+    reset_sticky_task_queue, start_workflow_task_eagerly,
 };
 
 use history_pb::history_event::Attributes;
@@ -49,8 +50,10 @@ use history_pb::history_event::Attributes;
 /// What the engine must do once the transition is committed.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
-    /// Queue the run's workflow task for a poller.
-    DispatchWorkflowTask { task_queue: String, scheduled_event_id: i64, attempt: i32 },
+    /// Queue the run's workflow task for a poller: on `sticky_queue` when it is set and its
+    /// worker polls, else on the normal `task_queue` (which the outbox row always names, so
+    /// that a restart sends it there).
+    DispatchWorkflowTask { task_queue: String, sticky_queue: String, scheduled_event_id: i64, attempt: i32 },
     /// Queue an activity attempt for a poller.
     DispatchActivityTask { task_queue: String, scheduled_event_id: i64, attempt: i32 },
     /// A task was taken by a poller: drop it from the outbox.
@@ -100,6 +103,8 @@ pub struct Ctx<'a> {
     /// Warn-level limits crossed by payloads of this transition (`limits::WARN_*` bits); the
     /// engine records them on the run.
     pub warned_limits: u32,
+    /// Activities scheduled by this completion that its worker asked to run eagerly.
+    eager_activities: Vec<i64>,
 }
 
 /// Validates search attributes; `Err` carries the server's message.
@@ -126,6 +131,7 @@ impl<'a> Ctx<'a> {
             successor: None,
             search_attribute_check: None,
             warned_limits: 0,
+            eager_activities: Vec::new(),
         }
     }
 
@@ -144,6 +150,7 @@ impl<'a> Ctx<'a> {
         self.state_changed = snapshot.2;
         self.needs_workflow_task = false;
         self.successor = None;
+        self.eager_activities.clear();
     }
 
     /// Appends a persisted event and returns its id.
@@ -261,31 +268,93 @@ pub fn normal_task_queue(name: &str) -> taskqueue_pb::TaskQueue {
 }
 
 /// Schedules a workflow task unless one exists or the run is closed.
+///
+/// With a sticky queue set, the task names that queue (as Temporal's WorkflowTaskScheduled
+/// does) and a schedule-to-start timer sends it back to the normal queue if the sticky worker
+/// does not take it in time. An attempt after the first is transient: no event is written now
+/// (see `workflow_task`).
 fn schedule_workflow_task(ctx: &mut Ctx<'_>, st: &mut RunState) {
     if st.workflow_task.is_some() || !st.is_open() {
         return;
     }
     let attempt = st.next_workflow_task_attempt.max(1);
-    let scheduled_event_id = ctx.append(
-        st,
-        enums_pb::EventType::WorkflowTaskScheduled,
-        Attributes::WorkflowTaskScheduledEventAttributes(history_pb::WorkflowTaskScheduledEventAttributes {
-            task_queue: Some(normal_task_queue(&st.task_queue)),
-            start_to_close_timeout: time::opt_duration(st.workflow_task_timeout_ms),
-            attempt,
-        }),
+    let start_to_close_ms = workflow_task_timeout_for_attempt(
+        st.workflow_task_timeout_ms,
+        attempt,
+        ctx.limits.workflow_task_retry_max_interval_ms,
     );
+    let sticky = !st.sticky_task_queue.is_empty();
+    let task_queue = current_task_queue(st);
+    let scheduled_event_id = if attempt > 1 {
+        st.next_event_id
+    } else {
+        ctx.append(
+            st,
+            enums_pb::EventType::WorkflowTaskScheduled,
+            Attributes::WorkflowTaskScheduledEventAttributes(history_pb::WorkflowTaskScheduledEventAttributes {
+                task_queue: Some(task_queue.clone()),
+                start_to_close_timeout: time::opt_duration(start_to_close_ms),
+                attempt,
+            }),
+        )
+    };
     st.workflow_task = Some(WorkflowTaskInfo {
         scheduled_event_id,
         started_event_id: 0,
         attempt,
         scheduled_time_ms: ctx.now,
         started_time_ms: 0,
-        task_queue: st.task_queue.clone(),
+        task_queue: task_queue.name.clone(),
         request_id: String::new(),
         identity: String::new(),
+        start_to_close_ms,
+        sticky,
+        transient_events: Vec::new(),
     });
-    ctx.effects.push(Effect::DispatchWorkflowTask { task_queue: st.task_queue.clone(), scheduled_event_id, attempt });
+    ctx.state_changed = true;
+    if sticky && st.sticky_schedule_to_start_ms > 0 {
+        ctx.arm(
+            TimerKind::WorkflowTaskScheduleToStart,
+            ctx.now + st.sticky_schedule_to_start_ms,
+            scheduled_event_id,
+            attempt,
+        );
+    }
+    ctx.effects.push(Effect::DispatchWorkflowTask {
+        task_queue: st.task_queue.clone(),
+        sticky_queue: if sticky { st.sticky_task_queue.clone() } else { String::new() },
+        scheduled_event_id,
+        attempt,
+    });
+}
+
+/// The queue the run's workflow tasks go to: the sticky one while it is set (Temporal's
+/// `CurrentTaskQueue`).
+fn current_task_queue(st: &RunState) -> taskqueue_pb::TaskQueue {
+    if st.sticky_task_queue.is_empty() {
+        return normal_task_queue(&st.task_queue);
+    }
+    taskqueue_pb::TaskQueue {
+        name: st.sticky_task_queue.clone(),
+        kind: enums_pb::TaskQueueKind::Sticky as i32,
+        normal_name: st.task_queue.clone(),
+    }
+}
+
+/// Start-to-close timeout of a workflow task attempt. As in Temporal, from the fourth attempt on
+/// the run's timeout is lengthened by 5 s, doubling with each attempt, by at most
+/// `max_extra_ms` (`history.workflowTaskRetryMaxInterval`, 10 min), so that a task failing on
+/// every attempt is retried ever more slowly. Temporal adds up to 20 % jitter to the extra time;
+/// the kernel, which has no randomness, uses the full value.
+pub fn workflow_task_timeout_for_attempt(base_ms: Millis, attempt: i32, max_extra_ms: Millis) -> Millis {
+    const MIN_ATTEMPT: i32 = 3;
+    const INITIAL_MS: Millis = 5_000;
+    if attempt <= MIN_ATTEMPT {
+        return base_ms;
+    }
+    let doublings = (attempt - MIN_ATTEMPT - 1).min(40) as u32;
+    let extra = INITIAL_MS.saturating_mul(1_i64 << doublings).min(max_extra_ms.max(0));
+    base_ms.saturating_add(extra)
 }
 
 /// Marks the run closed with `status`; pending work is abandoned.
@@ -398,6 +467,11 @@ fn end_task_before_forced_close(ctx: &mut Ctx<'_>, st: &mut RunState, identity: 
         && !st.buffered_events.is_empty()
     {
         st.workflow_task = None;
+        if wt.is_transient() {
+            // The attempt's events were never written: only the buffer is.
+            ctx.flush_buffered(st);
+            return;
+        }
         ctx.append(
             st,
             enums_pb::EventType::WorkflowTaskFailed,

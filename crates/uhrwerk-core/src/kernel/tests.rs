@@ -11,6 +11,7 @@ use crate::pb::common::v1 as common_pb;
 use crate::pb::enums::v1 as enums_pb;
 use crate::pb::failure::v1 as failure_pb;
 use crate::pb::history::v1 as history_pb;
+use crate::pb::taskqueue::v1 as taskqueue_pb;
 use crate::pb::workflowservice::v1 as workflowservice_pb;
 use crate::state::{ActivityState, RunState};
 use crate::time::{self, Millis};
@@ -126,7 +127,7 @@ impl Run {
     fn poll_workflow_task(&mut self) -> WorkflowTaskStarted {
         let scheduled_event_id =
             self.st.workflow_task.as_ref().expect("a workflow task is scheduled").scheduled_event_id;
-        self.step(|ctx, st| record_workflow_task_started(ctx, st, scheduled_event_id, "worker", "poll-req"))
+        self.step(|ctx, st| record_workflow_task_started(ctx, st, scheduled_event_id, TQ, "worker", "poll-req"))
             .expect("poll takes the scheduled workflow task")
     }
 
@@ -140,7 +141,7 @@ impl Run {
         request: workflowservice_pb::RespondWorkflowTaskCompletedRequest,
     ) -> Result<()> {
         let token = decode(&task.token);
-        self.step(|ctx, st| complete_workflow_task(ctx, st, &token, request))
+        self.step(|ctx, st| complete_workflow_task(ctx, st, &token, request)).map(|_| ())
     }
 
     fn poll_activity(&mut self, scheduled_event_id: i64) -> ActivityStarted {
@@ -204,8 +205,9 @@ fn render_event(event: &history_pb::HistoryEvent) -> String {
 
 fn render_effect(effect: &Effect) -> String {
     match effect {
-        Effect::DispatchWorkflowTask { task_queue, scheduled_event_id, attempt } => {
-            format!("DispatchWorkflowTask {task_queue} #{scheduled_event_id} attempt {attempt}")
+        Effect::DispatchWorkflowTask { task_queue, sticky_queue, scheduled_event_id, attempt } => {
+            let sticky = if sticky_queue.is_empty() { String::new() } else { format!(" sticky {sticky_queue}") };
+            format!("DispatchWorkflowTask {task_queue}{sticky} #{scheduled_event_id} attempt {attempt}")
         }
         Effect::DispatchActivityTask { task_queue, scheduled_event_id, attempt } => {
             format!("DispatchActivityTask {task_queue} #{scheduled_event_id} attempt {attempt}")
@@ -303,10 +305,14 @@ fn record_marker_command(name: &str) -> command_pb::Command {
 }
 
 fn start_timer_command() -> command_pb::Command {
+    start_timer_command_with_id("t1")
+}
+
+fn start_timer_command_with_id(timer_id: &str) -> command_pb::Command {
     command_pb::Command {
         command_type: CommandType::StartTimer as i32,
         attributes: Some(CommandAttributes::StartTimerCommandAttributes(command_pb::StartTimerCommandAttributes {
-            timer_id: "t1".into(),
+            timer_id: timer_id.into(),
             start_to_fire_timeout: Some(time::duration(1000)),
         })),
         ..Default::default()
@@ -557,7 +563,7 @@ fn invalid_schedule_activity_discards_whole_completion() {
     );
     let Err(Error::InvalidArgument(message)) = result else { panic!("expected InvalidArgument, got {result:?}") };
     assert!(message.starts_with("BadScheduleActivityAttributes"), "message: {message}");
-    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
+    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed"]);
     assert_eq!(
         run.new_effects(),
         ["TimerDone WorkflowTaskStartToClose #2 attempt 1", "DispatchWorkflowTask tq #5 attempt 2"]
@@ -566,13 +572,16 @@ fn invalid_schedule_activity_discards_whole_completion() {
     assert_eq!(failed.cause, Cause::BadScheduleActivityAttributes as i32);
     assert_eq!((failed.scheduled_event_id, failed.started_event_id), (2, 3));
     assert!(failed.failure.as_ref().is_some_and(|f| f.message.contains("StartToClose")));
-    assert_eq!(attrs!(run.event(5), WorkflowTaskScheduledEventAttributes).attempt, 2);
     assert!(run.st.activities.is_empty(), "the valid activity of the same completion was discarded too");
     assert_eq!(run.st.activity_count, 0);
     assert_eq!(run.st.previous_started_event_id, 0);
 
+    // Attempt 2 is transient: its events reach the worker but not the history.
     let retry = run.poll_workflow_task();
-    assert_eq!((retry.attempt, retry.previous_started_event_id), (2, 0));
+    assert_eq!((retry.attempt, retry.previous_started_event_id, retry.started_event_id), (2, 0, 6));
+    let transient: Vec<String> = retry.transient_events.iter().map(render_event).collect();
+    assert_eq!(transient, ["5 WorkflowTaskScheduled", "6 WorkflowTaskStarted"]);
+    assert!(run.new_events().is_empty(), "nothing is written when a transient attempt starts");
     assert_eq!(run.new_effects()[1], "ArmTimer WorkflowTaskStartToClose #5 attempt 2 at +10000");
 }
 
@@ -589,12 +598,11 @@ fn unsupported_command_fails_task_with_its_bad_attributes_cause() {
     let result = run.complete_workflow_task(&task, vec![child]);
     let Err(Error::InvalidArgument(message)) = result else { panic!("expected InvalidArgument, got {result:?}") };
     assert!(message.starts_with("BadStartChildExecutionAttributes"), "message: {message}");
-    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
+    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed"]);
     assert_eq!(
         attrs!(run.event(4), WorkflowTaskFailedEventAttributes).cause,
         Cause::BadStartChildExecutionAttributes as i32
     );
-    assert_eq!(attrs!(run.event(5), WorkflowTaskScheduledEventAttributes).attempt, 2);
     assert!(run.st.is_open());
 }
 
@@ -609,7 +617,7 @@ fn command_type_must_match_its_attributes() {
         matches!(result, Err(Error::InvalidArgument(ref m)) if m.starts_with("BadStartTimerAttributes")),
         "{result:?}"
     );
-    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
+    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed"]);
     assert!(run.st.is_open());
 }
 
@@ -643,7 +651,7 @@ fn duplicate_timer_id_is_rejected() {
         matches!(result, Err(Error::InvalidArgument(ref m)) if m.starts_with("StartTimerDuplicateId")),
         "{result:?}"
     );
-    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
+    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed"]);
     assert!(run.st.timers.is_empty(), "the rejected completion started no timer");
 }
 
@@ -718,7 +726,7 @@ fn closing_command_not_last_is_rejected() {
     let result = run.complete_workflow_task(&task, vec![complete_workflow_command("done"), record_marker_command("m")]);
     let Err(Error::InvalidArgument(message)) = result else { panic!("expected InvalidArgument, got {result:?}") };
     assert!(message.starts_with("BadCompleteWorkflowExecutionAttributes"), "message: {message}");
-    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
+    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed"]);
     assert!(!run.new_effects().contains(&"RunClosed".to_string()));
     assert!(run.st.is_open());
     assert_eq!(run.st.close_event_id, 0);
@@ -737,11 +745,10 @@ fn workflow_task_failed_by_worker_schedules_next_attempt() {
     let token = decode(&task.token);
 
     run.step(|ctx, st| fail_workflow_task(ctx, st, &token, request)).expect("accepted");
-    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"]);
+    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed"]);
     let failed = attrs!(run.event(4), WorkflowTaskFailedEventAttributes);
     assert_eq!(failed.cause, Cause::WorkflowWorkerUnhandledFailure as i32);
     assert_eq!(failed.failure.as_ref().map(|f| f.message.as_str()), Some("panic in workflow"));
-    assert_eq!(attrs!(run.event(5), WorkflowTaskScheduledEventAttributes).attempt, 2);
     let second = run.poll_workflow_task();
     assert_eq!(second.attempt, 2);
 
@@ -749,7 +756,12 @@ fn workflow_task_failed_by_worker_schedules_next_attempt() {
     let mut request = completion(vec![]);
     request.force_create_new_workflow_task = true;
     run.complete_workflow_task_with(&second, request).expect("accepted");
-    assert_eq!(run.new_events(), ["7 WorkflowTaskCompleted", "8 WorkflowTaskScheduled"]);
+    assert_eq!(
+        run.new_events(),
+        ["5 WorkflowTaskScheduled", "6 WorkflowTaskStarted", "7 WorkflowTaskCompleted", "8 WorkflowTaskScheduled"],
+        "the transient attempt's events are written when it completes"
+    );
+    assert_eq!(attrs!(run.event(5), WorkflowTaskScheduledEventAttributes).attempt, 2);
     assert_eq!(attrs!(run.event(8), WorkflowTaskScheduledEventAttributes).attempt, 1);
 }
 
@@ -762,7 +774,7 @@ fn workflow_task_timeout_reschedules_and_stale_timers_do_nothing() {
     assert_eq!(first_timer.fire_at_ms, T0 + 5 + 10_000);
 
     run.fire_pending(TimerKind::WorkflowTaskStartToClose);
-    assert_eq!(run.new_events(), ["4 WorkflowTaskTimedOut", "5 WorkflowTaskScheduled"]);
+    assert_eq!(run.new_events(), ["4 WorkflowTaskTimedOut"]);
     assert_eq!(
         run.new_effects(),
         ["TimerDone WorkflowTaskStartToClose #2 attempt 1", "DispatchWorkflowTask tq #5 attempt 2"]
@@ -770,7 +782,6 @@ fn workflow_task_timeout_reschedules_and_stale_timers_do_nothing() {
     let timed_out = attrs!(run.event(4), WorkflowTaskTimedOutEventAttributes);
     assert_eq!((timed_out.scheduled_event_id, timed_out.started_event_id), (2, 3));
     assert_eq!(timed_out.timeout_type, TimeoutType::StartToClose as i32);
-    assert_eq!(attrs!(run.event(5), WorkflowTaskScheduledEventAttributes).attempt, 2);
     assert_eq!(
         run.complete_workflow_task(&task, vec![]),
         Err(Error::NotFound("Workflow task not found.".into())),
@@ -794,7 +805,7 @@ fn workflow_task_timeout_reschedules_and_stale_timers_do_nothing() {
     let current_timer = run.pending_timer(TimerKind::WorkflowTaskStartToClose);
     assert_eq!((current_timer.id, current_timer.attempt), (5, 2));
     run.complete_workflow_task(&second, vec![]).expect("accepted");
-    assert_eq!(run.new_events(), ["7 WorkflowTaskCompleted"]);
+    assert_eq!(run.new_events(), ["5 WorkflowTaskScheduled", "6 WorkflowTaskStarted", "7 WorkflowTaskCompleted"]);
     let state_before = run.st.clone();
     run.fire(&current_timer);
     assert!(run.new_events().is_empty());
@@ -806,18 +817,21 @@ fn workflow_task_timeout_reschedules_and_stale_timers_do_nothing() {
 fn stale_workflow_task_tokens_are_not_found() {
     let mut run = Run::start();
     let task = run.poll_workflow_task();
-    let not_found = Err(Error::NotFound("Workflow task not found.".into()));
+    let not_found: Result<()> = Err(Error::NotFound("Workflow task not found.".into()));
 
     // A token naming the right task with the wrong attempt.
     let mut wrong_attempt = decode(&task.token);
     wrong_attempt.attempt = 2;
     let state_before = run.st.clone();
-    assert_eq!(run.step(|ctx, st| complete_workflow_task(ctx, st, &wrong_attempt, completion(vec![]))), not_found);
+    assert_eq!(
+        run.step(|ctx, st| complete_workflow_task(ctx, st, &wrong_attempt, completion(vec![])).map(|_| ())),
+        not_found
+    );
     assert!(run.new_events().is_empty() && run.new_effects().is_empty() && !run.state_changed);
     assert_eq!(run.st, state_before);
 
     // Polling the already started task again.
-    let result = run.step(|ctx, st| record_workflow_task_started(ctx, st, 2, "worker", "poll-2"));
+    let result = run.step(|ctx, st| record_workflow_task_started(ctx, st, 2, TQ, "worker", "poll-2"));
     assert_eq!(result, Err(Error::NotFound("Workflow task not found.".into())));
 
     // Completing twice.
@@ -833,7 +847,10 @@ fn stale_workflow_task_tokens_are_not_found() {
     let activity_task = run.poll_activity(5);
     let mut as_workflow_token = decode(&activity_task.token);
     as_workflow_token.started_event_id = 3;
-    assert_eq!(run.step(|ctx, st| complete_workflow_task(ctx, st, &as_workflow_token, completion(vec![]))), not_found);
+    assert_eq!(
+        run.step(|ctx, st| complete_workflow_task(ctx, st, &as_workflow_token, completion(vec![])).map(|_| ())),
+        not_found
+    );
 }
 
 #[test]
@@ -849,7 +866,10 @@ fn tokens_of_a_closed_run_are_not_found() {
 
     assert!(matches!(run.complete_workflow_task(&task, vec![]), Err(Error::NotFound(_))));
     assert!(matches!(run.complete_activity(&activity_task.token, "again"), Err(Error::NotFound(_))));
-    assert!(matches!(run.step(|ctx, st| record_workflow_task_started(ctx, st, 8, "w", "r")), Err(Error::NotFound(_))));
+    assert!(matches!(
+        run.step(|ctx, st| record_workflow_task_started(ctx, st, 8, TQ, "w", "r")),
+        Err(Error::NotFound(_))
+    ));
     assert!(matches!(run.step(|ctx, st| record_activity_started(ctx, st, 5, 1, "w", "r")), Err(Error::NotFound(_))));
     assert!(matches!(run.step(|ctx, st| terminate_run(ctx, st, "why", None, "admin")), Err(Error::NotFound(_))));
     assert!(run.new_events().is_empty() && run.new_effects().is_empty());
@@ -1251,7 +1271,7 @@ fn schedule_activity_validation() {
         mutate(&mut a);
         let result = run.complete_workflow_task(&task, vec![schedule_activity_command(a)]);
         assert!(matches!(result, Err(Error::InvalidArgument(_))), "{name}: {result:?}");
-        assert_eq!(run.new_events(), ["4 WorkflowTaskFailed", "5 WorkflowTaskScheduled"], "{name}");
+        assert_eq!(run.new_events(), ["4 WorkflowTaskFailed"], "{name}");
         assert_eq!(attrs!(run.event(4), WorkflowTaskFailedEventAttributes).cause, cause as i32, "{name}");
     }
 
@@ -1435,4 +1455,266 @@ fn an_external_signal_gets_exactly_one_outcome() {
     run.step(|ctx, st| external_outcome(ctx, st, delivery, true)).expect("repeat is accepted");
     assert!(run.new_events().is_empty());
     assert!(!run.state_changed);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transient attempts, sticky queues, inline and eager tasks
+// ---------------------------------------------------------------------------------------------
+
+fn fail_task(run: &mut Run, task: &WorkflowTaskStarted) {
+    let request = workflowservice_pb::RespondWorkflowTaskFailedRequest {
+        cause: Cause::WorkflowWorkerUnhandledFailure as i32,
+        failure: Some(app_failure("boom", false)),
+        identity: "worker".into(),
+        ..Default::default()
+    };
+    run.step(|ctx, st| fail_workflow_task(ctx, st, &decode(&task.token), request)).expect("failure accepted");
+}
+
+fn sticky_completion(commands: Vec<command_pb::Command>) -> workflowservice_pb::RespondWorkflowTaskCompletedRequest {
+    let mut request = completion(commands);
+    request.sticky_attributes = Some(taskqueue_pb::StickyExecutionAttributes {
+        worker_task_queue: Some(taskqueue_pb::TaskQueue {
+            name: "sticky-1".into(),
+            kind: enums_pb::TaskQueueKind::Sticky as i32,
+            normal_name: TQ.into(),
+        }),
+        schedule_to_start_timeout: Some(time::duration(5_000)),
+    });
+    request
+}
+
+fn signal(run: &mut Run, name: &str) {
+    run.step(|ctx, st| signal_run(ctx, st, SignalInput { signal_name: name.into(), ..Default::default() }))
+        .expect("signal accepted");
+}
+
+#[test]
+fn failing_attempts_after_the_first_are_transient_until_one_completes() {
+    let mut run = Run::start();
+    let first = run.poll_workflow_task();
+    fail_task(&mut run, &first);
+    assert_eq!(run.new_events(), ["4 WorkflowTaskFailed"]);
+    for attempt in 2..=3 {
+        let task = run.poll_workflow_task();
+        assert_eq!((task.scheduled_event_id, task.started_event_id, task.attempt), (5, 6, attempt));
+        fail_task(&mut run, &task);
+        assert!(run.new_events().is_empty(), "attempt {attempt} writes nothing");
+        assert_eq!(
+            run.new_effects().last().map(String::as_str),
+            Some(&*format!("DispatchWorkflowTask tq #5 attempt {}", attempt + 1))
+        );
+    }
+    // From the fourth attempt on, the task gets 5 s more to finish.
+    let fourth = run.poll_workflow_task();
+    assert_eq!(fourth.attempt, 4);
+    let timeout = run.pending_timer(TimerKind::WorkflowTaskStartToClose);
+    assert_eq!(timeout.fire_at_ms - run.now, 15_000);
+    run.complete_workflow_task(&fourth, vec![complete_workflow_command("done")]).expect("completes");
+    assert_eq!(
+        run.rendered_history(),
+        [
+            "1 WorkflowExecutionStarted",
+            "2 WorkflowTaskScheduled",
+            "3 WorkflowTaskStarted",
+            "4 WorkflowTaskFailed",
+            "5 WorkflowTaskScheduled",
+            "6 WorkflowTaskStarted",
+            "7 WorkflowTaskCompleted",
+            "8 WorkflowExecutionCompleted"
+        ]
+    );
+    let scheduled = attrs!(run.event(5), WorkflowTaskScheduledEventAttributes);
+    assert_eq!(scheduled.attempt, 4);
+    assert_eq!(scheduled.start_to_close_timeout, Some(time::duration(15_000)));
+    assert_eq!(attrs!(run.event(7), WorkflowTaskCompletedEventAttributes).started_event_id, 6);
+}
+
+#[test]
+fn workflow_task_timeout_grows_from_the_fourth_attempt() {
+    let max = 600_000;
+    let timeouts: Vec<Millis> = (1..=12).map(|a| workflow_task_timeout_for_attempt(10_000, a, max)).collect();
+    assert_eq!(
+        timeouts,
+        [10_000, 10_000, 10_000, 15_000, 20_000, 30_000, 50_000, 90_000, 170_000, 330_000, 610_000, 610_000]
+    );
+}
+
+#[test]
+fn a_signal_makes_a_scheduled_transient_attempt_a_normal_one() {
+    let mut run = Run::start();
+    let first = run.poll_workflow_task();
+    fail_task(&mut run, &first);
+    signal(&mut run, "go");
+    assert_eq!(run.new_events(), ["5 WorkflowExecutionSignaled"]);
+    let task = run.poll_workflow_task();
+    assert_eq!((task.attempt, task.started_event_id), (1, 7));
+    assert!(task.transient_events.is_empty());
+    assert_eq!(run.new_events(), ["6 WorkflowTaskScheduled", "7 WorkflowTaskStarted"]);
+    assert_eq!(attrs!(run.event(6), WorkflowTaskScheduledEventAttributes).attempt, 1);
+}
+
+#[test]
+fn a_failing_transient_attempt_writes_the_signals_it_buffered_and_starts_over() {
+    let mut run = Run::start();
+    let first = run.poll_workflow_task();
+    fail_task(&mut run, &first);
+    let second = run.poll_workflow_task();
+    signal(&mut run, "go");
+    assert!(run.new_events().is_empty(), "buffered behind the started attempt");
+    fail_task(&mut run, &second);
+    assert_eq!(run.new_events(), ["5 WorkflowExecutionSignaled", "6 WorkflowTaskScheduled"]);
+    assert_eq!(attrs!(run.event(6), WorkflowTaskScheduledEventAttributes).attempt, 1);
+}
+
+#[test]
+fn a_rejected_completion_of_a_transient_attempt_changes_nothing() {
+    let mut run = Run::start();
+    let first = run.poll_workflow_task();
+    fail_task(&mut run, &first);
+    let second = run.poll_workflow_task();
+    let state_before = run.st.clone();
+    let mut no_timeouts = activity("a1");
+    no_timeouts.start_to_close_timeout = None;
+    let result = run.complete_workflow_task(&second, vec![schedule_activity_command(no_timeouts)]);
+    assert!(matches!(result, Err(Error::InvalidArgument(ref m)) if m.starts_with("BadScheduleActivityAttributes")));
+    assert!(run.new_events().is_empty() && run.new_effects().is_empty());
+    assert_eq!(run.st, state_before, "the attempt stays started until it times out");
+}
+
+#[test]
+fn sticky_tasks_name_the_sticky_queue_and_fall_back_after_their_timeout() {
+    let mut run = Run::start();
+    let first = run.poll_workflow_task();
+    assert!(!first.sticky);
+    run.complete_workflow_task_with(&first, sticky_completion(vec![start_timer_command()])).expect("accepted");
+    assert_eq!(run.st.sticky_task_queue, "sticky-1");
+    run.fire_pending(TimerKind::UserTimer);
+    let scheduled = run.st.workflow_task.clone().expect("scheduled");
+    let queue =
+        attrs!(run.event(scheduled.scheduled_event_id), WorkflowTaskScheduledEventAttributes).task_queue.clone();
+    assert_eq!(
+        queue.as_ref().map(|q| (q.name.as_str(), q.kind, q.normal_name.as_str())),
+        Some(("sticky-1", enums_pb::TaskQueueKind::Sticky as i32, TQ))
+    );
+    assert!(
+        run.new_effects().contains(&"DispatchWorkflowTask tq sticky sticky-1 #7 attempt 1".to_string()),
+        "{:?}",
+        run.new_effects()
+    );
+    // Nobody takes it from the sticky queue in time.
+    run.fire_pending(TimerKind::WorkflowTaskScheduleToStart);
+    assert_eq!(run.new_events(), ["8 WorkflowTaskTimedOut", "9 WorkflowTaskScheduled"]);
+    let timed_out = attrs!(run.event(8), WorkflowTaskTimedOutEventAttributes);
+    assert_eq!((timed_out.scheduled_event_id, timed_out.started_event_id), (7, 0));
+    assert_eq!(timed_out.timeout_type, TimeoutType::ScheduleToStart as i32);
+    let retry = attrs!(run.event(9), WorkflowTaskScheduledEventAttributes);
+    assert_eq!(
+        (retry.attempt, retry.task_queue.as_ref().map(|q| q.kind)),
+        (1, Some(enums_pb::TaskQueueKind::Normal as i32))
+    );
+    assert!(run.new_effects().contains(&"TaskStarted #7".to_string()), "the timed-out task leaves the outbox");
+    assert!(run.st.sticky_task_queue.is_empty());
+}
+
+#[test]
+fn a_poll_from_the_sticky_queue_gets_partial_history_and_one_from_the_normal_queue_clears_stickiness() {
+    let mut run = Run::start();
+    let first = run.poll_workflow_task();
+    run.complete_workflow_task_with(&first, sticky_completion(vec![start_timer_command()])).expect("accepted");
+    run.fire_pending(TimerKind::UserTimer);
+    let scheduled_event_id = run.st.workflow_task.as_ref().expect("scheduled").scheduled_event_id;
+    let task = run
+        .step(|ctx, st| record_workflow_task_started(ctx, st, scheduled_event_id, "sticky-1", "w", "r"))
+        .expect("started");
+    assert!(task.sticky);
+    assert!(
+        run.new_effects().contains(&format!("TimerDone WorkflowTaskScheduleToStart #{scheduled_event_id} attempt 1"))
+    );
+    run.complete_workflow_task_with(&task, sticky_completion(vec![start_timer_command_with_id("t2")]))
+        .expect("accepted");
+    run.fire_pending(TimerKind::UserTimer);
+    let scheduled_event_id = run.st.workflow_task.as_ref().expect("scheduled").scheduled_event_id;
+    let task =
+        run.step(|ctx, st| record_workflow_task_started(ctx, st, scheduled_event_id, TQ, "w", "r")).expect("started");
+    assert!(!task.sticky, "a normal poller has no cached copy");
+    assert!(run.st.sticky_task_queue.is_empty());
+}
+
+#[test]
+fn a_failure_on_the_sticky_queue_is_not_counted_as_an_attempt() {
+    let mut run = Run::start();
+    let first = run.poll_workflow_task();
+    run.complete_workflow_task_with(&first, sticky_completion(vec![start_timer_command()])).expect("accepted");
+    run.fire_pending(TimerKind::UserTimer);
+    let scheduled_event_id = run.st.workflow_task.as_ref().expect("scheduled").scheduled_event_id;
+    let task = run
+        .step(|ctx, st| record_workflow_task_started(ctx, st, scheduled_event_id, "sticky-1", "w", "r"))
+        .expect("started");
+    fail_task(&mut run, &task);
+    assert_eq!(run.new_events().len(), 2, "{:?}", run.new_events());
+    let retry = run.st.workflow_task.clone().expect("rescheduled");
+    assert_eq!((retry.attempt, retry.sticky), (1, false));
+    assert!(run.st.sticky_task_queue.is_empty());
+}
+
+#[test]
+fn return_new_workflow_task_starts_the_next_task_inline() {
+    let mut run = Run::start();
+    let first = run.poll_workflow_task();
+    let mut request = completion(vec![record_marker_command("m")]);
+    request.force_create_new_workflow_task = true;
+    request.return_new_workflow_task = true;
+    request.identity = "worker".into();
+    let token = decode(&first.token);
+    let completion = run.step(|ctx, st| complete_workflow_task(ctx, st, &token, request)).expect("accepted");
+    let inline = completion.new_task.expect("the next task comes back inline");
+    assert_eq!((inline.scheduled_event_id, inline.started_event_id, inline.previous_started_event_id), (6, 7, 3));
+    assert!(inline.sticky, "the worker has the run cached");
+    assert_eq!(
+        run.new_events(),
+        ["4 WorkflowTaskCompleted", "5 MarkerRecorded", "6 WorkflowTaskScheduled", "7 WorkflowTaskStarted"]
+    );
+    assert!(
+        !run.new_effects().iter().any(|e| e.starts_with("DispatchWorkflowTask") || e.starts_with("TaskStarted")),
+        "{:?}",
+        run.new_effects()
+    );
+    assert!(run.new_effects().contains(&"ArmTimer WorkflowTaskStartToClose #6 attempt 1 at +10000".to_string()));
+}
+
+#[test]
+fn eager_activities_start_for_the_completing_worker() {
+    let mut run = Run::start();
+    let task = run.poll_workflow_task();
+    let mut eager = activity("eager");
+    eager.request_eager_execution = true;
+    let mut request = completion(vec![schedule_activity_command(eager), schedule_activity_command(activity("queued"))]);
+    request.identity = "worker-a".into();
+    let token = decode(&task.token);
+    let done = run.step(|ctx, st| complete_workflow_task(ctx, st, &token, request)).expect("accepted");
+    assert_eq!(done.activity_tasks.len(), 1);
+    let started = &done.activity_tasks[0];
+    assert_eq!((started.info.activity_id.as_str(), started.info.started_identity.as_str()), ("eager", "worker-a"));
+    let effects = run.new_effects();
+    assert!(
+        !effects
+            .iter()
+            .any(|e| e == "DispatchActivityTask tq #5 attempt 1" || e.contains("ActivityScheduleToStart #5")),
+        "{effects:?}"
+    );
+    assert!(effects.contains(&"DispatchActivityTask tq #6 attempt 1".to_string()), "{effects:?}");
+    assert_eq!(run.st.activities[&5].state, ActivityState::Started as i32);
+
+    let mut limits = Limits::default();
+    limits.enable_activity_eager_execution = false;
+    let mut run = Run::start_with(limits, start_request());
+    let task = run.poll_workflow_task();
+    let mut eager = activity("eager");
+    eager.request_eager_execution = true;
+    let token = decode(&task.token);
+    let completion = run
+        .step(|ctx, st| complete_workflow_task(ctx, st, &token, completion(vec![schedule_activity_command(eager)])))
+        .expect("accepted");
+    assert!(completion.activity_tasks.is_empty(), "system.enableActivityEagerExecution=false");
 }

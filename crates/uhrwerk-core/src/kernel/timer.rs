@@ -27,6 +27,8 @@ pub enum TimerKind {
     WorkflowBackoff = 8,
     /// The run's run timeout or the chain's execution timeout is reached.
     WorkflowTimeout = 9,
+    /// A workflow task on the sticky queue was not picked up in time.
+    WorkflowTaskScheduleToStart = 10,
 }
 
 /// A timer of one run; `(kind, id, attempt)` identifies it within the run.
@@ -60,6 +62,9 @@ pub fn fire_timer(ctx: &mut Ctx<'_>, st: &mut RunState, timer: &TimerTask) {
     ctx.effects.push(Effect::TimerDone(timer.clone()));
     match timer.timer_kind() {
         TimerKind::WorkflowTaskStartToClose => workflow_task::time_out_workflow_task(ctx, st, timer.id, timer.attempt),
+        TimerKind::WorkflowTaskScheduleToStart => {
+            workflow_task::sticky_schedule_to_start_timed_out(ctx, st, timer.id, timer.attempt)
+        }
         TimerKind::ActivityScheduleToStart => {
             activity::activity_timer_fired(ctx, st, timer.id, timer.attempt, T::ScheduleToStart)
         }

@@ -6,9 +6,10 @@ use crate::pb::common::v1 as common_pb;
 use crate::pb::enums::v1 as enums_pb;
 use crate::pb::failure::v1 as failure_pb;
 use crate::pb::history::v1 as history_pb;
+use crate::pb::taskqueue::v1 as taskqueue_pb;
 use crate::pb::workflowservice::v1 as workflowservice_pb;
 use crate::retry;
-use crate::state::{ActivityInfo, ActivityState, RunState, UserTimerInfo};
+use crate::state::{ActivityInfo, ActivityState, RunState, UserTimerInfo, WorkflowTaskInfo};
 use crate::time::{self, Millis};
 use crate::token::{TaskKind, TaskToken};
 
@@ -29,17 +30,44 @@ pub struct WorkflowTaskStarted {
     pub started_time_ms: Millis,
     /// Update requests delivered with this task.
     pub messages: Vec<crate::pb::protocol::v1::Message>,
+    /// A transient attempt's Scheduled and Started events: they end the history the worker gets
+    /// although the history in the store does not have them.
+    pub transient_events: Vec<history_pb::HistoryEvent>,
+    /// The worker has the run cached (it polled the run's sticky queue, or completed the
+    /// previous task itself): the history it gets starts after `previous_started_event_id`.
+    pub sticky: bool,
+}
+
+/// The outcome of an accepted workflow task completion, beyond the events it wrote.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Completion {
+    /// The next workflow task, started at once for the completing worker because it asked with
+    /// `return_new_workflow_task` (Temporal's inline workflow task).
+    pub new_task: Option<WorkflowTaskStarted>,
+    /// Activities the completion scheduled with `request_eager_execution`, started at once for
+    /// the completing worker (eager activities).
+    pub activity_tasks: Vec<super::ActivityStarted>,
 }
 
 fn not_found() -> Error {
     Error::NotFound("Workflow task not found.".into())
 }
 
-/// Records that a poller took the workflow task scheduled at `scheduled_event_id`.
+/// Request id of a workflow task started inline by its predecessor's completion (as Temporal).
+const INLINE_REQUEST_ID: &str = "request-from-RespondWorkflowTaskCompleted";
+
+/// Records that a poller of `poll_queue` took the workflow task scheduled at
+/// `scheduled_event_id`.
+///
+/// A poll from the normal queue while the run is sticky clears the stickiness (the worker has
+/// no cached copy of the run and gets the full history); a poll from the run's sticky queue
+/// gets only new events. A transient attempt stays transient unless events arrived since it was
+/// scheduled; then it becomes attempt 1 with real events, as in Temporal.
 pub fn record_workflow_task_started(
     ctx: &mut Ctx<'_>,
     st: &mut RunState,
     scheduled_event_id: i64,
+    poll_queue: &str,
     identity: &str,
     request_id: &str,
 ) -> Result<WorkflowTaskStarted> {
@@ -50,8 +78,64 @@ pub fn record_workflow_task_started(
     if wt.scheduled_event_id != scheduled_event_id || wt.started_event_id != 0 {
         return Err(not_found());
     }
+    let sticky = !st.sticky_task_queue.is_empty() && st.sticky_task_queue == poll_queue;
+    if !sticky && !st.sticky_task_queue.is_empty() {
+        st.sticky_task_queue.clear();
+        st.sticky_schedule_to_start_ms = 0;
+    }
+    ctx.effects.push(Effect::TaskStarted { scheduled_event_id });
+    if wt.sticky {
+        ctx.effects.push(Effect::TimerDone(TimerTask::key(
+            TimerKind::WorkflowTaskScheduleToStart,
+            scheduled_event_id,
+            wt.attempt,
+        )));
+    }
+    Ok(start_task(ctx, st, identity, request_id, sticky))
+}
+
+/// Starts the run's scheduled workflow task (checked by the caller).
+fn start_task(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    identity: &str,
+    request_id: &str,
+    sticky: bool,
+) -> WorkflowTaskStarted {
+    let wt = st.workflow_task.as_mut().expect("the caller checked the scheduled task");
+    let converted = wt.is_transient() && wt.scheduled_event_id != st.next_event_id;
+    if converted {
+        // Events arrived since the transient attempt was scheduled: it becomes a normal task.
+        wt.attempt = 1;
+    }
+    let transient = wt.is_transient();
+    let scheduled = history_pb::WorkflowTaskScheduledEventAttributes {
+        task_queue: Some(if wt.sticky {
+            taskqueue_pb::TaskQueue {
+                name: wt.task_queue.clone(),
+                kind: enums_pb::TaskQueueKind::Sticky as i32,
+                normal_name: st.task_queue.clone(),
+            }
+        } else {
+            super::normal_task_queue(&st.task_queue)
+        }),
+        start_to_close_timeout: time::opt_duration(wt.start_to_close_ms),
+        attempt: wt.attempt,
+    };
+    let scheduled_time_ms = wt.scheduled_time_ms;
+    if converted {
+        // A transient attempt turned normal: its Scheduled event is written now.
+        let id = ctx.append(
+            st,
+            EventType::WorkflowTaskScheduled,
+            Attributes::WorkflowTaskScheduledEventAttributes(scheduled.clone()),
+        );
+        st.workflow_task.as_mut().expect("still scheduled").scheduled_event_id = id;
+    }
+    let wt = st.workflow_task.as_ref().expect("still scheduled");
+    let scheduled_event_id = wt.scheduled_event_id;
     let size_before = st.history_size_bytes;
-    let started_event_id = st.next_event_id;
+    let started_event_id = if transient { scheduled_event_id + 1 } else { st.next_event_id };
     let mut reasons = Vec::new();
     if started_event_id >= ctx.limits.history_count_suggest_continue_as_new {
         reasons.push(enums_pb::SuggestContinueAsNewReason::TooManyHistoryEvents as i32);
@@ -63,29 +147,38 @@ pub fn record_workflow_task_started(
     if suggested {
         st.continue_as_new_suggestions += 1;
     }
-    ctx.append(
-        st,
-        EventType::WorkflowTaskStarted,
-        Attributes::WorkflowTaskStartedEventAttributes(history_pb::WorkflowTaskStartedEventAttributes {
+    let started = Attributes::WorkflowTaskStartedEventAttributes(history_pb::WorkflowTaskStartedEventAttributes {
+        scheduled_event_id,
+        identity: identity.to_string(),
+        request_id: request_id.to_string(),
+        suggest_continue_as_new: suggested,
+        suggest_continue_as_new_reasons: reasons,
+        history_size_bytes: size_before,
+        ..Default::default()
+    });
+    let mut transient_events = Vec::new();
+    if transient {
+        transient_events.push(super::new_event(
             scheduled_event_id,
-            identity: identity.to_string(),
-            request_id: request_id.to_string(),
-            suggest_continue_as_new: suggested,
-            suggest_continue_as_new_reasons: reasons,
-            history_size_bytes: size_before,
-            ..Default::default()
-        }),
-    );
-    let wt = st.workflow_task.as_mut().expect("checked above");
+            scheduled_time_ms,
+            EventType::WorkflowTaskScheduled,
+            Attributes::WorkflowTaskScheduledEventAttributes(scheduled),
+        ));
+        transient_events.push(super::new_event(started_event_id, ctx.now, EventType::WorkflowTaskStarted, started));
+        ctx.state_changed = true;
+    } else {
+        ctx.append(st, EventType::WorkflowTaskStarted, started);
+    }
+    let wt = st.workflow_task.as_mut().expect("still scheduled");
     wt.started_event_id = started_event_id;
     wt.started_time_ms = ctx.now;
     wt.identity = identity.to_string();
     wt.request_id = request_id.to_string();
+    wt.transient_events = transient_events.clone();
     let attempt = wt.attempt;
-    let scheduled_time_ms = wt.scheduled_time_ms;
+    let timeout_ms = if wt.start_to_close_ms > 0 { wt.start_to_close_ms } else { st.workflow_task_timeout_ms };
     let messages = super::update::deliver(st, scheduled_event_id);
-    ctx.effects.push(Effect::TaskStarted { scheduled_event_id });
-    ctx.arm(TimerKind::WorkflowTaskStartToClose, ctx.now + st.workflow_task_timeout_ms, scheduled_event_id, attempt);
+    ctx.arm(TimerKind::WorkflowTaskStartToClose, ctx.now + timeout_ms, scheduled_event_id, attempt);
     let token = TaskToken {
         kind: TaskKind::WorkflowTask as i32,
         namespace: st.namespace.clone(),
@@ -96,7 +189,7 @@ pub fn record_workflow_task_started(
         attempt,
         activity_id: String::new(),
     };
-    Ok(WorkflowTaskStarted {
+    WorkflowTaskStarted {
         token: token.encode(),
         scheduled_event_id,
         started_event_id,
@@ -105,7 +198,9 @@ pub fn record_workflow_task_started(
         scheduled_time_ms,
         started_time_ms: ctx.now,
         messages,
-    })
+        transient_events,
+        sticky,
+    }
 }
 
 /// Checks that `token` names the run's started workflow task.
@@ -134,25 +229,29 @@ fn reject(cause: Cause, message: impl Into<String>) -> Rejection {
 
 /// Applies a workflow task completion. On a rejected command, the whole completion is discarded,
 /// WorkflowTaskFailed is written, a new task is scheduled, and the error the worker must see is
-/// returned *with* those changes in `ctx`.
+/// returned *with* those changes in `ctx`. As in Temporal, a rejected completion of a transient
+/// attempt changes nothing: the attempt times out and the next one is tried then.
 pub fn complete_workflow_task(
     ctx: &mut Ctx<'_>,
     st: &mut RunState,
     token: &TaskToken,
     request: workflowservice_pb::RespondWorkflowTaskCompletedRequest,
-) -> Result<()> {
+) -> Result<Completion> {
     check_token(st, token)?;
     let closing = request.commands.iter().any(|c| is_closing(c.command_type));
+    let identity = request.identity.clone();
     // Admitted updates do not block a close: their callers are told the run closed (and retry
     // on the next run after a continue-as-new), as in Temporal.
     if closing && !st.buffered_events.is_empty() {
-        write_failed(ctx, st, Cause::UnhandledCommand, "UnhandledCommand".into(), &request.identity, "");
+        write_failed(ctx, st, Cause::UnhandledCommand, "UnhandledCommand".into(), &identity, "");
         return Err(Error::InvalidArgument("UnhandledCommand".into()));
     }
+    let binary_checksum = request.binary_checksum.clone();
+    let transient = st.workflow_task.as_ref().is_some_and(|wt| wt.is_transient());
     let before = st.clone();
     let snapshot = ctx.snapshot();
-    match apply_completion(ctx, st, request.clone()) {
-        Ok(()) => Ok(()),
+    match apply_completion(ctx, st, request) {
+        Ok(completion) => Ok(completion),
         Err(rejection) => {
             *st = before;
             ctx.restore(snapshot);
@@ -160,7 +259,9 @@ pub fn complete_workflow_task(
             let cause_name =
                 rejection.cause.as_str_name().trim_start_matches("WORKFLOW_TASK_FAILED_CAUSE_").to_string();
             let message = format!("{}: {}", pascal_case(&cause_name), rejection.message);
-            write_failed(ctx, st, rejection.cause, message.clone(), &request.identity, &request.binary_checksum);
+            if !transient {
+                write_failed(ctx, st, rejection.cause, message.clone(), &identity, &binary_checksum);
+            }
             Err(Error::InvalidArgument(message))
         }
     }
@@ -170,8 +271,23 @@ fn apply_completion(
     ctx: &mut Ctx<'_>,
     st: &mut RunState,
     request: workflowservice_pb::RespondWorkflowTaskCompletedRequest,
-) -> Result<(), Rejection> {
-    let wt = st.workflow_task.take().expect("token checked");
+) -> Result<Completion, Rejection> {
+    let mut wt = st.workflow_task.take().expect("token checked");
+    // A transient attempt that completes gets its Scheduled and Started events written first.
+    for event in std::mem::take(&mut wt.transient_events) {
+        debug_assert_eq!(event.event_id, st.next_event_id, "transient events continue the history");
+        ctx.push_persisted(st, event);
+    }
+    match request.sticky_attributes.as_ref().and_then(|a| a.worker_task_queue.as_ref().map(|q| (q, a))) {
+        Some((queue, attributes)) if !queue.name.is_empty() => {
+            st.sticky_task_queue = queue.name.clone();
+            st.sticky_schedule_to_start_ms = time::duration_ms(&attributes.schedule_to_start_timeout);
+        }
+        _ => {
+            st.sticky_task_queue.clear();
+            st.sticky_schedule_to_start_ms = 0;
+        }
+    }
     let completed_event_id = ctx.append(
         st,
         EventType::WorkflowTaskCompleted,
@@ -229,18 +345,62 @@ fn apply_completion(
             .map_err(|e| reject(super::update::BAD_MESSAGE, e.0))?;
     }
     super::update::requeue_unanswered(st);
-    if st.is_open() {
-        let had_buffered = !st.buffered_events.is_empty();
-        ctx.flush_buffered(st);
-        if had_buffered
-            || request.force_create_new_workflow_task
-            || std::mem::take(&mut ctx.needs_workflow_task)
-            || super::update::has_admitted(st)
-        {
-            schedule_workflow_task(ctx, st);
+    let mut completion = Completion::default();
+    if !st.is_open() {
+        return Ok(completion);
+    }
+    let had_buffered = !st.buffered_events.is_empty();
+    ctx.flush_buffered(st);
+    if had_buffered
+        || request.force_create_new_workflow_task
+        || std::mem::take(&mut ctx.needs_workflow_task)
+        || super::update::has_admitted(st)
+    {
+        schedule_workflow_task(ctx, st);
+        if request.return_new_workflow_task {
+            completion.new_task = start_undispatched(ctx, st, &request.identity, INLINE_REQUEST_ID, true);
         }
     }
-    Ok(())
+    for scheduled_event_id in std::mem::take(&mut ctx.eager_activities) {
+        if let Some(task) = super::activity::start_eagerly(ctx, st, scheduled_event_id, &request.identity) {
+            completion.activity_tasks.push(task);
+        }
+    }
+    Ok(completion)
+}
+
+/// Starts a run's first workflow task at once for the worker that starts the run with
+/// `request_eager_execution` (Temporal's eager workflow start): it is never dispatched.
+pub fn start_workflow_task_eagerly(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    identity: &str,
+    request_id: &str,
+) -> Option<WorkflowTaskStarted> {
+    start_undispatched(ctx, st, identity, request_id, false)
+}
+
+/// Starts the workflow task just scheduled in this transition without a trip through matching:
+/// for the worker that completed its predecessor (`sticky`: it has the run cached and gets only
+/// the new events), or for an eager start.
+fn start_undispatched(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    identity: &str,
+    request_id: &str,
+    sticky: bool,
+) -> Option<WorkflowTaskStarted> {
+    let wt = st.workflow_task.as_ref()?;
+    let scheduled_event_id = wt.scheduled_event_id;
+    // Not dispatched, so no sticky schedule-to-start timeout either.
+    ctx.effects.retain(|e| match e {
+        Effect::DispatchWorkflowTask { scheduled_event_id: id, .. } => *id != scheduled_event_id,
+        Effect::ArmTimer(t) => {
+            !(t.timer_kind() == TimerKind::WorkflowTaskScheduleToStart && t.id == scheduled_event_id)
+        }
+        _ => true,
+    });
+    Some(start_task(ctx, st, identity, request_id, sticky))
 }
 
 fn apply_command(
@@ -680,6 +840,7 @@ fn schedule_activity(
         _ => st.task_queue.clone(),
     };
     let activity_type = a.activity_type.clone().unwrap_or_default();
+    let eager = a.request_eager_execution && ctx.limits.enable_activity_eager_execution;
     let scheduled_event_id = ctx.append(
         st,
         EventType::ActivityTaskScheduled,
@@ -729,6 +890,9 @@ fn schedule_activity(
     if s2s > 0 {
         ctx.arm(TimerKind::ActivityScheduleToStart, ctx.now + s2s, scheduled_event_id, 1);
     }
+    if eager {
+        ctx.eager_activities.push(scheduled_event_id);
+    }
     Ok(())
 }
 
@@ -752,12 +916,6 @@ fn write_failed(
     write_failed_with(ctx, st, cause as i32, Some(failure), identity, binary_checksum);
 }
 
-/// Attempt of the task after one that failed with `cause` at `attempt`. An unhandled command
-/// means new events, not a broken worker: the retry keeps attempt 1 and comes at once.
-fn next_attempt(cause: i32, attempt: i32) -> i32 {
-    if cause == Cause::UnhandledCommand as i32 { 1 } else { attempt + 1 }
-}
-
 fn write_failed_with(
     ctx: &mut Ctx<'_>,
     st: &mut RunState,
@@ -767,41 +925,49 @@ fn write_failed_with(
     binary_checksum: &str,
 ) {
     let wt = st.workflow_task.take().expect("caller checked the started task");
-    ctx.append(
-        st,
-        EventType::WorkflowTaskFailed,
-        Attributes::WorkflowTaskFailedEventAttributes(history_pb::WorkflowTaskFailedEventAttributes {
-            scheduled_event_id: wt.scheduled_event_id,
-            started_event_id: wt.started_event_id,
-            cause,
-            failure,
-            identity: identity.to_string(),
-            binary_checksum: binary_checksum.to_string(),
-            ..Default::default()
-        }),
-    );
+    // A transient attempt leaves no trace: the first attempt's failure is already written.
+    if !wt.is_transient() {
+        ctx.append(
+            st,
+            EventType::WorkflowTaskFailed,
+            Attributes::WorkflowTaskFailedEventAttributes(history_pb::WorkflowTaskFailedEventAttributes {
+                scheduled_event_id: wt.scheduled_event_id,
+                started_event_id: wt.started_event_id,
+                cause,
+                failure,
+                identity: identity.to_string(),
+                binary_checksum: binary_checksum.to_string(),
+                ..Default::default()
+            }),
+        );
+    }
     ctx.effects.push(Effect::TimerDone(TimerTask::key(
         TimerKind::WorkflowTaskStartToClose,
         wt.scheduled_event_id,
         wt.attempt,
     )));
-    st.next_workflow_task_attempt = next_attempt(cause, wt.attempt);
-    super::update::requeue_unanswered(st);
-    ctx.flush_buffered(st);
-    schedule_retry(ctx, st);
+    retry_workflow_task(ctx, st, &wt, true);
 }
 
-/// Schedules the next attempt of a failed or timed-out workflow task. From the third attempt on
-/// it waits (1 s, doubling, at most 1 min) so that a task failing on every attempt cannot spin.
-fn schedule_retry(ctx: &mut Ctx<'_>, st: &mut RunState) {
-    let attempt = st.next_workflow_task_attempt;
-    if attempt < 3 {
-        schedule_workflow_task(ctx, st);
-        return;
+/// Schedules the next attempt after a failed or timed-out one, at once (as Temporal; it is the
+/// lengthening start-to-close timeout of later attempts that slows a task failing again and
+/// again, see `workflow_task_timeout_for_attempt`).
+///
+/// The attempt number grows only when the task failed on the normal queue: a failure on the
+/// sticky queue clears the stickiness and tries attempt 1 again with the full history first.
+/// Events that arrived meanwhile are written and make the next task a normal attempt 1.
+fn retry_workflow_task(ctx: &mut Ctx<'_>, st: &mut RunState, wt: &WorkflowTaskInfo, increment: bool) {
+    let increment = increment && st.sticky_task_queue.is_empty();
+    st.sticky_task_queue.clear();
+    st.sticky_schedule_to_start_ms = 0;
+    st.next_workflow_task_attempt = if increment { wt.attempt + 1 } else { 1 };
+    super::update::requeue_unanswered(st);
+    if !st.buffered_events.is_empty() {
+        ctx.flush_buffered(st);
+        st.next_workflow_task_attempt = 1;
     }
-    let backoff = 1000_i64.saturating_mul(1 << (attempt - 3).min(6)).min(60_000);
     ctx.state_changed = true;
-    ctx.arm(TimerKind::WorkflowBackoff, ctx.now + backoff, 0, attempt);
+    schedule_workflow_task(ctx, st);
 }
 
 /// The worker reports that it could not process the workflow task.
@@ -823,19 +989,59 @@ pub(super) fn time_out_workflow_task(ctx: &mut Ctx<'_>, st: &mut RunState, sched
         return;
     }
     let wt = st.workflow_task.take().expect("checked above");
+    if !wt.is_transient() {
+        ctx.append(
+            st,
+            EventType::WorkflowTaskTimedOut,
+            Attributes::WorkflowTaskTimedOutEventAttributes(history_pb::WorkflowTaskTimedOutEventAttributes {
+                scheduled_event_id: wt.scheduled_event_id,
+                started_event_id: wt.started_event_id,
+                timeout_type: enums_pb::TimeoutType::StartToClose as i32,
+            }),
+        );
+    }
+    retry_workflow_task(ctx, st, &wt, true);
+}
+
+/// A task on the sticky queue was not picked up in time: WorkflowTaskTimedOut with
+/// SCHEDULE_TO_START, the stickiness is cleared and the task goes to the normal queue as a new
+/// attempt 1 with the full history (Temporal's sticky timeout).
+pub(super) fn sticky_schedule_to_start_timed_out(
+    ctx: &mut Ctx<'_>,
+    st: &mut RunState,
+    scheduled_event_id: i64,
+    attempt: i32,
+) {
+    let Some(wt) = st.workflow_task.as_ref() else { return };
+    if !st.is_open() || wt.scheduled_event_id != scheduled_event_id || wt.attempt != attempt || wt.started_event_id != 0
+    {
+        return;
+    }
+    let wt = st.workflow_task.take().expect("checked above");
     ctx.append(
         st,
         EventType::WorkflowTaskTimedOut,
         Attributes::WorkflowTaskTimedOutEventAttributes(history_pb::WorkflowTaskTimedOutEventAttributes {
             scheduled_event_id: wt.scheduled_event_id,
-            started_event_id: wt.started_event_id,
-            timeout_type: enums_pb::TimeoutType::StartToClose as i32,
+            started_event_id: 0,
+            timeout_type: enums_pb::TimeoutType::ScheduleToStart as i32,
         }),
     );
-    st.next_workflow_task_attempt = wt.attempt + 1;
-    super::update::requeue_unanswered(st);
-    ctx.flush_buffered(st);
-    schedule_retry(ctx, st);
+    // The task leaves the outbox; a poller that still finds it in a queue is turned away.
+    ctx.effects.push(Effect::TaskStarted { scheduled_event_id });
+    retry_workflow_task(ctx, st, &wt, false);
+}
+
+/// Forgets the run's sticky queue (ResetStickyTaskQueue, or its worker shut down): the next
+/// workflow task goes to the normal queue with the full history. Returns whether it was set.
+pub fn reset_sticky_task_queue(ctx: &mut Ctx<'_>, st: &mut RunState) -> bool {
+    if st.sticky_task_queue.is_empty() {
+        return false;
+    }
+    st.sticky_task_queue.clear();
+    st.sticky_schedule_to_start_ms = 0;
+    ctx.state_changed = true;
+    true
 }
 
 fn is_closing(command_type: i32) -> bool {

@@ -249,7 +249,7 @@ impl Engine {
             };
             for effect in &p.effects {
                 match effect {
-                    Effect::DispatchWorkflowTask { task_queue, scheduled_event_id, attempt }
+                    Effect::DispatchWorkflowTask { task_queue, scheduled_event_id, attempt, .. }
                     | Effect::DispatchActivityTask { task_queue, scheduled_event_id, attempt } => {
                         let kind = if matches!(effect, Effect::DispatchWorkflowTask { .. }) {
                             TaskKind::Workflow

@@ -83,20 +83,23 @@ impl Frontend {
     ) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let scheduled_event_id = task.scheduled_event_id;
+        let task_queue_name = task.task_queue.clone();
         let queries = self.engine.queries().clone();
         let (started, workflow_type, task_queue, attached): (WorkflowTaskStarted, String, String, _) = self
             .engine
             .mutate(&task.namespace, &task.workflow_id, &task.run_id, move |ctx, st| {
                 let started =
-                    kernel::record_workflow_task_started(ctx, st, scheduled_event_id, &identity, &request_id)?;
+                    kernel::record_workflow_task_started(ctx, st, scheduled_event_id, &task_queue_name, &identity, &request_id)?;
                 // Queries that arrived while the task was pending ride along with it.
                 let attached = queries.attach(&st.run_id);
                 Ok((started, st.workflow_type.clone(), st.task_queue.clone(), attached))
             })
             .await?;
         let run_id = task.run_id.clone();
-        let n_events = started.started_event_id as usize;
-        let events: Vec<history_pb::HistoryEvent> = self.engine.read(move |s| s.events(&run_id, 1, n_events)).await?;
+        let n_events = started.started_event_id as usize - started.transient_events.len();
+        let mut events: Vec<history_pb::HistoryEvent> = self.engine.read(move |s| s.events(&run_id, 1, n_events)).await?;
+        // A transient attempt's events end the history the worker gets.
+        events.extend(started.transient_events.iter().cloned());
         Ok(workflowservice_pb::PollWorkflowTaskQueueResponse {
             task_token: started.token,
             workflow_execution: Some(common_pb::WorkflowExecution {
