@@ -5,40 +5,16 @@ use std::time::Duration;
 
 use prost_wkt_types as wkt;
 
-/// Parses `90s`, `15m`, `24h`, `7d`, `1h30m`, `500ms` (a bare number is seconds).
+/// Parses `90s`, `15m`, `24h`, `7d`, `1h30m`, `500ms`: Go's duration syntax with Temporal's `d`
+/// unit ([`uhrwerk_schedule::duration::parse_duration`]); a bare number is seconds. Negative
+/// durations are refused.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    if s.is_empty() {
-        return Err("empty duration".into());
-    }
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    let mut total_ms: u128 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(format!("invalid duration {s:?}: expected a number at {rest:?}"));
-        }
-        let number: f64 = rest[..digits].parse().map_err(|_| format!("invalid duration {s:?}"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let ms_per_unit = match unit {
-            "ms" => 1.0,
-            "s" => 1_000.0,
-            "m" => 60_000.0,
-            "h" => 3_600_000.0,
-            "d" => 86_400_000.0,
-            _ => {
-                return Err(format!("invalid duration {s:?}: unknown unit {unit:?} (use ms, s, m, h or d)"));
-            }
-        };
-        total_ms += (number * ms_per_unit).round() as u128;
-    }
-    Ok(Duration::from_millis(u64::try_from(total_ms).map_err(|_| format!("duration {s:?} is too long"))?))
+    let nanos = uhrwerk_schedule::duration::parse_duration(s)?;
+    u64::try_from(nanos).map(Duration::from_nanos).map_err(|_| format!("invalid duration {s:?}: negative"))
 }
 
 /// `850 ms`, `4.2 s`, `12 min`, `5.5 h`, `3.0 d`.
@@ -116,6 +92,8 @@ mod tests {
         assert!(parse_duration("").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("-5m").is_err());
+        assert_eq!(parse_duration("2d12h"), Ok(Duration::from_secs(60 * 3_600)));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Go-compatible duration strings for `@every` cron specs: Go's `time.ParseDuration` grammar
-//! (`[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+`, units ns us µs μs ms s m h) plus Temporal's `d` unit (24h),
-//! with the same error texts. Also Temporal's reading of protobuf `Duration`s.
+//! Duration strings, parsed in one place for the workspace: Go's `time.ParseDuration` grammar
+//! (`[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+`, units ns us µs μs ms s m h) with Go's error texts, which
+//! workflow cron `@every` uses, and Temporal's variant with a `d` unit (24h), which schedule
+//! `@every` and the doctor's `--since` use. Also Temporal's reading of protobuf `Duration`s.
 
 use crate::pb::Duration;
 
@@ -16,9 +17,10 @@ pub(crate) fn quote(s: &str) -> String {
 }
 
 /// Parses like Temporal's `timestamp.ParseDuration`: `Nd` (days, possibly fractional) is first
-/// rewritten to hours, then Go's `time.ParseDuration` applies. Returns nanoseconds.
-pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
-    go_parse_duration(&replace_days(s))
+/// rewritten to hours, then Go's `time.ParseDuration` applies. Returns nanoseconds; the error is
+/// Go's message, e.g. `time: unknown unit "x" in duration "5x"`.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    parse_go_duration(&replace_days(s))
 }
 
 /// Rewrites every match of `(\d+(\.\d*)?|(\.\d+))d` to `<24*value with 6 decimals>h`.
@@ -83,8 +85,8 @@ fn unit_nanos(u: &str) -> Option<u64> {
     })
 }
 
-/// Go's `time.ParseDuration`, returning nanoseconds.
-fn go_parse_duration(orig: &str) -> Result<i64, String> {
+/// Go's `time.ParseDuration` (no `d` unit), returning nanoseconds; the error is Go's message.
+pub fn parse_go_duration(orig: &str) -> Result<i64, String> {
     let invalid = || format!("time: invalid duration {}", quote(orig));
     let mut s = orig;
     let mut neg = false;
@@ -241,6 +243,9 @@ mod tests {
         assert_eq!(parse_duration("10000000h"), Err("time: invalid duration \"10000000h\"".into()));
         assert_eq!(parse_duration("5x"), Err("time: unknown unit \"x\" in duration \"5x\"".into()));
         assert_eq!(parse_duration("."), Err("time: invalid duration \".\"".into()));
+        // Go's own grammar has no days.
+        assert_eq!(parse_go_duration("90m"), Ok(90 * M));
+        assert_eq!(parse_go_duration("1d"), Err("time: unknown unit \"d\" in duration \"1d\"".into()));
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! Schedule specs: validation, canonical form and matching times.
+//! Schedule specs and workflow cron schedules: validation, canonical form and matching times.
 //!
 //! [`CompiledSpec::compile`] validates a `ScheduleSpec` and converts it the way Temporal's
 //! scheduler does (calendar strings and cron strings become structured calendars, `@every`
 //! becomes an interval); [`CompiledSpec::next`] and [`CompiledSpec::between`] compute the nominal
-//! and jittered action times. Pure: no I/O and no clock; times are unix milliseconds.
+//! and jittered action times. [`CronSchedule`] reads a workflow's `cron_schedule` as Temporal's
+//! server does and evaluates it with the same calendars; [`duration`] parses duration strings.
+//! Pure: no I/O and no clock; times are unix milliseconds.
 //!
 //! Semantics follow Temporal's `service/worker/scheduler` (`spec.go`, `calendar.go`):
 //! - A structured calendar matches an instant when its wall-clock time in the spec's zone matches
@@ -18,12 +20,14 @@
 #![allow(deprecated)] // `exclude_calendar` is deprecated on the wire but still accepted.
 
 mod calendar;
-mod duration;
+mod cron;
+pub mod duration;
 mod farm;
 mod parse;
 mod spec;
 mod zone;
 
+pub use cron::{CronError, CronSchedule};
 pub use spec::{CompiledSpec, clean_spec};
 
 pub(crate) mod pb {

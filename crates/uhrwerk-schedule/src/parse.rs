@@ -179,7 +179,7 @@ pub(crate) fn calendar_to_structured(cal: &CalendarSpec) -> Result<StructuredCal
     })
 }
 
-fn predefined(c: &str) -> &str {
+pub(crate) fn predefined(c: &str) -> &str {
     match c {
         "@yearly" | "@annually" => "0 0 1 1 *",
         "@monthly" => "0 0 1 * *",
