@@ -51,8 +51,12 @@ impl From<kernel::Error> for Error {
     }
 }
 
-impl From<uhrwerk_store::Error> for Error {
-    fn from(e: uhrwerk_store::Error) -> Self {
+impl From<uhrwerk_storage::Error> for Error {
+    fn from(e: uhrwerk_storage::Error) -> Self {
+        if let uhrwerk_storage::Error::Stopped = e {
+            // The server is shutting down; callers see UNAVAILABLE and retry elsewhere.
+            return Error::Unavailable("the store stopped".into());
+        }
         tracing::error!("failed to access the store: {e}");
         Error::Unavailable(format!("storage error: {e}"))
     }

@@ -3,6 +3,10 @@
 
 #![allow(deprecated)] // Deprecated wire values (e.g. TerminateIfRunning) are still honoured.
 
+// FIXME: `matching.rs` still imports the storage types as `uhrwerk_store`; drop this alias
+// once it names `uhrwerk_storage`.
+extern crate uhrwerk_storage as uhrwerk_store;
+
 pub mod clock;
 pub mod config;
 pub mod engine;
@@ -25,11 +29,11 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uhrwerk_proto::server::workflowservice::workflow_service_server::WorkflowServiceServer;
-use uhrwerk_store::{SqliteOptions, SqliteStore, Store};
+use uhrwerk_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Persistence, ServerConfig};
-use crate::engine::Engine;
+use crate::engine::{Engine, Stores};
 use crate::frontend::Frontend;
 use crate::matching::Matching;
 use crate::namespaces::Namespaces;
@@ -44,7 +48,7 @@ pub enum StartError {
     #[error("invalid configuration: {0}")]
     Config(#[from] config::ConfigError),
     #[error("failed to open the database {path}: {source}")]
-    Store { path: PathBuf, source: uhrwerk_store::Error },
+    Store { path: PathBuf, source: uhrwerk_storage::Error },
     #[error("failed to recover state: {0}")]
     Recover(#[from] error::Error),
     #[error("failed to listen on {addr}: {source}")]
@@ -110,9 +114,9 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let (path, durable, ephemeral) = match &config.persistence {
         Persistence::Sqlite(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent).map_err(|e| StartError::Store {
+                std::fs::create_dir_all(parent).map_err(|source| StartError::Store {
                     path: path.clone(),
-                    source: uhrwerk_store::Error::Corrupt { what: "database directory", detail: e.to_string() },
+                    source: uhrwerk_storage::Error::Io { what: "create the database directory", source },
                 })?;
             }
             (path.clone(), true, None)
@@ -126,8 +130,9 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         SqliteStore::open(&SqliteOptions { path: path.clone(), durable })
             .map_err(|source| StartError::Store { path: path.clone(), source })?,
     );
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let namespaces = Namespaces::load(dyn_store.clone(), &config.namespaces, || uuid::Uuid::new_v4().to_string())?;
+    let stores = Stores { executions: store.clone(), visibility: store.clone(), metadata: store.clone() };
+    let namespaces =
+        Namespaces::load(stores.metadata.clone(), &config.namespaces, || uuid::Uuid::new_v4().to_string()).await?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -137,8 +142,9 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let timers = Timers::default();
     let all_namespaces: Vec<String> =
         namespaces.list().iter().filter_map(|ns| ns.namespace_info.as_ref().map(|i| i.name.clone())).collect();
-    let search_attributes = SearchAttributes::load(dyn_store.clone(), &all_namespaces, &config.search_attributes)?;
-    let engine = Engine::new(dyn_store, clock, limits, matching.clone(), timers, search_attributes, metrics.clone());
+    let search_attributes =
+        SearchAttributes::load(stores.metadata.clone(), &all_namespaces, &config.search_attributes).await?;
+    let engine = Engine::new(stores, clock, limits, matching.clone(), timers, search_attributes, metrics.clone());
     let recovered = engine.recover().await?;
     tokio::spawn(engine.clone().run_timers(shutdown_rx.clone()));
     tokio::spawn(engine.clone().run_transfers(shutdown_rx.clone()));

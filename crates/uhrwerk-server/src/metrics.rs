@@ -70,10 +70,10 @@ fn latency_buckets() -> Vec<f64> {
 }
 
 /// The `task_type` label of a task kind, as Temporal writes it.
-pub fn task_type(kind: uhrwerk_store::TaskKind) -> &'static str {
+pub fn task_type(kind: uhrwerk_storage::TaskKind) -> &'static str {
     match kind {
-        uhrwerk_store::TaskKind::Workflow => "Workflow",
-        uhrwerk_store::TaskKind::Activity => "Activity",
+        uhrwerk_storage::TaskKind::Workflow => "Workflow",
+        uhrwerk_storage::TaskKind::Activity => "Activity",
     }
 }
 
@@ -254,7 +254,7 @@ impl Metrics {
     }
 
     /// A latency timer of one queue's schedule-to-start.
-    pub fn schedule_to_start(&self, namespace: &str, queue: &str, kind: uhrwerk_store::TaskKind) -> Histogram {
+    pub fn schedule_to_start(&self, namespace: &str, queue: &str, kind: uhrwerk_storage::TaskKind) -> Histogram {
         self.task_schedule_to_start_latency.with_label_values(&[namespace, queue, task_type(kind)])
     }
 }

@@ -8,7 +8,7 @@ use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
 use uhrwerk_proto::temporal::api::{
     enums::v1 as enums_pb, namespace::v1 as namespace_pb, replication::v1 as replication_pb,
 };
-use uhrwerk_store::Store;
+use uhrwerk_storage::MetadataStore;
 
 use crate::error::{Error, Result};
 
@@ -18,15 +18,15 @@ const DEFAULT_RETENTION_SECS: i64 = 24 * 3600;
 
 #[derive(Clone)]
 pub struct Namespaces {
-    store: Arc<dyn Store>,
+    store: Arc<dyn MetadataStore>,
     by_name: Arc<RwLock<HashMap<String, workflowservice_pb::DescribeNamespaceResponse>>>,
 }
 
 impl Namespaces {
     /// Loads the registry and makes sure every namespace in `ensure` exists.
-    pub fn load(store: Arc<dyn Store>, ensure: &[String], new_id: impl Fn() -> String) -> Result<Self> {
+    pub async fn load(store: Arc<dyn MetadataStore>, ensure: &[String], new_id: impl Fn() -> String) -> Result<Self> {
         let mut by_name = HashMap::new();
-        for bytes in store.namespaces()? {
+        for bytes in store.namespaces().await? {
             let ns = workflowservice_pb::DescribeNamespaceResponse::decode(bytes.as_slice())
                 .map_err(|e| Error::Internal(format!("corrupt namespace record: {e}")))?;
             let mut ns = ns;
@@ -40,7 +40,7 @@ impl Namespaces {
         let this = Self { store, by_name: Arc::new(RwLock::new(by_name)) };
         for name in std::iter::once(DEFAULT_NAMESPACE).chain(ensure.iter().map(String::as_str)) {
             if this.get(name).is_none() {
-                this.register(name, "", DEFAULT_RETENTION_SECS, new_id())?;
+                this.register(name, "", DEFAULT_RETENTION_SECS, new_id()).await?;
             }
         }
         Ok(this)
@@ -78,7 +78,7 @@ impl Namespaces {
     }
 
     /// UpdateNamespace: description, owner email, data (merged), state and retention.
-    pub fn update(
+    pub async fn update(
         &self,
         req: &workflowservice_pb::UpdateNamespaceRequest,
     ) -> Result<workflowservice_pb::DescribeNamespaceResponse> {
@@ -105,12 +105,12 @@ impl Namespaces {
             }
         }
         let id = ns.namespace_info.as_ref().map(|i| i.id.clone()).unwrap_or_default();
-        self.store.put_namespace(&req.namespace, &id, ns.encode_to_vec())?;
+        self.store.put_namespace(&req.namespace, &id, ns.encode_to_vec()).await?;
         self.by_name.write().expect("namespaces lock").insert(req.namespace.clone(), ns.clone());
         Ok(ns)
     }
 
-    pub fn register(&self, name: &str, description: &str, retention_secs: i64, id: String) -> Result<()> {
+    pub async fn register(&self, name: &str, description: &str, retention_secs: i64, id: String) -> Result<()> {
         if name.is_empty() {
             return Err(Error::InvalidArgument("Namespace is not set on request.".into()));
         }
@@ -153,7 +153,7 @@ impl Namespaces {
             is_global_namespace: false,
             ..Default::default()
         };
-        self.store.put_namespace(name, &id, ns.encode_to_vec())?;
+        self.store.put_namespace(name, &id, ns.encode_to_vec()).await?;
         self.by_name.write().expect("namespaces lock").insert(name.to_string(), ns);
         Ok(())
     }

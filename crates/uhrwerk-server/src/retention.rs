@@ -40,8 +40,7 @@ pub async fn sweep(engine: &Arc<Engine>, namespaces: &Namespaces) -> usize {
     for (namespace, retention_ms) in retentions(namespaces) {
         let cutoff = engine.now_ms().saturating_sub(retention_ms);
         loop {
-            let ns = namespace.clone();
-            let keys = match engine.read(move |s| s.expired_runs(&ns, cutoff, BATCH)).await {
+            let keys = match engine.visibility().expired_runs(&namespace, cutoff, BATCH).await {
                 Ok(keys) => keys,
                 Err(e) => {
                     tracing::warn!(namespace, "failed to find expired runs: {e}");

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use uhrwerk_proto::temporal::api::common::v1 as common_pb;
-use uhrwerk_store::{AttrRow, Store};
+use uhrwerk_storage::{AttrRow, MetadataStore};
 use uhrwerk_visibility::{Attr, Catalog, ValueType, payload, system_attr};
 
 use crate::error::{Error, Result};
@@ -22,7 +22,7 @@ type Registry = HashMap<String, BTreeMap<String, ValueType>>;
 
 #[derive(Clone)]
 pub struct SearchAttributes {
-    store: Arc<dyn Store>,
+    store: Arc<dyn MetadataStore>,
     by_namespace: Arc<RwLock<Registry>>,
 }
 
@@ -38,14 +38,18 @@ impl Catalog for NamespaceCatalog {
 impl SearchAttributes {
     /// Loads the registry and registers `ensure` in each of `namespaces` (the
     /// `--search-attribute` flag), keeping attributes that already exist.
-    pub fn load(store: Arc<dyn Store>, namespaces: &[String], ensure: &[(String, ValueType)]) -> Result<Self> {
+    pub async fn load(
+        store: Arc<dyn MetadataStore>,
+        namespaces: &[String],
+        ensure: &[(String, ValueType)],
+    ) -> Result<Self> {
         let mut registry = Registry::new();
-        for (namespace, name, ty) in store.search_attributes()? {
+        for (namespace, name, ty) in store.search_attributes().await? {
             registry.entry(namespace).or_default().insert(name, ty);
         }
         let this = Self { store, by_namespace: Arc::new(RwLock::new(registry)) };
         for namespace in namespaces {
-            this.add(namespace, ensure)?;
+            this.add(namespace, ensure).await?;
         }
         Ok(this)
     }
@@ -66,7 +70,7 @@ impl SearchAttributes {
 
     /// Registers custom attributes. As in Temporal's SQL visibility, an attribute that already
     /// exists is left as it is.
-    pub fn add(&self, namespace: &str, attrs: &[(String, ValueType)]) -> Result<()> {
+    pub async fn add(&self, namespace: &str, attrs: &[(String, ValueType)]) -> Result<()> {
         for (name, _) in attrs {
             check_name(name)?;
         }
@@ -78,7 +82,7 @@ impl SearchAttributes {
         if new.is_empty() {
             return Ok(());
         }
-        self.store.put_search_attributes(namespace, &new)?;
+        self.store.put_search_attributes(namespace, &new).await?;
         let mut registry = self.by_namespace.write().expect("search attributes lock");
         let entry = registry.entry(namespace.to_string()).or_default();
         for (name, ty) in new {
@@ -87,13 +91,13 @@ impl SearchAttributes {
         Ok(())
     }
 
-    pub fn remove(&self, namespace: &str, names: &[String]) -> Result<()> {
+    pub async fn remove(&self, namespace: &str, names: &[String]) -> Result<()> {
         for name in names {
             if system_attr(name).is_some() {
                 return Err(Error::InvalidArgument(format!("Unable to remove non-custom search attributes: {name}.")));
             }
         }
-        self.store.remove_search_attributes(namespace, names)?;
+        self.store.remove_search_attributes(namespace, names).await?;
         let mut registry = self.by_namespace.write().expect("search attributes lock");
         if let Some(entry) = registry.get_mut(namespace) {
             for name in names {

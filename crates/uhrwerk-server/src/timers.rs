@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 use uhrwerk_core::time::Millis;
-use uhrwerk_store::TimerRow;
+use uhrwerk_storage::TimerRow;
 
 type TimerKey = (String, i32, i64, i32);
 

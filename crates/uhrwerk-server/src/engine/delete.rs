@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use uhrwerk_core::kernel;
-use uhrwerk_store::{RunKey, WriteBatch};
+use uhrwerk_storage::{RunKey, WriteBatch};
 
 use super::Engine;
 use crate::error::{Error, Result};
@@ -45,7 +45,7 @@ impl Engine {
         for key in keys {
             let (slot, mut guard) = self.lock_slot(&key.namespace, &key.workflow_id).await?;
             let batch = WriteBatch { deletes: vec![key.clone()], ..Default::default() };
-            self.store.submit(batch).await.map_err(|_| Error::Unavailable("the store stopped".into()))??;
+            self.executions().commit(batch).await?;
             if guard.run.as_ref().is_none_or(|r| !r.is_open()) {
                 // Nothing open stays in memory; the next access reloads what the id points to now.
                 self.evict(&(key.namespace.clone(), key.workflow_id.clone()), &slot, &mut guard);

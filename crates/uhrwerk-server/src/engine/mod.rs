@@ -17,7 +17,9 @@ use tokio::sync::watch;
 use uhrwerk_core::config::Limits;
 use uhrwerk_core::kernel::{self, Ctx, Effect};
 use uhrwerk_core::state::RunState;
-use uhrwerk_store::{OutboxTask, RunWrite, Store, TaskKind, TimerRow, TransferRow, WriteBatch};
+use uhrwerk_storage::{
+    ExecutionStore, MetadataStore, OutboxTask, RunWrite, TaskKind, TimerRow, TransferRow, VisibilityStore, WriteBatch,
+};
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -57,8 +59,17 @@ struct SlotState {
 
 type Slot = tokio::sync::Mutex<SlotState>;
 
+/// The storage the engine works through, one trait object per concern (one backend may be all
+/// three).
+#[derive(Clone)]
+pub struct Stores {
+    pub executions: Arc<dyn ExecutionStore>,
+    pub visibility: Arc<dyn VisibilityStore>,
+    pub metadata: Arc<dyn MetadataStore>,
+}
+
 pub struct Engine {
-    store: Arc<dyn Store>,
+    stores: Stores,
     clock: Arc<dyn Clock>,
     limits: Limits,
     matching: Matching,
@@ -78,7 +89,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(
-        store: Arc<dyn Store>,
+        stores: Stores,
         clock: Arc<dyn Clock>,
         limits: Limits,
         matching: Matching,
@@ -88,7 +99,7 @@ impl Engine {
     ) -> Arc<Self> {
         let (transfers, transfer_rx) = TransferQueue::new();
         Arc::new(Self {
-            store,
+            stores,
             clock,
             limits,
             matching,
@@ -112,27 +123,23 @@ impl Engine {
         self.clock.now_ms()
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+    pub fn executions(&self) -> &dyn ExecutionStore {
+        self.stores.executions.as_ref()
     }
 
-    /// Runs a blocking store call off the async workers.
-    pub async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&dyn Store) -> uhrwerk_store::Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(store.as_ref()))
-            .await
-            .map_err(|e| Error::Internal(format!("store task failed: {e}")))?
-            .map_err(Error::from)
+    pub fn visibility(&self) -> &dyn VisibilityStore {
+        self.stores.visibility.as_ref()
+    }
+
+    pub fn metadata(&self) -> &dyn MetadataStore {
+        self.stores.metadata.as_ref()
     }
 
     /// Reloads queued tasks, armed timers and transfer tasks not carried out yet, after a start
     /// or a crash. Runs stay in the store until something touches them. Returns (open runs,
     /// queued tasks, armed timers).
     pub async fn recover(self: &Arc<Self>) -> Result<(usize, usize, usize)> {
-        let recovered = self.read(|s| s.recover()).await?;
+        let recovered = self.executions().recover().await?;
         let counts = (recovered.open_runs, recovered.tasks.len(), recovered.timers.len());
         for task in recovered.tasks {
             self.matching.offer(task);
@@ -165,13 +172,10 @@ impl Engine {
             }
             let mut state_guard = state_guard;
             if !state_guard.loaded {
-                let (ns, wf) = (namespace.to_string(), workflow_id.to_string());
-                let run = self
-                    .read(move |s| match s.current_run_id(&ns, &wf)? {
-                        Some(run_id) => s.run(&run_id),
-                        None => Ok(None),
-                    })
-                    .await?;
+                let run = match self.executions().current_run_id(namespace, workflow_id).await? {
+                    Some(run_id) => self.executions().run(&run_id).await?,
+                    None => None,
+                };
                 state_guard.run = run;
                 state_guard.loaded = true;
             }
@@ -285,8 +289,7 @@ impl Engine {
             }
             batch.runs.push(write);
         }
-        let receiver = self.store.submit(batch);
-        receiver.await.map_err(|_| Error::Unavailable("the store stopped".into()))??;
+        self.executions().commit(batch).await?;
 
         for p in &pending {
             let row = |timer: &kernel::TimerTask| TimerRow {
@@ -401,16 +404,16 @@ impl Engine {
                 return Ok(run.clone());
             }
         }
-        let (ns, wf, id) = (namespace.to_string(), workflow_id.to_string(), run_id.to_string());
-        let run = self
-            .read(move |s| {
-                let id = if id.is_empty() { s.current_run_id(&ns, &wf)? } else { Some(id) };
-                match id {
-                    Some(id) => Ok(s.run(&id)?.filter(|r| r.namespace == ns && r.workflow_id == wf)),
-                    None => Ok(None),
-                }
-            })
-            .await?;
+        let id = match run_id {
+            "" => self.executions().current_run_id(namespace, workflow_id).await?,
+            id => Some(id.to_string()),
+        };
+        let run = match id {
+            Some(id) => {
+                self.executions().run(&id).await?.filter(|r| r.namespace == namespace && r.workflow_id == workflow_id)
+            }
+            None => None,
+        };
         run.ok_or_else(|| not_found(workflow_id, run_id))
     }
 

@@ -18,7 +18,7 @@ use uhrwerk_core::transfer::TransferKind;
 use uhrwerk_proto::temporal::api::common::v1 as common_pb;
 use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
 use uhrwerk_proto::temporal::api::history::v1 as history_pb;
-use uhrwerk_store::{TransferRow, WriteBatch};
+use uhrwerk_storage::{TransferRow, WriteBatch};
 
 use super::Engine;
 use crate::error::{Error, Result};
@@ -89,11 +89,11 @@ impl Engine {
             }
         }
         let done = WriteBatch { remove_transfers: vec![row.key()], ..Default::default() };
-        match self.store.submit(done).await {
-            Ok(Ok(())) => {}
+        match self.executions().commit(done).await {
+            // Stopped: the server is shutting down.
+            Ok(()) | Err(uhrwerk_storage::Error::Stopped) => {}
             // The row stays and the task runs once more after a restart, which is harmless.
-            Ok(Err(e)) => tracing::warn!("failed to delete a carried out transfer task: {e}"),
-            Err(_) => {}
+            Err(e) => tracing::warn!("failed to delete a carried out transfer task: {e}"),
         }
     }
 
@@ -112,8 +112,8 @@ impl Engine {
 
     /// The one event a task refers to.
     async fn transfer_event(&self, row: &TransferRow) -> Result<history_pb::HistoryEvent> {
-        let (run_id, event_id) = (row.run_id.clone(), row.task.event_id);
-        let events = self.read(move |s| s.events(&run_id, event_id, 1)).await?;
+        let event_id = row.task.event_id;
+        let events = self.executions().events(&row.run_id, event_id, 1).await?;
         events.into_iter().next().filter(|e| e.event_id == event_id).ok_or_else(|| {
             Error::Internal(format!("event {event_id} of run {} named by a transfer task is missing", row.run_id))
         })

@@ -110,8 +110,7 @@ impl Frontend {
     }
 
     async fn read_events(&self, run_id: &str, from: i64, limit: usize) -> Result<Vec<history_pb::HistoryEvent>> {
-        let run_id = run_id.to_string();
-        self.engine.read(move |s| s.events(&run_id, from, limit)).await
+        Ok(self.engine.executions().events(run_id, from, limit).await?)
     }
 }
 

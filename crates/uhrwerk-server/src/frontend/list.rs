@@ -9,7 +9,7 @@ use uhrwerk_proto::temporal::api::common::v1 as common_pb;
 use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
 use uhrwerk_proto::temporal::api::workflow::v1 as workflow_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
-use uhrwerk_store::PageCursor;
+use uhrwerk_storage::PageCursor;
 use uhrwerk_visibility::values::execution_status_name;
 use uhrwerk_visibility::{Literal, Query, SYSTEM_ATTRIBUTES, ValueType, payload};
 
@@ -187,8 +187,7 @@ impl Frontend {
             Ok(n) if n > 0 => n.min(DEFAULT_PAGE),
             _ => DEFAULT_PAGE,
         };
-        let ns = namespace.to_string();
-        let (runs, next) = self.engine.read(move |s| s.list_runs(&ns, &query, cursor.as_ref(), page)).await?;
+        let (runs, next) = self.engine.visibility().list_runs(namespace, &query, cursor.as_ref(), page).await?;
         let next_page_token = next.map(|c| encode_token(query_text, &c)).unwrap_or_default();
         Ok((runs.iter().map(execution_info).collect(), next_page_token))
     }
@@ -217,12 +216,12 @@ impl Frontend {
     ) -> Result<workflowservice_pb::CountWorkflowExecutionsResponse> {
         self.namespaces.check(&req.namespace)?;
         let query = self.parse_query(&req.namespace, &req.query)?;
-        let namespace = req.namespace.clone();
+        let namespace = req.namespace.as_str();
         if query.group_by.is_empty() {
-            let count = self.engine.read(move |s| s.count_runs(&namespace, query.filter.as_ref())).await?;
+            let count = self.engine.visibility().count_runs(namespace, query.filter.as_ref()).await?;
             return Ok(workflowservice_pb::CountWorkflowExecutionsResponse { count, groups: Vec::new() });
         }
-        let by_status = self.engine.read(move |s| s.count_runs_by_status(&namespace, query.filter.as_ref())).await?;
+        let by_status = self.engine.visibility().count_runs_by_status(namespace, query.filter.as_ref()).await?;
         let groups = by_status
             .iter()
             .map(|(status, count)| workflowservice_pb::count_workflow_executions_response::AggregationGroup {

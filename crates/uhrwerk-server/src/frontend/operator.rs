@@ -29,7 +29,10 @@ impl Frontend {
         Ok(namespace.to_string())
     }
 
-    fn add_search_attributes(&self, req: pb::AddSearchAttributesRequest) -> Result<pb::AddSearchAttributesResponse> {
+    async fn add_search_attributes(
+        &self,
+        req: pb::AddSearchAttributesRequest,
+    ) -> Result<pb::AddSearchAttributesResponse> {
         let namespace = self.operator_namespace(&req.namespace)?;
         if req.search_attributes.is_empty() {
             return Err(Error::InvalidArgument("SearchAttributes are not set on request.".into()));
@@ -41,11 +44,11 @@ impl Frontend {
             attrs.push((name, ty));
         }
         attrs.sort();
-        self.engine.search_attributes().add(&namespace, &attrs)?;
+        self.engine.search_attributes().add(&namespace, &attrs).await?;
         Ok(pb::AddSearchAttributesResponse::default())
     }
 
-    fn remove_search_attributes(
+    async fn remove_search_attributes(
         &self,
         req: pb::RemoveSearchAttributesRequest,
     ) -> Result<pb::RemoveSearchAttributesResponse> {
@@ -53,7 +56,7 @@ impl Frontend {
         if req.search_attributes.is_empty() {
             return Err(Error::InvalidArgument("SearchAttributes are not set on request.".into()));
         }
-        self.engine.search_attributes().remove(&namespace, &req.search_attributes)?;
+        self.engine.search_attributes().remove(&namespace, &req.search_attributes).await?;
         Ok(pb::RemoveSearchAttributesResponse::default())
     }
 
@@ -78,14 +81,14 @@ impl OperatorService for Frontend {
         &self,
         request: Request<pb::AddSearchAttributesRequest>,
     ) -> RpcResult<pb::AddSearchAttributesResponse> {
-        reply(self.add_search_attributes(request.into_inner()))
+        reply(self.add_search_attributes(request.into_inner()).await)
     }
 
     async fn remove_search_attributes(
         &self,
         request: Request<pb::RemoveSearchAttributesRequest>,
     ) -> RpcResult<pb::RemoveSearchAttributesResponse> {
-        reply(self.remove_search_attributes(request.into_inner()))
+        reply(self.remove_search_attributes(request.into_inner()).await)
     }
 
     async fn list_search_attributes(

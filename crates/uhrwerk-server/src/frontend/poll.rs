@@ -9,7 +9,7 @@ use uhrwerk_proto::temporal::api::common::v1 as common_pb;
 use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
 use uhrwerk_proto::temporal::api::history::v1 as history_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
-use uhrwerk_store::{OutboxTask, TaskKind};
+use uhrwerk_storage::{OutboxTask, TaskKind};
 
 use crate::matching::{Dispatch, QueryTask};
 
@@ -95,9 +95,9 @@ impl Frontend {
                 Ok((started, st.workflow_type.clone(), st.task_queue.clone(), attached))
             })
             .await?;
-        let run_id = task.run_id.clone();
         let n_events = started.started_event_id as usize - started.transient_events.len();
-        let mut events: Vec<history_pb::HistoryEvent> = self.engine.read(move |s| s.events(&run_id, 1, n_events)).await?;
+        let mut events: Vec<history_pb::HistoryEvent> =
+            self.engine.executions().events(&task.run_id, 1, n_events).await?;
         // A transient attempt's events end the history the worker gets.
         events.extend(started.transient_events.iter().cloned());
         Ok(workflowservice_pb::PollWorkflowTaskQueueResponse {
@@ -128,8 +128,8 @@ impl Frontend {
             return Err(Error::NotFound("the query's caller is gone".into()));
         };
         let st = self.engine.run_state(&task.namespace, &task.workflow_id, &task.run_id).await?;
-        let (run_id, n_events) = (st.run_id.clone(), (st.next_event_id - 1).max(0) as usize);
-        let events: Vec<history_pb::HistoryEvent> = self.engine.read(move |s| s.events(&run_id, 1, n_events)).await?;
+        let n_events = (st.next_event_id - 1).max(0) as usize;
+        let events: Vec<history_pb::HistoryEvent> = self.engine.executions().events(&st.run_id, 1, n_events).await?;
         Ok(workflowservice_pb::PollWorkflowTaskQueueResponse {
             task_token: super::workflow_query::query_token(&task.query_id),
             workflow_execution: Some(common_pb::WorkflowExecution {

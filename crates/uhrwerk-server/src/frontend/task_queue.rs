@@ -5,7 +5,7 @@ use uhrwerk_core::time;
 use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
 use uhrwerk_proto::temporal::api::taskqueue::v1 as taskqueue_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as pb;
-use uhrwerk_store::TaskKind;
+use uhrwerk_storage::TaskKind;
 
 use super::Frontend;
 use crate::error::{Error, Result};

@@ -377,7 +377,7 @@ impl Frontend {
         Ok(ns)
     }
 
-    fn register_namespace(&self, req: pb::RegisterNamespaceRequest) -> Result<pb::RegisterNamespaceResponse> {
+    async fn register_namespace(&self, req: pb::RegisterNamespaceRequest) -> Result<pb::RegisterNamespaceResponse> {
         let retention = req.workflow_execution_retention_period.as_ref().map_or(24 * 3600, |d| d.seconds);
         if retention < 0 {
             return Err(Error::InvalidArgument("Invalid retention period.".into()));
@@ -385,7 +385,7 @@ impl Frontend {
         if req.namespace.len() > self.engine.limits().max_id_length {
             return Err(Error::InvalidArgument("Namespace length exceeds limit.".into()));
         }
-        self.namespaces.register(&req.namespace, &req.description, retention, uuid::Uuid::new_v4().to_string())?;
+        self.namespaces.register(&req.namespace, &req.description, retention, uuid::Uuid::new_v4().to_string()).await?;
         Ok(pb::RegisterNamespaceResponse::default())
     }
 }
@@ -418,7 +418,7 @@ impl WorkflowService for Frontend {
         &self,
         request: Request<pb::RegisterNamespaceRequest>,
     ) -> RpcResult<pb::RegisterNamespaceResponse> {
-        reply(Frontend::register_namespace(self, request.into_inner()))
+        reply(Frontend::register_namespace(self, request.into_inner()).await)
     }
 
     async fn start_workflow_execution(
@@ -533,7 +533,7 @@ impl WorkflowService for Frontend {
         &self,
         request: Request<pb::UpdateNamespaceRequest>,
     ) -> RpcResult<pb::UpdateNamespaceResponse> {
-        let updated = self.namespaces.update(&request.into_inner()).map(|ns| pb::UpdateNamespaceResponse {
+        let updated = self.namespaces.update(&request.into_inner()).await.map(|ns| pb::UpdateNamespaceResponse {
             namespace_info: ns.namespace_info,
             config: ns.config,
             replication_config: ns.replication_config,

@@ -20,7 +20,6 @@ use uhrwerk_proto::temporal::api::common::v1 as common_pb;
 use uhrwerk_proto::temporal::api::schedule::v1 as schedule_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
 use uhrwerk_schedule::CompiledSpec;
-use uhrwerk_store::WriteBatch;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -89,7 +88,7 @@ impl Scheduler {
 
     /// Loads every stored schedule and starts its task.
     pub async fn recover(&self) -> Result<usize> {
-        let rows = self.engine.read(|s| s.schedules()).await?;
+        let rows = self.engine.metadata().schedules().await?;
         let n = rows.len();
         for row in rows {
             let record = ScheduleRecord::decode(row.data.as_slice())
@@ -159,11 +158,11 @@ impl Scheduler {
     }
 
     async fn persist(&self, namespace: &str, schedule_id: &str, record: Option<&ScheduleRecord>) -> Result<()> {
-        let batch = WriteBatch {
-            schedules: vec![(namespace.to_string(), schedule_id.to_string(), record.map(|r| r.encode_to_vec()))],
-            ..Default::default()
-        };
-        self.engine.store().submit(batch).await.map_err(|_| Error::Unavailable("the store stopped".into()))??;
+        let store = self.engine.metadata();
+        match record {
+            Some(record) => store.put_schedule(namespace, schedule_id, record.encode_to_vec()).await?,
+            None => store.delete_schedule(namespace, schedule_id).await?,
+        }
         Ok(())
     }
 

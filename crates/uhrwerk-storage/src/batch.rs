@@ -1,11 +1,11 @@
-//! The write unit: one run transition's state, events, outbox tasks, timers and transfer tasks.
+//! The write unit of the execution store: one run transition's state, events, outbox tasks,
+//! timers, search attributes and transfer tasks, and the rows they name.
 
 use temporalio_protos::temporal::api::history::v1 as history_pb;
 use uhrwerk_core::kernel::TimerTask;
 use uhrwerk_core::state::RunState;
 use uhrwerk_core::transfer::TransferTask;
-
-use crate::{AttrRow, RunKey};
+use uhrwerk_visibility::{Literal, ValueType};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TaskKind {
@@ -68,6 +68,23 @@ pub struct TransferKey {
     pub event_id: i64,
 }
 
+/// Names a run: one to delete, or one past its namespace's retention.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunKey {
+    pub namespace: String,
+    pub workflow_id: String,
+    pub run_id: String,
+}
+
+/// One search attribute of a run as the store indexes it: its values (several for a
+/// KeywordList), already typed by the namespace's registry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttrRow {
+    pub name: String,
+    pub ty: ValueType,
+    pub values: Vec<Literal>,
+}
+
 /// The writes of one run transition.
 #[derive(Clone, Debug, Default)]
 pub struct RunWrite {
@@ -86,14 +103,16 @@ pub struct RunWrite {
     pub add_transfers: Vec<TransferTask>,
 }
 
-/// One or more run transitions committed together.
+/// One or more run transitions committed together, atomically.
+///
+/// A run write replaces the run's state; a run that is no longer open loses its outbox tasks
+/// and timers (not its transfer tasks, which outlive it until they are carried out).
 #[derive(Clone, Debug, Default)]
 pub struct WriteBatch {
     pub runs: Vec<RunWrite>,
-    /// Runs deleted with everything they own (events, tasks, timers, attributes).
+    /// Runs deleted with everything they own (events, tasks, timers, attributes, and the
+    /// current-run pointer when it names them).
     pub deletes: Vec<RunKey>,
-    /// Schedule records to write; `data: None` deletes the schedule.
-    pub schedules: Vec<(String, String, Option<Vec<u8>>)>,
     /// Transfer tasks carried out.
     pub remove_transfers: Vec<TransferKey>,
 }

@@ -1,7 +1,7 @@
 //! Visibility benchmark: fills a SQLite store with closed runs (1,000,000 by default) and
 //! measures list and count latency for typical operator queries.
 //!
-//! Run with `cargo run --release -p uhrwerk-store --example visibility_bench -- [RUNS] [DB]`.
+//! Run with `cargo run --release -p uhrwerk-sqlite --example visibility_bench -- [RUNS] [DB]`.
 //! Without DB a temporary file is used and removed afterwards.
 
 use std::collections::BTreeMap;
@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use uhrwerk_core::pb::enums::v1::WorkflowExecutionStatus as Status;
 use uhrwerk_core::state::RunState;
-use uhrwerk_store::{AttrRow, RunWrite, SqliteOptions, SqliteStore, Store, WriteBatch};
+use uhrwerk_sqlite::{SqliteOptions, SqliteStore};
+use uhrwerk_storage::{AttrRow, ExecutionStore, RunWrite, VisibilityStore, WriteBatch};
 use uhrwerk_visibility::{Literal, ValueType};
 
 const NS: &str = "default";
@@ -80,28 +81,29 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn main() {
+#[tokio::main]
+async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = args.get(2).map(PathBuf::from).unwrap_or_else(|| dir.path().join("bench.db"));
     let store = SqliteStore::open(&SqliteOptions { path: path.clone(), durable: false }).expect("open the store");
 
-    let existing = store.count_runs(NS, None).expect("count");
+    let existing = store.count_runs(NS, None).await.expect("count");
     if existing < n as i64 {
         let began = Instant::now();
         let mut i = existing as usize;
         while i < n {
             let end = (i + BATCH).min(n);
             let batch = WriteBatch { runs: (i..end).map(run).collect(), ..Default::default() };
-            store.commit(batch).expect("commit a batch");
+            store.commit(batch).await.expect("commit a batch");
             i = end;
             if i.is_multiple_of(100_000) || i == n {
                 eprintln!("filled {i}/{n} runs ({:.0} runs/s)", i as f64 / began.elapsed().as_secs_f64());
             }
         }
     }
-    println!("runs in the store: {}", store.count_runs(NS, None).expect("count"));
+    println!("runs in the store: {}", store.count_runs(NS, None).await.expect("count"));
     // What the store's maintenance thread does within its first minute.
     let began = Instant::now();
     store.optimize().expect("optimize");
@@ -128,11 +130,11 @@ fn main() {
         let mut count = 0;
         for _ in 0..REPEAT {
             let t = Instant::now();
-            let (page, _) = store.list_runs(NS, &query, None, 100).expect("list");
+            let (page, _) = store.list_runs(NS, &query, None, 100).await.expect("list");
             list_times.push(t.elapsed());
             assert!(page.len() <= 100);
             let t = Instant::now();
-            count = store.count_runs(NS, query.filter.as_ref()).expect("count");
+            count = store.count_runs(NS, query.filter.as_ref()).await.expect("count");
             count_times.push(t.elapsed());
         }
         let shown = if text.is_empty() { "(all runs)" } else { text };

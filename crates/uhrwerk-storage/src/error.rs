@@ -1,0 +1,32 @@
+//! The storage error, shared by every backend: what went wrong, in terms a caller can act on.
+
+/// A storage failure. Backends map their own errors onto these variants.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The backend refused a write that breaks a constraint of the stored data (an event id or
+    /// a row that exists already). Nothing of the batch was written and the store is fine.
+    #[error("write rejected: {0}")]
+    Rejected(String),
+    /// The backend could not carry out the operation (I/O, a lock held too long, a lost
+    /// connection). Trying again later may succeed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data that cannot be read back: a record that does not decode, an unknown kind.
+    #[error("corrupt {what} in store: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    /// An operating-system resource the store needs failed: a thread, a directory, a file.
+    #[error("failed to {what}: {source}")]
+    Io {
+        /// A verb phrase: "start the writer thread".
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store was closed; it takes no more writes.
+    #[error("the store has stopped")]
+    Stopped,
+    #[error("database schema version {found} is newer than this binary supports ({supported})")]
+    SchemaTooNew { found: i64, supported: i64 },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
