@@ -221,10 +221,6 @@ async def test_upsert_of_unregistered_attribute_fails_the_workflow_task(
         await handle.terminate()
 
 
-@pytest.mark.skipif(
-    "not config.getoption('--reference-server')",
-    reason="known deviation: Uhrwerk persists every workflow task attempt (no transient attempts yet)",
-)
 async def test_failed_upsert_retries_are_transient(client: Client, task_queue: str, new_id) -> None:
     """After the first BAD_SEARCH_ATTRIBUTES failure the task is retried as a transient attempt:
     describe shows attempt 2 while the history keeps only the first failure."""

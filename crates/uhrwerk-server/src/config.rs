@@ -57,6 +57,13 @@ pub struct DynamicConfig {
     values: BTreeMap<String, serde_json::Value>,
 }
 
+/// Switches and durations Uhrwerk honours besides the limits (Temporal's names and defaults).
+const ENABLE_EAGER_WORKFLOW_START: &str = "system.enableEagerWorkflowStart";
+const ENABLE_ACTIVITY_EAGER_EXECUTION: &str = "system.enableActivityEagerExecution";
+const WORKFLOW_TASK_RETRY_MAX_INTERVAL: &str = "history.workflowTaskRetryMaxInterval";
+const OTHER_KEYS: &[&str] =
+    &[ENABLE_EAGER_WORKFLOW_START, ENABLE_ACTIVITY_EAGER_EXECUTION, WORKFLOW_TASK_RETRY_MAX_INTERVAL];
+
 /// A limit setting: its Temporal key, how to read it from and write it into `Limits`.
 pub struct LimitKey {
     pub key: &'static str,
@@ -109,7 +116,10 @@ impl DynamicConfig {
     }
 
     pub fn unknown_keys(&self) -> impl Iterator<Item = &str> {
-        self.values.keys().map(String::as_str).filter(|k| !LIMIT_KEYS.iter().any(|l| l.key == *k))
+        self.values
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !LIMIT_KEYS.iter().any(|l| l.key == *k) && !OTHER_KEYS.contains(k))
     }
 
     /// Reads a Temporal dynamic-config YAML file (`key: [{value: V, constraints: {}}]`); only
@@ -139,6 +149,33 @@ impl DynamicConfig {
         }
     }
 
+    fn bool(&self, key: &str) -> Result<Option<bool>, ConfigError> {
+        match self.values.get(key) {
+            None => Ok(None),
+            Some(v) => {
+                v.as_bool().map(Some).ok_or(ConfigError::WrongType { key: key.to_string(), expected: "true or false" })
+            }
+        }
+    }
+
+    /// A duration as Temporal's dynamic config takes it: a Go duration string ("10m", "1h30m")
+    /// or a number of seconds. In milliseconds.
+    fn duration_ms(&self, key: &str) -> Result<Option<i64>, ConfigError> {
+        let wrong =
+            || ConfigError::WrongType { key: key.to_string(), expected: "a duration such as \"10m\" or seconds" };
+        match self.values.get(key) {
+            None => Ok(None),
+            Some(serde_json::Value::String(text)) => {
+                let nanos = uhrwerk_schedule::duration::parse_go_duration(text).map_err(|_| wrong())?;
+                if nanos < 0 {
+                    return Err(wrong());
+                }
+                Ok(Some(nanos / 1_000_000))
+            }
+            Some(v) => v.as_f64().filter(|s| *s >= 0.0).map(|s| Some((s * 1000.0) as i64)).ok_or_else(wrong),
+        }
+    }
+
     /// The kernel limits with these overrides applied.
     pub fn limits(&self) -> Result<Limits, ConfigError> {
         let mut limits = Limits::default();
@@ -146,6 +183,15 @@ impl DynamicConfig {
             if let Some(v) = self.int(limit.key)? {
                 (limit.set)(&mut limits, v);
             }
+        }
+        if let Some(on) = self.bool(ENABLE_EAGER_WORKFLOW_START)? {
+            limits.enable_eager_workflow_start = on;
+        }
+        if let Some(on) = self.bool(ENABLE_ACTIVITY_EAGER_EXECUTION)? {
+            limits.enable_activity_eager_execution = on;
+        }
+        if let Some(ms) = self.duration_ms(WORKFLOW_TASK_RETRY_MAX_INTERVAL)? {
+            limits.workflow_task_retry_max_interval_ms = ms;
         }
         Ok(limits)
     }
@@ -195,5 +241,25 @@ mod tests {
         assert!(matches!(DynamicConfig::parse(["k={"]), Err(ConfigError::BadJson { .. })));
         let dc = DynamicConfig::parse(["limit.blobSize.error=\"big\""]).expect("valid json");
         assert!(matches!(dc.limits(), Err(ConfigError::WrongType { .. })));
+        let dc = DynamicConfig::parse(["system.enableEagerWorkflowStart=1"]).expect("valid json");
+        assert!(matches!(dc.limits(), Err(ConfigError::WrongType { .. })));
+    }
+
+    #[test]
+    fn reads_switches_and_durations() {
+        let dc = DynamicConfig::parse([
+            "system.enableEagerWorkflowStart=false",
+            "system.enableActivityEagerExecution=false",
+            "history.workflowTaskRetryMaxInterval=\"1m30s\"",
+        ])
+        .expect("valid");
+        let limits = dc.limits().expect("valid");
+        assert!(!limits.enable_eager_workflow_start && !limits.enable_activity_eager_execution);
+        assert_eq!(limits.workflow_task_retry_max_interval_ms, 90_000);
+        assert_eq!(dc.unknown_keys().count(), 0);
+        let seconds = DynamicConfig::parse(["history.workflowTaskRetryMaxInterval=30"]).expect("valid");
+        assert_eq!(seconds.limits().expect("valid").workflow_task_retry_max_interval_ms, 30_000);
+        let defaults = DynamicConfig::parse([]).expect("valid").limits().expect("valid");
+        assert!(defaults.enable_eager_workflow_start && defaults.enable_activity_eager_execution);
     }
 }

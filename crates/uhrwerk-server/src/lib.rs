@@ -3,10 +3,6 @@
 
 #![allow(deprecated)] // Deprecated wire values (e.g. TerminateIfRunning) are still honoured.
 
-// FIXME: `matching.rs` still imports the storage types as `uhrwerk_store`; drop this alias
-// once it names `uhrwerk_storage`.
-extern crate uhrwerk_storage as uhrwerk_store;
-
 pub mod clock;
 pub mod config;
 pub mod engine;
@@ -139,6 +135,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let limit_values: Vec<(&'static str, i64)> = config::LIMIT_KEYS.iter().map(|k| (k.key, (k.get)(&limits))).collect();
     let metrics = metrics::Metrics::new(&limit_values);
     let matching = Matching::new(clock.clone(), metrics.clone(), shutdown_rx.clone());
+    tokio::spawn(matching.clone().run_pruning(shutdown_rx.clone()));
     let timers = Timers::default();
     let all_namespaces: Vec<String> =
         namespaces.list().iter().filter_map(|ns| ns.namespace_info.as_ref().map(|i| i.name.clone())).collect();

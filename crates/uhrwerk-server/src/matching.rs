@@ -1,14 +1,20 @@
 //! Matching: per task queue, a FIFO of tasks and a FIFO of waiting polls. A task offered while a
 //! poll waits is handed over in memory; otherwise it waits in the queue. The committed outbox in
-//! the store is what brings queued tasks back after a restart. Each queue also remembers its
-//! recent pollers and its add and dispatch rates, for DescribeTaskQueue.
+//! the store is what brings queued tasks back after a restart (always to the normal queue).
+//! Each queue also remembers its recent pollers and its add and dispatch rates, for
+//! DescribeTaskQueue.
+//!
+//! Sticky queues (one per worker, for the runs it has cached) are queues like the others. A
+//! workflow task goes to a run's sticky queue only while that queue's worker polls (a poll
+//! waits now or came within the last 10 s, Temporal's `stickyPollerUnavailableWindow`);
+//! otherwise to the normal queue at once. ShutdownWorker forgets a sticky queue.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, oneshot, watch};
-use uhrwerk_store::{OutboxTask, TaskKind};
+use tokio::sync::{oneshot, watch};
+use uhrwerk_storage::{OutboxTask, TaskKind};
 
 use crate::clock::Clock;
 use crate::metrics::{Metrics, task_type};
@@ -19,7 +25,8 @@ type QueueKey = (String, String, TaskKind);
 /// task queues only), which lives in memory only.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Dispatch {
-    Task(OutboxTask),
+    /// A task and the queue it was offered to (the run's sticky queue, or the task's own).
+    Task(OutboxTask, String),
     Query(QueryTask),
 }
 
@@ -35,7 +42,7 @@ pub struct QueryTask {
 impl Dispatch {
     fn key(&self) -> QueueKey {
         match self {
-            Dispatch::Task(t) => (t.namespace.clone(), t.task_queue.clone(), t.kind),
+            Dispatch::Task(t, queue) => (t.namespace.clone(), queue.clone(), t.kind),
             Dispatch::Query(q) => (q.namespace.clone(), q.task_queue.clone(), TaskKind::Workflow),
         }
     }
@@ -43,6 +50,13 @@ impl Dispatch {
 
 /// How long a poller is listed after its last poll (Temporal's `matching.pollerHistoryTTL`).
 const POLLER_TTL_MS: i64 = 5 * 60 * 1000;
+/// How long after its last poll a sticky queue still gets tasks (Temporal's
+/// `stickyPollerUnavailableWindow`).
+const STICKY_POLLER_WINDOW_MS: i64 = 10_000;
+/// The `taskqueue` label of a sticky queue whose polls do not name their normal queue. Sticky
+/// queues are counted under their normal queue's name (as Temporal's), so that the per-worker
+/// queue names do not each make a series.
+const STICKY_LABEL: &str = "__sticky__";
 /// The window over which add and dispatch rates are measured.
 const RATE_WINDOW_MS: i64 = 30_000;
 /// Most timestamps kept per rate window.
@@ -50,6 +64,10 @@ const RATE_SAMPLES: usize = 100_000;
 
 #[derive(Default)]
 struct Queue {
+    /// A worker's sticky queue (its polls say so).
+    sticky: bool,
+    /// The `taskqueue` label of a sticky queue's metrics: its normal queue.
+    label: Option<String>,
     /// Queued tasks with the time they were queued.
     tasks: VecDeque<(Dispatch, i64)>,
     waiters: VecDeque<oneshot::Sender<Dispatch>>,
@@ -116,19 +134,37 @@ struct Inner {
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     queues: Mutex<HashMap<QueueKey, Queue>>,
-    /// Parked polls on sticky queues, woken at ShutdownWorker.
-    sticky: Mutex<HashMap<String, Arc<Notify>>>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Matching {
     pub fn new(clock: Arc<dyn Clock>, metrics: Arc<Metrics>, shutdown: watch::Receiver<bool>) -> Self {
-        Self { inner: Arc::new(Inner { clock, metrics, queues: Mutex::default(), sticky: Mutex::default(), shutdown }) }
+        Self { inner: Arc::new(Inner { clock, metrics, queues: Mutex::default(), shutdown }) }
     }
 
-    /// Offers a task: to the oldest waiting poll, or to the back of its queue.
+    /// Offers a task on its own queue: to the oldest waiting poll, or to the back of the queue.
     pub fn offer(&self, task: OutboxTask) {
-        self.offer_dispatch(Dispatch::Task(task));
+        let queue = task.task_queue.clone();
+        self.offer_dispatch(Dispatch::Task(task, queue));
+    }
+
+    /// Offers a workflow task on the run's sticky queue while that queue's worker polls, else
+    /// on its normal queue.
+    pub fn offer_workflow_task(&self, task: OutboxTask, sticky_queue: &str) {
+        if !sticky_queue.is_empty() && self.sticky_available(&task.namespace, sticky_queue) {
+            self.offer_dispatch(Dispatch::Task(task, sticky_queue.to_string()));
+        } else {
+            self.offer(task);
+        }
+    }
+
+    /// Whether a sticky queue's worker is there: a poll waits now or came recently.
+    pub fn sticky_available(&self, namespace: &str, sticky_queue: &str) -> bool {
+        let now = self.inner.clock.now_ms();
+        let queues = self.inner.queues.lock().expect("matching lock");
+        queues.get(&(namespace.to_string(), sticky_queue.to_string(), TaskKind::Workflow)).is_some_and(|q| {
+            !q.waiters.is_empty() || q.pollers.values().any(|last| *last >= now - STICKY_POLLER_WINDOW_MS)
+        })
     }
 
     /// Offers a legacy query task to the workflow task queue.
@@ -149,7 +185,8 @@ impl Matching {
         if new {
             record(&mut queue.added, now);
             if !queue.pollers.values().any(|last| *last >= now - POLLER_TTL_MS) {
-                self.inner.metrics.no_poller_tasks.with_label_values(&[&key.0, &key.1, task_type(key.2)]).inc();
+                let label = queue.label.as_deref().unwrap_or(key.1.as_str());
+                self.inner.metrics.no_poller_tasks.with_label_values(&[&key.0, label, task_type(key.2)]).inc();
             }
         }
         while let Some(waiter) = queue.waiters.pop_front() {
@@ -164,13 +201,15 @@ impl Matching {
         queue.tasks.push_back((task, now));
     }
 
-    /// Waits up to `wait` for a task of `kind` on `namespace`/`task_queue`.
-    /// Returns `None` on timeout or server shutdown.
+    /// Waits up to `wait` for a task of `kind` on `namespace`/`task_queue`, which is a worker's
+    /// sticky queue when `sticky` names its normal queue. Returns `None` on timeout, server
+    /// shutdown, or when the sticky queue is forgotten (ShutdownWorker).
     pub async fn poll(
         &self,
         namespace: &str,
         task_queue: &str,
         kind: TaskKind,
+        sticky: Option<&str>,
         identity: &str,
         wait: Duration,
     ) -> Option<Dispatch> {
@@ -178,17 +217,26 @@ impl Matching {
         if *shutdown.borrow() {
             return None;
         }
+        let label = match sticky {
+            Some(normal) if !normal.is_empty() => normal,
+            Some(_) => STICKY_LABEL,
+            None => task_queue,
+        };
         let rx = {
             let now = self.inner.clock.now_ms();
             let mut queues = self.inner.queues.lock().expect("matching lock");
             let queue = queues.entry((namespace.to_string(), task_queue.to_string(), kind)).or_default();
+            if sticky.is_some() {
+                queue.sticky = true;
+                queue.label = Some(label.to_string());
+            }
             queue.pollers.insert(identity.to_string(), now);
             if let Some((task, queued_at)) = queue.tasks.pop_front() {
                 record(&mut queue.dispatched, now);
-                self.inner.metrics.poll_success.with_label_values(&[namespace, task_queue, task_type(kind)]).inc();
+                self.inner.metrics.poll_success.with_label_values(&[namespace, label, task_type(kind)]).inc();
                 self.inner
                     .metrics
-                    .schedule_to_start(namespace, task_queue, kind)
+                    .schedule_to_start(namespace, label, kind)
                     .observe((now - queued_at).max(0) as f64 / 1000.0);
                 return Some(task);
             }
@@ -200,7 +248,7 @@ impl Matching {
         let rx = waiter.rx.as_mut().expect("just set");
         let task = tokio::select! {
             task = rx => task.ok(),
-            _ = tokio::time::sleep(wait) => None,
+            _ = crate::clock::sleep(wait) => None,
             _ = shutdown.wait_for(|stop| *stop) => None,
         };
         if task.is_some() {
@@ -209,35 +257,28 @@ impl Matching {
         // Otherwise the waiter's drop closes the channel and takes back a task that was handed
         // over just as the wait ended.
         let task = task.or_else(|| waiter.take_back());
-        let labels = [namespace, task_queue, task_type(kind)];
+        let labels = [namespace, label, task_type(kind)];
         if task.is_some() {
             self.inner.metrics.poll_success.with_label_values(&labels).inc();
             self.inner.metrics.poll_success_sync.with_label_values(&labels).inc();
-            self.inner.metrics.schedule_to_start(namespace, task_queue, kind).observe(0.0);
+            self.inner.metrics.schedule_to_start(namespace, label, kind).observe(0.0);
         } else {
             self.inner.metrics.poll_timeouts.with_label_values(&labels).inc();
         }
         task
     }
 
-    /// Parks a poll on a sticky queue. Uhrwerk always dispatches to the normal queue with full
-    /// history, so sticky polls only ever end empty: at the deadline, at ShutdownWorker, or at exit.
-    pub async fn park_sticky(&self, sticky_queue: &str, wait: Duration) {
-        let notify =
-            self.inner.sticky.lock().expect("sticky lock").entry(sticky_queue.to_string()).or_default().clone();
-        let mut shutdown = self.inner.shutdown.clone();
-        tokio::select! {
-            _ = notify.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.wait_for(|stop| *stop) => {}
-        }
-    }
-
-    /// Ends the parked polls of a worker's sticky queue.
-    pub fn release_sticky(&self, sticky_queue: &str) {
-        if let Some(notify) = self.inner.sticky.lock().expect("sticky lock").remove(sticky_queue) {
-            notify.notify_waiters();
-        }
+    /// Forgets a worker's sticky queue (ShutdownWorker): its waiting polls end empty, and its
+    /// tasks are dropped. Each of those runs has a sticky schedule-to-start timer that moves its
+    /// task to the normal queue; later tasks go there at once, since nobody polls the queue.
+    pub fn forget_sticky(&self, namespace: &str, sticky_queue: &str) {
+        let removed = self.inner.queues.lock().expect("matching lock").remove(&(
+            namespace.to_string(),
+            sticky_queue.to_string(),
+            TaskKind::Workflow,
+        ));
+        // Dropping the waiters' senders ends their polls.
+        drop(removed);
     }
 
     /// Number of queued (not yet polled) tasks; for tests and diagnostics.
@@ -268,8 +309,35 @@ impl Matching {
     /// Every queue with its kind and info, for diagnostics (namespace, name, kind).
     pub fn queues(&self) -> Vec<(String, String, TaskKind)> {
         let queues = self.inner.queues.lock().expect("matching lock");
-        let mut keys: Vec<_> = queues.keys().cloned().collect();
+        // Sticky queues are per worker: they would make a metric series each.
+        let mut keys: Vec<_> = queues.iter().filter(|(_, q)| !q.sticky).map(|(k, _)| k.clone()).collect();
         keys.sort_by(|a, b| (&a.0, &a.1, a.2 as i32).cmp(&(&b.0, &b.1, b.2 as i32)));
         keys
+    }
+}
+
+impl Matching {
+    /// Drops what idle queues remember, so that memory does not grow with every task queue name
+    /// that was ever used: queues with no task, no waiting poll and no poller for five minutes
+    /// go, and sticky queues nobody polled for five minutes go with their tasks (each of which
+    /// already went to its normal queue when its sticky schedule-to-start timeout passed).
+    pub fn prune(&self) {
+        let now = self.inner.clock.now_ms();
+        let mut queues = self.inner.queues.lock().expect("matching lock");
+        queues.retain(|_, q| {
+            q.pollers.retain(|_, last| *last >= now - POLLER_TTL_MS);
+            let idle = q.waiters.iter().all(|w| w.is_closed()) && q.pollers.is_empty();
+            !(idle && (q.sticky || q.tasks.is_empty()))
+        });
+    }
+
+    /// Prunes idle queues every minute until shutdown.
+    pub async fn run_pruning(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = crate::clock::sleep(Duration::from_secs(60)) => self.prune(),
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+        }
     }
 }

@@ -29,6 +29,10 @@ struct Pending {
     run_id: String,
     query: query_pb::WorkflowQuery,
     placement: Placement,
+    /// A legacy query task's queue (the run's sticky queue first, then its normal one), and
+    /// whether a poller took it.
+    queue: String,
+    taken: bool,
     reply: oneshot::Sender<Outcome>,
 }
 
@@ -41,7 +45,14 @@ impl Queries {
     pub fn register(&self, run_id: &str, query: query_pb::WorkflowQuery) -> (String, oneshot::Receiver<Outcome>) {
         let id = uuid::Uuid::new_v4().to_string();
         let (reply, rx) = oneshot::channel();
-        let pending = Pending { run_id: run_id.to_string(), query, placement: Placement::New, reply };
+        let pending = Pending {
+            run_id: run_id.to_string(),
+            query,
+            placement: Placement::New,
+            queue: String::new(),
+            taken: false,
+            reply,
+        };
         self.inner.lock().expect("queries lock").insert(id.clone(), pending);
         (id, rx)
     }
@@ -51,9 +62,33 @@ impl Queries {
         self.set(id, Placement::Buffered);
     }
 
-    /// Goes out as a legacy query task.
-    pub fn mark_legacy(&self, id: &str) {
-        self.set(id, Placement::Legacy);
+    /// Goes out as a legacy query task on `queue`.
+    pub fn mark_legacy(&self, id: &str, queue: &str) {
+        if let Some(p) = self.inner.lock().expect("queries lock").get_mut(id) {
+            p.placement = Placement::Legacy;
+            p.queue = queue.to_string();
+        }
+    }
+
+    /// Moves a legacy query task that no poller took yet to another queue (from a sticky queue
+    /// whose worker did not take it in time). False once a poller took it.
+    pub fn move_legacy(&self, id: &str, queue: &str) -> bool {
+        match self.inner.lock().expect("queries lock").get_mut(id) {
+            Some(p) if !p.taken => {
+                p.queue = queue.to_string();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A poller of `queue` takes the legacy query task: the query, if its caller still waits
+    /// and the task was not moved to another queue meanwhile.
+    pub fn take_legacy(&self, id: &str, queue: &str) -> Option<(String, query_pb::WorkflowQuery)> {
+        let mut inner = self.inner.lock().expect("queries lock");
+        let p = inner.get_mut(id).filter(|p| p.queue == queue && !p.taken)?;
+        p.taken = true;
+        Some((p.run_id.clone(), p.query.clone()))
     }
 
     fn set(&self, id: &str, placement: Placement) {
@@ -77,8 +112,8 @@ impl Queries {
     }
 
     /// After a workflow task completion: unanswered queries wait for the next task if one is
-    /// scheduled; otherwise they are returned to go out as legacy query tasks.
-    pub fn after_completion(&self, run_id: &str, task_scheduled: bool) -> Vec<String> {
+    /// scheduled; otherwise they are returned to go out as legacy query tasks on `queue`.
+    pub fn after_completion(&self, run_id: &str, task_scheduled: bool, queue: &str) -> Vec<String> {
         let mut inner = self.inner.lock().expect("queries lock");
         let mut legacy = Vec::new();
         for (id, p) in inner.iter_mut().filter(|(_, p)| p.run_id == run_id) {
@@ -87,16 +122,13 @@ impl Queries {
                     p.placement = Placement::Buffered;
                 } else {
                     p.placement = Placement::Legacy;
+                    p.queue = queue.to_string();
+                    p.taken = false;
                     legacy.push(id.clone());
                 }
             }
         }
         legacy
-    }
-
-    /// The query to put in a legacy query task, if its caller still waits.
-    pub fn get(&self, id: &str) -> Option<(String, query_pb::WorkflowQuery)> {
-        self.inner.lock().expect("queries lock").get(id).map(|p| (p.run_id.clone(), p.query.clone()))
     }
 
     pub fn answer(&self, id: &str, outcome: Outcome) -> bool {
@@ -135,9 +167,16 @@ mod tests {
         assert_eq!(attached.len(), 2);
         assert!(queries.answer(&a, Ok(None)));
         assert_eq!(rx_a.try_recv(), Ok(Ok(None)));
-        assert_eq!(queries.after_completion("run", false), vec![b.clone()]);
+        assert_eq!(queries.after_completion("run", false, "normal"), vec![b.clone()]);
         assert!(queries.attach("run").is_empty(), "legacy queries are not attached again");
-        assert_eq!(queries.get(&b).map(|(run, query)| (run, query.query_type)), Some(("run".into(), "b".into())));
+        queries.mark_legacy(&b, "sticky");
+        assert!(queries.move_legacy(&b, "normal"), "not taken yet");
+        assert_eq!(queries.take_legacy(&b, "sticky"), None, "the sticky queue's copy is stale");
+        assert_eq!(
+            queries.take_legacy(&b, "normal").map(|(run, query)| (run, query.query_type)),
+            Some(("run".into(), "b".into()))
+        );
+        assert!(!queries.move_legacy(&b, "elsewhere"), "taken");
         queries.forget(&b);
         assert!(!queries.answer(&b, Ok(None)));
     }

@@ -79,6 +79,7 @@ fn successor(
         priority: st.priority.clone(),
         signal: None,
         parent: st.parent.clone(),
+        eager: false,
     };
     let mut sub = Ctx::new(ctx.now, ctx.limits);
     let state = create_run(&mut sub, spec);

@@ -58,6 +58,8 @@ pub(super) struct RunSpec {
     pub priority: Option<common_pb::Priority>,
     pub signal: Option<SignalInput>,
     pub parent: Option<ParentInfo>,
+    /// The starter asked for the first workflow task in its response (eager start).
+    pub eager: bool,
 }
 
 /// Builds a new run from a validated start request.
@@ -85,6 +87,7 @@ pub fn start_run(ctx: &mut Ctx<'_>, options: StartOptions) -> RunState {
         priority: req.priority,
         signal,
         parent,
+        eager: req.request_eager_execution,
         ..Default::default()
     };
     create_run(ctx, spec)
@@ -162,6 +165,8 @@ pub(super) fn create_run(ctx: &mut Ctx<'_>, mut spec: RunSpec) -> RunState {
     };
     let attempt = st.attempt;
     let root = st.root.clone();
+    // As in Temporal: eager start only when it is on and the first task is due at once.
+    let eager = spec.eager && ctx.limits.enable_eager_workflow_start && spec.backoff_ms <= 0;
     let initiator = match (spec.continued_execution_run_id.is_empty(), spec.cron_schedule.is_empty()) {
         (false, _) => spec.initiator,
         // Temporal marks even the first run of a cron workflow as started by the schedule.
@@ -203,6 +208,7 @@ pub(super) fn create_run(ctx: &mut Ctx<'_>, mut spec: RunSpec) -> RunState {
             parent_initiated_event_id: spec.parent.as_ref().map_or(0, |p| p.initiated_event_id),
             // Temporal names the root only in children's start events.
             root_workflow_execution: if spec.parent.is_some() { root } else { None },
+            eager_execution_accepted: eager,
             ..Default::default()
         }),
     );

@@ -369,6 +369,66 @@ fn apply_completion(
     Ok(completion)
 }
 
+/// The events of the run's transient workflow task attempt, which are not in the history: its
+/// WorkflowTaskScheduled, and its WorkflowTaskStarted once started. Empty without one, or when
+/// events arrived since it was scheduled (it then starts as a normal task).
+pub fn transient_events(st: &RunState) -> Vec<history_pb::HistoryEvent> {
+    let Some(wt) = st.workflow_task.as_ref().filter(|wt| wt.is_transient()) else { return Vec::new() };
+    if wt.started_event_id > 0 {
+        return wt.transient_events.clone();
+    }
+    if wt.scheduled_event_id != st.next_event_id {
+        return Vec::new();
+    }
+    let task_queue = if wt.sticky {
+        taskqueue_pb::TaskQueue {
+            name: wt.task_queue.clone(),
+            kind: enums_pb::TaskQueueKind::Sticky as i32,
+            normal_name: st.task_queue.clone(),
+        }
+    } else {
+        super::normal_task_queue(&st.task_queue)
+    };
+    vec![super::new_event(
+        wt.scheduled_event_id,
+        wt.scheduled_time_ms,
+        EventType::WorkflowTaskScheduled,
+        Attributes::WorkflowTaskScheduledEventAttributes(history_pb::WorkflowTaskScheduledEventAttributes {
+            task_queue: Some(task_queue),
+            start_to_close_timeout: time::opt_duration(wt.start_to_close_ms),
+            attempt: wt.attempt,
+        }),
+    )]
+}
+
+/// The run's started workflow task as its poller got it (without delivered messages), for a
+/// retried eager start that must answer as the first call did.
+pub fn started_task(st: &RunState) -> Option<WorkflowTaskStarted> {
+    let wt = st.started_workflow_task()?;
+    let token = TaskToken {
+        kind: TaskKind::WorkflowTask as i32,
+        namespace: st.namespace.clone(),
+        workflow_id: st.workflow_id.clone(),
+        run_id: st.run_id.clone(),
+        scheduled_event_id: wt.scheduled_event_id,
+        started_event_id: wt.started_event_id,
+        attempt: wt.attempt,
+        activity_id: String::new(),
+    };
+    Some(WorkflowTaskStarted {
+        token: token.encode(),
+        scheduled_event_id: wt.scheduled_event_id,
+        started_event_id: wt.started_event_id,
+        previous_started_event_id: st.previous_started_event_id,
+        attempt: wt.attempt,
+        scheduled_time_ms: wt.scheduled_time_ms,
+        started_time_ms: wt.started_time_ms,
+        messages: Vec::new(),
+        transient_events: wt.transient_events.clone(),
+        sticky: false,
+    })
+}
+
 /// Starts a run's first workflow task at once for the worker that starts the run with
 /// `request_eager_execution` (Temporal's eager workflow start): it is never dispatched.
 pub fn start_workflow_task_eagerly(
@@ -781,9 +841,46 @@ fn schedule_activity(
     completed_event_id: i64,
     a: command_pb::ScheduleActivityTaskCommandAttributes,
 ) -> Result<(), Rejection> {
+    // Temporal's validation order and messages: the attributes first, then the pending limit,
+    // then a duplicate id.
     let bad = Cause::BadScheduleActivityAttributes;
+    let activity_type_name = a.activity_type.as_ref().map(|t| t.name.as_str()).unwrap_or_default();
     if a.activity_id.is_empty() {
-        return Err(reject(bad, "ActivityId is not set on command."));
+        return Err(reject(bad, "activityId is not set"));
+    }
+    if activity_type_name.is_empty() {
+        return Err(reject(bad, "activityType is not set"));
+    }
+    if a.activity_id.len() > ctx.limits.max_id_length {
+        return Err(reject(
+            bad,
+            format!(
+                "activityId exceeds length limit. Length={} Limit={}",
+                a.activity_id.len(),
+                ctx.limits.max_id_length
+            ),
+        ));
+    }
+    if activity_type_name.len() > ctx.limits.max_id_length {
+        return Err(reject(
+            bad,
+            format!(
+                "activityType exceeds length limit. Length={} Limit={}",
+                activity_type_name.len(),
+                ctx.limits.max_id_length
+            ),
+        ));
+    }
+    let no_timeout =
+        time::duration_ms(&a.schedule_to_close_timeout) <= 0 && time::duration_ms(&a.start_to_close_timeout) <= 0;
+    if no_timeout {
+        return Err(reject(
+            bad,
+            format!(
+                "a valid StartToCloseTimeout or ScheduleToCloseTimeout must be set on the activity. ActivityId={} ActivityType={}",
+                a.activity_id, activity_type_name
+            ),
+        ));
     }
     if st.activities.len() >= ctx.limits.num_pending_activities_error {
         let message = super::limits::pending_message(
@@ -792,12 +889,6 @@ fn schedule_activity(
             ctx.limits.num_pending_activities_error as i64,
         );
         return Err(reject(Cause::PendingActivitiesLimitExceeded, message));
-    }
-    if a.activity_type.as_ref().is_none_or(|t| t.name.is_empty()) {
-        return Err(reject(bad, "ActivityType is not set on command."));
-    }
-    if a.activity_id.len() > ctx.limits.max_id_length {
-        return Err(reject(bad, "ActivityID exceeds length limit."));
     }
     if st.activities.values().any(|ai| ai.activity_id == a.activity_id) {
         return Err(reject(

@@ -29,7 +29,7 @@ use crate::queries::Queries;
 use crate::search_attributes::SearchAttributes;
 use crate::timers::Timers;
 
-pub use start::StartOutcome;
+pub use start::{EagerTask, StartOutcome};
 pub use transfer::TransferQueue;
 
 /// One run's transition waiting to be committed.
@@ -255,10 +255,11 @@ impl Engine {
                 match effect {
                     Effect::DispatchWorkflowTask { task_queue, scheduled_event_id, attempt, .. }
                     | Effect::DispatchActivityTask { task_queue, scheduled_event_id, attempt } => {
-                        let kind = if matches!(effect, Effect::DispatchWorkflowTask { .. }) {
-                            TaskKind::Workflow
-                        } else {
-                            TaskKind::Activity
+                        let (kind, sticky_queue) = match effect {
+                            Effect::DispatchWorkflowTask { sticky_queue, .. } => {
+                                (TaskKind::Workflow, sticky_queue.clone())
+                            }
+                            _ => (TaskKind::Activity, String::new()),
                         };
                         let task = OutboxTask {
                             kind,
@@ -270,7 +271,7 @@ impl Engine {
                             attempt: *attempt,
                         };
                         write.add_tasks.push(task.clone());
-                        offers.push(task);
+                        offers.push((task, sticky_queue));
                     }
                     Effect::TaskStarted { scheduled_event_id } => write.remove_tasks.push(*scheduled_event_id),
                     Effect::ArmTimer(t) => write.add_timers.push(t.clone()),
@@ -313,13 +314,13 @@ impl Engine {
         // events) and update waiters (which re-check the update's stage).
         let notifications: Vec<(String, i64)> =
             pending.iter().map(|p| (p.state.run_id.clone(), p.state.next_event_id)).collect();
-        for task in offers {
-            self.matching.offer(task);
+        for (task, sticky_queue) in offers {
+            self.matching.offer_workflow_task(task, &sticky_queue);
         }
         // Queries still waiting on a run that closed (terminated, timed out...) go to a worker
         // as legacy query tasks: closed workflows answer queries too.
         for p in pending.iter().filter(|p| !p.state.is_open()) {
-            for query_id in self.queries.after_completion(&p.state.run_id, false) {
+            for query_id in self.queries.after_completion(&p.state.run_id, false, &p.state.task_queue) {
                 self.matching.offer_query(crate::matching::QueryTask {
                     namespace: p.state.namespace.clone(),
                     workflow_id: p.state.workflow_id.clone(),

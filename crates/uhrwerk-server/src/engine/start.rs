@@ -5,6 +5,7 @@ use std::sync::Arc;
 use uhrwerk_core::kernel::{self, Ctx, StartOptions};
 use uhrwerk_core::state::{ParentInfo, RunState};
 use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
+use uhrwerk_proto::temporal::api::history::v1::history_event::Attributes;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
 
 use super::{Engine, Pending};
@@ -21,6 +22,17 @@ pub struct StartOutcome {
     /// `WorkflowExecutionStatus` of the run named.
     pub status: i32,
     pub first_execution_run_id: String,
+    /// The first workflow task, started for the starter (eager start), with the history it gets.
+    pub eager_task: Option<EagerTask>,
+}
+
+/// A run's first workflow task, started for the worker that started the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EagerTask {
+    pub started: kernel::WorkflowTaskStarted,
+    pub events: Vec<uhrwerk_proto::temporal::api::history::v1::HistoryEvent>,
+    pub workflow_type: String,
+    pub task_queue: String,
 }
 
 fn already_started(run: &RunState, message: String) -> Error {
@@ -159,6 +171,24 @@ impl Engine {
                     let mut current = guard.run.clone().expect("decided on an existing run");
                     let run_id = current.run_id.clone();
                     let (status, first_execution_run_id) = (current.status, current.first_execution_run_id.clone());
+                    // A retried eager start gets the first task again while it is still the
+                    // started one, as in Temporal.
+                    let eager_again = started
+                        && req.request_eager_execution
+                        && current.start_request_id == req.request_id
+                        && current.workflow_task.as_ref().is_some_and(|wt| wt.started_event_id == 3 && wt.attempt == 1);
+                    let eager_task = match eager_again.then(|| kernel::started_task(&current)).flatten() {
+                        Some(task) => {
+                            let events = this.executions().events(&run_id, 1, 3);
+                            Some(EagerTask {
+                                started: task,
+                                events: events.await?,
+                                workflow_type: current.workflow_type.clone(),
+                                task_queue: current.task_queue.clone(),
+                            })
+                        }
+                        None => None,
+                    };
                     if let (Some(signal), true) = (signal, current.is_open()) {
                         let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
                         kernel::signal_run(&mut ctx, &mut current, signal)?;
@@ -168,7 +198,7 @@ impl Engine {
                             this.commit(&slot, &mut guard, pending, true).await?;
                         }
                     }
-                    return Ok(StartOutcome { run_id, started, status, first_execution_run_id });
+                    return Ok(StartOutcome { run_id, started, status, first_execution_run_id, eager_task });
                 }
                 Decision::TerminateThenStart => {
                     let mut current = guard.run.clone().expect("decided on an existing run");
@@ -187,11 +217,25 @@ impl Engine {
                 Decision::Start => {}
             }
             let run_id = uuid::Uuid::now_v7().to_string();
+            let (identity, request_id) = (req.identity.clone(), req.request_id.clone());
             let mut ctx = Ctx::new(this.clock.now_ms(), &this.limits);
             let mut st =
                 kernel::start_run(&mut ctx, StartOptions { run_id: run_id.clone(), request: req, signal, parent });
+            let eager_accepted = ctx.events.first().is_some_and(|e| {
+                matches!(&e.attributes, Some(Attributes::WorkflowExecutionStartedEventAttributes(a)) if a.eager_execution_accepted)
+            });
+            let mut eager_task = None;
             if let Some(update) = update {
                 kernel::admit_update(&mut ctx, &mut st, update)?;
+            } else if eager_accepted
+                && let Some(started) = kernel::start_workflow_task_eagerly(&mut ctx, &mut st, &identity, &request_id)
+            {
+                eager_task = Some(EagerTask {
+                    started,
+                    events: ctx.events.clone(),
+                    workflow_type: st.workflow_type.clone(),
+                    task_queue: st.task_queue.clone(),
+                });
             }
             let pending = vec![Pending::from_ctx(st, &mut ctx, true)];
             drop(ctx);
@@ -201,6 +245,7 @@ impl Engine {
                 run_id,
                 started: true,
                 status: enums_pb::WorkflowExecutionStatus::Running as i32,
+                eager_task,
             })
         })
         .await

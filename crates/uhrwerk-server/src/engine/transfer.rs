@@ -110,12 +110,14 @@ impl Engine {
         }
     }
 
-    /// The one event a task refers to.
+    /// The one event a task refers to. Missing when the run was deleted (retention, or
+    /// DeleteWorkflowExecution) before its task was carried out: then there is nothing left to
+    /// do, and the task is dropped like one whose run is gone.
     async fn transfer_event(&self, row: &TransferRow) -> Result<history_pb::HistoryEvent> {
         let event_id = row.task.event_id;
         let events = self.executions().events(&row.run_id, event_id, 1).await?;
         events.into_iter().next().filter(|e| e.event_id == event_id).ok_or_else(|| {
-            Error::Internal(format!("event {event_id} of run {} named by a transfer task is missing", row.run_id))
+            Error::NotFound(format!("event {event_id} of run {} named by a transfer task is gone", row.run_id))
         })
     }
 

@@ -49,7 +49,7 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         let method = req.uri().path().rsplit('/').next().unwrap_or_default().to_string();
         let metrics = self.metrics.clone();
-        let began = std::time::Instant::now();
+        let began = crate::clock::Stopwatch::start();
         let response = if self.implemented.contains(&method.as_str()) {
             futures_util::future::Either::Left(self.inner.call(req))
         } else {

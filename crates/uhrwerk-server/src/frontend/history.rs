@@ -41,10 +41,13 @@ fn decode_token(bytes: &[u8]) -> Result<PageToken> {
 }
 
 impl Frontend {
+    /// `sdk_client`: the caller is an SDK, which also gets a transient workflow task attempt's
+    /// events at the end of the last page (as Temporal gives them to all but its CLI and UI).
     pub(super) async fn history(
         &self,
         req: workflowservice_pb::GetWorkflowExecutionHistoryRequest,
         wait: Duration,
+        sdk_client: bool,
     ) -> Result<workflowservice_pb::GetWorkflowExecutionHistoryResponse> {
         self.namespaces.check(&req.namespace)?;
         let execution = req.execution.clone().unwrap_or_default();
@@ -60,7 +63,7 @@ impl Frontend {
         };
         let mut from = token.as_ref().map_or(1, |t| t.next_event_id);
 
-        let deadline = tokio::time::Instant::now() + wait;
+        let deadline = crate::clock::deadline(wait);
         loop {
             if close_only {
                 if !state.is_open() {
@@ -76,10 +79,13 @@ impl Frontend {
                 let have_new = state.next_event_id > from;
                 // Without a token, a long poll answers at once with what exists.
                 if have_new || !req.wait_new_event || !state.is_open() {
-                    let events = self.read_events(&run_id, from, page).await?;
+                    let mut events = self.read_events(&run_id, from, page).await?;
                     let next = events.last().map_or(from, |e| e.event_id + 1);
                     let more = next < state.next_event_id || (state.is_open() && req.wait_new_event);
                     let token = if more { encode_token(&run_id, next) } else { Vec::new() };
+                    if sdk_client && next == state.next_event_id {
+                        events.extend(uhrwerk_core::kernel::transient_events(&state));
+                    }
                     return Ok(response(events, token));
                 }
             }
@@ -92,7 +98,7 @@ impl Frontend {
                 let mut shutdown = self.shutdown.clone();
                 let woke = tokio::select! {
                     changed = watcher.changed() => changed.is_ok(),
-                    _ = tokio::time::sleep_until(deadline) => false,
+                    _ = crate::clock::sleep_until(deadline) => false,
                     _ = shutdown.wait_for(|stop| *stop) => false,
                 };
                 drop(watcher);

@@ -1,7 +1,7 @@
 //! Task polls: wait for a task in matching, record it as started in the engine, and build the
 //! poll response. Stale tasks (the run moved on) are skipped and the wait continues.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use uhrwerk_core::kernel::{self, ActivityStarted, WorkflowTaskStarted};
 use uhrwerk_core::time;
@@ -23,6 +23,7 @@ impl Frontend {
         namespace: &str,
         task_queue: &str,
         kind: TaskKind,
+        sticky: Option<&str>,
         identity: &str,
         wait: Duration,
         start: F,
@@ -31,13 +32,15 @@ impl Frontend {
         F: Fn(Dispatch) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let began = Instant::now();
+        let deadline = crate::clock::deadline(wait);
         loop {
-            let remaining = wait.saturating_sub(began.elapsed());
+            let remaining = crate::clock::remaining(deadline);
             if remaining.is_zero() {
                 return Ok(None);
             }
-            let Some(task) = self.engine.matching().poll(namespace, task_queue, kind, identity, remaining).await else {
+            let Some(task) =
+                self.engine.matching().poll(namespace, task_queue, kind, sticky, identity, remaining).await
+            else {
                 return Ok(None);
             };
             match start(task).await {
@@ -56,19 +59,16 @@ impl Frontend {
         self.namespaces.check(&req.namespace)?;
         let queue = req.task_queue.clone().unwrap_or_default();
         super::validate::task_queue_name(self.engine.limits(), &queue.name)?;
-        if queue.kind == enums_pb::TaskQueueKind::Sticky as i32 {
-            // Uhrwerk always dispatches to the normal queue with full history.
-            self.engine.matching().park_sticky(&queue.name, wait).await;
-            return Ok(Default::default());
-        }
+        let sticky = queue.kind == enums_pb::TaskQueueKind::Sticky as i32;
+        let normal_name = sticky.then_some(queue.normal_name.as_str());
         let identity = req.identity.clone();
         let response = self
-            .poll_task(&req.namespace, &queue.name, TaskKind::Workflow, &req.identity, wait, |dispatch| {
+            .poll_task(&req.namespace, &queue.name, TaskKind::Workflow, normal_name, &req.identity, wait, |dispatch| {
                 let identity = identity.clone();
                 async move {
                     match dispatch {
-                        Dispatch::Task(task) => self.start_workflow_task(task, identity).await,
-                        Dispatch::Query(query) => self.legacy_query_task(query).await,
+                        Dispatch::Task(task, queue) => self.start_workflow_task(task, queue, identity).await,
+                        Dispatch::Query(query) => self.legacy_query_task(query, sticky).await,
                     }
                 }
             })
@@ -79,57 +79,66 @@ impl Frontend {
     async fn start_workflow_task(
         &self,
         task: OutboxTask,
+        task_queue_name: String,
         identity: String,
     ) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let scheduled_event_id = task.scheduled_event_id;
-        let task_queue_name = task.task_queue.clone();
         let queries = self.engine.queries().clone();
         let (started, workflow_type, task_queue, attached): (WorkflowTaskStarted, String, String, _) = self
             .engine
             .mutate(&task.namespace, &task.workflow_id, &task.run_id, move |ctx, st| {
-                let started =
-                    kernel::record_workflow_task_started(ctx, st, scheduled_event_id, &task_queue_name, &identity, &request_id)?;
+                let started = kernel::record_workflow_task_started(
+                    ctx,
+                    st,
+                    scheduled_event_id,
+                    &task_queue_name,
+                    &identity,
+                    &request_id,
+                )?;
                 // Queries that arrived while the task was pending ride along with it.
                 let attached = queries.attach(&st.run_id);
                 Ok((started, st.workflow_type.clone(), st.task_queue.clone(), attached))
             })
             .await?;
-        let n_events = started.started_event_id as usize - started.transient_events.len();
+        let run_id = task.run_id.clone();
+        // A worker polling the run's sticky queue has it cached: it gets the new events only.
+        let first = if started.sticky { started.previous_started_event_id + 1 } else { 1 };
+        let n_events = (started.started_event_id - first + 1) as usize - started.transient_events.len();
         let mut events: Vec<history_pb::HistoryEvent> =
-            self.engine.executions().events(&task.run_id, 1, n_events).await?;
+            self.engine.executions().events(&run_id, first, n_events).await?;
         // A transient attempt's events end the history the worker gets.
         events.extend(started.transient_events.iter().cloned());
-        Ok(workflowservice_pb::PollWorkflowTaskQueueResponse {
-            task_token: started.token,
-            workflow_execution: Some(common_pb::WorkflowExecution {
-                workflow_id: task.workflow_id,
-                run_id: task.run_id,
-            }),
-            workflow_type: Some(common_pb::WorkflowType { name: workflow_type }),
-            previous_started_event_id: started.previous_started_event_id,
-            started_event_id: started.started_event_id,
-            attempt: started.attempt,
-            backlog_count_hint: self.engine.matching().backlog(&task.namespace, &task.task_queue, TaskKind::Workflow)
-                as i64,
-            history: Some(history_pb::History { events }),
-            workflow_execution_task_queue: Some(kernel::normal_task_queue(&task_queue)),
-            scheduled_time: Some(time::timestamp(started.scheduled_time_ms)),
-            started_time: Some(time::timestamp(started.started_time_ms)),
-            queries: attached,
-            messages: started.messages,
-            ..Default::default()
-        })
+        let mut response = workflow_task_response(
+            common_pb::WorkflowExecution { workflow_id: task.workflow_id, run_id: task.run_id },
+            workflow_type,
+            &task_queue,
+            started,
+            events,
+        );
+        response.backlog_count_hint =
+            self.engine.matching().backlog(&task.namespace, &task.task_queue, TaskKind::Workflow) as i64;
+        response.queries = attached;
+        Ok(response)
     }
 
-    /// A legacy query task: the full history and the query, answered by RespondQueryTaskCompleted.
-    async fn legacy_query_task(&self, task: QueryTask) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse> {
-        let Some((_, query)) = self.engine.queries().get(&task.query_id) else {
+    /// A legacy query task: the query and the full history, or no history for the run's sticky
+    /// worker, which has it cached; answered by RespondQueryTaskCompleted.
+    async fn legacy_query_task(
+        &self,
+        task: QueryTask,
+        sticky: bool,
+    ) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse> {
+        let Some((_, query)) = self.engine.queries().take_legacy(&task.query_id, &task.task_queue) else {
             return Err(Error::NotFound("the query's caller is gone".into()));
         };
         let st = self.engine.run_state(&task.namespace, &task.workflow_id, &task.run_id).await?;
-        let n_events = (st.next_event_id - 1).max(0) as usize;
-        let events: Vec<history_pb::HistoryEvent> = self.engine.executions().events(&st.run_id, 1, n_events).await?;
+        let (run_id, n_events) = (st.run_id.clone(), (st.next_event_id - 1).max(0) as usize);
+        let events: Vec<history_pb::HistoryEvent> = if sticky && st.sticky_task_queue == task.task_queue {
+            Vec::new()
+        } else {
+            self.engine.executions().events(&run_id, 1, n_events).await?
+        };
         Ok(workflowservice_pb::PollWorkflowTaskQueueResponse {
             task_token: super::workflow_query::query_token(&task.query_id),
             workflow_execution: Some(common_pb::WorkflowExecution {
@@ -157,11 +166,11 @@ impl Frontend {
         super::validate::task_queue_name(self.engine.limits(), &queue.name)?;
         let identity = req.identity.clone();
         let response = self
-            .poll_task(&req.namespace, &queue.name, TaskKind::Activity, &req.identity, wait, |dispatch| {
+            .poll_task(&req.namespace, &queue.name, TaskKind::Activity, None, &req.identity, wait, |dispatch| {
                 let identity = identity.clone();
                 async move {
                     match dispatch {
-                        Dispatch::Task(task) => self.start_activity_task(task, identity).await,
+                        Dispatch::Task(task, _) => self.start_activity_task(task, identity).await,
                         Dispatch::Query(_) => Err(Error::NotFound("query tasks go to workflow task queues".into())),
                     }
                 }
@@ -185,30 +194,63 @@ impl Frontend {
                 Ok((started, st.workflow_type.clone()))
             })
             .await?;
-        let ai = started.info;
-        Ok(workflowservice_pb::PollActivityTaskQueueResponse {
-            task_token: started.token,
-            workflow_namespace: task.namespace,
-            workflow_type: Some(common_pb::WorkflowType { name: workflow_type }),
-            workflow_execution: Some(common_pb::WorkflowExecution {
-                workflow_id: task.workflow_id,
-                run_id: task.run_id,
-            }),
-            activity_type: Some(common_pb::ActivityType { name: ai.activity_type }),
-            activity_id: ai.activity_id,
-            header: ai.header,
-            input: ai.input,
-            heartbeat_details: ai.heartbeat_details,
-            scheduled_time: Some(time::timestamp(ai.scheduled_time_ms)),
-            current_attempt_scheduled_time: Some(time::timestamp(ai.attempt_scheduled_time_ms)),
-            started_time: Some(time::timestamp(ai.started_time_ms)),
-            attempt: ai.attempt,
-            schedule_to_close_timeout: Some(time::duration(ai.schedule_to_close_ms)),
-            start_to_close_timeout: Some(time::duration(ai.start_to_close_ms)),
-            heartbeat_timeout: Some(time::duration(ai.heartbeat_ms)),
-            retry_policy: ai.retry_policy,
-            priority: ai.priority,
-            ..Default::default()
-        })
+        let execution = common_pb::WorkflowExecution { workflow_id: task.workflow_id, run_id: task.run_id };
+        Ok(activity_task_response(task.namespace, execution, workflow_type, started))
+    }
+}
+
+/// A started workflow task as a poll (or inline, or eager) response; `events` is the history the
+/// worker gets, transient events included.
+pub(super) fn workflow_task_response(
+    execution: common_pb::WorkflowExecution,
+    workflow_type: String,
+    normal_queue: &str,
+    started: WorkflowTaskStarted,
+    events: Vec<history_pb::HistoryEvent>,
+) -> workflowservice_pb::PollWorkflowTaskQueueResponse {
+    workflowservice_pb::PollWorkflowTaskQueueResponse {
+        task_token: started.token,
+        workflow_execution: Some(execution),
+        workflow_type: Some(common_pb::WorkflowType { name: workflow_type }),
+        previous_started_event_id: started.previous_started_event_id,
+        started_event_id: started.started_event_id,
+        attempt: started.attempt,
+        history: Some(history_pb::History { events }),
+        workflow_execution_task_queue: Some(kernel::normal_task_queue(normal_queue)),
+        scheduled_time: Some(time::timestamp(started.scheduled_time_ms)),
+        started_time: Some(time::timestamp(started.started_time_ms)),
+        messages: started.messages,
+        ..Default::default()
+    }
+}
+
+/// A started activity attempt as a poll (or eager) response.
+pub(super) fn activity_task_response(
+    namespace: String,
+    execution: common_pb::WorkflowExecution,
+    workflow_type: String,
+    started: ActivityStarted,
+) -> workflowservice_pb::PollActivityTaskQueueResponse {
+    let ai = started.info;
+    workflowservice_pb::PollActivityTaskQueueResponse {
+        task_token: started.token,
+        workflow_namespace: namespace,
+        workflow_type: Some(common_pb::WorkflowType { name: workflow_type }),
+        workflow_execution: Some(execution),
+        activity_type: Some(common_pb::ActivityType { name: ai.activity_type }),
+        activity_id: ai.activity_id,
+        header: ai.header,
+        input: ai.input,
+        heartbeat_details: ai.heartbeat_details,
+        scheduled_time: Some(time::timestamp(ai.scheduled_time_ms)),
+        current_attempt_scheduled_time: Some(time::timestamp(ai.attempt_scheduled_time_ms)),
+        started_time: Some(time::timestamp(ai.started_time_ms)),
+        attempt: ai.attempt,
+        schedule_to_close_timeout: Some(time::duration(ai.schedule_to_close_ms)),
+        start_to_close_timeout: Some(time::duration(ai.start_to_close_ms)),
+        heartbeat_timeout: Some(time::duration(ai.heartbeat_ms)),
+        retry_policy: ai.retry_policy,
+        priority: ai.priority,
+        ..Default::default()
     }
 }

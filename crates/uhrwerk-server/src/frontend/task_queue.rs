@@ -22,6 +22,12 @@ impl Frontend {
         }
         super::validate::task_queue_name(self.engine.limits(), &queue.name)?;
         if req.api_mode == enums_pb::DescribeTaskQueueMode::Enhanced as i32 {
+            if queue.kind == enums_pb::TaskQueueKind::Sticky as i32 {
+                return Err(Error::InvalidArgument(
+                    "Enhanced DescribeTaskQueue is not valid for a sticky queue, use api_mode=UNSPECIFIED or a normal queue."
+                        .into(),
+                ));
+            }
             return Ok(self.describe_task_queue_enhanced(&req.namespace, &queue.name, &req));
         }
         let kind = match enums_pb::TaskQueueType::try_from(req.task_queue_type)
@@ -34,7 +40,16 @@ impl Frontend {
             _ => TaskKind::Workflow,
         };
         let (pollers, stats) = self.queue_info(&req.namespace, &queue.name, kind);
-        Ok(pb::DescribeTaskQueueResponse { pollers, stats: req.report_stats.then_some(stats), ..Default::default() })
+        let task_queue_status = req.include_task_queue_status.then(|| taskqueue_pb::TaskQueueStatus {
+            backlog_count_hint: stats.approximate_backlog_count,
+            ..Default::default()
+        });
+        Ok(pb::DescribeTaskQueueResponse {
+            pollers,
+            stats: req.report_stats.then_some(stats),
+            task_queue_status,
+            ..Default::default()
+        })
     }
 
     /// Pollers and statistics of one queue as the API shows them.

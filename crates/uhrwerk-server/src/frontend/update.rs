@@ -38,7 +38,7 @@ impl Frontend {
         wanted: Stage,
         wait: Duration,
     ) -> Result<pb::UpdateWorkflowExecutionResponse> {
-        let deadline = tokio::time::Instant::now() + wait;
+        let deadline = crate::clock::deadline(wait);
         loop {
             let mut watcher = self.engine.watch_history(run_id);
             let st: RunState = self.engine.run_state(namespace, workflow_id, run_id).await?;
@@ -72,7 +72,7 @@ impl Frontend {
             let mut shutdown = self.shutdown.clone();
             let woke = tokio::select! {
                 changed = watcher.changed() => changed.is_ok(),
-                _ = tokio::time::sleep_until(deadline) => false,
+                _ = crate::clock::sleep_until(deadline) => false,
                 _ = shutdown.wait_for(|stop| *stop) => false,
             };
             drop(watcher);

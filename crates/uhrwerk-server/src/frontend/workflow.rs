@@ -59,6 +59,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "RespondQueryTaskCompleted",
     "RecordWorkerHeartbeat",
     "ShutdownWorker",
+    "ResetStickyTaskQueue",
 ];
 
 type RpcResult<T> = std::result::Result<Response<T>, Status>;
@@ -108,15 +109,30 @@ impl Frontend {
         self.namespaces.check(&req.namespace)?;
         validate::start(self.engine.limits(), &mut req)?;
         self.check_search_attributes(&mut req)?;
+        let eager_workflow_id = req.workflow_id.clone();
         let outcome = match update {
             Some(update) => self.engine.start_with_update(req, update).await?,
             None => self.engine.start_workflow(req).await?,
         };
+        let eager_workflow_task = outcome.eager_task.map(|eager| {
+            let execution = uhrwerk_proto::temporal::api::common::v1::WorkflowExecution {
+                workflow_id: eager_workflow_id.clone(),
+                run_id: outcome.run_id.clone(),
+            };
+            super::poll::workflow_task_response(
+                execution,
+                eager.workflow_type,
+                &eager.task_queue,
+                eager.started,
+                eager.events,
+            )
+        });
         Ok(pb::StartWorkflowExecutionResponse {
             run_id: outcome.run_id,
             started: outcome.started,
             status: outcome.status,
             first_execution_run_id: outcome.first_execution_run_id,
+            eager_workflow_task,
             ..Default::default()
         })
     }
@@ -140,7 +156,7 @@ impl Frontend {
         let t = token.clone();
         let queries = self.engine.queries().clone();
         let query_results = std::mem::take(&mut req.query_results);
-        let (legacy, completion) = self
+        let (legacy, completion, inline) = self
             .engine
             .mutate(&token.namespace, &token.workflow_id, &token.run_id, move |ctx, st| {
                 let completion = kernel::complete_workflow_task(ctx, st, &t, req);
@@ -148,7 +164,7 @@ impl Frontend {
                     return Err(kernel::Error::NotFound("Workflow task not found.".into()));
                 }
                 workflow_query::answer_results(&queries, query_results);
-                let legacy = queries.after_completion(&st.run_id, st.workflow_task.is_some());
+                let legacy = queries.after_completion(&st.run_id, st.workflow_task.is_some(), &st.task_queue);
                 let legacy = legacy.into_iter().map(|id| QueryTask {
                     namespace: st.namespace.clone(),
                     workflow_id: st.workflow_id.clone(),
@@ -156,15 +172,61 @@ impl Frontend {
                     task_queue: st.task_queue.clone(),
                     query_id: id,
                 });
-                Ok((legacy.collect::<Vec<_>>(), completion))
+                // The inline next task carries the events after the completed one, all written
+                // by this transition; waiting queries ride along.
+                let inline = match &completion {
+                    Ok(kernel::Completion { new_task: Some(task), .. }) => {
+                        let events: Vec<_> = ctx
+                            .events
+                            .iter()
+                            .filter(|e| e.event_id > task.previous_started_event_id)
+                            .cloned()
+                            .chain(task.transient_events.iter().cloned())
+                            .collect();
+                        Some((events, queries.attach(&st.run_id)))
+                    }
+                    _ => None,
+                };
+                let execution = uhrwerk_proto::temporal::api::common::v1::WorkflowExecution {
+                    workflow_id: st.workflow_id.clone(),
+                    run_id: st.run_id.clone(),
+                };
+                let context = (execution, st.workflow_type.clone(), st.task_queue.clone(), st.namespace.clone());
+                Ok((legacy.collect::<Vec<_>>(), completion.map(|c| (c, context)), inline))
             })
             .await?;
         // Queries the task did not answer, with no task to follow, go out on their own.
         for query in legacy {
             self.engine.matching().offer_query(query);
         }
-        completion?;
-        Ok(pb::RespondWorkflowTaskCompletedResponse::default())
+        let (completion, (execution, workflow_type, task_queue, namespace)) = completion?;
+        let workflow_task = match (completion.new_task, inline) {
+            (Some(task), Some((events, attached))) => {
+                let mut response = super::poll::workflow_task_response(
+                    execution.clone(),
+                    workflow_type.clone(),
+                    &task_queue,
+                    task,
+                    events,
+                );
+                response.queries = attached;
+                Some(response)
+            }
+            _ => None,
+        };
+        let activity_tasks = completion
+            .activity_tasks
+            .into_iter()
+            .map(|started| {
+                super::poll::activity_task_response(
+                    namespace.clone(),
+                    execution.clone(),
+                    workflow_type.clone(),
+                    started,
+                )
+            })
+            .collect();
+        Ok(pb::RespondWorkflowTaskCompletedResponse { workflow_task, activity_tasks, ..Default::default() })
     }
 
     async fn workflow_task_failed(
@@ -339,6 +401,22 @@ impl Frontend {
         })
     }
 
+    async fn reset_sticky(&self, req: pb::ResetStickyTaskQueueRequest) -> Result<pb::ResetStickyTaskQueueResponse> {
+        self.namespaces.check(&req.namespace)?;
+        let execution = req.execution.unwrap_or_default();
+        validate::workflow_id(self.engine.limits(), &execution.workflow_id)?;
+        self.engine
+            .mutate(&req.namespace, &execution.workflow_id, &execution.run_id, |ctx, st| {
+                if !st.is_open() {
+                    return Err(kernel::Error::NotFound("workflow execution already completed".into()));
+                }
+                kernel::reset_sticky_task_queue(ctx, st);
+                Ok(())
+            })
+            .await?;
+        Ok(pb::ResetStickyTaskQueueResponse::default())
+    }
+
     fn system_info(&self) -> pb::GetSystemInfoResponse {
         pb::GetSystemInfoResponse {
             server_version: self.server_version.to_string(),
@@ -350,7 +428,7 @@ impl Frontend {
                 encoded_failure_attributes: true,
                 build_id_based_versioning: false,
                 upsert_memo: true,
-                eager_workflow_start: false,
+                eager_workflow_start: self.engine.limits().enable_eager_workflow_start,
                 sdk_metadata: true,
                 count_group_by_execution_status: true,
                 nexus: false,
@@ -368,13 +446,21 @@ impl Frontend {
         let mut ns = found.ok_or_else(|| {
             Error::NamespaceNotFound(if req.namespace.is_empty() { req.id.clone() } else { req.namespace.clone() })
         })?;
+        self.with_settings_in_force(&mut ns);
+        Ok(ns)
+    }
+
+    /// A namespace's limits and capabilities as this server runs now (the stored record may
+    /// come from a run with other settings).
+    fn with_settings_in_force(&self, ns: &mut pb::DescribeNamespaceResponse) {
         if let Some(info) = ns.namespace_info.as_mut() {
             let limits = info.limits.get_or_insert_with(Default::default);
             limits.blob_size_limit_error = self.engine.limits().blob_size_error as i64;
             limits.memo_size_limit_error = self.engine.limits().memo_size_error as i64;
             limits.workflow_task_completion_size_limit_error = WORKFLOW_TASK_COMPLETION_SIZE_LIMIT;
+            let capabilities = info.capabilities.get_or_insert_with(Default::default);
+            capabilities.eager_workflow_start = self.engine.limits().enable_eager_workflow_start;
         }
-        Ok(ns)
     }
 
     async fn register_namespace(&self, req: pb::RegisterNamespaceRequest) -> Result<pb::RegisterNamespaceResponse> {
@@ -410,7 +496,10 @@ impl WorkflowService for Frontend {
         &self,
         _request: Request<pb::ListNamespacesRequest>,
     ) -> RpcResult<pb::ListNamespacesResponse> {
-        let namespaces = self.namespaces.list();
+        let mut namespaces = self.namespaces.list();
+        for ns in &mut namespaces {
+            self.with_settings_in_force(ns);
+        }
         Ok(Response::new(pb::ListNamespacesResponse { namespaces, next_page_token: Vec::new() }))
     }
 
@@ -484,7 +573,9 @@ impl WorkflowService for Frontend {
         request: Request<pb::GetWorkflowExecutionHistoryRequest>,
     ) -> RpcResult<pb::GetWorkflowExecutionHistoryResponse> {
         let wait = long_poll_wait(&request, MAX_HISTORY_POLL);
-        reply(self.history(request.into_inner(), wait).await)
+        let client = request.metadata().get("client-name").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let sdk_client = !matches!(client, "" | "temporal-cli" | "temporal-ui");
+        reply(self.history(request.into_inner(), wait, sdk_client).await)
     }
 
     async fn describe_workflow_execution(
@@ -713,13 +804,20 @@ impl WorkflowService for Frontend {
         Ok(Response::new(pb::RecordWorkerHeartbeatResponse::default()))
     }
 
+    async fn reset_sticky_task_queue(
+        &self,
+        request: Request<pb::ResetStickyTaskQueueRequest>,
+    ) -> RpcResult<pb::ResetStickyTaskQueueResponse> {
+        reply(self.reset_sticky(request.into_inner()).await)
+    }
+
     async fn shutdown_worker(
         &self,
         request: Request<pb::ShutdownWorkerRequest>,
     ) -> RpcResult<pb::ShutdownWorkerResponse> {
         let req = request.into_inner();
         if !req.sticky_task_queue.is_empty() {
-            self.engine.matching().release_sticky(&req.sticky_task_queue);
+            self.engine.matching().forget_sticky(&req.namespace, &req.sticky_task_queue);
         }
         Ok(Response::new(pb::ShutdownWorkerResponse::default()))
     }

@@ -24,9 +24,14 @@ pub(super) fn query_token(query_id: &str) -> Vec<u8> {
 /// Where a query goes, decided under the run's lock.
 enum Placement {
     Rejected(i32),
-    Legacy(QueryTask),
+    /// A legacy query task, first to the run's sticky queue (with how long its worker has to
+    /// take it) when the run has one.
+    Legacy(QueryTask, Option<(String, Duration)>),
     Buffered,
 }
+
+/// As in Temporal, queries fail fast once the run's workflow task has failed this often.
+const QUERY_FAILED_ATTEMPT: i32 = 3;
 
 impl Frontend {
     pub(super) async fn query(
@@ -62,18 +67,31 @@ impl Frontend {
                         "Workflow execution closed before WorkflowTaskStarted event".into(),
                     ));
                 }
+                if st.is_open() && st.workflow_task.as_ref().is_some_and(|wt| wt.attempt >= QUERY_FAILED_ATTEMPT) {
+                    return Err(kernel::Error::FailedPrecondition(
+                        "Unable to query workflow due to Workflow Task in failed state.".into(),
+                    ));
+                }
                 let (id, rx) = queries.register(&st.run_id, query);
                 let placement = if rejected {
                     Placement::Rejected(status)
                 } else if st.workflow_task.is_none() {
-                    queries.mark_legacy(&id);
-                    Placement::Legacy(QueryTask {
+                    let sticky = (!st.sticky_task_queue.is_empty()).then(|| {
+                        (
+                            st.sticky_task_queue.clone(),
+                            Duration::from_millis(st.sticky_schedule_to_start_ms.max(0) as u64),
+                        )
+                    });
+                    let queue = sticky.as_ref().map_or(&st.task_queue, |(name, _)| name);
+                    queries.mark_legacy(&id, queue);
+                    let task = QueryTask {
                         namespace,
                         workflow_id: st.workflow_id.clone(),
                         run_id: st.run_id.clone(),
-                        task_queue: st.task_queue.clone(),
+                        task_queue: queue.clone(),
                         query_id: id.clone(),
-                    })
+                    };
+                    Placement::Legacy(task, sticky)
                 } else {
                     queries.buffer(&id);
                     Placement::Buffered
@@ -93,13 +111,67 @@ impl Frontend {
                     ..Default::default()
                 });
             }
-            Placement::Legacy(task) => self.engine.matching().offer_query(task),
+            Placement::Legacy(task, None) => self.engine.matching().offer_query(task),
+            Placement::Legacy(task, Some((sticky_queue, sticky_timeout))) => {
+                return self.sticky_query(task, sticky_queue, sticky_timeout, id, rx, wait).await;
+            }
             Placement::Buffered => {}
         }
-        match tokio::time::timeout(wait, rx).await {
-            Ok(Ok(Ok(result))) => Ok(pb::QueryWorkflowResponse { query_result: result, ..Default::default() }),
-            Ok(Ok(Err((message, failure)))) => Err(Error::QueryFailed { message, failure: failure.map(Box::new) }),
-            Ok(Err(_)) | Err(_) => {
+        self.await_query(id, rx, wait).await
+    }
+
+    /// A legacy query on a sticky run: its worker gets it first (with no history: the run is
+    /// cached there) if it takes it within the sticky schedule-to-start timeout; otherwise the
+    /// run's stickiness is reset and the query goes to the normal queue with the full history,
+    /// as in Temporal.
+    async fn sticky_query(
+        &self,
+        mut task: QueryTask,
+        sticky_queue: String,
+        sticky_timeout: Duration,
+        id: String,
+        mut rx: tokio::sync::oneshot::Receiver<crate::queries::Outcome>,
+        wait: Duration,
+    ) -> Result<pb::QueryWorkflowResponse> {
+        let deadline = crate::clock::deadline(wait);
+        if self.engine.matching().sticky_available(&task.namespace, &sticky_queue) {
+            self.engine.matching().offer_query(task.clone());
+            if let Some(answer) = crate::clock::timeout(sticky_timeout.min(wait), &mut rx).await {
+                return query_response(answer, &id, self.engine.queries());
+            }
+        }
+        let run_id = task.run_id.clone();
+        let normal_queue = self
+            .engine
+            .mutate(&task.namespace, &task.workflow_id, &run_id, |ctx, st| {
+                kernel::reset_sticky_task_queue(ctx, st);
+                Ok(st.task_queue.clone())
+            })
+            .await;
+        match normal_queue {
+            Ok(queue) if self.engine.queries().move_legacy(&id, &queue) => {
+                task.task_queue = queue;
+                self.engine.matching().offer_query(task);
+            }
+            // Taken by the sticky worker after all (its answer is on the way), or the run is gone.
+            Ok(_) | Err(Error::NotFound(_)) => {}
+            Err(e) => {
+                self.engine.queries().forget(&id);
+                return Err(e);
+            }
+        }
+        self.await_query(id, rx, crate::clock::remaining(deadline)).await
+    }
+
+    async fn await_query(
+        &self,
+        id: String,
+        rx: tokio::sync::oneshot::Receiver<crate::queries::Outcome>,
+        wait: Duration,
+    ) -> Result<pb::QueryWorkflowResponse> {
+        match crate::clock::timeout(wait, rx).await {
+            Some(answer) => query_response(answer, &id, self.engine.queries()),
+            None => {
                 self.engine.queries().forget(&id);
                 Err(Error::DeadlineExceeded("query timed out before a worker answered it".into()))
             }
@@ -140,5 +212,21 @@ pub(super) fn answer_results(
             Err((result.error_message, result.failure))
         };
         queries.answer(&id, outcome);
+    }
+}
+
+/// The caller's answer from the worker's: a result, a failed handler, or gone.
+fn query_response(
+    answer: std::result::Result<crate::queries::Outcome, tokio::sync::oneshot::error::RecvError>,
+    id: &str,
+    queries: &crate::queries::Queries,
+) -> Result<pb::QueryWorkflowResponse> {
+    match answer {
+        Ok(Ok(result)) => Ok(pb::QueryWorkflowResponse { query_result: result, ..Default::default() }),
+        Ok(Err((message, failure))) => Err(Error::QueryFailed { message, failure: failure.map(Box::new) }),
+        Err(_) => {
+            queries.forget(id);
+            Err(Error::DeadlineExceeded("query timed out before a worker answered it".into()))
+        }
     }
 }
