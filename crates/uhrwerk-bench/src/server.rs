@@ -1,0 +1,131 @@
+//! Servers the driver starts itself: Uhrwerk or the Temporal dev server on a free port and a
+//! fresh SQLite file, ready once GetSystemInfo and DescribeNamespace answer, stopped with SIGTERM.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use temporalio_protos::temporal::api::workflowservice::v1::{DescribeNamespaceRequest, GetSystemInfoRequest};
+
+use crate::client::{Pool, request};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServerKind {
+    Uhrwerk,
+    Temporal,
+}
+
+impl ServerKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            ServerKind::Uhrwerk => "uhrwerk",
+            ServerKind::Temporal => "temporal",
+        }
+    }
+}
+
+pub struct ServerProcess {
+    child: Child,
+    pub kind: ServerKind,
+    pub address: String,
+    pub pid: u32,
+    pub log: PathBuf,
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("no free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+impl ServerProcess {
+    /// Starts `bin` as a `kind` server with its database and log in `dir`.
+    pub fn spawn(kind: ServerKind, bin: &Path, dir: &Path) -> anyhow::Result<ServerProcess> {
+        let port = free_port()?.to_string();
+        let db = dir.join(format!("{}.db", kind.label()));
+        let log = dir.join(format!("{}.log", kind.label()));
+        let mut command = Command::new(bin);
+        command.args(["server", "start-dev", "--ip", "127.0.0.1", "--port", &port, "--db-filename"]).arg(&db);
+        match kind {
+            ServerKind::Uhrwerk => command.args(["--metrics-port", "0"]),
+            ServerKind::Temporal => command.args(["--headless", "--sqlite-pragma", "journal_mode=wal"]),
+        };
+        let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let pid = child.id();
+        Ok(ServerProcess { child, kind, address: format!("127.0.0.1:{port}"), pid, log })
+    }
+
+    /// Waits until the server answers GetSystemInfo and knows the namespace; its version.
+    pub async fn wait_ready(&mut self, namespace: &str, timeout: Duration) -> anyhow::Result<String> {
+        let deadline = Instant::now() + timeout;
+        let mut last_error = String::new();
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("{} exited with {status} before it was ready\n{}", self.kind.label(), self.log_tail());
+            }
+            match self.probe(namespace).await {
+                Ok(version) => return Ok(version),
+                Err(e) => last_error = format!("{e:#}"),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{} not ready after {timeout:?}: {last_error}\n{}", self.kind.label(), self.log_tail())
+    }
+
+    async fn probe(&self, namespace: &str) -> anyhow::Result<String> {
+        let mut client = Pool::connect(&self.address, 1).await?.get();
+        let info = client.get_system_info(request(GetSystemInfoRequest {}, Duration::from_secs(2))).await?;
+        let describe = DescribeNamespaceRequest { namespace: namespace.to_string(), ..Default::default() };
+        client.describe_namespace(request(describe, Duration::from_secs(2))).await?;
+        let version = info.into_inner().server_version;
+        Ok(if version.is_empty() { "version unknown".into() } else { version })
+    }
+
+    /// The last lines of the server's output, for error messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// SIGTERM, then waits up to 30 s for a clean exit before killing it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if self.child.try_wait()?.is_some() {
+            bail!("{} had exited before the end\n{}", self.kind.label(), self.log_tail());
+        }
+        // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
+        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    eprintln!("{} exited with {status} after SIGTERM", self.kind.label());
+                }
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        eprintln!("{} still running 30 s after SIGTERM: killed", self.kind.label());
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for ServerProcess {
+    /// A server left behind by an error is killed, never kept running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
