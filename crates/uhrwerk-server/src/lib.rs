@@ -141,7 +141,16 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         namespaces.list().iter().filter_map(|ns| ns.namespace_info.as_ref().map(|i| i.name.clone())).collect();
     let search_attributes =
         SearchAttributes::load(stores.metadata.clone(), &all_namespaces, &config.search_attributes).await?;
-    let engine = Engine::new(stores, clock, limits, matching.clone(), timers, search_attributes, metrics.clone());
+    let engine = Engine::new(
+        stores,
+        clock,
+        limits,
+        matching.clone(),
+        timers,
+        search_attributes,
+        metrics.clone(),
+        shutdown_rx.clone(),
+    );
     let recovered = engine.recover().await?;
     tokio::spawn(engine.clone().run_timers(shutdown_rx.clone()));
     tokio::spawn(engine.clone().run_transfers(shutdown_rx.clone()));
@@ -157,7 +166,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
     let n_schedules = scheduler.recover().await?;
     tracing::debug!(n_schedules, "schedules resumed");
 
-    let frontend = Frontend::new(engine.clone(), namespaces, scheduler, shutdown_rx.clone(), SERVER_VERSION);
+    let frontend = Frontend::new(engine.clone(), namespaces, scheduler, SERVER_VERSION);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<WorkflowServiceServer<Frontend>>().await;
 

@@ -5,6 +5,7 @@
 //! Invariant: a transition's in-memory state changes only after its batch is durable, and the
 //! transition runs in its own task, so a client that disconnects cannot tear it in half.
 
+pub mod api;
 mod delete;
 mod start;
 mod transfer;
@@ -85,6 +86,8 @@ pub struct Engine {
     close_hook: std::sync::OnceLock<Box<dyn Fn(&RunState) + Send + Sync>>,
     /// Long-poll watchers of run histories: run id -> next event id.
     history_watch: Mutex<HashMap<String, watch::Sender<i64>>>,
+    /// Turns true at server shutdown: long polls answer at once.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl Engine {
@@ -96,6 +99,7 @@ impl Engine {
         timers: Timers,
         search_attributes: SearchAttributes,
         metrics: Arc<Metrics>,
+        shutdown: watch::Receiver<bool>,
     ) -> Arc<Self> {
         let (transfers, transfer_rx) = TransferQueue::new();
         Arc::new(Self {
@@ -112,6 +116,7 @@ impl Engine {
             transfers,
             transfer_rx: Mutex::new(Some(transfer_rx)),
             history_watch: Mutex::default(),
+            shutdown,
         })
     }
 

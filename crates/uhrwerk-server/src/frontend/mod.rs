@@ -1,26 +1,22 @@
-//! The gRPC frontend: request validation and defaulting, long-poll timing, and the mapping of
-//! every RPC onto the engine.
+//! The gRPC frontend: tonic services, request validation and defaulting, long-poll timing, and
+//! the mapping of errors to statuses. Each RPC's work is done by its entry point in
+//! `engine::api`; what the frontend answers itself comes from its registries (namespaces,
+//! search attributes) and the scheduler.
 //!
 //! Invariant: only this module knows tonic (`Status`, metadata, transport).
 
-mod activity;
 mod error;
 mod gate;
-mod history;
-mod list;
+mod multi_operation;
+mod namespace;
 mod operator;
-mod poll;
 mod schedule;
-mod task_queue;
-mod update;
 mod validate;
 mod workflow;
-mod workflow_query;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tonic::codec::CompressionEncoding;
 use uhrwerk_proto::server::operatorservice::operator_service_server::OperatorServiceServer;
 use uhrwerk_proto::server::workflowservice::workflow_service_server::WorkflowServiceServer;
@@ -44,7 +40,6 @@ pub struct Frontend {
     engine: Arc<Engine>,
     namespaces: Namespaces,
     schedules: Arc<Scheduler>,
-    shutdown: watch::Receiver<bool>,
     server_version: &'static str,
     /// Identifies this server's database in GetClusterInfo: the default namespace's id.
     cluster_id: String,
@@ -55,14 +50,13 @@ impl Frontend {
         engine: Arc<Engine>,
         namespaces: Namespaces,
         schedules: Arc<Scheduler>,
-        shutdown: watch::Receiver<bool>,
         server_version: &'static str,
     ) -> Self {
         let cluster_id = namespaces
             .get(crate::namespaces::DEFAULT_NAMESPACE)
             .and_then(|ns| ns.namespace_info.map(|i| i.id))
             .unwrap_or_default();
-        Self { engine, namespaces, schedules, shutdown, server_version, cluster_id }
+        Self { engine, namespaces, schedules, server_version, cluster_id }
     }
 
     pub fn workflow_service(&self) -> Gate<WorkflowServiceServer<Frontend>> {

@@ -26,18 +26,6 @@ pub fn blob(limits: &Limits, payloads: Option<&common_pb::Payloads>) -> Result<(
     Ok(())
 }
 
-/// The failure an activity gets when its result is over the blob limit, as Temporal writes it.
-pub fn result_too_large() -> uhrwerk_proto::temporal::api::failure::v1::Failure {
-    use uhrwerk_proto::temporal::api::failure::v1 as failure_pb;
-    failure_pb::Failure {
-        message: "Complete result exceeds size limit.".into(),
-        failure_info: Some(failure_pb::failure::FailureInfo::ServerFailureInfo(failure_pb::ServerFailureInfo {
-            non_retryable: true,
-        })),
-        ..Default::default()
-    }
-}
-
 pub fn workflow_id(limits: &Limits, id: &str) -> Result<()> {
     if id.is_empty() {
         return Err(invalid("WorkflowId is not set on request."));

@@ -1,0 +1,27 @@
+//! RequestCancelWorkflowExecution: WorkflowExecutionCancelRequested for the workflow to act on.
+
+use std::sync::Arc;
+
+use uhrwerk_core::kernel;
+use uhrwerk_proto::temporal::api::workflowservice::v1 as pb;
+
+use crate::engine::Engine;
+use crate::error::Result;
+
+pub async fn invoke(
+    engine: &Arc<Engine>,
+    req: pb::RequestCancelWorkflowExecutionRequest,
+) -> Result<pb::RequestCancelWorkflowExecutionResponse> {
+    let execution = req.workflow_execution.unwrap_or_default();
+    let first_run = req.first_execution_run_id;
+    let (reason, identity, request_id) = (req.reason, req.identity, req.request_id);
+    engine
+        .mutate(&req.namespace, &execution.workflow_id, &execution.run_id, move |ctx, st| {
+            if !first_run.is_empty() && st.first_execution_run_id != first_run {
+                return Err(kernel::Error::NotFound("workflow execution not found".into()));
+            }
+            kernel::request_cancel_run(ctx, st, &reason, &identity, &request_id)
+        })
+        .await?;
+    Ok(pb::RequestCancelWorkflowExecutionResponse::default())
+}

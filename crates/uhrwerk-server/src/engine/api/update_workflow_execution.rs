@@ -1,0 +1,131 @@
+//! Workflow updates: UpdateWorkflowExecution (admit, then wait for the requested stage) and
+//! PollWorkflowExecutionUpdate. Update-with-start is the frontend's ExecuteMultiOperation, which
+//! combines `start_workflow_execution::with_update` with `invoke`.
+
+use std::time::Duration;
+
+use uhrwerk_core::kernel;
+use uhrwerk_core::state::{RunState, UpdateState};
+use uhrwerk_proto::temporal::api::common::v1 as common_pb;
+use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
+use uhrwerk_proto::temporal::api::update::v1 as update_pb;
+use uhrwerk_proto::temporal::api::workflowservice::v1 as pb;
+
+use std::sync::Arc;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+
+use enums_pb::UpdateWorkflowExecutionLifecycleStage as Stage;
+
+fn stage_of(state: i32) -> Stage {
+    match UpdateState::try_from(state) {
+        Ok(UpdateState::Accepted) => Stage::Accepted,
+        Ok(UpdateState::Completed) => Stage::Completed,
+        _ => Stage::Admitted,
+    }
+}
+
+/// Waits until update `update_id` of the run reaches `wanted`, the run closes, or `wait` ends.
+async fn await_update(
+    engine: &Engine,
+    namespace: &str,
+    workflow_id: &str,
+    run_id: &str,
+    update_id: &str,
+    wanted: Stage,
+    wait: Duration,
+) -> Result<pb::UpdateWorkflowExecutionResponse> {
+    let deadline = crate::clock::deadline(wait);
+    loop {
+        let mut watcher = engine.watch_history(run_id);
+        let st: RunState = engine.run_state(namespace, workflow_id, run_id).await?;
+        let Some(update) = st.updates.get(update_id) else {
+            return Err(Error::NotFound(format!("update {update_id} not found")));
+        };
+        let stage = stage_of(update.state);
+        let update_ref = update_pb::UpdateRef {
+            workflow_execution: Some(common_pb::WorkflowExecution {
+                workflow_id: workflow_id.to_string(),
+                run_id: st.run_id.clone(),
+            }),
+            update_id: update_id.to_string(),
+        };
+        if stage >= wanted || stage == Stage::Completed {
+            return Ok(pb::UpdateWorkflowExecutionResponse {
+                update_ref: Some(update_ref),
+                outcome: if stage == Stage::Completed { update.outcome.clone() } else { None },
+                stage: stage as i32,
+                ..Default::default()
+            });
+        }
+        if !st.is_open() {
+            return Err(if st.status == enums_pb::WorkflowExecutionStatus::ContinuedAsNew as i32 {
+                // The client retries; the update then goes to the new run.
+                Error::Unavailable("workflow continued as new before the update finished; retry".into())
+            } else {
+                Error::NotFound("workflow execution already completed".into())
+            });
+        }
+        let mut shutdown = engine.shutdown.clone();
+        let woke = tokio::select! {
+            changed = watcher.changed() => changed.is_ok(),
+            _ = crate::clock::sleep_until(deadline) => false,
+            _ = shutdown.wait_for(|stop| *stop) => false,
+        };
+        drop(watcher);
+        engine.unwatch_history(run_id);
+        if !woke {
+            return Ok(pb::UpdateWorkflowExecutionResponse {
+                update_ref: Some(update_ref),
+                outcome: None,
+                stage: stage as i32,
+                ..Default::default()
+            });
+        }
+    }
+}
+
+/// `wait`: how long to wait for the stage the request asks for.
+pub async fn invoke(
+    engine: &Arc<Engine>,
+    req: pb::UpdateWorkflowExecutionRequest,
+    wait: Duration,
+) -> Result<pb::UpdateWorkflowExecutionResponse> {
+    let execution = req.workflow_execution.unwrap_or_default();
+    let request = req.request.unwrap_or_default();
+    let update_id = request.meta.as_ref().map(|m| m.update_id.clone()).unwrap_or_default();
+    let wanted =
+        Stage::try_from(req.wait_policy.as_ref().map_or(0, |w| w.lifecycle_stage)).unwrap_or(Stage::Unspecified);
+    let wanted = if wanted == Stage::Unspecified { Stage::Admitted } else { wanted };
+    let first_run = req.first_execution_run_id;
+    let run_id = engine
+        .mutate(&req.namespace, &execution.workflow_id, &execution.run_id, move |ctx, st| {
+            if !first_run.is_empty() && st.first_execution_run_id != first_run {
+                return Err(kernel::Error::NotFound("workflow execution not found".into()));
+            }
+            kernel::admit_update(ctx, st, request)?;
+            Ok(st.run_id.clone())
+        })
+        .await?;
+    await_update(engine, &req.namespace, &execution.workflow_id, &run_id, &update_id, wanted, wait).await
+}
+
+/// PollWorkflowExecutionUpdate.
+pub async fn poll(
+    engine: &Arc<Engine>,
+    req: pb::PollWorkflowExecutionUpdateRequest,
+    wait: Duration,
+) -> Result<pb::PollWorkflowExecutionUpdateResponse> {
+    let update_ref = req.update_ref.unwrap_or_default();
+    let execution = update_ref.workflow_execution.unwrap_or_default();
+    let st = engine.run_state(&req.namespace, &execution.workflow_id, &execution.run_id).await?;
+    let wanted =
+        Stage::try_from(req.wait_policy.as_ref().map_or(0, |w| w.lifecycle_stage)).unwrap_or(Stage::Unspecified);
+    // Without a wait policy the poll does not block: it reports the stage reached.
+    let wanted = if wanted == Stage::Unspecified { Stage::Admitted } else { wanted };
+    let r =
+        await_update(engine, &req.namespace, &execution.workflow_id, &st.run_id, &update_ref.update_id, wanted, wait)
+            .await?;
+    Ok(pb::PollWorkflowExecutionUpdateResponse { outcome: r.outcome, stage: r.stage, update_ref: r.update_ref })
+}
