@@ -61,8 +61,12 @@ pub struct DynamicConfig {
 const ENABLE_EAGER_WORKFLOW_START: &str = "system.enableEagerWorkflowStart";
 const ENABLE_ACTIVITY_EAGER_EXECUTION: &str = "system.enableActivityEagerExecution";
 const WORKFLOW_TASK_RETRY_MAX_INTERVAL: &str = "history.workflowTaskRetryMaxInterval";
+const CACHE_MAX_SIZE: &str = "history.cacheMaxSize";
 const OTHER_KEYS: &[&str] =
-    &[ENABLE_EAGER_WORKFLOW_START, ENABLE_ACTIVITY_EAGER_EXECUTION, WORKFLOW_TASK_RETRY_MAX_INTERVAL];
+    &[ENABLE_EAGER_WORKFLOW_START, ENABLE_ACTIVITY_EAGER_EXECUTION, WORKFLOW_TASK_RETRY_MAX_INTERVAL, CACHE_MAX_SIZE];
+/// Runs kept in memory unless `history.cacheMaxSize` says otherwise. Temporal's default is 512
+/// per shard of its many; Uhrwerk has one.
+pub const DEFAULT_RUN_CACHE_SIZE: usize = 10_000;
 
 /// A limit setting: its Temporal key, how to read it from and write it into `Limits`.
 pub struct LimitKey {
@@ -174,6 +178,11 @@ impl DynamicConfig {
             }
             Some(v) => v.as_f64().filter(|s| *s >= 0.0).map(|s| Some((s * 1000.0) as i64)).ok_or_else(wrong),
         }
+    }
+
+    /// How many runs the engine keeps in memory (`history.cacheMaxSize`).
+    pub fn run_cache_size(&self) -> Result<usize, ConfigError> {
+        Ok(self.int(CACHE_MAX_SIZE)?.map_or(DEFAULT_RUN_CACHE_SIZE, |n| n.max(1) as usize))
     }
 
     /// The kernel limits with these overrides applied.

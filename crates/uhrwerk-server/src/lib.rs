@@ -29,7 +29,7 @@ use uhrwerk_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Persistence, ServerConfig};
-use crate::engine::{Engine, Stores};
+use crate::engine::{Engine, EngineParts, Stores};
 use crate::frontend::Frontend;
 use crate::matching::Matching;
 use crate::namespaces::Namespaces;
@@ -103,6 +103,12 @@ fn remove_ephemeral(path: Option<PathBuf>) {
 
 /// Opens the store, recovers state and starts serving on `config.listen`.
 pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
+    start_with_clock(config, Arc::new(SystemClock)).await
+}
+
+/// `start` with workflow time from `clock` (tests move a `ManualClock` by hand; time skipping
+/// moves its own).
+pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<Running, StartError> {
     let limits = config.dynamic_config.limits()?;
     for key in config.dynamic_config.unknown_keys() {
         tracing::warn!(key, "dynamic config key is not used by Uhrwerk; ignored");
@@ -131,31 +137,32 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         Namespaces::load(stores.metadata.clone(), &config.namespaces, || uuid::Uuid::new_v4().to_string()).await?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let limit_values: Vec<(&'static str, i64)> = config::LIMIT_KEYS.iter().map(|k| (k.key, (k.get)(&limits))).collect();
     let metrics = metrics::Metrics::new(&limit_values);
-    let matching = Matching::new(clock.clone(), metrics.clone(), shutdown_rx.clone());
+    let matching = Matching::new(clock.clone(), metrics.registry(), shutdown_rx.clone());
     tokio::spawn(matching.clone().run_pruning(shutdown_rx.clone()));
     let timers = Timers::default();
     let all_namespaces: Vec<String> =
         namespaces.list().iter().filter_map(|ns| ns.namespace_info.as_ref().map(|i| i.name.clone())).collect();
     let search_attributes =
         SearchAttributes::load(stores.metadata.clone(), &all_namespaces, &config.search_attributes).await?;
-    let engine = Engine::new(
+    let (visibility, metadata) = (stores.visibility.clone(), stores.metadata.clone());
+    let engine = Engine::new(EngineParts {
         stores,
         clock,
         limits,
-        matching.clone(),
+        run_cache_size: config.dynamic_config.run_cache_size()?,
+        matching: matching.clone(),
         timers,
         search_attributes,
-        metrics.clone(),
-        shutdown_rx.clone(),
-    );
+        metrics: metrics.clone(),
+        shutdown: shutdown_rx.clone(),
+    });
     let recovered = engine.recover().await?;
     tokio::spawn(engine.clone().run_timers(shutdown_rx.clone()));
     tokio::spawn(engine.clone().run_transfers(shutdown_rx.clone()));
-    tokio::spawn(retention::run(engine.clone(), namespaces.clone(), shutdown_rx.clone()));
-    let scheduler = Scheduler::new(engine.clone(), shutdown_rx.clone());
+    tokio::spawn(retention::run(engine.clone(), visibility, namespaces.clone(), shutdown_rx.clone()));
+    let scheduler = Scheduler::new(engine.clone(), metadata, shutdown_rx.clone());
     let watcher = Arc::downgrade(&scheduler);
     engine.on_close(Box::new(move |run| {
         let Some(scheduler) = watcher.upgrade() else { return };
@@ -174,7 +181,7 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
         Some(addr) => match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => {
                 let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
-                tokio::spawn(metrics::serve(listener, metrics.clone(), matching, shutdown_rx.clone()));
+                tokio::spawn(metrics::serve(listener, metrics.clone(), shutdown_rx.clone()));
                 Some(bound)
             }
             Err(source) if config.metrics_best_effort => {

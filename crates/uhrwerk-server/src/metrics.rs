@@ -3,20 +3,14 @@
 
 use std::sync::Arc;
 
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
-};
-use prometheus::{GaugeVec, exponential_buckets};
+use prometheus::exponential_buckets;
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 use tokio::sync::watch;
-use uhrwerk_core::kernel::limits::{
-    HISTORY_COUNT_EXCEEDED, HISTORY_SIZE_EXCEEDED, SUGGESTION_IGNORED_AFTER, WARN_LIMITS,
-};
+use uhrwerk_core::kernel::limits::{SUGGESTION_IGNORED_AFTER, WARN_LIMITS};
 use uhrwerk_core::state::RunState;
 use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
 use uhrwerk_proto::temporal::api::history::v1::HistoryEvent;
 use uhrwerk_proto::temporal::api::history::v1::history_event::Attributes;
-
-use crate::matching::Matching;
 
 /// Every metric the server exports.
 pub struct Metrics {
@@ -24,14 +18,6 @@ pub struct Metrics {
     pub service_requests: IntCounterVec,
     pub service_errors: IntCounterVec,
     pub service_latency: HistogramVec,
-    pub task_schedule_to_start_latency: HistogramVec,
-    pub poll_success: IntCounterVec,
-    pub poll_success_sync: IntCounterVec,
-    pub poll_timeouts: IntCounterVec,
-    pub no_poller_tasks: IntCounterVec,
-    approximate_backlog_count: IntGaugeVec,
-    approximate_backlog_age_seconds: GaugeVec,
-    pollers: IntGaugeVec,
     history_size: HistogramVec,
     history_count: HistogramVec,
     limit: IntGaugeVec,
@@ -41,6 +27,8 @@ pub struct Metrics {
     continue_as_new: IntCounterVec,
     workflow_task_failures: IntCounterVec,
     nondeterminism_failures: IntCounterVec,
+    /// Runs whose state is in memory now (at most `history.cacheMaxSize`).
+    pub runs_in_memory: prometheus::IntGauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -62,19 +50,10 @@ fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str], bucke
     metric
 }
 
-const QUEUE: &[&str] = &["namespace", "taskqueue", "task_type"];
 const WORKFLOW: &[&str] = &["namespace", "workflow_type"];
 
 fn latency_buckets() -> Vec<f64> {
     vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]
-}
-
-/// The `task_type` label of a task kind, as Temporal writes it.
-pub fn task_type(kind: uhrwerk_storage::TaskKind) -> &'static str {
-    match kind {
-        uhrwerk_storage::TaskKind::Workflow => "Workflow",
-        uhrwerk_storage::TaskKind::Activity => "Activity",
-    }
 }
 
 impl Metrics {
@@ -95,43 +74,6 @@ impl Metrics {
                 "Time to answer a request, in seconds (long polls included).",
                 &["operation"],
                 latency_buckets(),
-            ),
-            task_schedule_to_start_latency: histogram(
-                r,
-                "task_schedule_to_start_latency",
-                "Time tasks waited in their queue for a poller, in seconds.",
-                QUEUE,
-                latency_buckets(),
-            ),
-            poll_success: counter(r, "poll_success", "Polls that received a task.", QUEUE),
-            poll_success_sync: counter(
-                r,
-                "poll_success_sync",
-                "Polls that received a task handed over while they waited.",
-                QUEUE,
-            ),
-            poll_timeouts: counter(r, "poll_timeouts", "Polls that ended without a task.", QUEUE),
-            no_poller_tasks: counter(
-                r,
-                "no_poller_tasks",
-                "Tasks added to a queue that no worker polled in the last five minutes.",
-                QUEUE,
-            ),
-            approximate_backlog_count: gauge(r, "approximate_backlog_count", "Tasks waiting in a queue.", QUEUE),
-            approximate_backlog_age_seconds: {
-                let metric = GaugeVec::new(
-                    Opts::new("approximate_backlog_age_seconds", "Age of the oldest waiting task, in seconds."),
-                    QUEUE,
-                )
-                .expect("valid metric definition");
-                r.register(Box::new(metric.clone())).expect("metric registered once");
-                metric
-            },
-            pollers: gauge(
-                r,
-                "uhrwerk_pollers",
-                "Distinct worker identities that polled a queue in the last five minutes.",
-                QUEUE,
             ),
             history_size: histogram(
                 r,
@@ -179,6 +121,15 @@ impl Metrics {
                 "Workflow task failures caused by non-determinism.",
                 WORKFLOW,
             ),
+            runs_in_memory: {
+                let metric = prometheus::IntGauge::new(
+                    "uhrwerk_runs_in_memory",
+                    "Workflow ids whose latest run is held in memory (at most history.cacheMaxSize).",
+                )
+                .expect("valid metric definition");
+                r.register(Box::new(metric.clone())).expect("metric registered once");
+                metric
+            },
             registry,
         };
         for (key, value) in limit_keys {
@@ -189,8 +140,18 @@ impl Metrics {
 
     /// Counts what a committed transition of a run tells: warn-limit crossings, ignored
     /// continue-as-new suggestions, workflow task failures, and the close of the run.
-    pub fn transition(&self, before: Option<&RunState>, after: &RunState, events: &[HistoryEvent]) {
+    /// `limit_terminated`: the key of the history limit that terminated the run, if one did.
+    pub fn transition(
+        &self,
+        before: Option<&RunState>,
+        after: &RunState,
+        events: &[HistoryEvent],
+        limit_terminated: Option<&'static str>,
+    ) {
         let labels = [after.namespace.as_str(), after.workflow_type.as_str()];
+        if let Some(limit) = limit_terminated {
+            self.history_limit_terminations.with_label_values(&[labels[0], labels[1], limit]).inc();
+        }
         let old_warned = before.map_or(0, |b| b.warned_limits);
         for (bit, name) in WARN_LIMITS {
             if after.warned_limits & bit != 0 && old_warned & bit == 0 {
@@ -212,16 +173,6 @@ impl Metrics {
                         self.nondeterminism_failures.with_label_values(&labels).inc();
                     }
                 }
-                Some(Attributes::WorkflowExecutionTerminatedEventAttributes(a)) => {
-                    let limit = match a.reason.as_str() {
-                        HISTORY_COUNT_EXCEEDED => Some("limit.historyCount.error"),
-                        HISTORY_SIZE_EXCEEDED => Some("limit.historySize.error"),
-                        _ => None,
-                    };
-                    if let Some(limit) = limit {
-                        self.history_limit_terminations.with_label_values(&[labels[0], labels[1], limit]).inc();
-                    }
-                }
                 Some(Attributes::WorkflowExecutionContinuedAsNewEventAttributes(_)) => {
                     self.continue_as_new.with_label_values(&labels).inc()
                 }
@@ -234,43 +185,28 @@ impl Metrics {
         }
     }
 
-    /// The text exposition, with the task queue gauges read from matching now.
-    pub fn render(&self, matching: &Matching) -> String {
-        self.approximate_backlog_count.reset();
-        self.approximate_backlog_age_seconds.reset();
-        self.pollers.reset();
-        for (namespace, queue, kind) in matching.queues() {
-            let info = matching.describe(&namespace, &queue, kind);
-            let labels = [namespace.as_str(), queue.as_str(), task_type(kind)];
-            self.approximate_backlog_count.with_label_values(&labels).set(info.backlog as i64);
-            self.approximate_backlog_age_seconds.with_label_values(&labels).set(info.backlog_age_ms as f64 / 1000.0);
-            self.pollers.with_label_values(&labels).set(info.pollers.len() as i64);
-        }
+    /// The registry other parts (matching) register their own metrics in.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The text exposition of every registered metric.
+    pub fn render(&self) -> String {
         let mut out = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
             tracing::warn!("failed to encode metrics: {e}");
         }
         String::from_utf8(out).unwrap_or_default()
     }
-
-    /// A latency timer of one queue's schedule-to-start.
-    pub fn schedule_to_start(&self, namespace: &str, queue: &str, kind: uhrwerk_storage::TaskKind) -> Histogram {
-        self.task_schedule_to_start_latency.with_label_values(&[namespace, queue, task_type(kind)])
-    }
 }
 
 /// Serves `GET /metrics` on `listener` until shutdown.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    metrics: Arc<Metrics>,
-    matching: Matching,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
-            let (metrics, matching) = (metrics.clone(), matching.clone());
-            async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render(&matching)) }
+            let metrics = metrics.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.render()) }
         }),
     );
     let stop = async move {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use uhrwerk_storage::VisibilityStore;
 
 use crate::engine::Engine;
 use crate::namespaces::Namespaces;
@@ -35,12 +36,12 @@ fn interval(retentions: &[(String, i64)]) -> Duration {
 }
 
 /// Deletes every expired run once; returns how many went.
-pub async fn sweep(engine: &Arc<Engine>, namespaces: &Namespaces) -> usize {
+pub async fn sweep(engine: &Arc<Engine>, store: &dyn VisibilityStore, namespaces: &Namespaces) -> usize {
     let mut deleted = 0;
     for (namespace, retention_ms) in retentions(namespaces) {
         let cutoff = engine.now_ms().saturating_sub(retention_ms);
         loop {
-            let keys = match engine.visibility().expired_runs(&namespace, cutoff, BATCH).await {
+            let keys = match store.expired_runs(&namespace, cutoff, BATCH).await {
                 Ok(keys) => keys,
                 Err(e) => {
                     tracing::warn!(namespace, "failed to find expired runs: {e}");
@@ -66,17 +67,23 @@ pub async fn sweep(engine: &Arc<Engine>, namespaces: &Namespaces) -> usize {
 
 /// Sweeps until shutdown. The interval is looked at again every second, so that a namespace
 /// registered with a short retention is served without waiting out a long interval.
-pub async fn run(engine: Arc<Engine>, namespaces: Namespaces, mut shutdown: watch::Receiver<bool>) {
-    let mut last_sweep = tokio::time::Instant::now();
-    sweep(&engine, &namespaces).await;
+pub async fn run(
+    engine: Arc<Engine>,
+    store: Arc<dyn VisibilityStore>,
+    namespaces: Namespaces,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut last_sweep_ms = engine.now_ms();
+    sweep(&engine, store.as_ref(), &namespaces).await;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(MIN_INTERVAL) => {}
+            _ = engine.clock().sleep_until(engine.now_ms() + MIN_INTERVAL.as_millis() as i64) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
-        if last_sweep.elapsed() >= interval(&retentions(&namespaces)) {
-            last_sweep = tokio::time::Instant::now();
-            sweep(&engine, &namespaces).await;
+        let due = interval(&retentions(&namespaces)).as_millis() as i64;
+        if engine.now_ms() - last_sweep_ms >= due {
+            last_sweep_ms = engine.now_ms();
+            sweep(&engine, store.as_ref(), &namespaces).await;
         }
     }
 }

@@ -36,14 +36,31 @@ pub fn count_exceeded(limits: &Limits, st: &RunState) -> bool {
     st.is_open() && st.next_event_id - 1 > limits.history_count_error
 }
 
+/// A history error limit that terminated a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryLimit {
+    Count,
+    Size,
+}
+
+impl HistoryLimit {
+    /// The limit's dynamic-config key.
+    pub fn key(self) -> &'static str {
+        match self {
+            HistoryLimit::Count => "limit.historyCount.error",
+            HistoryLimit::Size => "limit.historySize.error",
+        }
+    }
+}
+
 /// Terminates a run for its history count, on the state before the dropped transition.
-pub fn terminate_over_count(ctx: &mut Ctx<'_>, st: &mut RunState) -> bool {
-    super::terminate_run(ctx, st, HISTORY_COUNT_EXCEEDED, None, SERVER_IDENTITY).is_ok()
+pub fn terminate_over_count(ctx: &mut Ctx<'_>, st: &mut RunState) -> Option<HistoryLimit> {
+    super::terminate_run(ctx, st, HISTORY_COUNT_EXCEEDED, None, SERVER_IDENTITY).is_ok().then_some(HistoryLimit::Count)
 }
 
 /// Records warn-level breaches of the history and terminates a run over an error limit, as
-/// Temporal does at the end of each transition. Returns whether the run was terminated.
-pub fn enforce_history_limits(ctx: &mut Ctx<'_>, st: &mut RunState) -> bool {
+/// Temporal does at the end of each transition. Returns the limit that terminated the run.
+pub fn enforce_history_limits(ctx: &mut Ctx<'_>, st: &mut RunState) -> Option<HistoryLimit> {
     let count = st.next_event_id - 1;
     let size = st.history_size_bytes;
     if count > ctx.limits.history_count_warn {
@@ -53,16 +70,16 @@ pub fn enforce_history_limits(ctx: &mut Ctx<'_>, st: &mut RunState) -> bool {
         st.warned_limits |= WARN_HISTORY_SIZE;
     }
     if !st.is_open() {
-        return false;
+        return None;
     }
-    let reason = if count > ctx.limits.history_count_error {
-        HISTORY_COUNT_EXCEEDED
+    let (reason, limit) = if count > ctx.limits.history_count_error {
+        (HISTORY_COUNT_EXCEEDED, HistoryLimit::Count)
     } else if size > ctx.limits.history_size_error {
-        HISTORY_SIZE_EXCEEDED
+        (HISTORY_SIZE_EXCEEDED, HistoryLimit::Size)
     } else {
-        return false;
+        return None;
     };
-    super::terminate_run(ctx, st, reason, None, SERVER_IDENTITY).is_ok()
+    super::terminate_run(ctx, st, reason, None, SERVER_IDENTITY).is_ok().then_some(limit)
 }
 
 /// `history.maximumSignalsPerExecution`: the message Temporal answers a signal over it with.

@@ -1706,8 +1706,7 @@ fn eager_activities_start_for_the_completing_worker() {
     assert!(effects.contains(&"DispatchActivityTask tq #6 attempt 1".to_string()), "{effects:?}");
     assert_eq!(run.st.activities[&5].state, ActivityState::Started as i32);
 
-    let mut limits = Limits::default();
-    limits.enable_activity_eager_execution = false;
+    let limits = Limits { enable_activity_eager_execution: false, ..Default::default() };
     let mut run = Run::start_with(limits, start_request());
     let task = run.poll_workflow_task();
     let mut eager = activity("eager");

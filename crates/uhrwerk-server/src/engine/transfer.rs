@@ -83,7 +83,7 @@ impl Engine {
                         kind = ?row.task.transfer_kind(),
                         "failed to carry out a transfer task, retrying in {delay:?}: {e}"
                     );
-                    tokio::time::sleep(delay).await;
+                    crate::clock::sleep(delay).await;
                     delay = (delay * 2).min(MAX_RETRY_DELAY);
                 }
             }

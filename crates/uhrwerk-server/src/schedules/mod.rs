@@ -11,7 +11,6 @@ mod tick;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use prost::Message;
 use tokio::sync::{Notify, watch};
@@ -20,6 +19,7 @@ use uhrwerk_proto::temporal::api::common::v1 as common_pb;
 use uhrwerk_proto::temporal::api::schedule::v1 as schedule_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
 use uhrwerk_schedule::CompiledSpec;
+use uhrwerk_storage::MetadataStore;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -53,6 +53,8 @@ struct Entry {
 pub struct Scheduler {
     me: std::sync::Weak<Scheduler>,
     engine: Arc<Engine>,
+    /// Where schedule records are kept.
+    store: Arc<dyn MetadataStore>,
     entries: Mutex<HashMap<Key, Arc<Entry>>>,
     /// Schedules deleted since start, which Temporal reports differently from unknown ones.
     deleted: Mutex<std::collections::HashSet<Key>>,
@@ -72,10 +74,11 @@ fn not_found(schedule_id: &str) -> Error {
 const DEFAULT_CATCHUP_SECS: i64 = 365 * 24 * 3600;
 
 impl Scheduler {
-    pub fn new(engine: Arc<Engine>, shutdown: watch::Receiver<bool>) -> Arc<Self> {
+    pub fn new(engine: Arc<Engine>, store: Arc<dyn MetadataStore>, shutdown: watch::Receiver<bool>) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
             engine,
+            store,
             entries: Mutex::default(),
             deleted: Mutex::default(),
             shutdown,
@@ -88,7 +91,7 @@ impl Scheduler {
 
     /// Loads every stored schedule and starts its task.
     pub async fn recover(&self) -> Result<usize> {
-        let rows = self.engine.metadata().schedules().await?;
+        let rows = self.store.schedules().await?;
         let n = rows.len();
         for row in rows {
             let record = ScheduleRecord::decode(row.data.as_slice())
@@ -146,11 +149,11 @@ impl Scheduler {
                     }
                 }
             };
-            let wait = next_wake.map_or(Duration::from_secs(3600), |at| {
-                Duration::from_millis((at - self.engine.now_ms()).clamp(1, 3_600_000) as u64)
-            });
+            // At the next action time, at most an hour of workflow time away, or when woken.
+            let now = self.engine.now_ms();
+            let wake_at = next_wake.map_or(now + 3_600_000, |at| at.clamp(now + 1, now + 3_600_000));
             tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
+                _ = self.engine.clock().sleep_until(wake_at) => {}
                 _ = entry.wake.notified() => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
@@ -158,7 +161,7 @@ impl Scheduler {
     }
 
     async fn persist(&self, namespace: &str, schedule_id: &str, record: Option<&ScheduleRecord>) -> Result<()> {
-        let store = self.engine.metadata();
+        let store = &self.store;
         match record {
             Some(record) => store.put_schedule(namespace, schedule_id, record.encode_to_vec()).await?,
             None => store.delete_schedule(namespace, schedule_id).await?,

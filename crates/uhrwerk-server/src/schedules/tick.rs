@@ -94,8 +94,8 @@ impl Scheduler {
     /// The failure message of a closed run's close event, or its status when it has none.
     async fn close_message(&self, run: &uhrwerk_core::state::RunState) -> String {
         use uhrwerk_proto::temporal::api::history::v1::history_event::Attributes;
-        let events = self.engine.executions().events(&run.run_id, run.close_event_id, 1).await.unwrap_or_default();
-        let message = events.into_iter().next().and_then(|e| match e.attributes {
+        let close = self.engine.close_event(run).await.ok().flatten();
+        let message = close.and_then(|e| match e.attributes {
             Some(Attributes::WorkflowExecutionFailedEventAttributes(a)) => a.failure.map(|f| f.message),
             _ => None,
         });

@@ -17,6 +17,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 use uhrwerk_proto::wkt;
 use uhrwerk_server::Running;
+use uhrwerk_server::clock::ManualClock;
 use uhrwerk_server::config::{DynamicConfig, Persistence, ServerConfig};
 use workflowservice_pb::workflow_service_client::WorkflowServiceClient;
 
@@ -28,16 +29,20 @@ pub const TASK_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Starts a server on a free port.
 pub async fn start_server(persistence: Persistence) -> Running {
-    let config = ServerConfig {
+    uhrwerk_server::start(test_config(persistence, &[])).await.expect("server starts")
+}
+
+/// The configuration of a test server, with `KEY=JSON` dynamic config values.
+pub fn test_config(persistence: Persistence, dynamic_config: &[&str]) -> ServerConfig {
+    ServerConfig {
         listen: "127.0.0.1:0".parse().expect("valid address"),
         persistence,
         namespaces: Vec::new(),
-        dynamic_config: DynamicConfig::parse([]).expect("empty dynamic config"),
+        dynamic_config: DynamicConfig::parse(dynamic_config.iter().copied()).expect("valid dynamic config"),
         search_attributes: Vec::new(),
         metrics_listen: Some("127.0.0.1:0".parse().expect("valid address")),
         metrics_best_effort: false,
-    };
-    uhrwerk_server::start(config).await.expect("server starts")
+    }
 }
 
 pub async fn connect(addr: SocketAddr) -> Client {
@@ -66,6 +71,14 @@ impl TestServer {
 
     pub async fn with(persistence: Persistence) -> Self {
         let running = start_server(persistence).await;
+        let client = connect(running.addr).await;
+        Self { running, client }
+    }
+
+    /// A server whose workflow time is `clock` and with `dynamic_config` values.
+    pub async fn with_clock(clock: std::sync::Arc<ManualClock>, dynamic_config: &[&str]) -> Self {
+        let config = test_config(Persistence::Ephemeral, dynamic_config);
+        let running = uhrwerk_server::start_with_clock(config, clock).await.expect("server starts");
         let client = connect(running.addr).await;
         Self { running, client }
     }

@@ -14,5 +14,6 @@ mod start;
 mod system;
 mod tokens;
 mod transport;
+mod virtual_time;
 mod visibility;
 mod workflow;

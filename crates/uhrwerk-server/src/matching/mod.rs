@@ -17,7 +17,9 @@ use tokio::sync::{oneshot, watch};
 use uhrwerk_storage::{OutboxTask, TaskKind};
 
 use crate::clock::Clock;
-use crate::metrics::{Metrics, task_type};
+use metrics::{QueueGauges, QueueMetrics, task_type};
+
+mod metrics;
 
 type QueueKey = (String, String, TaskKind);
 
@@ -130,16 +132,21 @@ pub struct Matching {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
-    metrics: Arc<Metrics>,
+    metrics: QueueMetrics,
     queues: Mutex<HashMap<QueueKey, Queue>>,
     shutdown: watch::Receiver<bool>,
 }
 
 impl Matching {
-    pub fn new(clock: Arc<dyn Clock>, metrics: Arc<Metrics>, shutdown: watch::Receiver<bool>) -> Self {
-        Self { inner: Arc::new(Inner { clock, metrics, queues: Mutex::default(), shutdown }) }
+    /// Matching registers its metrics in `registry`: counters it moves, and the queue gauges
+    /// read at each scrape.
+    pub fn new(clock: Arc<dyn Clock>, registry: &prometheus::Registry, shutdown: watch::Receiver<bool>) -> Self {
+        let metrics = QueueMetrics::new(registry);
+        let inner = Arc::new(Inner { clock, metrics, queues: Mutex::default(), shutdown });
+        registry.register(Box::new(QueueGauges::new(Arc::downgrade(&inner)))).expect("queue gauges registered once");
+        Self { inner }
     }
 
     /// Offers a task on its own queue: to the oldest waiting poll, or to the back of the queue.
@@ -234,10 +241,8 @@ impl Matching {
             if let Some((task, queued_at)) = queue.tasks.pop_front() {
                 record(&mut queue.dispatched, now);
                 self.inner.metrics.poll_success.with_label_values(&[namespace, label, task_type(kind)]).inc();
-                self.inner
-                    .metrics
-                    .schedule_to_start(namespace, label, kind)
-                    .observe((now - queued_at).max(0) as f64 / 1000.0);
+                let waited = (now - queued_at).max(0) as f64 / 1000.0;
+                self.inner.metrics.observe_schedule_to_start(namespace, label, kind, waited);
                 return Some(task);
             }
             let (tx, rx) = oneshot::channel();
@@ -261,7 +266,7 @@ impl Matching {
         if task.is_some() {
             self.inner.metrics.poll_success.with_label_values(&labels).inc();
             self.inner.metrics.poll_success_sync.with_label_values(&labels).inc();
-            self.inner.metrics.schedule_to_start(namespace, label, kind).observe(0.0);
+            self.inner.metrics.observe_schedule_to_start(namespace, label, kind, 0.0);
         } else {
             self.inner.metrics.poll_timeouts.with_label_values(&labels).inc();
         }
