@@ -54,6 +54,25 @@ pub struct Settings {
     pub activity_pollers: usize,
     pub cache_size: usize,
     pub connections: usize,
+    /// The timer each `open-timers` workflow waits on, in seconds.
+    pub timer_seconds: u64,
+    /// Workflows the Temporal dev server gets in `open-timers` (at most `workflows`; 0 skips it).
+    pub temporal_workflows: usize,
+    /// Seconds without load before `open-timers` reads memory (idle, loaded, after a restart).
+    pub settle_seconds: u64,
+    /// Starts on a fresh empty database for the ready time and idle memory (`open-timers`).
+    pub fresh_starts: usize,
+}
+
+impl Settings {
+    /// The workloads of the capacity run ([`run_target`]): all but `open-timers`.
+    pub fn capacity_workloads(&self) -> Vec<Workload> {
+        self.workloads.iter().copied().filter(|w| *w != Workload::OpenTimers).collect()
+    }
+
+    pub fn open_timers(&self) -> bool {
+        self.workloads.contains(&Workload::OpenTimers)
+    }
 }
 
 /// The server under test.
@@ -170,6 +189,7 @@ pub async fn run_target(target: &Target, settings: &Settings) -> anyhow::Result<
             workflow_pollers: settings.workflow_pollers,
             activity_pollers: settings.activity_pollers,
             cache_size: settings.cache_size,
+            timer_permits: None,
         },
     );
     let starter = Arc::new(Starter {
@@ -185,7 +205,7 @@ pub async fn run_target(target: &Target, settings: &Settings) -> anyhow::Result<
 
     let mut workloads = Vec::new();
     let mut failures = 0;
-    for &workload in &settings.workloads {
+    for workload in settings.capacity_workloads() {
         let report = session.run_workload(&target.label, workload).await;
         failures += report.warmup_failures
             + report.sequential.as_ref().map_or(0, |p| p.failures)
@@ -518,7 +538,7 @@ impl Starter {
 }
 
 /// Repeats `call` while it fails with a transient error, with a growing pause, until `deadline`.
-async fn with_retries<T, F, Fut>(deadline: Instant, mut call: F) -> Result<T, tonic::Status>
+pub(crate) async fn with_retries<T, F, Fut>(deadline: Instant, mut call: F) -> Result<T, tonic::Status>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, tonic::Status>>,
@@ -535,10 +555,10 @@ where
     }
 }
 
-fn unique_nanos() -> u128 {
+pub(crate) fn unique_nanos() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "host".into())
 }

@@ -1,10 +1,12 @@
 //! `uhrwerk-bench`: the capacity benchmark driver. Command line, the three modes (a running
 //! server, one server it starts, or `--compare`: Uhrwerk and the Temporal dev server one after
-//! the other), the report on stdout and the exit code.
+//! the other), the `open-timers` workload on servers of its own, the report on stdout and the
+//! exit code.
 
 mod client;
 mod driver;
 mod history;
+mod open_timers;
 mod procfs;
 mod report;
 mod server;
@@ -20,6 +22,7 @@ use anyhow::Context;
 use clap::{ArgAction, Parser, ValueEnum};
 
 use crate::driver::{ServerReport, Settings, Target};
+use crate::open_timers::OpenTimersReport;
 use crate::report::Report;
 use crate::server::{ServerKind, ServerProcess};
 use crate::workload::Workload;
@@ -63,15 +66,17 @@ struct Args {
     #[arg(long)]
     keep_data: bool,
 
-    /// Workloads to run, comma-separated or repeated.
+    /// Workloads to run, comma-separated or repeated (`all` leaves out `open-timers`).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
     workload: Vec<WorkloadArg>,
 
-    /// Workflows in the saturation phase of each workload.
+    /// Workflows in the saturation phase of each workload; for `open-timers`, the workflows left
+    /// open waiting on their timer.
     #[arg(long, default_value_t = 2000)]
     workflows: usize,
 
-    /// Workflows in flight at once in the saturation phase.
+    /// Workflows in flight at once in the saturation phase; for `open-timers`, workflows started
+    /// but not yet waiting on their timer.
     #[arg(long, default_value_t = 200)]
     concurrency: usize,
 
@@ -91,6 +96,26 @@ struct Args {
     /// The timer of the `timer` workload, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     timer_ms: u64,
+
+    /// The timer each `open-timers` workflow starts and waits on, in seconds (1 day: none fires
+    /// during the measurement).
+    #[arg(long, default_value_t = 86_400)]
+    timer_seconds: u64,
+
+    /// `open-timers`: seconds without load before each memory reading (idle, with every workflow
+    /// waiting, after each restart).
+    #[arg(long, default_value_t = 5)]
+    settle_seconds: u64,
+
+    /// `open-timers`: starts on a fresh empty database before the run, for the time until the
+    /// server answers (best and median) and its memory then; 0 skips them.
+    #[arg(long, default_value_t = 10)]
+    fresh_starts: usize,
+
+    /// `open-timers` with --compare or --server temporal: workflows the Temporal dev server gets
+    /// (at most --workflows; it cannot take a million in reasonable time); 0 skips it.
+    #[arg(long, default_value_t = 2000)]
+    temporal_workflows: usize,
 
     /// Sequential activities of each `long-history` workflow.
     #[arg(long, default_value_t = 1000)]
@@ -159,8 +184,11 @@ enum WorkloadArg {
     Signal,
     /// --long-history-activities sequential activities; cost per activity early and late.
     LongHistory,
-    /// All of the above.
+    /// All of the above (not open-timers).
     All,
+    /// --workflows workflows left open on a --timer-seconds timer: memory per open workflow,
+    /// database size, restart time after SIGTERM and SIGKILL (needs --server or --compare).
+    OpenTimers,
 }
 
 impl Args {
@@ -174,6 +202,7 @@ impl Args {
                 WorkloadArg::Timer => vec![Workload::Timer],
                 WorkloadArg::Signal => vec![Workload::Signal],
                 WorkloadArg::LongHistory => vec![Workload::LongHistory],
+                WorkloadArg::OpenTimers => vec![Workload::OpenTimers],
             };
             for w in add {
                 if !workloads.contains(&w) {
@@ -199,6 +228,10 @@ impl Args {
             activity_pollers: self.activity_pollers.max(1),
             cache_size: self.cache_size,
             connections: self.connections.max(1),
+            timer_seconds: self.timer_seconds,
+            temporal_workflows: self.temporal_workflows,
+            settle_seconds: self.settle_seconds,
+            fresh_starts: self.fresh_starts,
         }
     }
 
@@ -246,7 +279,13 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
     let kinds: Vec<ServerKind> =
         if args.compare { vec![ServerKind::Uhrwerk, ServerKind::Temporal] } else { args.server.into_iter().collect() };
     let mut servers = Vec::new();
+    let mut open_timers = Vec::new();
     if kinds.is_empty() {
+        if settings.open_timers() {
+            anyhow::bail!(
+                "the open-timers workload starts and restarts the server itself: use --server uhrwerk|temporal or --compare"
+            );
+        }
         let target = Target {
             label: args.address.clone(),
             address: args.address.clone(),
@@ -268,35 +307,73 @@ async fn run(args: &Args) -> anyhow::Result<Report> {
         } else {
             let _ = std::fs::remove_dir_all(&dir);
         }
-        servers = result?;
+        (servers, open_timers) = result?;
     }
-    Ok(Report { date: procfs::now_utc(), machine: procfs::machine(), settings, servers })
+    Ok(Report { date: procfs::now_utc(), machine: procfs::machine(), settings, servers, open_timers })
 }
 
-/// Starts each server in turn (never two at once), measures it and stops it.
+/// Starts each server in turn (never two at once), measures it and stops it; `open-timers`
+/// gets fresh servers of its own after the other workloads.
 async fn run_started(
     args: &Args,
     settings: &Settings,
     kinds: &[ServerKind],
     dir: &Path,
-) -> anyhow::Result<Vec<ServerReport>> {
+) -> anyhow::Result<(Vec<ServerReport>, Vec<OpenTimersReport>)> {
     let mut reports = Vec::new();
+    let mut open = Vec::new();
     for &kind in kinds {
-        eprintln!("starting {} ({})", kind.label(), args.bin(kind).display());
-        let mut process = ServerProcess::spawn(kind, args.bin(kind), dir)?;
-        let version = process.wait_ready(&settings.namespace, Duration::from_secs(args.ready_timeout)).await?;
-        let target = Target {
-            label: kind.label().to_string(),
-            address: process.address.clone(),
-            pid: Some(process.pid),
-            version,
-        };
-        let report = driver::run_target(&target, settings).await;
-        let stopped = process.stop().await;
-        reports.push(report?);
-        stopped?;
+        if !settings.capacity_workloads().is_empty() {
+            reports.push(run_capacity(args, settings, kind, dir).await?);
+        }
+        if settings.open_timers() {
+            let workflows = match kind {
+                ServerKind::Uhrwerk => settings.workflows,
+                ServerKind::Temporal => settings.workflows.min(settings.temporal_workflows),
+            };
+            if workflows == 0 {
+                let note = match kind {
+                    ServerKind::Temporal if settings.workflows > 0 => {
+                        "skipped (--temporal-workflows 0): the dev server cannot take large N in reasonable time"
+                    }
+                    _ => "skipped: --workflows 0",
+                };
+                eprintln!("[{}] open-timers: {note}", kind.label());
+                open.push(OpenTimersReport::skipped(kind.label(), settings, note.to_string()));
+                continue;
+            }
+            let server = open_timers::ServerSpec {
+                kind,
+                bin: args.bin(kind),
+                dir,
+                ready_timeout: Duration::from_secs(args.ready_timeout),
+            };
+            let mut report = open_timers::run(&server, settings, workflows).await?;
+            if workflows < settings.workflows {
+                report.note = Some(format!(
+                    "the dev server got {} of the {} workflows (--temporal-workflows): compare per-workflow figures",
+                    open_timers::thousands(workflows),
+                    open_timers::thousands(settings.workflows)
+                ));
+            }
+            open.push(report);
+        }
     }
-    Ok(reports)
+    Ok((reports, open))
+}
+
+/// The capacity workloads on a fresh server of `kind`.
+async fn run_capacity(args: &Args, settings: &Settings, kind: ServerKind, dir: &Path) -> anyhow::Result<ServerReport> {
+    eprintln!("starting {} ({})", kind.label(), args.bin(kind).display());
+    let mut process = ServerProcess::spawn(kind, args.bin(kind), dir)?;
+    let version = process.wait_ready(&settings.namespace, Duration::from_secs(args.ready_timeout)).await?;
+    let target =
+        Target { label: kind.label().to_string(), address: process.address.clone(), pid: Some(process.pid), version };
+    let report = driver::run_target(&target, settings).await;
+    let stopped = process.stop().await;
+    let report = report?;
+    stopped?;
+    Ok(report)
 }
 
 fn missing_hint(kind: ServerKind, path: &Path) -> String {

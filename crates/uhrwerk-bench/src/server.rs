@@ -1,5 +1,7 @@
 //! Servers the driver starts itself: Uhrwerk or the Temporal dev server on a free port and a
-//! fresh SQLite file, ready once GetSystemInfo and DescribeNamespace answer, stopped with SIGTERM.
+//! SQLite file (fresh, or the same one again for a restart), ready once GetSystemInfo and
+//! DescribeNamespace answer, stopped with SIGTERM (or killed with SIGKILL), and timed: from the
+//! process start until GetSystemInfo answers, and from the signal until the process is gone.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,26 @@ pub struct ServerProcess {
     pub address: String,
     pub pid: u32,
     pub log: PathBuf,
+    /// Just before the process was spawned.
+    pub started: Instant,
+}
+
+/// How [`ServerProcess::terminate`] ends a server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM: a clean shutdown (killed if still running 30 s later).
+    Term,
+    /// SIGKILL: a crash, as far as the server can tell.
+    Kill,
+}
+
+impl Stop {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stop::Term => "SIGTERM",
+            Stop::Kill => "SIGKILL",
+        }
+    }
 }
 
 /// A port that was free a moment ago.
@@ -43,16 +65,26 @@ fn free_port() -> anyhow::Result<u16> {
 impl ServerProcess {
     /// Starts `bin` as a `kind` server with its database and log in `dir`.
     pub fn spawn(kind: ServerKind, bin: &Path, dir: &Path) -> anyhow::Result<ServerProcess> {
+        ServerProcess::spawn_named(kind, bin, dir, kind.label())
+    }
+
+    /// Starts `bin` as a `kind` server on `dir/<name>.db`, its output in `dir/<name>.log`.
+    pub fn spawn_named(kind: ServerKind, bin: &Path, dir: &Path, name: &str) -> anyhow::Result<ServerProcess> {
+        ServerProcess::start(kind, bin, &dir.join(format!("{name}.db")), &dir.join(format!("{name}.log")))
+    }
+
+    /// Starts `bin` as a `kind` server on the database `db` (new or not) on a free port, its
+    /// output in `log` (truncated).
+    pub fn start(kind: ServerKind, bin: &Path, db: &Path, log: &Path) -> anyhow::Result<ServerProcess> {
         let port = free_port()?.to_string();
-        let db = dir.join(format!("{}.db", kind.label()));
-        let log = dir.join(format!("{}.log", kind.label()));
         let mut command = Command::new(bin);
-        command.args(["server", "start-dev", "--ip", "127.0.0.1", "--port", &port, "--db-filename"]).arg(&db);
+        command.args(["server", "start-dev", "--ip", "127.0.0.1", "--port", &port, "--db-filename"]).arg(db);
         match kind {
             ServerKind::Uhrwerk => command.args(["--metrics-port", "0"]),
             ServerKind::Temporal => command.args(["--headless", "--sqlite-pragma", "journal_mode=wal"]),
         };
-        let out = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+        let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+        let started = Instant::now();
         let child = command
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
@@ -60,7 +92,34 @@ impl ServerProcess {
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
         let pid = child.id();
-        Ok(ServerProcess { child, kind, address: format!("127.0.0.1:{port}"), pid, log })
+        Ok(ServerProcess { child, kind, address: format!("127.0.0.1:{port}"), pid, log: log.to_path_buf(), started })
+    }
+
+    /// Waits until the server answers GetSystemInfo, asking every 2 ms for the first second and
+    /// every 10 ms after that; the time from the process start until the answer, and the
+    /// server's version.
+    pub async fn wait_answer(&mut self, timeout: Duration) -> anyhow::Result<(Duration, String)> {
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("{} exited with {status} before it answered\n{}", self.kind.label(), self.log_tail());
+            }
+            let error = match self.system_info().await {
+                Ok(version) => return Ok((self.started.elapsed(), version)),
+                Err(e) => e,
+            };
+            let elapsed = self.started.elapsed();
+            if elapsed > timeout {
+                bail!("{} did not answer within {timeout:?}: {error:#}\n{}", self.kind.label(), self.log_tail());
+            }
+            let pause = if elapsed < Duration::from_secs(1) { 2 } else { 10 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
+        }
+    }
+
+    async fn system_info(&self) -> anyhow::Result<String> {
+        let mut client = Pool::connect(&self.address, 1).await?.get();
+        let info = client.get_system_info(request(GetSystemInfoRequest {}, Duration::from_secs(2))).await?;
+        Ok(info.into_inner().server_version)
     }
 
     /// Waits until the server answers GetSystemInfo and knows the namespace; its version.
@@ -97,26 +156,37 @@ impl ServerProcess {
     }
 
     /// SIGTERM, then waits up to 30 s for a clean exit before killing it.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.terminate(Stop::Term).await.map(|_| ())
+    }
+
+    /// Ends the server with `how` and waits until the process is gone (after SIGTERM at most
+    /// 30 s, then it is killed); the time from the signal until then, checked every 2 ms.
+    pub async fn terminate(mut self, how: Stop) -> anyhow::Result<Duration> {
         if self.child.try_wait()?.is_some() {
             bail!("{} had exited before the end\n{}", self.kind.label(), self.log_tail());
         }
+        let signal = match how {
+            Stop::Term => libc::SIGTERM,
+            Stop::Kill => libc::SIGKILL,
+        };
+        let sent = Instant::now();
         // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
-        unsafe { libc::kill(self.pid as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
+        unsafe { libc::kill(self.pid as libc::pid_t, signal) };
+        while sent.elapsed() < Duration::from_secs(30) {
             if let Some(status) = self.child.try_wait()? {
-                if !status.success() {
+                let took = sent.elapsed();
+                if how == Stop::Term && !status.success() {
                     eprintln!("{} exited with {status} after SIGTERM", self.kind.label());
                 }
-                return Ok(());
+                return Ok(took);
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        eprintln!("{} still running 30 s after SIGTERM: killed", self.kind.label());
+        eprintln!("{} still running 30 s after {}: killed", self.kind.label(), how.name());
         self.child.kill()?;
         self.child.wait()?;
-        Ok(())
+        Ok(sent.elapsed())
     }
 }
 

@@ -20,6 +20,7 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
     PollWorkflowTaskQueueResponse, RespondActivityTaskCompletedRequest, RespondWorkflowTaskCompletedRequest,
     ShutdownWorkerRequest,
 };
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::client::{Client, Pool, request};
@@ -47,6 +48,9 @@ pub struct WorkerConfig {
     /// Runs remembered for sticky histories; beyond it an arbitrary one is forgotten. 0 turns
     /// the cache off: every partial history is then a cache miss.
     pub cache_size: usize,
+    /// Gets a permit back for every workflow task completed with a StartTimer command (the
+    /// `open-timers` starters hold one permit per run that is not waiting on its timer yet).
+    pub timer_permits: Option<Arc<Semaphore>>,
 }
 
 macro_rules! counters {
@@ -90,6 +94,8 @@ counters! {
     history_events,
     /// Encoded bytes of workflow task poll responses and of every history page the worker fetched.
     history_bytes,
+    /// Workflow task completions with a StartTimer command the server accepted.
+    timers_started,
     /// Workflow task completions the server refused, and tasks the worker could not decide.
     workflow_task_errors,
     /// Activity tasks completed.
@@ -345,6 +351,12 @@ async fn handle_workflow_task(shared: &Shared, mut client: Client, mut task: Pol
     };
     match client.respond_workflow_task_completed(request(req, CALL_TIMEOUT)).await {
         Ok(_) => {
+            if let Decision::StartTimer { .. } = decision {
+                shared.count(&shared.counters.timers_started, 1);
+                if let Some(permits) = &shared.config.timer_permits {
+                    permits.add_permits(1);
+                }
+            }
             if !decision.closes() {
                 shared.cache_put(execution.run_id, view);
             }

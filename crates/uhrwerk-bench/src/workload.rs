@@ -19,11 +19,22 @@ pub enum Workload {
     Timer,
     Signal,
     LongHistory,
+    /// Workflows that start one long timer and stay open waiting on it (not part of `all`).
+    OpenTimers,
 }
 
 impl Workload {
+    /// What `--workload all` runs: every workload but `open-timers`, which is long at large N.
     pub const ALL: [Workload; 5] =
         [Workload::OneActivity, Workload::TenActivity, Workload::Timer, Workload::Signal, Workload::LongHistory];
+    const EVERY: [Workload; 6] = [
+        Workload::OneActivity,
+        Workload::TenActivity,
+        Workload::Timer,
+        Workload::Signal,
+        Workload::LongHistory,
+        Workload::OpenTimers,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -32,11 +43,12 @@ impl Workload {
             Workload::Timer => "timer",
             Workload::Signal => "signal",
             Workload::LongHistory => "long-history",
+            Workload::OpenTimers => "open-timers",
         }
     }
 
     pub fn parse(name: &str) -> Option<Workload> {
-        Workload::ALL.into_iter().find(|w| w.name() == name)
+        Workload::EVERY.into_iter().find(|w| w.name() == name)
     }
 
     /// The workflow type the driver starts for this workload.
@@ -65,7 +77,7 @@ impl Spec {
         match workload {
             Workload::OneActivity => Spec { activities: 1, ..none },
             Workload::TenActivity => Spec { activities: 10, ..none },
-            Workload::Timer => Spec { timer_ms, ..none },
+            Workload::Timer | Workload::OpenTimers => Spec { timer_ms, ..none },
             Workload::Signal => Spec { signal: true, ..none },
             Workload::LongHistory => Spec { activities: long_history_activities, ..none },
         }
@@ -136,11 +148,12 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for w in Workload::ALL {
+        for w in Workload::EVERY {
             assert_eq!(Workload::parse(w.name()), Some(w));
             assert_eq!(Workload::from_workflow_type(&w.workflow_type()), Some(w));
         }
         assert_eq!(Workload::parse("all"), None);
+        assert!(!Workload::ALL.contains(&Workload::OpenTimers), "`all` leaves the long open-timers run out");
         assert_eq!(Workload::from_workflow_type("one-activity"), None);
     }
 
@@ -162,5 +175,12 @@ mod tests {
         assert_eq!(data, br#""bench-signal|activities=0|timer=0|signal=sig-wf-1""#);
         let spec = Spec::for_workload(Workload::Timer, 0, 1000);
         assert_eq!(expected_result(Workload::Timer, spec, "x"), br#""bench-timer|activities=0|timer=1|signal=-""#);
+    }
+
+    #[test]
+    fn open_timers_runs_start_one_long_timer() {
+        let spec = Spec::for_workload(Workload::OpenTimers, 1000, 86_400_000);
+        assert_eq!(spec, Spec { activities: 0, timer_ms: 86_400_000, signal: false });
+        assert_eq!(Workload::from_workflow_type("bench-open-timers"), Some(Workload::OpenTimers));
     }
 }
