@@ -8,8 +8,8 @@ use uhrwerk_core::kernel::TimerTask;
 use uhrwerk_core::state::RunState;
 use uhrwerk_core::transfer::TransferTask;
 use uhrwerk_storage::{
-    Error as StorageError, ExecutionStore, OutboxTask, Recovered, Result as StorageResult, TaskKind, TimerRow,
-    TransferRow, WriteBatch,
+    Error as StorageError, ExecutionStore, OutboxTask, Recovered, Result as StorageResult, TaskKind, TimerCursor,
+    TimerRow, TransferRow, WriteBatch,
 };
 
 use crate::SqliteStore;
@@ -95,21 +95,29 @@ impl ExecutionStore for SqliteStore {
                     attempt,
                 });
             }
-            let mut stmt = c.prepare(
-                "SELECT namespace, workflow_id, run_id, kind, id, attempt, fire_at FROM timers ORDER BY fire_at",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(TimerRow {
-                    namespace: r.get(0)?,
-                    workflow_id: r.get(1)?,
-                    run_id: r.get(2)?,
-                    timer: TimerTask { kind: r.get(3)?, id: r.get(4)?, attempt: r.get(5)?, fire_at_ms: r.get(6)? },
-                })
-            })?;
-            for row in rows {
-                out.timers.push(row?);
-            }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn timers(&self, after: Option<TimerCursor>, limit: usize) -> StorageResult<Vec<TimerRow>> {
+        self.read(move |c| {
+            let after =
+                after.unwrap_or(TimerCursor { run_id: String::new(), kind: i32::MIN, id: i64::MIN, attempt: i32::MIN });
+            let mut stmt = c.prepare_cached(
+                "SELECT namespace, workflow_id, run_id, kind, id, attempt, fire_at FROM timers \
+                 WHERE (run_id, kind, id, attempt) > (?1, ?2, ?3, ?4) ORDER BY run_id, kind, id, attempt LIMIT ?5",
+            )?;
+            let rows =
+                stmt.query_map(params![after.run_id, after.kind, after.id, after.attempt, limit as i64], |r| {
+                    Ok(TimerRow {
+                        namespace: r.get(0)?,
+                        workflow_id: r.get(1)?,
+                        run_id: r.get(2)?,
+                        timer: TimerTask { kind: r.get(3)?, id: r.get(4)?, attempt: r.get(5)?, fire_at_ms: r.get(6)? },
+                    })
+                })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
         })
         .await
     }

@@ -87,6 +87,7 @@ scenario_tests!(
         closing_run_deletes_tasks_and_timers,
         transfer_tasks_outlive_the_run_until_removed,
         events_order_and_paging,
+        timers_page_in_key_order,
         current_run_id_follows_set_current,
         delete_removes_everything_of_a_run,
         concurrent_batches_all_commit,
@@ -124,7 +125,7 @@ async fn sqlite_migrates_fresh_file_and_reopens_existing() {
     let recovered = store.recover().await.expect("recover");
     assert_eq!(recovered.open_runs, 1);
     assert_eq!(recovered.tasks, [task(&st, TaskKind::Workflow, 2)]);
-    assert_eq!(recovered.timers, [timer_row(&st, &armed)]);
+    assert_eq!(uhrwerk_storage::all_timers(&store).await.expect("timers"), [timer_row(&st, &armed)]);
     assert_eq!(store.namespaces().await.expect("namespaces"), [b"desc".to_vec()]);
     let schedules = store.schedules().await.expect("schedules");
     assert_eq!(schedules.iter().map(|s| s.data.as_slice()).collect::<Vec<_>>(), [b"record"]);

@@ -44,6 +44,27 @@ pub struct TimerRow {
     pub timer: TimerTask,
 }
 
+impl TimerRow {
+    /// Where a page of [`crate::ExecutionStore::timers`] that ends with this row ends.
+    pub fn cursor(&self) -> TimerCursor {
+        TimerCursor {
+            run_id: self.run_id.clone(),
+            kind: self.timer.kind,
+            id: self.timer.id,
+            attempt: self.timer.attempt,
+        }
+    }
+}
+
+/// A timer's key, `(run id, kind, id, attempt)`: the order in which timers are read page by page.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TimerCursor {
+    pub run_id: String,
+    pub kind: i32,
+    pub id: i64,
+    pub attempt: i32,
+}
+
 /// A transfer task of a run: work on another run that the run's transition asked for, kept
 /// until it is carried out.
 #[derive(Clone, Debug, PartialEq)]

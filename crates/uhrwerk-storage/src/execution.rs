@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use temporalio_protos::temporal::api::history::v1 as history_pb;
 use uhrwerk_core::state::RunState;
 
-use crate::{OutboxTask, Result, TimerRow, TransferRow, WriteBatch};
+use crate::{OutboxTask, Result, TimerCursor, TimerRow, TransferRow, WriteBatch};
 
 /// Everything the server reloads at start-up.
 #[derive(Debug, Default)]
@@ -15,8 +15,6 @@ pub struct Recovered {
     /// Transfer tasks not carried out yet.
     pub transfers: Vec<TransferRow>,
     pub tasks: Vec<OutboxTask>,
-    /// Every armed timer, by due time.
-    pub timers: Vec<TimerRow>,
 }
 
 /// Runs, histories, current-run pointers, outbox tasks, timers and transfer tasks.
@@ -35,7 +33,25 @@ pub trait ExecutionStore: Send + Sync {
     async fn run(&self, run_id: &str) -> Result<Option<RunState>>;
     /// Events with `event_id >= from`, at most `limit`, in order.
     async fn events(&self, run_id: &str, from: i64, limit: usize) -> Result<Vec<history_pb::HistoryEvent>>;
-    /// The outbox tasks, the armed timers (by due time), the transfer tasks not carried out yet
-    /// and the number of open runs.
+    /// The outbox tasks, the transfer tasks not carried out yet and the number of open runs.
     async fn recover(&self) -> Result<Recovered>;
+    /// Armed timers in key order, the `limit` after `after` (from the first with `None`). Start-up
+    /// reads them page by page, so that a million timers are never all in memory twice.
+    async fn timers(&self, after: Option<TimerCursor>, limit: usize) -> Result<Vec<TimerRow>>;
+}
+
+/// Every armed timer, by due time (for tests and tools; the server pages through them).
+pub async fn all_timers(store: &dyn ExecutionStore) -> Result<Vec<TimerRow>> {
+    const PAGE: usize = 1000;
+    let mut out: Vec<TimerRow> = Vec::new();
+    loop {
+        let page = store.timers(out.last().map(TimerRow::cursor), PAGE).await?;
+        let done = page.len() < PAGE;
+        out.extend(page);
+        if done {
+            break;
+        }
+    }
+    out.sort_by_key(|t| t.timer.fire_at_ms);
+    Ok(out)
 }

@@ -22,8 +22,10 @@ mod execution;
 mod metadata;
 mod visibility;
 
-pub use batch::{AttrRow, OutboxTask, RunKey, RunWrite, TaskKind, TimerRow, TransferKey, TransferRow, WriteBatch};
+pub use batch::{
+    AttrRow, OutboxTask, RunKey, RunWrite, TaskKind, TimerCursor, TimerRow, TransferKey, TransferRow, WriteBatch,
+};
 pub use error::{Error, Result};
-pub use execution::{ExecutionStore, Recovered};
+pub use execution::{ExecutionStore, Recovered, all_timers};
 pub use metadata::{MetadataStore, ScheduleRow};
 pub use visibility::{PageCursor, VisibilityStore};

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use uhrwerk_core::config::Limits;
 use uhrwerk_core::state::RunState;
-use uhrwerk_storage::{ExecutionStore, MetadataStore, TransferRow, VisibilityStore};
+use uhrwerk_storage::{ExecutionStore, MetadataStore, TimerRow, TransferRow, VisibilityStore};
 
 use crate::clock::Clock;
 use crate::error::Result;
@@ -159,18 +159,31 @@ impl Engine {
     /// or a crash. Runs stay in the store until something touches them. Returns (open runs,
     /// queued tasks, armed timers).
     pub async fn recover(self: &Arc<Self>) -> Result<(usize, usize, usize)> {
+        /// Timers read per store round trip; a page is armed before the next is read.
+        const TIMER_PAGE: usize = 10_000;
         let recovered = self.executions().recover().await?;
-        let counts = (recovered.open_runs, recovered.tasks.len(), recovered.timers.len());
+        let (open_runs, tasks) = (recovered.open_runs, recovered.tasks.len());
         for task in recovered.tasks {
             self.matching.offer(task);
         }
-        for timer in recovered.timers {
-            self.timers.arm(timer);
+        let mut timers = 0;
+        let mut after = None;
+        loop {
+            let page = self.executions().timers(after, TIMER_PAGE).await?;
+            let done = page.len() < TIMER_PAGE;
+            after = page.last().map(TimerRow::cursor);
+            timers += page.len();
+            for timer in page {
+                self.timers.arm(timer);
+            }
+            if done {
+                break;
+            }
         }
         for row in recovered.transfers {
             self.transfers.push(row);
         }
-        Ok(counts)
+        Ok((open_runs, tasks, timers))
     }
 
     pub fn matching(&self) -> &Matching {

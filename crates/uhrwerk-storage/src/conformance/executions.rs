@@ -8,7 +8,7 @@ use uhrwerk_core::state::ChildInfo;
 use uhrwerk_core::transfer::{TransferKind, TransferTask};
 
 use super::fixtures::{Status, T0, batch, events, ids, run_state, task, timer, timer_row, write};
-use crate::{ExecutionStore, RunKey, TaskKind, TransferRow, WriteBatch};
+use crate::{ExecutionStore, RunKey, TaskKind, TimerRow, TransferRow, WriteBatch, all_timers};
 
 super::suite!((store: &dyn ExecutionStore) (store) {
     commit_and_read_back,
@@ -16,6 +16,7 @@ super::suite!((store: &dyn ExecutionStore) (store) {
     closing_run_deletes_tasks_and_timers,
     transfer_tasks_outlive_the_run_until_removed,
     events_order_and_paging,
+    timers_page_in_key_order,
     current_run_id_follows_set_current,
     delete_removes_everything_of_a_run,
     concurrent_batches_all_commit,
@@ -47,7 +48,8 @@ async fn commit_and_read_back(store: &dyn ExecutionStore) {
     let mut tasks: Vec<_> = recovered.tasks.iter().filter(|t| t.namespace == ns).cloned().collect();
     tasks.sort_by_key(|t| t.scheduled_event_id);
     assert_eq!(tasks, [task(&st, TaskKind::Workflow, 2), task(&st, TaskKind::Activity, 5)]);
-    let timers_back: Vec<_> = recovered.timers.iter().filter(|t| t.namespace == ns).cloned().collect();
+    let timers_back: Vec<_> =
+        all_timers(store).await.expect("timers").into_iter().filter(|t| t.namespace == ns).collect();
     assert_eq!(timers_back, [timer_row(&st, &timers[1]), timer_row(&st, &timers[0])], "timers come back by due time");
 }
 
@@ -70,7 +72,7 @@ async fn remove_tasks_and_timers(store: &dyn ExecutionStore) {
     let recovered = store.recover().await.expect("recover");
     let tasks: Vec<_> = recovered.tasks.iter().filter(|t| t.namespace == ns).cloned().collect();
     assert_eq!(tasks, [task(&st, TaskKind::Activity, 5)]);
-    let timers: Vec<_> = recovered.timers.iter().filter(|t| t.namespace == ns).cloned().collect();
+    let timers: Vec<_> = all_timers(store).await.expect("timers").into_iter().filter(|t| t.namespace == ns).collect();
     assert_eq!(timers, [timer_row(&st, &activity_timer)]);
     assert_eq!(ids(&store.events("remove-run", 1, 100).await.expect("events")), [1, 2, 3]);
 }
@@ -96,7 +98,8 @@ async fn closing_run_deletes_tasks_and_timers(store: &dyn ExecutionStore) {
     let recovered = store.recover().await.expect("recover");
     assert_eq!(recovered.open_runs, open_before + 1, "of the two new runs one is still open");
     assert!(recovered.tasks.iter().all(|t| t.run_id != "close-run"), "tasks of the closed run are gone");
-    assert!(recovered.timers.iter().all(|t| t.run_id != "close-run"), "timers of the closed run are gone");
+    let timers = all_timers(store).await.expect("timers");
+    assert!(timers.iter().all(|t| t.run_id != "close-run"), "timers of the closed run are gone");
     assert!(recovered.tasks.iter().any(|t| t.run_id == "close-other"), "other runs keep their tasks");
     let stored = store.run("close-run").await.expect("read").expect("closed run is still readable");
     assert_eq!(stored.status, Status::Completed as i32);
@@ -161,6 +164,46 @@ async fn events_order_and_paging(store: &dyn ExecutionStore) {
     assert!(store.events("no-such-run", 1, 100).await.expect("page").is_empty());
 }
 
+async fn timers_page_in_key_order(store: &dyn ExecutionStore) {
+    let ns = "ns-timer-pages";
+    // Two runs whose ids sort before and after each other, timers of several kinds and
+    // attempts, due in an order unrelated to their keys.
+    let mut writes = Vec::new();
+    for run in ["timer-page-b", "timer-page-a"] {
+        let st = run_state(ns, run, run, T0, Status::Running);
+        let mut w = write(st, events(1..=1));
+        w.add_timers = vec![
+            timer(TimerKind::ActivityStartToClose, 5, 2, T0 + 1_000),
+            timer(TimerKind::ActivityStartToClose, 5, 1, T0 + 3_000),
+            timer(TimerKind::UserTimer, 9, 0, T0 + 2_000),
+            timer(TimerKind::WorkflowTaskStartToClose, 2, 1, T0 + 500),
+        ];
+        writes.push(w);
+    }
+    store.commit(batch(writes)).await.expect("commit");
+
+    let mut paged: Vec<TimerRow> = Vec::new();
+    loop {
+        let page = store.timers(paged.last().map(TimerRow::cursor), 3).await.expect("page");
+        assert!(page.len() <= 3, "a page holds at most its limit");
+        if page.is_empty() {
+            break;
+        }
+        paged.extend(page);
+        assert!(paged.len() <= 1000, "paging comes to an end");
+    }
+    let cursors: Vec<_> = paged.iter().map(TimerRow::cursor).collect();
+    let mut sorted = cursors.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(cursors, sorted, "pages follow the key order without repeats");
+    let mine: Vec<_> = paged.iter().filter(|t| t.namespace == ns).collect();
+    assert_eq!(mine.len(), 8, "every timer of the two runs, once");
+    let everything = all_timers(store).await.expect("all timers");
+    assert_eq!(everything.len(), paged.len());
+    assert!(everything.windows(2).all(|w| w[0].timer.fire_at_ms <= w[1].timer.fire_at_ms), "all_timers is by due time");
+}
+
 async fn current_run_id_follows_set_current(store: &dyn ExecutionStore) {
     let ns = "ns-current";
     assert_eq!(store.current_run_id(ns, "wf").await.expect("current"), None);
@@ -210,7 +253,8 @@ async fn delete_removes_everything_of_a_run(store: &dyn ExecutionStore) {
     assert_eq!(store.run("del-open").await.expect("read"), None);
     let recovered = store.recover().await.expect("recover");
     assert!(recovered.tasks.iter().all(|t| t.run_id != "del-open"), "tasks of a deleted run are gone");
-    assert!(recovered.timers.iter().all(|t| t.run_id != "del-open"), "timers of a deleted run are gone");
+    let timers = all_timers(store).await.expect("timers");
+    assert!(timers.iter().all(|t| t.run_id != "del-open"), "timers of a deleted run are gone");
     assert!(store.run("keep-1").await.expect("read").is_some(), "other runs stay");
 }
 
