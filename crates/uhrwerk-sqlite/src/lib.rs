@@ -73,6 +73,9 @@ impl Readers {
     }
 }
 
+/// Prepared statements each connection keeps.
+const STATEMENT_CACHE: usize = 64;
+
 fn open_connection(location: &Location, durable: bool) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = match location {
@@ -80,6 +83,9 @@ fn open_connection(location: &Location, durable: bool) -> Result<Connection> {
         Location::Memory(uri) => Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)?,
     };
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // The writer alone runs about twenty distinct statements per commit; rusqlite's default
+    // cache of 16 would evict and re-prepare some of them on every transaction.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     if let Location::File(_) = location {
         // An in-memory database has no WAL; its connections take turns through SQLite's locks.
         conn.pragma_update(None, "journal_mode", "WAL")?;

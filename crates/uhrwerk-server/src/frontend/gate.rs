@@ -1,6 +1,7 @@
 //! A tower wrapper that answers every method not in the implemented list with UNIMPLEMENTED and
 //! a message naming the method, instead of tonic's anonymous default stub, and counts every
-//! call in the service metrics (requests, errors by status code, latency).
+//! call in the service metrics (requests, errors by status code, latency) and, at debug level
+//! under the `uhrwerk::rpc` target, in the log (`UHRWERK_LOG=info,uhrwerk::rpc=debug`).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -63,6 +64,7 @@ where
             metrics.service_latency.with_label_values(&[&method]).observe(began.elapsed().as_secs_f64());
             if let Ok(r) = &response {
                 let code = status_code(r);
+                tracing::debug!(target: "uhrwerk::rpc", method, code, micros = began.elapsed().as_micros() as u64, "call");
                 if code != 0 {
                     metrics
                         .service_errors
