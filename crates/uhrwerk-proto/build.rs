@@ -5,8 +5,12 @@ use std::{env, fs, path::PathBuf};
 
 use prost::Message;
 
-const SERVICE_FILES: &[&str] =
-    &["temporal/api/workflowservice/v1/service.proto", "temporal/api/operatorservice/v1/service.proto"];
+const SERVICE_FILES: &[&str] = &[
+    "temporal/api/workflowservice/v1/service.proto",
+    "temporal/api/operatorservice/v1/service.proto",
+    // The test server's time-skipping service (its messages ship with temporalio-protos too).
+    "temporal/api/testservice/v1/service.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptor_path = env::var("DEP_TEMPORALIO_PROTOS_DESCRIPTOR_PATH")

@@ -222,6 +222,21 @@ impl RunState {
         self.status == enums_pb::WorkflowExecutionStatus::Running as i32
     }
 
+    /// Work of this run that waits for or is in the hands of a worker: its workflow task
+    /// (scheduled or started) and its activity attempts (queued or running, not those waiting
+    /// out a retry backoff). Time skipping waits while any run has some.
+    pub fn outstanding_work(&self) -> i64 {
+        if !self.is_open() {
+            return 0;
+        }
+        let activities = self
+            .activities
+            .values()
+            .filter(|a| a.state == ActivityState::Scheduled as i32 || a.state == ActivityState::Started as i32)
+            .count();
+        i64::from(self.workflow_task.is_some()) + activities as i64
+    }
+
     /// The started workflow task, if one is in flight.
     pub fn started_workflow_task(&self) -> Option<&WorkflowTaskInfo> {
         self.workflow_task.as_ref().filter(|wt| wt.started_event_id > 0)

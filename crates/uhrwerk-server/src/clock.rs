@@ -19,16 +19,55 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use uhrwerk_core::time::Millis;
 
-/// A boxed future of the clock: `Clock` is used as a trait object.
-pub type Wait = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+/// A boxed future of the clock: `Clock` is used as a trait object. It resolves to a [`Hold`]
+/// on the clock, which the waiter keeps while it acts on what came due.
+pub type Wait = Pin<Box<dyn Future<Output = Hold> + Send + 'static>>;
 
 /// Workflow time.
 pub trait Clock: Send + Sync + 'static {
     /// Unix milliseconds.
     fn now_ms(&self) -> Millis;
 
-    /// Resolves once `now_ms() >= at`: at once when that time has passed.
+    /// Resolves once `now_ms() >= at`: at once when that time has passed. `at` is something
+    /// due then (a timer, a timeout, a sleep): a clock that skips time may jump to it.
     fn sleep_until(&self, at: Millis) -> Wait;
+
+    /// As `sleep_until`, for housekeeping that only looks again at `at` (nothing is due then):
+    /// a clock that skips time never jumps to it.
+    fn idle_until(&self, at: Millis) -> Wait {
+        self.sleep_until(at)
+    }
+
+    /// Keeps a clock that skips time where it is while the hold lives: work is in progress whose
+    /// effects must happen at this time (a timer being fired).
+    fn hold(&self) -> Hold {
+        Hold::none()
+    }
+
+    /// Tells the clock how the number of workflow tasks and activity attempts waiting for or in
+    /// the hands of a worker changed. While any are outstanding, a clock that skips time does
+    /// not (as Temporal's test server).
+    fn outstanding_changed(&self, _delta: i64) {}
+}
+
+/// Something that keeps a time-skipping clock from jumping while it lives (see [`Clock::hold`]);
+/// empty for other clocks.
+#[must_use = "a hold only keeps the clock still while it lives"]
+pub struct Hold {
+    /// Kept only for its drop, which releases the hold.
+    _release: Option<Box<dyn Send + Sync>>,
+}
+
+impl Hold {
+    /// A hold that holds nothing.
+    pub fn none() -> Self {
+        Self { _release: None }
+    }
+
+    /// A hold whose release is `guard`'s drop.
+    pub fn new(guard: impl Send + Sync + 'static) -> Self {
+        Self { _release: Some(Box::new(guard)) }
+    }
 }
 
 /// Wall-clock time.
@@ -42,7 +81,10 @@ impl Clock for SystemClock {
 
     fn sleep_until(&self, at: Millis) -> Wait {
         let wait = Duration::from_millis((at - self.now_ms()).max(0) as u64);
-        Box::pin(sleep(wait))
+        Box::pin(async move {
+            sleep(wait).await;
+            Hold::none()
+        })
     }
 }
 
@@ -81,6 +123,7 @@ impl Clock for ManualClock {
         Box::pin(async move {
             // A closed channel means the clock is gone: nothing will ever be due.
             let _ = moved.wait_for(|now| *now >= at).await;
+            Hold::none()
         })
     }
 }
@@ -144,13 +187,13 @@ mod tests {
         let clock = std::sync::Arc::new(ManualClock::new(1_000));
         assert_eq!(clock.now_ms(), 1_000);
         let past = clock.sleep_until(500);
-        past.await;
+        drop(past.await);
         let mut due = tokio::spawn(clock.sleep_until(5_000));
         clock.advance(3_000);
         tokio::task::yield_now().await;
         assert!(!due.is_finished(), "4,000 is not 5,000 yet");
         clock.advance_to(5_000);
-        (&mut due).await.expect("the sleeper wakes");
+        drop((&mut due).await.expect("the sleeper wakes"));
         clock.advance_to(100);
         assert_eq!(clock.now_ms(), 5_000, "a manual clock never goes back");
     }

@@ -29,6 +29,9 @@ pub struct ServerConfig {
     /// When the metrics address is taken: true logs a warning and runs without the endpoint
     /// (the default port), false fails the start (a port the user asked for).
     pub metrics_best_effort: bool,
+    /// Serve Temporal's TestService and run workflow time on this clock (`uhrwerk-test-server`);
+    /// None: the wall clock, no TestService.
+    pub time_skipping: Option<crate::time_skipping::SkippingClock>,
 }
 
 /// One value of a key in a dynamic-config file.
@@ -64,6 +67,19 @@ const WORKFLOW_TASK_RETRY_MAX_INTERVAL: &str = "history.workflowTaskRetryMaxInte
 const CACHE_MAX_SIZE: &str = "history.cacheMaxSize";
 const OTHER_KEYS: &[&str] =
     &[ENABLE_EAGER_WORKFLOW_START, ENABLE_ACTIVITY_EAGER_EXECUTION, WORKFLOW_TASK_RETRY_MAX_INTERVAL, CACHE_MAX_SIZE];
+/// Keys that scripts and the SDKs' test environments pass to `temporal server start-dev` (the
+/// Python SDK's `start_local` always sends the first three) for features that are always on in
+/// Uhrwerk, or for tuning it has no use for: accepted without the unknown-key warning.
+const BUILT_IN_KEYS: &[&str] = &[
+    "frontend.enableServerVersionCheck",
+    "frontend.enableUpdateWorkflowExecution",
+    "frontend.enableUpdateWorkflowExecutionAsyncAccepted",
+    "frontend.enableExecuteMultiOperation",
+    "frontend.persistenceMaxQPS",
+    "history.persistenceMaxQPS",
+    "system.forceSearchAttributesCacheRefreshOnRead",
+    "system.forceNexusEndpointRefreshOnRead",
+];
 /// Runs kept in memory unless `history.cacheMaxSize` says otherwise. Temporal's default is 512
 /// per shard of its many; Uhrwerk has one. A cached run costs about 4 KiB, one read back from
 /// the store a few tens of microseconds, and runs in flight stay cached: 1,000 covers far more
@@ -121,11 +137,16 @@ impl DynamicConfig {
         Ok(Self { values })
     }
 
+    /// Keys Uhrwerk neither reads nor knows (worth a warning: perhaps a typo).
     pub fn unknown_keys(&self) -> impl Iterator<Item = &str> {
-        self.values
-            .keys()
-            .map(String::as_str)
-            .filter(|k| !LIMIT_KEYS.iter().any(|l| l.key == *k) && !OTHER_KEYS.contains(k))
+        self.values.keys().map(String::as_str).filter(|k| {
+            !LIMIT_KEYS.iter().any(|l| l.key == *k) && !OTHER_KEYS.contains(k) && !BUILT_IN_KEYS.contains(k)
+        })
+    }
+
+    /// Keys given for features that are always on in Uhrwerk, or for tuning it has no use for.
+    pub fn built_in_keys(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str).filter(|k| BUILT_IN_KEYS.contains(k))
     }
 
     /// Reads a Temporal dynamic-config YAML file (`key: [{value: V, constraints: {}}]`); only

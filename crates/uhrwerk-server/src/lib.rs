@@ -15,6 +15,7 @@ pub mod queries;
 pub mod retention;
 pub mod schedules;
 pub mod search_attributes;
+pub mod time_skipping;
 pub mod timers;
 pub mod transport;
 
@@ -101,9 +102,40 @@ fn remove_ephemeral(path: Option<PathBuf>) {
     }
 }
 
+/// Throwaway databases are `<temp dir>/uhrwerk-ephemeral-<pid>-<uuid>.db` (with `-wal`, `-shm`).
+const EPHEMERAL_PREFIX: &str = "uhrwerk-ephemeral-";
+
+/// Removes the throwaway databases of servers that are gone without cleaning up: the SDKs'
+/// test environments stop their server with SIGKILL. A file belongs to a live server while a
+/// process with its pid exists (checked in /proc; elsewhere nothing is swept).
+fn sweep_ephemeral(dir: &std::path::Path) {
+    let proc = std::path::Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(EPHEMERAL_PREFIX)) else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if !proc.join(pid.to_string()).exists() {
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => tracing::debug!(file = %entry.path().display(), "removed a dead server's throwaway database"),
+                Err(e) => {
+                    tracing::debug!(file = %entry.path().display(), "could not remove a dead server's throwaway database: {e}")
+                }
+            }
+        }
+    }
+}
+
 /// Opens the store, recovers state and starts serving on `config.listen`.
 pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
-    start_with_clock(config, Arc::new(SystemClock)).await
+    let clock: Arc<dyn Clock> = match &config.time_skipping {
+        Some(clock) => Arc::new(clock.clone()),
+        None => Arc::new(SystemClock),
+    };
+    start_with_clock(config, clock).await
 }
 
 /// `start` with workflow time from `clock` (tests move a `ManualClock` by hand; time skipping
@@ -112,6 +144,9 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Re
     let limits = config.dynamic_config.limits()?;
     for key in config.dynamic_config.unknown_keys() {
         tracing::warn!(key, "dynamic config key is not used by Uhrwerk; ignored");
+    }
+    for key in config.dynamic_config.built_in_keys() {
+        tracing::debug!(key, "dynamic config key is for a feature that is always on in Uhrwerk; ignored");
     }
     let (path, durable, ephemeral) = match &config.persistence {
         Persistence::Sqlite(path) => {
@@ -124,7 +159,9 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Re
             (path.clone(), true, None)
         }
         Persistence::Ephemeral => {
-            let path = std::env::temp_dir().join(format!("uhrwerk-ephemeral-{}.db", uuid::Uuid::new_v4()));
+            let dir = std::env::temp_dir();
+            sweep_ephemeral(&dir);
+            let path = dir.join(format!("{EPHEMERAL_PREFIX}{}-{}.db", std::process::id(), uuid::Uuid::new_v4()));
             (path.clone(), false, Some(path))
         }
     };
@@ -205,7 +242,8 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Re
                 .send_compressed(tonic::codec::CompressionEncoding::Gzip),
         )
         .add_service(frontend.workflow_service())
-        .add_service(frontend.operator_service());
+        .add_service(frontend.operator_service())
+        .add_optional_service(config.time_skipping.clone().map(|clock| frontend.test_service(clock)));
     let serve = tokio::spawn(router.serve_with_incoming_shutdown(transport::grpc_incoming(listener), async move {
         let _ = stop.wait_for(|s| *s).await;
     }));

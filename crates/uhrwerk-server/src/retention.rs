@@ -77,7 +77,7 @@ pub async fn run(
     sweep(&engine, store.as_ref(), &namespaces).await;
     loop {
         tokio::select! {
-            _ = engine.clock().sleep_until(engine.now_ms() + MIN_INTERVAL.as_millis() as i64) => {}
+            _ = engine.clock().idle_until(engine.now_ms() + MIN_INTERVAL.as_millis() as i64) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
         let due = interval(&retentions(&namespaces)).as_millis() as i64;

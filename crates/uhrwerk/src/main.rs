@@ -1,10 +1,7 @@
 //! The `uhrwerk` command line: `uhrwerk server start-dev` and friends.
 
-mod export;
-mod protojson;
-mod server_cmd;
-
 use clap::{Parser, Subcommand};
+use uhrwerk::{export, server_cmd};
 
 /// Uhrwerk: a Temporal-compatible durable-execution server.
 ///

@@ -11,7 +11,9 @@ use uhrwerk_visibility::ValueType;
 
 #[derive(Subcommand)]
 pub enum ServerCommand {
-    /// Start a single-process server, persistent by default (flags follow `temporal server start-dev`).
+    /// Start a single-process server, persistent by default (flags follow `temporal server start-dev`;
+    /// a flag given twice keeps its last value, as there).
+    #[command(args_override_self = true)]
     StartDev(StartDevArgs),
 }
 
@@ -21,11 +23,17 @@ pub enum LogLevel {
     Info,
     Warn,
     Error,
+    /// Errors only (what the Python SDK's test environment passes when its logger is quieter
+    /// than ERROR).
+    Fatal,
+    /// No log lines at all.
+    Never,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum LogFormat {
-    /// Human-readable lines.
+    /// Human-readable lines (`text` is the same, as in the `temporal` CLI).
+    #[value(alias = "text")]
     Pretty,
     /// One JSON object per line.
     Json,
@@ -33,14 +41,17 @@ pub enum LogFormat {
 
 #[derive(Args)]
 pub struct StartDevArgs {
-    /// IP address to bind the gRPC frontend to.
-    #[arg(long, default_value = "127.0.0.1")]
+    /// IP address to bind the gRPC frontend (and the metrics endpoint) to; `localhost` means
+    /// 127.0.0.1.
+    #[arg(long, default_value = "127.0.0.1", value_parser = parse_ip)]
     ip: IpAddr,
     /// Port of the gRPC frontend (0 picks a free port, printed in the banner).
     #[arg(short, long, default_value_t = 7233)]
     port: u16,
     /// SQLite database file. Defaults to $XDG_DATA_HOME/uhrwerk/uhrwerk.db
-    /// (~/.local/share/uhrwerk/uhrwerk.db). `:memory:` keeps nothing after exit.
+    /// (~/.local/share/uhrwerk/uhrwerk.db), except when the dev server's UI flags are given
+    /// (--headless or --ui-port, as the SDKs' test environments launch `temporal server start-dev`):
+    /// then, as with the dev server, nothing is kept after exit. `:memory:` keeps nothing either.
     #[arg(short = 'f', long)]
     db_filename: Option<String>,
     /// Namespace to create at start (repeatable); `default` always exists.
@@ -59,8 +70,9 @@ pub struct StartDevArgs {
     /// --dynamic-config-value wins over it.
     #[arg(long, value_name = "PATH")]
     dynamic_config_file: Option<PathBuf>,
-    /// Port of the Prometheus endpoint `http://IP:PORT/metrics` [default: 9233; if that port is
-    /// taken, the server runs without it]. 0 turns the endpoint off.
+    /// Port of the Prometheus endpoint `http://IP:PORT/metrics` [default: 9233, and if that port
+    /// is taken the server runs without it; a free port with --headless or --ui-port]. 0 turns
+    /// the endpoint off.
     #[arg(long)]
     metrics_port: Option<u16>,
     /// Lowest level of log lines written to stderr.
@@ -69,12 +81,85 @@ pub struct StartDevArgs {
     /// Format of log lines.
     #[arg(long, value_enum, default_value = "pretty")]
     log_format: LogFormat,
+    /// Print the server's configuration to stderr at start.
+    #[arg(long)]
+    log_config: bool,
+    /// Run without the web UI (Uhrwerk has none yet, so this changes nothing but the default
+    /// database: see --db-filename).
+    #[arg(long)]
+    headless: bool,
+    /// Port of the web UI. Accepted as `temporal server start-dev` does; Uhrwerk has no web UI
+    /// yet. Like --headless, it makes the default database a throwaway one.
+    #[arg(long)]
+    ui_port: Option<u16>,
+    /// Accepted as `temporal server start-dev` does and ignored: Uhrwerk has no web UI yet.
+    #[arg(long, value_name = "IP")]
+    ui_ip: Option<String>,
+    /// Accepted and ignored, as --ui-ip.
+    #[arg(long, value_name = "PATH")]
+    ui_public_path: Option<String>,
+    /// Accepted and ignored, as --ui-ip.
+    #[arg(long, value_name = "PATH")]
+    ui_asset_path: Option<String>,
+    /// Accepted and ignored, as --ui-ip.
+    #[arg(long, value_name = "URL")]
+    ui_codec_endpoint: Option<String>,
+    /// Accepted and ignored, as --ui-ip.
+    #[arg(long)]
+    ui_disable_news_fetch: bool,
+    /// Port of the HTTP API. Accepted as `temporal server start-dev` does and ignored: Uhrwerk
+    /// serves the Temporal API over gRPC only so far.
+    #[arg(long)]
+    http_port: Option<u16>,
+    /// SQLite pragma as PRAGMA=VALUE (repeatable). Accepted as `temporal server start-dev` does
+    /// and ignored: Uhrwerk sets its own (WAL, fsync on every commit), on which its durability
+    /// rests.
+    #[arg(long = "sqlite-pragma", value_name = "PRAGMA=VALUE", value_parser = parse_pragma)]
+    sqlite_pragmas: Vec<String>,
+}
+
+impl StartDevArgs {
+    /// Launched the way the SDKs' test environments launch `temporal server start-dev`: they
+    /// always pass --headless, or --ui-port when they want a UI. Such a server is a throwaway
+    /// unless --db-filename names a file.
+    fn dev_server_launch(&self) -> bool {
+        self.headless || self.ui_port.is_some()
+    }
+
+    /// Flags accepted for compatibility that change nothing, by name.
+    fn ignored_flags(&self) -> Vec<&'static str> {
+        let given = [
+            ("--ui-port", self.ui_port.is_some()),
+            ("--ui-ip", self.ui_ip.is_some()),
+            ("--ui-public-path", self.ui_public_path.is_some()),
+            ("--ui-asset-path", self.ui_asset_path.is_some()),
+            ("--ui-codec-endpoint", self.ui_codec_endpoint.is_some()),
+            ("--ui-disable-news-fetch", self.ui_disable_news_fetch),
+            ("--http-port", self.http_port.is_some()),
+            ("--sqlite-pragma", !self.sqlite_pragmas.is_empty()),
+        ];
+        given.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
+    }
+}
+
+fn parse_ip(value: &str) -> Result<IpAddr, String> {
+    if value.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::from([127, 0, 0, 1]));
+    }
+    value.parse().map_err(|_| format!("{value:?} is not an IP address (nor `localhost`)"))
+}
+
+fn parse_pragma(value: &str) -> Result<String, String> {
+    match value.split_once('=') {
+        Some((name, _)) if !name.trim().is_empty() => Ok(value.to_string()),
+        _ => Err(format!("{value:?} must look like PRAGMA=VALUE")),
+    }
 }
 
 /// Port of `/metrics` unless `--metrics-port` says otherwise.
 const DEFAULT_METRICS_PORT: u16 = 9233;
 
-fn parse_search_attribute(value: &str) -> Result<(String, ValueType), String> {
+pub fn parse_search_attribute(value: &str) -> Result<(String, ValueType), String> {
     let (name, ty) = value.split_once('=').ok_or_else(|| format!("{value:?} must look like KEY=TYPE"))?;
     let name = name.trim();
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -94,12 +179,14 @@ fn default_db_path() -> PathBuf {
     base.join("uhrwerk").join("uhrwerk.db")
 }
 
-fn init_logging(level: LogLevel, format: LogFormat) {
+/// Logs to stderr at `level` (`UHRWERK_LOG` overrides, with tracing's filter syntax).
+pub fn init_logging(level: LogLevel, format: LogFormat) {
     let level = match level {
         LogLevel::Debug => "debug",
         LogLevel::Info => "info",
         LogLevel::Warn => "warn",
-        LogLevel::Error => "error",
+        LogLevel::Error | LogLevel::Fatal => "error",
+        LogLevel::Never => "off",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("UHRWERK_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},h2=warn,tower=warn,hyper=warn")));
@@ -129,22 +216,39 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
     let persistence = match args.db_filename.as_deref() {
         Some(":memory:") => Persistence::Ephemeral,
         Some(path) => Persistence::Sqlite(PathBuf::from(path)),
+        None if args.dev_server_launch() => Persistence::Ephemeral,
         None => Persistence::Sqlite(default_db_path()),
     };
+    let ignored = args.ignored_flags();
+    if !ignored.is_empty() {
+        tracing::info!(
+            flags = ignored.join(" "),
+            "accepted as `temporal server start-dev` does and ignored: Uhrwerk has no web UI or HTTP API yet and sets its own SQLite pragmas"
+        );
+    }
     let mut dynamic_config = DynamicConfig::parse(args.dynamic_config_values.iter().map(String::as_str))?;
     if let Some(path) = &args.dynamic_config_file {
         dynamic_config.merge_file(path)?;
     }
-    let metrics_port = args.metrics_port.unwrap_or(DEFAULT_METRICS_PORT);
+    // A throwaway server takes a free port, so that several can run side by side.
+    let metrics_port = match args.metrics_port {
+        Some(port) => Some(port).filter(|p| *p != 0),
+        None if args.dev_server_launch() => Some(0),
+        None => Some(DEFAULT_METRICS_PORT),
+    };
     let config = ServerConfig {
         listen: SocketAddr::new(args.ip, args.port),
         persistence: persistence.clone(),
         namespaces: args.namespaces.clone(),
         dynamic_config,
         search_attributes: args.search_attributes.clone(),
-        metrics_listen: (metrics_port != 0).then(|| SocketAddr::new(args.ip, metrics_port)),
+        metrics_listen: metrics_port.map(|port| SocketAddr::new(args.ip, port)),
         metrics_best_effort: args.metrics_port.is_none(),
+        time_skipping: None,
     };
+    if args.log_config {
+        eprintln!("{config:#?}");
+    }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
     runtime.block_on(async move {
@@ -152,6 +256,9 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
         let mode = match &persistence {
             Persistence::Sqlite(path) => {
                 format!("SQLite file {} (every acknowledged change is fsynced)", path.display())
+            }
+            Persistence::Ephemeral if args.db_filename.is_none() => {
+                "none: throwaway database, deleted at exit (--headless or --ui-port without --db-filename)".to_string()
             }
             Persistence::Ephemeral => "none: throwaway database, deleted at exit (--db-filename :memory:)".to_string(),
         };
@@ -176,7 +283,8 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
     })
 }
 
-async fn wait_for_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {

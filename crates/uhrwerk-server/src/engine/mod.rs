@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use uhrwerk_core::config::Limits;
 use uhrwerk_core::state::RunState;
-use uhrwerk_storage::{ExecutionStore, MetadataStore, TimerRow, TransferRow, VisibilityStore};
+use uhrwerk_storage::{ExecutionStore, MetadataStore, TimerRow, VisibilityStore};
 
 use crate::clock::Clock;
 use crate::error::Result;
@@ -79,7 +79,7 @@ pub struct Engine {
     run_cache_size: usize,
     /// Committed transfer tasks on their way to the processor (`run_transfers`).
     transfers: TransferQueue,
-    transfer_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<TransferRow>>>,
+    transfer_rx: Mutex<Option<transfer::TransferReceiver>>,
     /// Called with every run that closed, after its commit (schedules watch their runs).
     close_hook: std::sync::OnceLock<CloseHook>,
     /// Long-poll watchers of run histories: run id -> next event id.
@@ -181,7 +181,7 @@ impl Engine {
             }
         }
         for row in recovered.transfers {
-            self.transfers.push(row);
+            self.transfers.push(row, self.clock.hold());
         }
         Ok((open_runs, tasks, timers))
     }

@@ -278,9 +278,14 @@ impl Engine {
                 });
             }
         }
+        let mut outstanding = 0;
         for p in &pending {
             let before = guard.run.as_ref().filter(|r| r.run_id == p.state.run_id);
             self.metrics.transition(before, &p.state, &p.events, p.limit_terminated.map(|l| l.key()));
+            outstanding += p.state.outstanding_work() - before.map_or(0, RunState::outstanding_work);
+        }
+        if outstanding != 0 {
+            self.clock.outstanding_changed(outstanding);
         }
         if let Some(hook) = self.close_hook.get() {
             for p in pending
@@ -297,7 +302,7 @@ impl Engine {
         // Work on other runs: the processor carries each task out in a task of its own, which
         // takes the other run's lock only (never two at once).
         for row in transfers {
-            self.transfers.push(row);
+            self.transfers.push(row, self.clock.hold());
         }
         if evict && closed {
             // Closed runs leave memory; the next access reloads them from the store.

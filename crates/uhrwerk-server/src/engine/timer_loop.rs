@@ -9,6 +9,7 @@ use uhrwerk_core::kernel;
 use uhrwerk_storage::TimerRow;
 
 use super::Engine;
+use crate::clock::Hold;
 use crate::error::Error;
 
 impl Engine {
@@ -32,17 +33,28 @@ impl Engine {
 
     /// Fires due timers until `shutdown` turns true.
     pub async fn run_timers(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        // What the last wait returned: a time-skipping clock stays at that time until every
+        // timer due then holds the clock itself, while its transition runs.
+        let mut woke: Option<Hold> = None;
         loop {
             let now = self.clock.now_ms();
             let (due, next) = self.timers.take_due(now);
             for row in due {
                 let engine = self.clone();
-                tokio::spawn(async move { engine.fire_timer(row).await });
+                let hold = self.clock.hold();
+                tokio::spawn(async move {
+                    engine.fire_timer(row).await;
+                    drop(hold);
+                });
             }
+            drop(woke.take());
             // Nothing due: look again in an hour of workflow time, or when a timer is armed.
-            let wake_at = next.unwrap_or(now + 3_600_000);
+            let wait = match next {
+                Some(at) => self.clock.sleep_until(at),
+                None => self.clock.idle_until(now + 3_600_000),
+            };
             tokio::select! {
-                _ = self.clock.sleep_until(wake_at) => {}
+                hold = wait => woke = Some(hold),
                 _ = self.timers.changed() => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }

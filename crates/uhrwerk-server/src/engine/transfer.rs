@@ -21,6 +21,7 @@ use uhrwerk_proto::temporal::api::history::v1 as history_pb;
 use uhrwerk_storage::{TransferRow, WriteBatch};
 
 use super::Engine;
+use crate::clock::Hold;
 use crate::error::{Error, Result};
 
 use history_pb::history_event::Attributes;
@@ -33,18 +34,22 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
 /// Hands transfer tasks to the processor; cheap to clone.
 #[derive(Clone)]
 pub struct TransferQueue {
-    tx: mpsc::UnboundedSender<TransferRow>,
+    tx: mpsc::UnboundedSender<(TransferRow, Hold)>,
 }
 
+/// The processor's end of the queue: each task with the hold on the clock it keeps until done.
+pub(super) type TransferReceiver = mpsc::UnboundedReceiver<(TransferRow, Hold)>;
+
 impl TransferQueue {
-    pub(super) fn new() -> (Self, mpsc::UnboundedReceiver<TransferRow>) {
+    pub(super) fn new() -> (Self, TransferReceiver) {
         let (tx, rx) = mpsc::unbounded_channel();
         (Self { tx }, rx)
     }
 
     /// Queues a committed task. Lost only with the process, and then its row brings it back.
-    pub(super) fn push(&self, row: TransferRow) {
-        let _ = self.tx.send(row);
+    /// A time-skipping clock stays where it is until the task is carried out (`hold`).
+    pub(super) fn push(&self, row: TransferRow, hold: Hold) {
+        let _ = self.tx.send((row, hold));
     }
 }
 
@@ -59,9 +64,12 @@ impl Engine {
         loop {
             tokio::select! {
                 row = rx.recv() => match row {
-                    Some(row) => {
+                    Some((row, hold)) => {
                         let engine = self.clone();
-                        tokio::spawn(async move { engine.process_transfer(row).await });
+                        tokio::spawn(async move {
+                            engine.process_transfer(row).await;
+                            drop(hold);
+                        });
                     }
                     None => return,
                 },

@@ -11,6 +11,7 @@ mod multi_operation;
 mod namespace;
 mod operator;
 mod schedule;
+mod test_service;
 mod validate;
 mod workflow;
 
@@ -75,6 +76,17 @@ impl Frontend {
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         Gate::new(server, operator::IMPLEMENTED, self.engine.metrics().clone())
+    }
+}
+
+impl Frontend {
+    /// Temporal's TestService over `clock` (the test server only).
+    pub fn test_service(
+        &self,
+        clock: crate::time_skipping::SkippingClock,
+    ) -> Gate<uhrwerk_proto::server::testservice::test_service_server::TestServiceServer<test_service::TimeSkipping>>
+    {
+        Gate::new(test_service::TimeSkipping::server(clock), test_service::IMPLEMENTED, self.engine.metrics().clone())
     }
 }
 

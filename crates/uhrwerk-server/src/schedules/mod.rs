@@ -21,6 +21,7 @@ use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
 use uhrwerk_schedule::CompiledSpec;
 use uhrwerk_storage::MetadataStore;
 
+use crate::clock::Hold;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
@@ -137,6 +138,8 @@ impl Scheduler {
     /// The task of one schedule: handle what is due, sleep until the next time or a bell.
     async fn run(self: Arc<Self>, namespace: String, schedule_id: String, entry: Arc<Entry>) {
         let mut shutdown = self.shutdown.clone();
+        // Keeps a time-skipping clock at an action time until the action ran.
+        let mut due: Option<Hold> = None;
         loop {
             let next_wake = {
                 let mut guard = entry.record.lock().await;
@@ -149,11 +152,16 @@ impl Scheduler {
                     }
                 }
             };
+            drop(due.take());
             // At the next action time, at most an hour of workflow time away, or when woken.
             let now = self.engine.now_ms();
-            let wake_at = next_wake.map_or(now + 3_600_000, |at| at.clamp(now + 1, now + 3_600_000));
+            let clock = self.engine.clock();
+            let wait = match next_wake {
+                Some(at) if at <= now + 3_600_000 => clock.sleep_until(at.max(now + 1)),
+                _ => clock.idle_until(now + 3_600_000),
+            };
             tokio::select! {
-                _ = self.engine.clock().sleep_until(wake_at) => {}
+                hold = wait => due = Some(hold),
                 _ = entry.wake.notified() => {}
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
