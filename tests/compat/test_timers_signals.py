@@ -44,6 +44,20 @@ async def test_sleep_fires_once_and_not_early(client: Client, task_queue: str, n
     assert elapsed.total_seconds() >= 1.0, f"timer fired early, after {elapsed}"
 
 
+async def test_zero_duration_sleep_is_a_timer_that_fires_at_once(client: Client, task_queue: str, new_id) -> None:
+    """`workflow.sleep(0)`: Temporal accepts a zero (or missing) StartToFireTimeout and fires the
+    timer at once; only a negative one fails the workflow task."""
+    async with feature_worker(client, task_queue):
+        handle = await client.start_workflow(SleepWorkflow.run, 0.0, id=new_id("sleep0"), task_queue=task_queue)
+        assert await result_of(handle.result()) == "woke up"
+    history = await handle.fetch_history()
+    assert "WORKFLOW_TASK_FAILED" not in event_types(history)
+    started = events_of(history, "TIMER_STARTED")
+    fired = events_of(history, "TIMER_FIRED")
+    assert len(started) == len(fired) == 1, event_types(history)
+    assert started[0].timer_started_event_attributes.start_to_fire_timeout.ToTimedelta().total_seconds() == 0
+
+
 async def test_wait_condition_signal_cancels_the_timer(client: Client, task_queue: str, new_id) -> None:
     async with feature_worker(client, task_queue):
         handle = await client.start_workflow(WaitOrTimeoutWorkflow.run, 60.0, id=new_id("wait"), task_queue=task_queue)

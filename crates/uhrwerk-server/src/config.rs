@@ -238,6 +238,7 @@ mod tests {
         let dc = DynamicConfig::parse([
             "limit.historyCount.suggestContinueAsNew=10",
             "frontend.enableUpdateWorkflowExecution=true",
+            "frontend.enableFrobnication=true",
             "limit.historyCount.error=100",
             "history.maximumSignalsPerExecution=5",
         ])
@@ -247,7 +248,12 @@ mod tests {
         assert_eq!(limits.history_count_error, 100);
         assert_eq!(limits.maximum_signals_per_execution, 5);
         assert_eq!(limits.history_size_warn, 10 * 1024 * 1024, "untouched limits keep Temporal's defaults");
-        assert_eq!(dc.unknown_keys().collect::<Vec<_>>(), vec!["frontend.enableUpdateWorkflowExecution"]);
+        assert_eq!(dc.unknown_keys().collect::<Vec<_>>(), vec!["frontend.enableFrobnication"]);
+        assert_eq!(
+            dc.built_in_keys().collect::<Vec<_>>(),
+            vec!["frontend.enableUpdateWorkflowExecution"],
+            "keys for features always on in Uhrwerk are not unknown"
+        );
     }
 
     #[test]

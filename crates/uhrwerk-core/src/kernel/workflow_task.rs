@@ -733,15 +733,37 @@ fn start_timer(
     a: command_pb::StartTimerCommandAttributes,
 ) -> Result<(), Rejection> {
     if a.timer_id.is_empty() {
-        return Err(reject(Cause::BadStartTimerAttributes, "TimerId is not set on command."));
+        return Err(reject(Cause::BadStartTimerAttributes, "TimerId is not set on StartTimerCommand."));
     }
     if a.timer_id.len() > ctx.limits.max_id_length {
-        return Err(reject(Cause::BadStartTimerAttributes, "TimerId exceeds length limit."));
+        return Err(reject(
+            Cause::BadStartTimerAttributes,
+            format!(
+                "TimerId on StartTimerCommand exceeds length limit. TimerId={} Length={} Limit={}",
+                a.timer_id,
+                a.timer_id.len(),
+                ctx.limits.max_id_length
+            ),
+        ));
     }
-    let fire_in = time::duration_ms(&a.start_to_fire_timeout);
-    if fire_in <= 0 || time::is_negative(&a.start_to_fire_timeout) {
-        return Err(reject(Cause::BadStartTimerAttributes, "A valid StartToFireTimeout is not set on command."));
+    // As Temporal: a missing or zero timeout is a timer that fires at once; only a negative one
+    // (or one whose seconds and nanos disagree in sign) is refused.
+    if let Some(d) = &a.start_to_fire_timeout {
+        let problem = if (d.seconds > 0 && d.nanos < 0) || (d.seconds < 0 && d.nanos > 0) {
+            Some("duration has seconds and nanos with different signs")
+        } else if d.seconds < 0 || d.nanos < 0 {
+            Some("negative duration")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(reject(
+                Cause::BadStartTimerAttributes,
+                format!("An invalid StartToFireTimeout is set on StartTimerCommand: {problem}. TimerId={}", a.timer_id),
+            ));
+        }
     }
+    let fire_in = time::duration_ms(&a.start_to_fire_timeout).max(0);
     if st.timers.contains_key(&a.timer_id) {
         return Err(reject(
             Cause::StartTimerDuplicateId,
