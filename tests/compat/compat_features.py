@@ -259,3 +259,28 @@ class CartWorkflow:
 
 
 FEATURE_WORKFLOWS.append(CartWorkflow)
+
+
+@workflow.defn
+class UnfinishedUpdateWorkflow:
+    """Its update handler accepts and never finishes; the run completes on the `finish` signal."""
+
+    def __init__(self) -> None:
+        self.finished = False
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: self.finished)
+        return "done"
+
+    @workflow.update(unfinished_policy=workflow.HandlerUnfinishedPolicy.ABANDON)
+    async def hang(self) -> str:
+        await workflow.wait_condition(lambda: False)
+        return "never"
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.finished = True
+
+
+FEATURE_WORKFLOWS.append(UnfinishedUpdateWorkflow)

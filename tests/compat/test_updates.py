@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.exceptions import ApplicationError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Worker
 
-from compat_features import FEATURE_ACTIVITIES, FEATURE_WORKFLOWS, CartWorkflow
+from compat_features import FEATURE_ACTIVITIES, FEATURE_WORKFLOWS, CartWorkflow, UnfinishedUpdateWorkflow
 from compat_util import event_types, result_of
 
 
@@ -58,3 +59,22 @@ async def test_update_with_start(client: Client, task_queue: str, new_id) -> Non
         handle = client.get_workflow_handle(wid)
         await asyncio.wait_for(handle.execute_update(CartWorkflow.checkout), 20)
         assert await result_of(handle.result()) == ["apple", "pear"]
+
+
+async def test_accepted_update_fails_when_the_run_completes_first(client: Client, task_queue: str, new_id) -> None:
+    """As Temporal: an accepted update still running when its workflow completes gets a failure
+    outcome (`AcceptedUpdateCompletedWorkflow`, non-retryable), not NOT_FOUND."""
+    async with worker(client, task_queue):
+        handle = await client.start_workflow(UnfinishedUpdateWorkflow.run, id=new_id("unfinished"), task_queue=task_queue)
+        update = await asyncio.wait_for(
+            handle.start_update(UnfinishedUpdateWorkflow.hang, wait_for_stage=WorkflowUpdateStage.ACCEPTED), 20
+        )
+        await handle.signal(UnfinishedUpdateWorkflow.finish)
+        assert await result_of(handle.result()) == "done"
+        with pytest.raises(WorkflowUpdateFailedError) as failed:
+            await asyncio.wait_for(update.result(), 20)
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError), cause
+    assert cause.type == "AcceptedUpdateCompletedWorkflow"
+    assert cause.non_retryable
+    assert cause.message == "Workflow Update failed because the Workflow completed before the Update completed."

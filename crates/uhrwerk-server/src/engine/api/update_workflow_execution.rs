@@ -26,6 +26,26 @@ fn stage_of(state: i32) -> Stage {
     }
 }
 
+/// The outcome of an accepted update whose run closed before the update completed (Temporal's
+/// `AcceptedUpdateCompletedWorkflowFailure`).
+fn accepted_update_completed_workflow() -> update_pb::Outcome {
+    use uhrwerk_proto::temporal::api::failure::v1 as failure_pb;
+    update_pb::Outcome {
+        value: Some(update_pb::outcome::Value::Failure(failure_pb::Failure {
+            message: "Workflow Update failed because the Workflow completed before the Update completed.".into(),
+            source: "Server".into(),
+            failure_info: Some(failure_pb::failure::FailureInfo::ApplicationFailureInfo(
+                failure_pb::ApplicationFailureInfo {
+                    r#type: "AcceptedUpdateCompletedWorkflow".into(),
+                    non_retryable: true,
+                    ..Default::default()
+                },
+            )),
+            ..Default::default()
+        })),
+    }
+}
+
 /// Waits until update `update_id` of the run reaches `wanted`, the run closes, or `wait` ends.
 async fn await_update(
     engine: &Engine,
@@ -60,11 +80,21 @@ async fn await_update(
             });
         }
         if !st.is_open() {
+            if stage == Stage::Accepted {
+                // As Temporal: a client that knows the update was accepted gets an outcome, not
+                // an error, when the run closes (or continues as new) before the update completes.
+                return Ok(pb::UpdateWorkflowExecutionResponse {
+                    update_ref: Some(update_ref),
+                    outcome: Some(accepted_update_completed_workflow()),
+                    stage: Stage::Completed as i32,
+                    ..Default::default()
+                });
+            }
             return Err(if st.status == enums_pb::WorkflowExecutionStatus::ContinuedAsNew as i32 {
                 // The client retries; the update then goes to the new run.
                 Error::Unavailable("workflow continued as new before the update finished; retry".into())
             } else {
-                Error::NotFound("workflow execution already completed".into())
+                Error::NotFound("workflow update was aborted by closing workflow".into())
             });
         }
         let mut shutdown = engine.shutdown.clone();
