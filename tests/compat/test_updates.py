@@ -61,6 +61,50 @@ async def test_update_with_start(client: Client, task_queue: str, new_id) -> Non
         assert await result_of(handle.result()) == ["apple", "pear"]
 
 
+async def test_update_with_start_attaches_to_an_update_with_its_id(client: Client, task_queue: str, new_id) -> None:
+    """As Temporal: update-with-start first looks for an update with its id in the workflow's
+    latest run, completed or in flight, and answers from it before the start's conflict policy
+    (FAIL here, which would otherwise refuse the running workflow) or reuse policy applies."""
+    wid = new_id("cart-attach")
+    async with worker(client, task_queue):
+
+        def start(policy: WorkflowIDConflictPolicy) -> WithStartWorkflowOperation:
+            return WithStartWorkflowOperation(CartWorkflow.run, id=wid, task_queue=task_queue, id_conflict_policy=policy)
+
+        first = start(WorkflowIDConflictPolicy.FAIL)
+        count = await asyncio.wait_for(
+            client.execute_update_with_start_workflow(
+                CartWorkflow.add_item, "apple", id="add-apple", start_workflow_operation=first
+            ),
+            20,
+        )
+        assert count == 1
+        run_id = (await first.workflow_handle()).first_execution_run_id
+        again = start(WorkflowIDConflictPolicy.FAIL)
+        count = await asyncio.wait_for(
+            client.execute_update_with_start_workflow(
+                CartWorkflow.add_item, "apple", id="add-apple", start_workflow_operation=again
+            ),
+            20,
+        )
+        assert count == 1, "the completed update's outcome, not a second add"
+        assert (await again.workflow_handle()).first_execution_run_id == run_id
+        handle = client.get_workflow_handle(wid)
+        assert await asyncio.wait_for(handle.execute_update(CartWorkflow.checkout), 20) == 1
+        assert await result_of(handle.result()) == ["apple"]
+        # The run is closed now: the completed update still answers, from the closed run.
+        closed = start(WorkflowIDConflictPolicy.FAIL)
+        count = await asyncio.wait_for(
+            client.execute_update_with_start_workflow(
+                CartWorkflow.add_item, "apple", id="add-apple", start_workflow_operation=closed
+            ),
+            20,
+        )
+        assert count == 1
+    types = event_types(await handle.fetch_history())
+    assert types.count("WORKFLOW_EXECUTION_UPDATE_ACCEPTED") == 2, types
+
+
 async def test_accepted_update_fails_when_the_run_completes_first(client: Client, task_queue: str, new_id) -> None:
     """As Temporal: an accepted update still running when its workflow completes gets a failure
     outcome (`AcceptedUpdateCompletedWorkflow`, non-retryable), not NOT_FOUND."""

@@ -34,6 +34,9 @@ impl Frontend {
         update.workflow_execution.get_or_insert_with(Default::default).workflow_id = start.workflow_id.clone();
         self.check_update(&update).map_err(|e| multi_failure(e, 1))?;
         self.check_start(&mut start).map_err(|e| multi_failure(e, 0))?;
+        if let Some(response) = self.attach_to_existing_update(&start, &mut update, wait).await? {
+            return Ok(response);
+        }
         let update_request = update.request.clone().unwrap_or_default();
         let started = start_workflow_execution::with_update(&self.engine, start, update_request)
             .await
@@ -47,6 +50,62 @@ impl Frontend {
                 OpResponse { response: Some(OpResult::UpdateWorkflow(updated)) },
             ],
         })
+    }
+}
+
+impl Frontend {
+    /// As Temporal, before the start's reuse and conflict policies: an update with the request's
+    /// id that already completed in the workflow's latest run answers with its outcome, and one
+    /// still in flight in a running latest run is attached to; neither starts anything.
+    async fn attach_to_existing_update(
+        &self,
+        start: &pb::StartWorkflowExecutionRequest,
+        update: &mut pb::UpdateWorkflowExecutionRequest,
+        wait: Duration,
+    ) -> Result<Option<pb::ExecuteMultiOperationResponse>> {
+        use pb::execute_multi_operation_response::{Response as OpResponse, response::Response as OpResult};
+        use uhrwerk_proto::temporal::api::enums::v1::UpdateWorkflowExecutionLifecycleStage as Stage;
+        let update_id = update.request.as_ref().and_then(|r| r.meta.as_ref()).map(|m| m.update_id.clone());
+        let Some(update_id) = update_id.filter(|id| !id.is_empty()) else { return Ok(None) };
+        let latest = match self.engine.run_state(&start.namespace, &start.workflow_id, "").await {
+            Ok(run) => run,
+            Err(Error::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(multi_failure(e, 0)),
+        };
+        let Some(existing) = latest.updates.get(&update_id) else { return Ok(None) };
+        let started = pb::StartWorkflowExecutionResponse {
+            run_id: latest.run_id.clone(),
+            started: false,
+            status: latest.status,
+            ..Default::default()
+        };
+        let updated = if let Some(outcome) = existing.outcome.clone() {
+            pb::UpdateWorkflowExecutionResponse {
+                update_ref: Some(uhrwerk_proto::temporal::api::update::v1::UpdateRef {
+                    workflow_execution: Some(uhrwerk_proto::temporal::api::common::v1::WorkflowExecution {
+                        workflow_id: start.workflow_id.clone(),
+                        run_id: latest.run_id.clone(),
+                    }),
+                    update_id,
+                }),
+                outcome: Some(outcome),
+                stage: Stage::Completed as i32,
+                ..Default::default()
+            }
+        } else if latest.is_open() {
+            update.workflow_execution.get_or_insert_with(Default::default).run_id = latest.run_id.clone();
+            update_workflow_execution::invoke(&self.engine, update.clone(), wait)
+                .await
+                .map_err(|e| multi_failure(e, 1))?
+        } else {
+            return Ok(None);
+        };
+        Ok(Some(pb::ExecuteMultiOperationResponse {
+            responses: vec![
+                OpResponse { response: Some(OpResult::StartWorkflow(started)) },
+                OpResponse { response: Some(OpResult::UpdateWorkflow(updated)) },
+            ],
+        }))
     }
 }
 
