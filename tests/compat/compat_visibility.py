@@ -52,6 +52,8 @@ class UpsertInput:
     datetime_value: datetime | None = None
     # Upserts the never registered attribute, which the server must refuse.
     unregistered: bool = False
+    # Upserts UwInt without a value (an empty payload list), which removes it.
+    unset_int: bool = False
 
 
 @workflow.defn
@@ -74,6 +76,8 @@ class VisUpsertWorkflow:
             updates.append(UW_DATETIME.value_set(inp.datetime_value))
         if inp.unregistered:
             updates.append(UNREGISTERED.value_set("nope"))
+        if inp.unset_int:
+            updates.append(UW_INT.value_unset())
         workflow.upsert_search_attributes(updates)
         await workflow.wait_condition(lambda: self.done)
         return "upserted"

@@ -199,6 +199,34 @@ async def test_upsert_is_listed(client: Client, search_attributes: None, task_qu
         assert await result_of(handle.result()) == "upserted"
 
 
+async def test_upsert_without_a_value_removes_the_attribute(
+    client: Client, search_attributes: None, task_queue: str, new_id
+) -> None:
+    """As Temporal: an upserted attribute with no value (`[]`, `null` or no data) is removed from
+    the run, its description and its list index."""
+    tag = str(uuid.uuid4())
+    wid = new_id("unset")
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS):
+        handle = await client.start_workflow(
+            cv.VisUpsertWorkflow.run,
+            cv.UpsertInput(unset_int=True),
+            id=wid,
+            task_queue=task_queue,
+            search_attributes=tagged(tag, int=1),
+        )
+        await eventually(
+            lambda: handle.fetch_history(),
+            lambda h: bool(events_of(h, "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES")),
+            what="the upsert",
+        )
+        desc = await handle.describe()
+        assert uw_attributes(desc.typed_search_attributes) == uw_attributes(tagged(tag))
+        await wait_visible(client, f"UwKeyword = '{tag}'", {wid}, "listed by its keyword")
+        await wait_visible(client, f"UwKeyword = '{tag}' AND UwInt = 1", set(), "no longer listed by UwInt")
+        await handle.signal(cv.VisUpsertWorkflow.finish)
+        assert await result_of(handle.result()) == "upserted"
+
+
 async def test_upsert_of_unregistered_attribute_fails_the_workflow_task(
     client: Client, task_queue: str, new_id
 ) -> None:

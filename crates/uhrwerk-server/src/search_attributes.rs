@@ -128,6 +128,10 @@ impl SearchAttributes {
             if matches!(attr, Attr::Column(_)) {
                 return Err(format!("{name} attribute can't be set in SearchAttributes"));
             }
+            // A nil value removes the attribute (an upsert) or is dropped (a start).
+            if uhrwerk_core::kernel::is_nil_payload(value) {
+                continue;
+            }
             payload::decode_named(name, ty, value).map_err(|e| e.to_string())?;
             let size = value.data.len();
             if size > MAX_VALUE_BYTES {

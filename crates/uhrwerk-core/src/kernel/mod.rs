@@ -244,6 +244,21 @@ fn fix_started(started_ids: &[(i64, i64)], scheduled_event_id: i64, started_even
     }
 }
 
+/// A search attribute value that stands for no value (Temporal's `isNilPayload`): no data,
+/// `null` or `[]`. Upserting one removes the attribute; a start or continue-as-new drops it.
+pub fn is_nil_payload(p: &common_pb::Payload) -> bool {
+    p.data.is_empty() || p.data == b"null" || p.data == b"[]"
+}
+
+/// `attrs` without nil values, or None when nothing is left (Temporal's `FilterNilSearchAttributes`).
+pub fn without_nil_search_attributes(
+    attrs: Option<common_pb::SearchAttributes>,
+) -> Option<common_pb::SearchAttributes> {
+    let mut attrs = attrs?;
+    attrs.indexed_fields.retain(|_, v| !is_nil_payload(v));
+    (!attrs.indexed_fields.is_empty()).then_some(attrs)
+}
+
 pub fn new_event(
     id: i64,
     now: Millis,

@@ -534,7 +534,12 @@ fn apply_command(
             check_search_attributes(ctx, Some(&attrs))?;
             let merged = st.search_attributes.get_or_insert_with(Default::default);
             for (k, v) in &attrs.indexed_fields {
-                merged.indexed_fields.insert(k.clone(), v.clone());
+                // As Temporal: a nil value (no data, `null`, `[]`) removes the attribute.
+                if super::is_nil_payload(v) {
+                    merged.indexed_fields.remove(k);
+                } else {
+                    merged.indexed_fields.insert(k.clone(), v.clone());
+                }
             }
             ctx.append(
                 st,
