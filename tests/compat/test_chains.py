@@ -17,6 +17,7 @@ from compat_features import (
     CountdownWorkflow,
     FlakyWorkflow,
     SessionInput,
+    SessionWorkflow,
     SleepWorkflow,
     UserSessionWorkflow,
 )
@@ -118,6 +119,31 @@ async def test_start_delay_postpones_the_first_task(client: Client, task_queue: 
     assert started.workflow_execution_started_event_attributes.first_workflow_task_backoff.ToSeconds() == 1
     first_task = events_of(history, "WORKFLOW_TASK_SCHEDULED")[0]
     delay = first_task.event_time.ToDatetime() - started.event_time.ToDatetime()
+    assert delay.total_seconds() >= 1.0, f"first workflow task came after {delay}"
+
+
+async def test_signal_with_start_honours_the_start_delay(client: Client, task_queue: str, new_id) -> None:
+    """Signal-with-start with a start delay: the run starts with the signal in its history and its
+    first workflow task waits out the delay, as with a plain start."""
+    async with worker(client, task_queue):
+        handle = await client.start_workflow(
+            SessionWorkflow.run,
+            id=new_id("delayed-sws"),
+            task_queue=task_queue,
+            start_signal="add",
+            start_signal_args=[5],
+            start_delay=timedelta(seconds=1),
+        )
+        history = await handle.fetch_history()
+        started = history.events[0].workflow_execution_started_event_attributes
+        assert started.first_workflow_task_backoff.ToSeconds() == 1
+        assert event_types(history)[:2] == ["WORKFLOW_EXECUTION_STARTED", "WORKFLOW_EXECUTION_SIGNALED"]
+        assert "WORKFLOW_TASK_SCHEDULED" not in event_types(history), "no task before the delay"
+        await handle.signal(SessionWorkflow.finish)
+        assert (await result_of(handle.result())).total == 5
+    history = await handle.fetch_history()
+    first_task = events_of(history, "WORKFLOW_TASK_SCHEDULED")[0]
+    delay = first_task.event_time.ToDatetime() - history.events[0].event_time.ToDatetime()
     assert delay.total_seconds() >= 1.0, f"first workflow task came after {delay}"
 
 

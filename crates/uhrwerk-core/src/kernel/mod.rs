@@ -292,6 +292,11 @@ fn schedule_workflow_task(ctx: &mut Ctx<'_>, st: &mut RunState) {
     if st.workflow_task.is_some() || !st.is_open() {
         return;
     }
+    // During a start delay, cron wait or retry backoff the first task waits for its timer
+    // (WorkflowBackoff); signals and updates that arrive meanwhile are in the history by then.
+    if ctx.now < st.execution_time_ms {
+        return;
+    }
     let attempt = st.next_workflow_task_attempt.max(1);
     let start_to_close_ms = workflow_task_timeout_for_attempt(
         st.workflow_task_timeout_ms,

@@ -169,6 +169,7 @@ impl Frontend {
             header: req.header,
             user_metadata: req.user_metadata,
             links: req.links,
+            workflow_start_delay: req.workflow_start_delay,
             priority: req.priority,
             ..Default::default()
         };
