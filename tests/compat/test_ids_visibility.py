@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -127,3 +129,52 @@ async def test_describe_list_count(client: Client, task_queue: str, new_id) -> N
 
 async def _list(client: Client, query: str) -> list:
     return [w async for w in client.list_workflows(query)]
+
+
+async def test_list_open_and_closed_workflow_executions(client: Client, task_queue: str, new_id) -> None:
+    """The older filter-based list APIs: open runs by workflow id, closed ones by status and type."""
+    from temporalio.api.enums.v1 import WorkflowExecutionStatus as Status
+    from temporalio.api.filter.v1 import StartTimeFilter, StatusFilter, WorkflowExecutionFilter, WorkflowTypeFilter
+    from temporalio.api.workflowservice.v1 import (
+        ListClosedWorkflowExecutionsRequest,
+        ListOpenWorkflowExecutionsRequest,
+    )
+
+    wid = new_id("legacy-list")
+    handle = await client.start_workflow(cw.HelloWorkflow.run, "x", id=wid, task_queue=task_queue)
+    service = client.workflow_service
+
+    async def open_ids() -> list[str]:
+        resp = await service.list_open_workflow_executions(
+            ListOpenWorkflowExecutionsRequest(
+                namespace=client.namespace,
+                maximum_page_size=10,
+                execution_filter=WorkflowExecutionFilter(workflow_id=wid),
+            )
+        )
+        return [e.execution.workflow_id for e in resp.executions]
+
+    async def closed(**filters) -> list[tuple[str, int]]:
+        resp = await service.list_closed_workflow_executions(
+            ListClosedWorkflowExecutionsRequest(namespace=client.namespace, maximum_page_size=100, **filters)
+        )
+        return [(e.execution.workflow_id, e.status) for e in resp.executions]
+
+    assert await eventually(open_ids, lambda ids: ids == [wid], what="listed as open") == [wid]
+    await handle.terminate("done with it")
+    await eventually(open_ids, lambda ids: ids == [], what="no longer open")
+    terminated = await eventually(
+        lambda: closed(status_filter=StatusFilter(status=Status.WORKFLOW_EXECUTION_STATUS_TERMINATED)),
+        lambda rows: (wid, Status.WORKFLOW_EXECUTION_STATUS_TERMINATED) in rows,
+        what="listed as terminated",
+    )
+    assert all(status == Status.WORKFLOW_EXECUTION_STATUS_TERMINATED for _, status in terminated)
+    by_id = await closed(execution_filter=WorkflowExecutionFilter(workflow_id=wid))
+    assert by_id == [(wid, Status.WORKFLOW_EXECUTION_STATUS_TERMINATED)]
+    by_type = await closed(type_filter=WorkflowTypeFilter(name="HelloWorkflow"))
+    assert (wid, Status.WORKFLOW_EXECUTION_STATUS_TERMINATED) in by_type
+    # A start time window that ends before the run started finds nothing.
+    started = (await handle.describe()).start_time
+    window = StartTimeFilter()
+    window.latest_time.FromDatetime(started - timedelta(hours=1))
+    assert await closed(execution_filter=WorkflowExecutionFilter(workflow_id=wid), start_time_filter=window) == []

@@ -31,6 +31,8 @@ pub const IMPLEMENTED: &[&str] = &[
     "GetWorkflowExecutionHistory",
     "DescribeWorkflowExecution",
     "ListWorkflowExecutions",
+    "ListOpenWorkflowExecutions",
+    "ListClosedWorkflowExecutions",
     "CountWorkflowExecutions",
     "ScanWorkflowExecutions",
     "GetSearchAttributes",
@@ -483,6 +485,34 @@ impl WorkflowService for Frontend {
             async {
                 self.namespaces.check(&req.namespace)?;
                 api::list_workflow_executions::list(&self.engine, req).await
+            }
+            .await,
+        )
+    }
+
+    async fn list_open_workflow_executions(
+        &self,
+        request: Request<pb::ListOpenWorkflowExecutionsRequest>,
+    ) -> RpcResult<pb::ListOpenWorkflowExecutionsResponse> {
+        let req = request.into_inner();
+        reply(
+            async {
+                self.namespaces.check(&req.namespace)?;
+                api::list_workflow_executions::list_open(&self.engine, req).await
+            }
+            .await,
+        )
+    }
+
+    async fn list_closed_workflow_executions(
+        &self,
+        request: Request<pb::ListClosedWorkflowExecutionsRequest>,
+    ) -> RpcResult<pb::ListClosedWorkflowExecutionsResponse> {
+        let req = request.into_inner();
+        reply(
+            async {
+                self.namespaces.check(&req.namespace)?;
+                api::list_workflow_executions::list_closed(&self.engine, req).await
             }
             .await,
         )

@@ -1,4 +1,5 @@
-//! ListWorkflowExecutions, ScanWorkflowExecutions and CountWorkflowExecutions: pages of runs
+//! ListWorkflowExecutions, ScanWorkflowExecutions, CountWorkflowExecutions and the older
+//! ListOpen/ListClosedWorkflowExecutions (translated to queries): pages of runs
 //! filtered by the list query language (parsed against the namespace's search attributes), and
 //! counts, also grouped by ExecutionStatus.
 
@@ -99,6 +100,75 @@ pub async fn list(
 }
 
 /// ScanWorkflowExecutions: a list in the default order.
+/// The query that ListOpenWorkflowExecutions and ListClosedWorkflowExecutions (the older,
+/// filter-based list APIs) stand for: the status, the start time window and one of a workflow
+/// id or type filter.
+fn filter_query(
+    status: &str,
+    start_time: Option<&uhrwerk_proto::temporal::api::filter::v1::StartTimeFilter>,
+    workflow_id: Option<&str>,
+    workflow_type: Option<&str>,
+) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+    let mut terms = vec![status.to_string()];
+    let nanos = |t: &uhrwerk_proto::wkt::Timestamp| t.seconds.saturating_mul(1_000_000_000) + i64::from(t.nanos);
+    if let Some(filter) = start_time {
+        if let Some(earliest) = filter.earliest_time.as_ref().filter(|t| t.seconds > 0 || t.nanos > 0) {
+            terms.push(format!("StartTime >= '{}'", uhrwerk_visibility::values::format_datetime(nanos(earliest))));
+        }
+        if let Some(latest) = filter.latest_time.as_ref().filter(|t| t.seconds > 0 || t.nanos > 0) {
+            terms.push(format!("StartTime <= '{}'", uhrwerk_visibility::values::format_datetime(nanos(latest))));
+        }
+    }
+    if let Some(id) = workflow_id.filter(|id| !id.is_empty()) {
+        terms.push(format!("WorkflowId = {}", quote(id)));
+    }
+    if let Some(name) = workflow_type.filter(|name| !name.is_empty()) {
+        terms.push(format!("WorkflowType = {}", quote(name)));
+    }
+    terms.join(" AND ")
+}
+
+/// ListOpenWorkflowExecutions: running runs, newest start first.
+pub async fn list_open(
+    engine: &Arc<Engine>,
+    req: workflowservice_pb::ListOpenWorkflowExecutionsRequest,
+) -> Result<workflowservice_pb::ListOpenWorkflowExecutionsResponse> {
+    use workflowservice_pb::list_open_workflow_executions_request::Filters;
+    let (id, ty) = match &req.filters {
+        Some(Filters::ExecutionFilter(f)) => (Some(f.workflow_id.as_str()), None),
+        Some(Filters::TypeFilter(f)) => (None, Some(f.name.as_str())),
+        None => (None, None),
+    };
+    let query = filter_query("ExecutionStatus = 'Running'", req.start_time_filter.as_ref(), id, ty);
+    let (executions, next_page_token) =
+        list_page(engine, &req.namespace, &query, req.maximum_page_size, &req.next_page_token).await?;
+    Ok(workflowservice_pb::ListOpenWorkflowExecutionsResponse { executions, next_page_token })
+}
+
+/// ListClosedWorkflowExecutions: closed runs, latest close first.
+pub async fn list_closed(
+    engine: &Arc<Engine>,
+    req: workflowservice_pb::ListClosedWorkflowExecutionsRequest,
+) -> Result<workflowservice_pb::ListClosedWorkflowExecutionsResponse> {
+    use workflowservice_pb::list_closed_workflow_executions_request::Filters;
+    let (mut id, mut ty, mut status) = (None, None, "ExecutionStatus != 'Running'".to_string());
+    match &req.filters {
+        Some(Filters::ExecutionFilter(f)) => id = Some(f.workflow_id.as_str()),
+        Some(Filters::TypeFilter(f)) => ty = Some(f.name.as_str()),
+        Some(Filters::StatusFilter(f)) => {
+            let name = execution_status_name(f.status)
+                .ok_or_else(|| Error::InvalidArgument(format!("invalid status filter {}", f.status)))?;
+            status = format!("ExecutionStatus = '{name}'");
+        }
+        None => {}
+    }
+    let query = filter_query(&status, req.start_time_filter.as_ref(), id, ty);
+    let (executions, next_page_token) =
+        list_page(engine, &req.namespace, &query, req.maximum_page_size, &req.next_page_token).await?;
+    Ok(workflowservice_pb::ListClosedWorkflowExecutionsResponse { executions, next_page_token })
+}
+
 pub async fn scan(
     engine: &Arc<Engine>,
     req: workflowservice_pb::ScanWorkflowExecutionsRequest,
