@@ -284,3 +284,15 @@ class UnfinishedUpdateWorkflow:
 
 
 FEATURE_WORKFLOWS.append(UnfinishedUpdateWorkflow)
+
+
+@workflow.defn
+class BuildIdWorkflow:
+    """Returns the build id the SDK reads from its workflow task's Started event."""
+
+    @workflow.run
+    async def run(self) -> str:
+        return workflow.info().get_current_build_id()
+
+
+FEATURE_WORKFLOWS.append(BuildIdWorkflow)

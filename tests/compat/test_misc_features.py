@@ -232,3 +232,21 @@ async def test_cron_workflow_runs_again(client: Client, task_queue: str, new_id)
     # Terminate ends the chain: no successor.
     terminated = last_history.events[-1].workflow_execution_terminated_event_attributes
     assert terminated.reason == "stop the cron chain"
+
+
+async def test_worker_build_id_is_recorded_on_its_workflow_tasks(client: Client, task_queue: str, new_id) -> None:
+    """A worker with a build id (no worker versioning): its polls carry it, and the Started and
+    Completed events of its workflow tasks record it, as `workflow.info().get_current_build_id()`
+    reads it back."""
+    from temporalio.worker import Worker as SdkWorker
+
+    from compat_features import FEATURE_WORKFLOWS, BuildIdWorkflow
+
+    async with SdkWorker(client, task_queue=task_queue, workflows=FEATURE_WORKFLOWS, build_id="uw-build-7"):
+        handle = await client.start_workflow(BuildIdWorkflow.run, id=new_id("build-id"), task_queue=task_queue)
+        assert await result_of(handle.result()) == "uw-build-7"
+    history = await handle.fetch_history()
+    started = events_of(history, "WORKFLOW_TASK_STARTED")[0].workflow_task_started_event_attributes
+    assert started.worker_version.build_id == "uw-build-7"
+    completed = events_of(history, "WORKFLOW_TASK_COMPLETED")[0].workflow_task_completed_event_attributes
+    assert completed.worker_version.build_id == "uw-build-7"

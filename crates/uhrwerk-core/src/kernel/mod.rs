@@ -42,7 +42,7 @@ pub use timer::{TimerKind, TimerTask, fire_timer};
 pub use update::admit_update;
 pub use workflow_task::{
     Completion, WorkflowTaskStarted, complete_workflow_task, fail_workflow_task, record_workflow_task_started,
-    reset_sticky_task_queue, start_workflow_task_eagerly, started_task, transient_events,
+    reset_sticky_task_queue, start_workflow_task_eagerly, started_task, transient_events, worker_version_stamp,
 };
 
 use history_pb::history_event::Attributes;

@@ -127,7 +127,7 @@ impl Run {
     fn poll_workflow_task(&mut self) -> WorkflowTaskStarted {
         let scheduled_event_id =
             self.st.workflow_task.as_ref().expect("a workflow task is scheduled").scheduled_event_id;
-        self.step(|ctx, st| record_workflow_task_started(ctx, st, scheduled_event_id, TQ, "worker", "poll-req"))
+        self.step(|ctx, st| record_workflow_task_started(ctx, st, scheduled_event_id, TQ, "worker", "poll-req", None))
             .expect("poll takes the scheduled workflow task")
     }
 
@@ -831,7 +831,7 @@ fn stale_workflow_task_tokens_are_not_found() {
     assert_eq!(run.st, state_before);
 
     // Polling the already started task again.
-    let result = run.step(|ctx, st| record_workflow_task_started(ctx, st, 2, TQ, "worker", "poll-2"));
+    let result = run.step(|ctx, st| record_workflow_task_started(ctx, st, 2, TQ, "worker", "poll-2", None));
     assert_eq!(result, Err(Error::NotFound("Workflow task not found.".into())));
 
     // Completing twice.
@@ -867,7 +867,7 @@ fn tokens_of_a_closed_run_are_not_found() {
     assert!(matches!(run.complete_workflow_task(&task, vec![]), Err(Error::NotFound(_))));
     assert!(matches!(run.complete_activity(&activity_task.token, "again"), Err(Error::NotFound(_))));
     assert!(matches!(
-        run.step(|ctx, st| record_workflow_task_started(ctx, st, 8, TQ, "w", "r")),
+        run.step(|ctx, st| record_workflow_task_started(ctx, st, 8, TQ, "w", "r", None)),
         Err(Error::NotFound(_))
     ));
     assert!(matches!(run.step(|ctx, st| record_activity_started(ctx, st, 5, 1, "w", "r")), Err(Error::NotFound(_))));
@@ -1625,7 +1625,7 @@ fn a_poll_from_the_sticky_queue_gets_partial_history_and_one_from_the_normal_que
     run.fire_pending(TimerKind::UserTimer);
     let scheduled_event_id = run.st.workflow_task.as_ref().expect("scheduled").scheduled_event_id;
     let task = run
-        .step(|ctx, st| record_workflow_task_started(ctx, st, scheduled_event_id, "sticky-1", "w", "r"))
+        .step(|ctx, st| record_workflow_task_started(ctx, st, scheduled_event_id, "sticky-1", "w", "r", None))
         .expect("started");
     assert!(task.sticky);
     assert!(
@@ -1635,8 +1635,9 @@ fn a_poll_from_the_sticky_queue_gets_partial_history_and_one_from_the_normal_que
         .expect("accepted");
     run.fire_pending(TimerKind::UserTimer);
     let scheduled_event_id = run.st.workflow_task.as_ref().expect("scheduled").scheduled_event_id;
-    let task =
-        run.step(|ctx, st| record_workflow_task_started(ctx, st, scheduled_event_id, TQ, "w", "r")).expect("started");
+    let task = run
+        .step(|ctx, st| record_workflow_task_started(ctx, st, scheduled_event_id, TQ, "w", "r", None))
+        .expect("started");
     assert!(!task.sticky, "a normal poller has no cached copy");
     assert!(run.st.sticky_task_queue.is_empty());
 }
@@ -1649,7 +1650,7 @@ fn a_failure_on_the_sticky_queue_is_not_counted_as_an_attempt() {
     run.fire_pending(TimerKind::UserTimer);
     let scheduled_event_id = run.st.workflow_task.as_ref().expect("scheduled").scheduled_event_id;
     let task = run
-        .step(|ctx, st| record_workflow_task_started(ctx, st, scheduled_event_id, "sticky-1", "w", "r"))
+        .step(|ctx, st| record_workflow_task_started(ctx, st, scheduled_event_id, "sticky-1", "w", "r", None))
         .expect("started");
     fail_task(&mut run, &task);
     assert_eq!(run.new_events().len(), 2, "{:?}", run.new_events());

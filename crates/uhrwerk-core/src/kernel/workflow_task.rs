@@ -63,6 +63,55 @@ const INLINE_REQUEST_ID: &str = "request-from-RespondWorkflowTaskCompleted";
 /// no cached copy of the run and gets the full history); a poll from the run's sticky queue
 /// gets only new events. A transient attempt stays transient unless events arrived since it was
 /// scheduled; then it becomes attempt 1 with real events, as in Temporal.
+/// The stamp a workflow task's Started event carries for the polling worker, as Temporal's
+/// `StampFromCapabilities`: its build id, unless it uses worker deployments (versioning 3).
+pub fn worker_version_stamp(
+    capabilities: Option<&common_pb::WorkerVersionCapabilities>,
+    options: Option<&crate::pb::deployment::v1::WorkerDeploymentOptions>,
+) -> Option<common_pb::WorkerVersionStamp> {
+    let versioned = enums_pb::WorkerVersioningMode::Versioned as i32;
+    if options.is_some_and(|o| o.worker_versioning_mode == versioned && !o.deployment_name.is_empty()) {
+        return None;
+    }
+    let caps = capabilities?;
+    if caps.use_versioning && !caps.deployment_series_name.is_empty() || caps.build_id.is_empty() {
+        return None;
+    }
+    Some(common_pb::WorkerVersionStamp { build_id: caps.build_id.clone(), use_versioning: caps.use_versioning })
+}
+
+/// The completing worker's deployment name, as Temporal records it on WorkflowTaskCompleted.
+fn deployment_name(request: &workflowservice_pb::RespondWorkflowTaskCompletedRequest) -> String {
+    match request.deployment_options.as_ref().map(|o| o.deployment_name.as_str()) {
+        Some(name) if !name.is_empty() => name.to_string(),
+        _ => request.deployment.as_ref().map(|d| d.series_name.clone()).unwrap_or_default(),
+    }
+}
+
+/// The completing worker's deployment version: from its options when it is versioned, else
+/// from the deprecated deployment, and only when both name and build id are set.
+fn deployment_version(
+    request: &workflowservice_pb::RespondWorkflowTaskCompletedRequest,
+) -> Option<crate::pb::deployment::v1::WorkerDeploymentVersion> {
+    let versioned = enums_pb::WorkerVersioningMode::Versioned as i32;
+    let (name, build_id) = match (&request.deployment_options, &request.deployment) {
+        (Some(o), _) if o.worker_versioning_mode == versioned => (o.deployment_name.clone(), o.build_id.clone()),
+        (_, Some(d)) => (d.series_name.clone(), d.build_id.clone()),
+        _ => return None,
+    };
+    (!name.is_empty() && !build_id.is_empty())
+        .then_some(crate::pb::deployment::v1::WorkerDeploymentVersion { build_id, deployment_name: name })
+}
+
+/// The versioning behavior the worker reports, ignored (as Temporal does) unless it is versioned.
+fn versioning_behavior(request: &workflowservice_pb::RespondWorkflowTaskCompletedRequest) -> i32 {
+    let versioned = enums_pb::WorkerVersioningMode::Versioned as i32;
+    match &request.deployment_options {
+        Some(o) if o.worker_versioning_mode != versioned => 0,
+        _ => request.versioning_behavior,
+    }
+}
+
 pub fn record_workflow_task_started(
     ctx: &mut Ctx<'_>,
     st: &mut RunState,
@@ -70,6 +119,7 @@ pub fn record_workflow_task_started(
     poll_queue: &str,
     identity: &str,
     request_id: &str,
+    worker_version: Option<common_pb::WorkerVersionStamp>,
 ) -> Result<WorkflowTaskStarted> {
     if !st.is_open() {
         return Err(not_found());
@@ -91,7 +141,7 @@ pub fn record_workflow_task_started(
             wt.attempt,
         )));
     }
-    Ok(start_task(ctx, st, identity, request_id, sticky))
+    Ok(start_task(ctx, st, identity, request_id, sticky, worker_version))
 }
 
 /// Starts the run's scheduled workflow task (checked by the caller).
@@ -101,6 +151,7 @@ fn start_task(
     identity: &str,
     request_id: &str,
     sticky: bool,
+    worker_version: Option<common_pb::WorkerVersionStamp>,
 ) -> WorkflowTaskStarted {
     let wt = st.workflow_task.as_mut().expect("the caller checked the scheduled task");
     let converted = wt.is_transient() && wt.scheduled_event_id != st.next_event_id;
@@ -154,6 +205,7 @@ fn start_task(
         suggest_continue_as_new: suggested,
         suggest_continue_as_new_reasons: reasons,
         history_size_bytes: size_before,
+        worker_version,
         ..Default::default()
     });
     let mut transient_events = Vec::new();
@@ -299,6 +351,9 @@ fn apply_completion(
             sdk_metadata: request.sdk_metadata.clone(),
             metering_metadata: Some(request.metering_metadata.unwrap_or_default()),
             worker_version: request.worker_version_stamp.clone(),
+            worker_deployment_name: deployment_name(&request),
+            deployment_version: deployment_version(&request),
+            versioning_behavior: versioning_behavior(&request),
             ..Default::default()
         }),
     );
@@ -460,7 +515,7 @@ fn start_undispatched(
         }
         _ => true,
     });
-    Some(start_task(ctx, st, identity, request_id, sticky))
+    Some(start_task(ctx, st, identity, request_id, sticky, None))
 }
 
 fn apply_command(

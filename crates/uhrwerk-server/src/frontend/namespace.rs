@@ -22,7 +22,9 @@ impl Frontend {
                 activity_failure_include_heartbeat: true,
                 supports_schedules: true,
                 encoded_failure_attributes: true,
-                build_id_based_versioning: false,
+                // As the dev server: SDK workers then send their build id with polls and completions,
+                // which the workflow task events record (worker versioning itself is not served).
+                build_id_based_versioning: true,
                 upsert_memo: true,
                 eager_workflow_start: self.engine.limits().enable_eager_workflow_start,
                 sdk_metadata: true,

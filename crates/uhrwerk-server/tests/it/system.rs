@@ -25,8 +25,8 @@ async fn get_system_info_advertises_capabilities() {
     assert!(caps.signal_and_query_header, "signal_and_query_header");
     assert!(caps.internal_error_differentiation, "internal_error_differentiation");
     assert!(caps.activity_failure_include_heartbeat, "activity_failure_include_heartbeat");
-    // Advertised only once the features exist.
-    assert!(!caps.build_id_based_versioning);
+    // As the dev server, so that SDK workers send their build ids (recorded on workflow tasks).
+    assert!(caps.build_id_based_versioning, "build_id_based_versioning");
     assert!(caps.supports_schedules, "supports_schedules");
     assert!(caps.count_group_by_execution_status, "count_group_by_execution_status");
     server.stop().await;

@@ -33,9 +33,13 @@ pub async fn invoke(
         identity: &req.identity,
     };
     let identity = &req.identity;
+    let stamp = kernel::worker_version_stamp(req.worker_version_capabilities.as_ref(), req.deployment_options.as_ref());
+    let stamp = &stamp;
     let response = poll(engine, target, wait, |dispatch| async move {
         match dispatch {
-            Dispatch::Task(task, queue) => start_workflow_task(engine, task, queue, identity.clone()).await,
+            Dispatch::Task(task, queue) => {
+                start_workflow_task(engine, task, queue, identity.clone(), stamp.clone()).await
+            }
             Dispatch::Query(query) => legacy_query_task(engine, query, sticky).await,
         }
     })
@@ -48,14 +52,22 @@ async fn start_workflow_task(
     task: OutboxTask,
     poll_queue: String,
     identity: String,
+    worker_version: Option<uhrwerk_proto::temporal::api::common::v1::WorkerVersionStamp>,
 ) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let scheduled_event_id = task.scheduled_event_id;
     let queries = engine.queries.clone();
     let (started, workflow_type, task_queue, attached): (WorkflowTaskStarted, String, String, _) = engine
         .mutate(&task.namespace, &task.workflow_id, &task.run_id, move |ctx, st| {
-            let started =
-                kernel::record_workflow_task_started(ctx, st, scheduled_event_id, &poll_queue, &identity, &request_id)?;
+            let started = kernel::record_workflow_task_started(
+                ctx,
+                st,
+                scheduled_event_id,
+                &poll_queue,
+                &identity,
+                &request_id,
+                worker_version,
+            )?;
             // Queries that arrived while the task was pending ride along with it.
             let attached = queries.attach(&st.run_id);
             Ok((started, st.workflow_type.clone(), st.task_queue.clone(), attached))
