@@ -86,3 +86,16 @@ async def test_async_completion_by_id(client: Client, task_queue: str, new_id) -
         by_id = client.get_async_activity_handle(workflow_id=wid, run_id=None, activity_id="2")
         await by_id.complete("second")
         assert await result_of(handle.result()) == "first+second"
+
+
+async def test_cancel_request_on_a_closed_workflow_succeeds_and_changes_nothing(
+    client: Client, task_queue: str, new_id
+) -> None:
+    """As Temporal: RequestCancelWorkflowExecution on a workflow that already completed is a
+    success, and its history stays as it was."""
+    handle = await client.start_workflow(CancellableWorkflow.run, id=new_id("cancel-closed"), task_queue=task_queue)
+    await handle.terminate("finished before the cancel")
+    before = event_types(await handle.fetch_history())
+    await handle.cancel()
+    assert event_types(await handle.fetch_history()) == before
+    assert (await handle.describe()).status == WorkflowExecutionStatus.TERMINATED

@@ -456,7 +456,9 @@ pub fn request_cancel_run_from(
     external: Option<(crate::pb::common::v1::WorkflowExecution, i64)>,
 ) -> Result<()> {
     if !st.is_open() {
-        return Err(Error::NotFound("workflow execution already completed".into()));
+        // As Temporal: asking a workflow that already finished to cancel succeeds and changes
+        // nothing (for a client and for another workflow alike).
+        return Ok(());
     }
     if st.cancel_requested {
         // Asking again (or retrying the call) changes nothing, as in Temporal.
