@@ -287,3 +287,18 @@ async def test_server_survives_bad_input(client: Client, server) -> None:
         from compat_server import scan_log_for_panics
 
         assert scan_log_for_panics(server.log_file) == []
+
+
+async def test_request_over_the_grpc_message_limit_is_refused_at_the_transport(client: Client, new_id) -> None:
+    """A request over 4 MiB (grpc-go's default receive limit, which Temporal's frontend keeps) is
+    refused before any handler runs, with grpc-go's status and words; one under it but over the
+    blob limit gets the blob error instead."""
+    with pytest.raises(RPCError) as blob:
+        await client.start_workflow("Nope", "x" * 3_000_000, id=new_id("blob"), task_queue="tq-never-polled")
+    assert blob.value.status == RPCStatusCode.INVALID_ARGUMENT
+    assert blob.value.message == "Blob data size exceeds limit."
+    with pytest.raises(RPCError) as big:
+        await client.start_workflow("Nope", "x" * 5_000_000, id=new_id("big"), task_queue="tq-never-polled")
+    assert big.value.status == RPCStatusCode.RESOURCE_EXHAUSTED
+    # The SDK compresses its requests; grpc-go then reports the limit after decompression.
+    assert big.value.message == "grpc: received message after decompression larger than max 4194304"

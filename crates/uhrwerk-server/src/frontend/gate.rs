@@ -29,6 +29,37 @@ fn status_code(response: &http::Response<tonic::body::Body>) -> i32 {
     response.headers().get("grpc-status").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
+/// A request over `MAX_REQUEST_BYTES` answered as grpc-go (Temporal's transport) answers it:
+/// RESOURCE_EXHAUSTED "grpc: received message larger than max (N vs. LIMIT)", or "... after
+/// decompression larger than max LIMIT" for a compressed one, where tonic says OUT_OF_RANGE or
+/// RESOURCE_EXHAUSTED in its own words.
+fn oversized_as_grpc_go(response: http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> {
+    let code = status_code(&response);
+    if code != tonic::Code::OutOfRange as i32 && code != tonic::Code::ResourceExhausted as i32 {
+        return response;
+    }
+    let Some(status) = tonic::Status::from_header_map(response.headers()) else { return response };
+    let message = status.message();
+    let number_after = |prefix: &str| -> Option<u64> {
+        let rest = &message[message.find(prefix)? + prefix.len()..];
+        rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    };
+    let rewritten = if message.starts_with("Error, decoded message length too large") {
+        match (number_after("found "), number_after("the limit is: ")) {
+            (Some(found), Some(limit)) => format!("grpc: received message larger than max ({found} vs. {limit})"),
+            _ => return response,
+        }
+    } else if message.starts_with("Error decompressing: size limit") {
+        match number_after("of ") {
+            Some(limit) => format!("grpc: received message after decompression larger than max {limit}"),
+            None => return response,
+        }
+    } else {
+        return response;
+    };
+    tonic::Status::resource_exhausted(rewritten).into_http()
+}
+
 impl<S: NamedService> NamedService for Gate<S> {
     const NAME: &'static str = S::NAME;
 }
@@ -62,6 +93,7 @@ where
             let response = response.await;
             metrics.service_requests.with_label_values(&[&method]).inc();
             metrics.service_latency.with_label_values(&[&method]).observe(began.elapsed().as_secs_f64());
+            let response = response.map(oversized_as_grpc_go);
             if let Ok(r) = &response {
                 let code = status_code(r);
                 tracing::debug!(target: "uhrwerk::rpc", method, code, micros = began.elapsed().as_micros() as u64, "call");

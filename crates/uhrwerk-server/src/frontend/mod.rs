@@ -28,8 +28,12 @@ use crate::schedules::Scheduler;
 
 pub use gate::Gate;
 
-/// Largest message accepted or sent; Temporal's blob limits are enforced per payload instead.
-pub const MAX_MESSAGE_BYTES: usize = 128 << 20;
+/// Largest request accepted: grpc-go's default, which Temporal's frontend keeps (a larger one is
+/// refused at the transport with RESOURCE_EXHAUSTED, see `gate.rs`). Payloads are held to the
+/// smaller blob limits before that.
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
+/// Largest response sent (histories can be long); grpc-go's servers send without a limit.
+pub const MAX_RESPONSE_BYTES: usize = 128 << 20;
 /// Longest time a task poll is held open (Temporal's `matching.longPollExpirationInterval`).
 const MAX_TASK_POLL: Duration = Duration::from_secs(60);
 /// Longest time a history long poll is held open (`history.longPollExpirationInterval`).
@@ -64,8 +68,8 @@ impl Frontend {
         let server = WorkflowServiceServer::new(self.clone())
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(MAX_REQUEST_BYTES)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES);
         Gate::new(server, workflow::IMPLEMENTED, self.engine.metrics().clone())
     }
 
@@ -73,8 +77,8 @@ impl Frontend {
         let server = OperatorServiceServer::new(self.clone())
             .accept_compressed(CompressionEncoding::Gzip)
             .send_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            .max_decoding_message_size(MAX_REQUEST_BYTES)
+            .max_encoding_message_size(MAX_RESPONSE_BYTES);
         Gate::new(server, operator::IMPLEMENTED, self.engine.metrics().clone())
     }
 }

@@ -18,6 +18,19 @@ async fn assert_alive(server: &TestServer) {
 }
 
 #[tokio::test]
+async fn request_over_the_grpc_limit_is_refused_as_grpc_go_refuses_it() {
+    let server = TestServer::ephemeral().await;
+    let mut request = common::start_request(&unique("wf"), "Huge", &unique("tq"));
+    request.input = Some(common::payloads(&vec![7u8; 5 << 20]));
+    let status = assert_code(server.client.clone().start_workflow_execution(request).await, Code::ResourceExhausted);
+    let message = status.message();
+    assert!(message.starts_with("grpc: received message larger than max ("), "{message}");
+    assert!(message.ends_with(" vs. 4194304)"), "{message}");
+    assert_alive(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn oversized_start_input_is_rejected() {
     let server = TestServer::ephemeral().await;
     let workflow_id = unique("wf");
