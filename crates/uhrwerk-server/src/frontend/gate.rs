@@ -1,7 +1,8 @@
 //! A tower wrapper that answers every method not in the implemented list with UNIMPLEMENTED and
 //! a message naming the method, instead of tonic's anonymous default stub, and counts every
 //! call in the service metrics (requests, errors by status code, latency) and, at debug level
-//! under the `uhrwerk::rpc` target, in the log (`UHRWERK_LOG=info,uhrwerk::rpc=debug`).
+//! under the `uhrwerk::rpc` target, in the log (`UHRWERK_LOG=info,uhrwerk::rpc=debug`). It also
+//! words the refusal of an oversized request as grpc-go does.
 
 use std::convert::Infallible;
 use std::sync::Arc;
