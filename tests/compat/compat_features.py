@@ -296,3 +296,30 @@ class BuildIdWorkflow:
 
 
 FEATURE_WORKFLOWS.append(BuildIdWorkflow)
+
+
+@workflow.defn
+class SummarizedTimerWorkflow:
+    """Sleeps on a timer with a summary (user metadata on the StartTimer command)."""
+
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.sleep(0.01, summary="short nap")
+        return "rested"
+
+
+FEATURE_WORKFLOWS.append(SummarizedTimerWorkflow)
+
+
+@workflow.defn
+class SummarizedParentWorkflow:
+    """Runs SummarizedTimerWorkflow as a child with a static summary."""
+
+    @workflow.run
+    async def run(self, child_id: str) -> str:
+        return await workflow.execute_child_workflow(
+            SummarizedTimerWorkflow.run, id=child_id, static_summary="the child", static_details="child details"
+        )
+
+
+FEATURE_WORKFLOWS.append(SummarizedParentWorkflow)

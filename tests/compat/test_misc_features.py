@@ -250,3 +250,51 @@ async def test_worker_build_id_is_recorded_on_its_workflow_tasks(client: Client,
     assert started.worker_version.build_id == "uw-build-7"
     completed = events_of(history, "WORKFLOW_TASK_COMPLETED")[0].workflow_task_completed_event_attributes
     assert completed.worker_version.build_id == "uw-build-7"
+
+
+async def test_user_metadata_on_start_and_on_commands(client: Client, task_queue: str, new_id) -> None:
+    """A start's static summary and details are kept for DescribeWorkflowExecution and put on the
+    Started event; a command's metadata (a timer's summary) goes on the event it produced."""
+    from temporalio.worker import Worker as SdkWorker
+
+    from compat_features import FEATURE_WORKFLOWS, SummarizedTimerWorkflow
+
+    async with SdkWorker(client, task_queue=task_queue, workflows=FEATURE_WORKFLOWS):
+        handle = await client.start_workflow(
+            SummarizedTimerWorkflow.run,
+            id=new_id("summary"),
+            task_queue=task_queue,
+            static_summary="order 42",
+            static_details="details of order 42",
+        )
+        assert await result_of(handle.result()) == "rested"
+    desc = await handle.describe()
+    assert await desc.static_summary() == "order 42"
+    assert await desc.static_details() == "details of order 42"
+    history = await handle.fetch_history()
+    converter = default_converter()
+    started = history.events[0]
+    assert converter.payload_converter.from_payload(started.user_metadata.summary) == "order 42"
+    timer = events_of(history, "TIMER_STARTED")[0]
+    assert converter.payload_converter.from_payload(timer.user_metadata.summary) == "short nap"
+    completed = events_of(history, "WORKFLOW_EXECUTION_COMPLETED")[0]
+    assert not completed.HasField("user_metadata")
+
+
+async def test_child_gets_the_summary_of_its_start_command(client: Client, task_queue: str, new_id) -> None:
+    """The StartChildWorkflowExecution command's summary and details become the child's own."""
+    from temporalio.worker import Worker as SdkWorker
+
+    from compat_features import FEATURE_WORKFLOWS, SummarizedParentWorkflow
+
+    child_id = new_id("summary-child")
+    async with SdkWorker(client, task_queue=task_queue, workflows=FEATURE_WORKFLOWS):
+        handle = await client.start_workflow(
+            SummarizedParentWorkflow.run, child_id, id=new_id("summary-parent"), task_queue=task_queue
+        )
+        assert await result_of(handle.result()) == "rested"
+    child = await client.get_workflow_handle(child_id).describe()
+    assert await child.static_summary() == "the child"
+    assert await child.static_details() == "child details"
+    initiated = events_of(await handle.fetch_history(), "START_CHILD_WORKFLOW_EXECUTION_INITIATED")[0]
+    assert default_converter().payload_converter.from_payload(initiated.user_metadata.summary) == "the child"

@@ -138,6 +138,9 @@ pub struct RunState {
     /// queue (ms).
     #[prost(int64, tag = "49")]
     pub sticky_schedule_to_start_ms: i64,
+    /// The summary and details the starter gave (`user_metadata`), for DescribeWorkflowExecution.
+    #[prost(message, optional, tag = "50")]
+    pub user_metadata: Option<crate::pb::sdk::v1::UserMetadata>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]

@@ -40,6 +40,7 @@ fn successor(
     };
     let pick = |v: Option<String>, current: &str| v.filter(|s| !s.is_empty()).unwrap_or_else(|| current.to_string());
     let spec = RunSpec {
+        user_metadata: None,
         namespace: st.namespace.clone(),
         workflow_id: st.workflow_id.clone(),
         run_id: run_id.clone(),

@@ -169,6 +169,25 @@ impl<'a> Ctx<'a> {
         id
     }
 
+    /// Puts user metadata and event group markers on the last appended event (the one a command
+    /// or a start produced), as Temporal copies them from commands and start requests.
+    fn annotate_last_event(
+        &mut self,
+        st: &mut RunState,
+        user_metadata: Option<crate::pb::sdk::v1::UserMetadata>,
+        markers: Vec<crate::pb::sdk::v1::EventGroupMarker>,
+    ) {
+        let Some(event) = self.events.last_mut() else { return };
+        let before = event.encoded_len() as i64;
+        if user_metadata.is_some() {
+            event.user_metadata = user_metadata;
+        }
+        if !markers.is_empty() {
+            event.event_group_markers = markers;
+        }
+        st.history_size_bytes += event.encoded_len() as i64 - before;
+    }
+
     /// Appends an event that comes from outside a workflow task completion: buffered while a
     /// workflow task is started, appended otherwise. Schedules a workflow task if none exists.
     fn append_external(&mut self, st: &mut RunState, event_type: enums_pb::EventType, attributes: Attributes) {

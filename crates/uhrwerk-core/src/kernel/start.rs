@@ -60,6 +60,8 @@ pub(super) struct RunSpec {
     pub parent: Option<ParentInfo>,
     /// The starter asked for the first workflow task in its response (eager start).
     pub eager: bool,
+    /// The starter's summary and details, on the Started event and in the run.
+    pub user_metadata: Option<crate::pb::sdk::v1::UserMetadata>,
 }
 
 /// Builds a new run from a validated start request.
@@ -88,6 +90,7 @@ pub fn start_run(ctx: &mut Ctx<'_>, options: StartOptions) -> RunState {
         signal,
         parent,
         eager: req.request_eager_execution,
+        user_metadata: req.user_metadata,
         ..Default::default()
     };
     create_run(ctx, spec)
@@ -212,6 +215,10 @@ pub(super) fn create_run(ctx: &mut Ctx<'_>, mut spec: RunSpec) -> RunState {
             ..Default::default()
         }),
     );
+    if spec.user_metadata.is_some() {
+        st.user_metadata = spec.user_metadata.clone();
+        ctx.annotate_last_event(&mut st, spec.user_metadata, Vec::new());
+    }
     if let Some(signal) = spec.signal {
         remember_request_id(&mut st, &signal.request_id);
         st.signal_count += 1;

@@ -392,7 +392,15 @@ fn apply_completion(
                 .map_err(|e| reject(super::update::BAD_MESSAGE, e.0))?;
             continue;
         }
+        let (user_metadata, markers) = (command.user_metadata.clone(), command.event_group_markers.clone());
+        let first_event = ctx.events.len();
         apply_command(ctx, st, completed_event_id, command, &request.identity)?;
+        // As Temporal: the command's metadata goes on the event it produced.
+        if (user_metadata.is_some() || !markers.is_empty()) && ctx.events.len() > first_event {
+            let later = ctx.events.split_off(first_event + 1);
+            ctx.annotate_last_event(st, user_metadata, markers);
+            ctx.events.extend(later);
+        }
     }
     // Messages no command referenced (rejections) come after all commands.
     for message in messages {

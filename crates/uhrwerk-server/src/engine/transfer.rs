@@ -138,15 +138,16 @@ impl Engine {
         if !parent_run.is_open() || !waiting {
             return Ok(());
         }
-        let Some(Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(a)) =
-            self.transfer_event(row).await?.attributes
-        else {
+        let event = self.transfer_event(row).await?;
+        let Some(Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(a)) = event.attributes else {
             return Err(Error::Internal(format!(
                 "event {initiated_event_id} of run {} is not a child initiation",
                 row.run_id
             )));
         };
-        let request = kernel::child_start_request(&row.run_id, initiated_event_id, &a);
+        let mut request = kernel::child_start_request(&row.run_id, initiated_event_id, &a);
+        // The command's summary and details (on its Initiated event) are the child's, as Temporal.
+        request.user_metadata = event.user_metadata;
         let parent = kernel::parent_of_child(&parent_run, initiated_event_id);
         match self.start_child_run(request, parent).await {
             Ok(outcome) => {

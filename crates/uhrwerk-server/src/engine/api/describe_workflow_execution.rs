@@ -103,7 +103,7 @@ fn describe(st: &RunState) -> workflowservice_pb::DescribeWorkflowExecutionRespo
             workflow_execution_timeout: Some(time::duration(st.execution_timeout_ms)),
             workflow_run_timeout: Some(time::duration(st.run_timeout_ms)),
             default_workflow_task_timeout: Some(time::duration(st.workflow_task_timeout_ms)),
-            user_metadata: None,
+            user_metadata: st.user_metadata.clone(),
         }),
         workflow_execution_info: Some(execution_info(st)),
         pending_activities,
