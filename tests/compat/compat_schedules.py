@@ -88,7 +88,18 @@ class ScheduledFailingWorkflow:
         raise ApplicationError(f"scheduled failure {value}", non_retryable=True)
 
 
+@workflow.defn
+class ScheduledCounterWorkflow:
+    """Returns one more than the last completed scheduled run returned (0 for the first)."""
+
+    @workflow.run
+    async def run(self, _: str) -> int:
+        last = workflow.get_last_completion_result(int) if workflow.has_last_completion_result() else 0
+        return (last or 0) + 1
+
+
 SCHEDULE_WORKFLOWS: list[type] = [
+    ScheduledCounterWorkflow,
     ScheduledEchoWorkflow,
     ScheduledRecordWorkflow,
     ScheduledBlockingWorkflow,

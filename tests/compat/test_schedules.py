@@ -337,6 +337,31 @@ async def blocking_schedule(client: Client, task_queue: str, new_id, overlap: Sc
     return handle, aid
 
 
+async def test_next_run_gets_the_last_completion_result(client: Client, task_queue: str, new_id) -> None:
+    """As Temporal's scheduler: each scheduled run is started with the result of the last one that
+    completed (`workflow.get_last_completion_result()`)."""
+    sid, aid = new_id("sched-chain"), new_id("chain")
+    async with schedule_worker(client, task_queue):
+        handle = await client.create_schedule(
+            sid,
+            Schedule(
+                action=start_action(cs.ScheduledCounterWorkflow.run, "c", aid, task_queue),
+                spec=ONE_SECOND,
+                state=ScheduleState(paused=True),
+            ),
+        )
+        results = []
+        for n in range(1, 4):
+            await handle.trigger()
+            desc = await describe_until(handle, lambda d, n=n: d.info.num_actions >= n, f"action {n}")
+            workflow_id = desc.info.recent_actions[-1].action.workflow_id
+            results.append(await result_of(client.get_workflow_handle(workflow_id).result()))
+            # The schedule notices the close before the next trigger.
+            await describe_until(handle, lambda d: not d.info.running_actions, f"run {n} seen closed")
+        assert results == [1, 2, 3]
+        await handle.delete()
+
+
 async def test_overlap_skip(client: Client, task_queue: str, new_id) -> None:
     async with schedule_worker(client, task_queue):
         handle, aid = await blocking_schedule(client, task_queue, new_id, ScheduleOverlapPolicy.SKIP)

@@ -91,6 +91,8 @@ pub fn start_run(ctx: &mut Ctx<'_>, options: StartOptions) -> RunState {
         parent,
         eager: req.request_eager_execution,
         user_metadata: req.user_metadata,
+        last_completion_result: req.last_completion_result,
+        continued_failure: req.continued_failure,
         ..Default::default()
     };
     create_run(ctx, spec)

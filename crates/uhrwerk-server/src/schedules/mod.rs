@@ -208,6 +208,7 @@ impl Scheduler {
             conflict_token: 1,
             last_processed_ms: now,
             buffer: Vec::new(),
+            ..Default::default()
         };
         if let Some(patch) = req.initial_patch {
             record::apply_patch(&mut record, patch, now)?;

@@ -31,6 +31,13 @@ pub struct ScheduleRecord {
     /// Starts waiting for their turn (overlap policies, triggers, backfills), oldest first.
     #[prost(message, repeated, tag = "7")]
     pub buffer: Vec<BufferedStart>,
+    /// The result of the last scheduled run that completed, given to the next start (as
+    /// Temporal's scheduler: `workflow.get_last_completion_result()`).
+    #[prost(message, optional, tag = "8")]
+    pub last_completion_result: Option<common_pb::Payloads>,
+    /// The failure of the last scheduled run if it failed after that, given to the next start.
+    #[prost(message, optional, tag = "9")]
+    pub continued_failure: Option<uhrwerk_proto::temporal::api::failure::v1::Failure>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

@@ -65,6 +65,7 @@ impl Scheduler {
             let (status, failure_message) = match self.engine.run_state(namespace, &execution.workflow_id, "").await {
                 Ok(run) if run.is_open() => continue,
                 Ok(run) => {
+                    self.remember_outcome(&run, record).await;
                     (Status::try_from(run.status).unwrap_or(Status::Unspecified), self.close_message(&run).await)
                 }
                 Err(Error::NotFound(_)) => (Status::Unspecified, String::new()),
@@ -88,6 +89,20 @@ impl Scheduler {
                 state.paused = true;
                 state.notes = format!("paused due to workflow failure: {}: {failure_message}", execution.workflow_id);
             }
+        }
+    }
+
+    /// Keeps a closed run's result (or its failure, leaving the last result) for the next start,
+    /// as Temporal's scheduler does.
+    async fn remember_outcome(&self, run: &uhrwerk_core::state::RunState, record: &mut ScheduleRecord) {
+        use uhrwerk_proto::temporal::api::history::v1::history_event::Attributes;
+        match self.engine.close_event(run).await.ok().flatten().and_then(|e| e.attributes) {
+            Some(Attributes::WorkflowExecutionCompletedEventAttributes(a)) => {
+                record.last_completion_result = a.result;
+                record.continued_failure = None;
+            }
+            Some(Attributes::WorkflowExecutionFailedEventAttributes(a)) => record.continued_failure = a.failure,
+            _ => {}
         }
     }
 
@@ -213,7 +228,10 @@ impl Scheduler {
             "TemporalScheduledStartTime".into(),
             payload::encode(ValueType::Datetime, &[Literal::Time(start.nominal_ms.saturating_mul(1_000_000))]),
         );
-        let reuse = if keep_id {
+        // As Temporal: a triggered or backfilled start may reuse a workflow id whose run closed
+        // (two triggers within a second name the same id); a repeat after a crash is still
+        // recognised by its request id.
+        let reuse = if keep_id || start.manual {
             enums_pb::WorkflowIdReusePolicy::AllowDuplicate
         } else {
             enums_pb::WorkflowIdReusePolicy::RejectDuplicate
@@ -238,6 +256,11 @@ impl Scheduler {
             priority: action.priority.clone(),
             ..Default::default()
         };
+        // Runs that may overlap (ALLOW_ALL) take no part in the chain of results, as in Temporal.
+        if record::overlap_policy(record, start) != Overlap::AllowAll {
+            req.last_completion_result = record.last_completion_result.clone();
+            req.continued_failure = record.continued_failure.clone();
+        }
         let run_id = match crate::frontend::validate_start(self.engine.limits(), &mut req) {
             Err(e) => Err(e),
             Ok(()) => self.engine.start_workflow(req).await.map(|o| o.run_id),
