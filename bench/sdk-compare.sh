@@ -94,7 +94,7 @@ import json, sys
 u, t = (json.load(open(p)) for p in sys.argv[1:3])
 print("| server | workflows | wall time (s) | workflows/s | p50 (ms) | p95 (ms) | p99 (ms) | max (ms) |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-for r, name in ((u, f"Uhrwerk {u['server_version']}, SQLite file"),
+for r, name in ((u, "Uhrwerk, SQLite file"),
                 (t, f"temporal dev server {t['server_version']}, " + ("SQLite file (WAL)" if sys.argv[3] == "file" else "in memory"))):
     lat = r["latency_ms"]
     print(f"| {name} | {r['completed']}/{r['workflows']} | {r['wall_seconds']:.2f} | {r['workflows_per_second']:.1f} "

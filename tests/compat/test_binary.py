@@ -18,3 +18,17 @@ def test_version(request: pytest.FixtureRequest) -> None:
     out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10)
     assert out.returncode == 0, out.stderr
     assert any(ch.isdigit() for ch in out.stdout), f"no version number in {out.stdout!r}"
+
+
+async def test_server_version_is_a_semantic_version(client) -> None:
+    """GetSystemInfo and GetClusterInfo report a semantic version (as the dev server's "1.32.0"),
+    which SDKs and user interfaces compare; Uhrwerk names itself in the cluster's version notes."""
+    import re
+
+    from temporalio.api.workflowservice.v1 import GetClusterInfoRequest, GetSystemInfoRequest
+
+    system = await client.workflow_service.get_system_info(GetSystemInfoRequest())
+    cluster = await client.workflow_service.get_cluster_info(GetClusterInfoRequest())
+    semver = re.compile(r"^\d+\.\d+\.\d+$")
+    assert semver.match(system.server_version), system.server_version
+    assert cluster.server_version == system.server_version

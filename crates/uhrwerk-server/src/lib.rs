@@ -38,7 +38,13 @@ use crate::schedules::Scheduler;
 use crate::search_attributes::SearchAttributes;
 use crate::timers::Timers;
 
-pub const SERVER_VERSION: &str = concat!("uhrwerk-", env!("CARGO_PKG_VERSION"));
+/// The server version GetSystemInfo and GetClusterInfo report: the Temporal server release whose
+/// API and behaviour Uhrwerk matches (its compat suite's oracle), a semantic version SDKs and
+/// user interfaces can compare. Uhrwerk's own name and version are in GetClusterInfo's
+/// `version_info` and in the start-up banner.
+pub const SERVER_VERSION: &str = "1.32.0";
+/// Uhrwerk's own version.
+pub const UHRWERK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

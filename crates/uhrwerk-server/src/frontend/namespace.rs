@@ -53,6 +53,18 @@ impl Frontend {
             visibility_store: "sqlite".into(),
             initial_failover_version: 1,
             failover_version_increment: 10,
+            version_info: Some(uhrwerk_proto::temporal::api::version::v1::VersionInfo {
+                current: Some(uhrwerk_proto::temporal::api::version::v1::ReleaseInfo {
+                    version: self.server_version.to_string(),
+                    notes: format!(
+                        "Uhrwerk {}, a Temporal-compatible server with the API of Temporal {}",
+                        crate::UHRWERK_VERSION,
+                        self.server_version
+                    ),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }

@@ -19,7 +19,10 @@ async fn get_system_info_advertises_capabilities() {
         .await
         .expect("GetSystemInfo")
         .into_inner();
-    assert!(!info.server_version.is_empty());
+    // A semantic version SDKs and user interfaces can compare: the Temporal release Uhrwerk matches.
+    let parts: Vec<&str> = info.server_version.split('.').collect();
+    assert_eq!(parts.len(), 3, "{}", info.server_version);
+    assert!(parts.iter().all(|p| p.parse::<u32>().is_ok()), "{}", info.server_version);
     let caps = info.capabilities.expect("capabilities are set");
     assert!(caps.sdk_metadata, "sdk_metadata");
     assert!(caps.signal_and_query_header, "signal_and_query_header");
