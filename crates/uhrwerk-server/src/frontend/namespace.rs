@@ -65,7 +65,6 @@ impl Frontend {
                 }),
                 ..Default::default()
             }),
-            ..Default::default()
         }
     }
 
