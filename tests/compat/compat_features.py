@@ -323,3 +323,27 @@ class SummarizedParentWorkflow:
 
 
 FEATURE_WORKFLOWS.append(SummarizedParentWorkflow)
+
+
+@workflow.defn
+class QueryableCountdownWorkflow:
+    """Continues as new down to 0 (after a short timer each time), then waits; `current` answers n."""
+
+    def __init__(self) -> None:
+        self.n = -1
+
+    @workflow.run
+    async def run(self, n: int) -> str:
+        self.n = n
+        if n > 0:
+            await workflow.sleep(0.05)
+            workflow.continue_as_new(n - 1)
+        await workflow.wait_condition(lambda: False)
+        return "never"
+
+    @workflow.query
+    def current(self) -> int:
+        return self.n
+
+
+FEATURE_WORKFLOWS.append(QueryableCountdownWorkflow)

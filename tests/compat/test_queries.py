@@ -11,7 +11,7 @@ from temporalio.common import QueryRejectCondition
 from temporalio.worker import Worker
 
 from compat_features import FEATURE_ACTIVITIES, FEATURE_WORKFLOWS, SessionWorkflow
-from compat_util import result_of
+from compat_util import eventually, result_of
 
 
 def worker(client: Client, task_queue: str) -> Worker:
@@ -50,3 +50,21 @@ async def test_failing_query_is_reported(client: Client, task_queue: str, new_id
         assert "fails on purpose" in str(failure.value)
         await handle.signal(SessionWorkflow.finish)
         await result_of(handle.result())
+
+
+async def test_query_on_a_run_that_continued_as_new(client: Client, task_queue: str, new_id) -> None:
+    """As Temporal: a query naming an earlier run of the workflow id (closed by continue-as-new)
+    is answered from that run's history; without a run id it goes to the latest run."""
+    from temporalio.worker import Worker as SdkWorker
+
+    from compat_features import FEATURE_WORKFLOWS, QueryableCountdownWorkflow
+
+    async with SdkWorker(client, task_queue=task_queue, workflows=FEATURE_WORKFLOWS):
+        handle = await client.start_workflow(QueryableCountdownWorkflow.run, 1, id=new_id("q-can"), task_queue=task_queue)
+        first_run = handle.result_run_id
+        latest = client.get_workflow_handle(handle.id)
+        await eventually(lambda: latest.describe(), lambda d: d.run_id != first_run, what="the run continued as new")
+        assert await eventually(lambda: latest.query(QueryableCountdownWorkflow.current), lambda n: n == 0) == 0
+        old = client.get_workflow_handle(handle.id, run_id=first_run)
+        assert await old.query(QueryableCountdownWorkflow.current) == 1
+        await latest.terminate()

@@ -35,6 +35,60 @@ enum Placement {
 /// As in Temporal, queries fail fast once the run's workflow task has failed this often.
 const QUERY_FAILED_ATTEMPT: i32 = 3;
 
+type Placed = (Placement, String, tokio::sync::oneshot::Receiver<crate::queries::Outcome>);
+
+/// Decides where a query on run `st` goes and registers it. `sticky`: whether the run's sticky
+/// worker may get it first (not for an earlier run of the workflow id, which is not cached).
+fn place(
+    st: &uhrwerk_core::state::RunState,
+    query: query_pb::WorkflowQuery,
+    reject: enums_pb::QueryRejectCondition,
+    queries: &crate::queries::Queries,
+    namespace: String,
+    sticky: bool,
+) -> kernel::Result<Placed> {
+    use enums_pb::QueryRejectCondition as R;
+    let status = st.status;
+    let completed = status == enums_pb::WorkflowExecutionStatus::Completed as i32;
+    let rejected = match reject {
+        R::NotOpen => !st.is_open(),
+        R::NotCompletedCleanly => !st.is_open() && !completed,
+        _ => false,
+    };
+    if st.previous_started_event_id == 0 && !st.is_open() {
+        return Err(kernel::Error::FailedPrecondition(
+            "Workflow execution closed before WorkflowTaskStarted event".into(),
+        ));
+    }
+    if st.is_open() && st.workflow_task.as_ref().is_some_and(|wt| wt.attempt >= QUERY_FAILED_ATTEMPT) {
+        return Err(kernel::Error::FailedPrecondition(
+            "Unable to query workflow due to Workflow Task in failed state.".into(),
+        ));
+    }
+    let (id, rx) = queries.register(&st.run_id, query);
+    let placement = if rejected {
+        Placement::Rejected(status)
+    } else if st.workflow_task.is_none() || !st.is_open() {
+        let sticky = (sticky && !st.sticky_task_queue.is_empty()).then(|| {
+            (st.sticky_task_queue.clone(), Duration::from_millis(st.sticky_schedule_to_start_ms.max(0) as u64))
+        });
+        let queue = sticky.as_ref().map_or(&st.task_queue, |(name, _)| name);
+        queries.mark_legacy(&id, queue);
+        let task = QueryTask {
+            namespace,
+            workflow_id: st.workflow_id.clone(),
+            run_id: st.run_id.clone(),
+            task_queue: queue.clone(),
+            query_id: id.clone(),
+        };
+        Placement::Legacy(task, sticky)
+    } else {
+        queries.buffer(&id);
+        Placement::Buffered
+    };
+    Ok((placement, id, rx))
+}
+
 /// `wait`: how long the caller waits for the answer.
 pub async fn invoke(
     engine: &Arc<Engine>,
@@ -46,55 +100,27 @@ pub async fn invoke(
     let reject = enums_pb::QueryRejectCondition::try_from(req.query_reject_condition)
         .unwrap_or(enums_pb::QueryRejectCondition::Unspecified);
     let queries = engine.queries.clone();
-    let namespace = req.namespace.clone();
-    let (placement, id, rx) = engine
-        .mutate(&req.namespace, &execution.workflow_id, &execution.run_id, move |_ctx, st| {
-            use enums_pb::QueryRejectCondition as R;
-            let status = st.status;
-            let completed = status == enums_pb::WorkflowExecutionStatus::Completed as i32;
-            let rejected = match reject {
-                R::NotOpen => !st.is_open(),
-                R::NotCompletedCleanly => !st.is_open() && !completed,
-                _ => false,
-            };
-            if st.previous_started_event_id == 0 && !st.is_open() {
-                return Err(kernel::Error::FailedPrecondition(
-                    "Workflow execution closed before WorkflowTaskStarted event".into(),
-                ));
-            }
-            if st.is_open() && st.workflow_task.as_ref().is_some_and(|wt| wt.attempt >= QUERY_FAILED_ATTEMPT) {
-                return Err(kernel::Error::FailedPrecondition(
-                    "Unable to query workflow due to Workflow Task in failed state.".into(),
-                ));
-            }
-            let (id, rx) = queries.register(&st.run_id, query);
-            let placement = if rejected {
-                Placement::Rejected(status)
-            } else if st.workflow_task.is_none() {
-                let sticky = (!st.sticky_task_queue.is_empty()).then(|| {
-                    (st.sticky_task_queue.clone(), Duration::from_millis(st.sticky_schedule_to_start_ms.max(0) as u64))
-                });
-                let queue = sticky.as_ref().map_or(&st.task_queue, |(name, _)| name);
-                queries.mark_legacy(&id, queue);
-                let task = QueryTask {
-                    namespace,
-                    workflow_id: st.workflow_id.clone(),
-                    run_id: st.run_id.clone(),
-                    task_queue: queue.clone(),
-                    query_id: id.clone(),
-                };
-                Placement::Legacy(task, sticky)
-            } else {
-                queries.buffer(&id);
-                Placement::Buffered
-            };
-            Ok((placement, id, rx))
-        })
-        .await
-        .map_err(|e| match e {
-            Error::FailedPrecondition(m) => Error::WorkflowNotReady(m),
-            other => other,
-        })?;
+    let placed = {
+        let (query, queries, namespace) = (query.clone(), queries.clone(), req.namespace.clone());
+        engine
+            .mutate(&req.namespace, &execution.workflow_id, &execution.run_id, move |_ctx, st| {
+                place(st, query, reject, &queries, namespace, true)
+            })
+            .await
+    };
+    let placed = match placed {
+        // An earlier run of the workflow id (one that continued as new, say) is closed: its
+        // query goes to a worker with that run's history, as Temporal answers it.
+        Err(Error::NotFound(_)) if !execution.run_id.is_empty() => {
+            let st = engine.run_state(&req.namespace, &execution.workflow_id, &execution.run_id).await?;
+            place(&st, query, reject, &queries, req.namespace.clone(), false).map_err(Error::from)
+        }
+        other => other,
+    };
+    let (placement, id, rx) = placed.map_err(|e| match e {
+        Error::FailedPrecondition(m) => Error::WorkflowNotReady(m),
+        other => other,
+    })?;
     match placement {
         Placement::Rejected(status) => {
             engine.queries.forget(&id);
