@@ -48,6 +48,12 @@ pub trait Clock: Send + Sync + 'static {
     /// the hands of a worker changed. While any are outstanding, a clock that skips time does
     /// not (as Temporal's test server).
     fn outstanding_changed(&self, _delta: i64) {}
+
+    /// Whether the engine should report `outstanding_changed` (counting costs a look at every
+    /// pending activity on each commit; only a clock that skips time needs it).
+    fn counts_outstanding(&self) -> bool {
+        false
+    }
 }
 
 /// Something that keeps a time-skipping clock from jumping while it lives (see [`Clock::hold`]);

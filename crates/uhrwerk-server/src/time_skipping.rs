@@ -258,6 +258,10 @@ impl Clock for SkippingClock {
     fn outstanding_changed(&self, delta: i64) {
         self.inner.add_server_locks(delta);
     }
+
+    fn counts_outstanding(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

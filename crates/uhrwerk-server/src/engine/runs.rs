@@ -278,11 +278,14 @@ impl Engine {
                 });
             }
         }
+        let counts_outstanding = self.clock.counts_outstanding();
         let mut outstanding = 0;
         for p in &pending {
             let before = guard.run.as_ref().filter(|r| r.run_id == p.state.run_id);
             self.metrics.transition(before, &p.state, &p.events, p.limit_terminated.map(|l| l.key()));
-            outstanding += p.state.outstanding_work() - before.map_or(0, RunState::outstanding_work);
+            if counts_outstanding {
+                outstanding += p.state.outstanding_work() - before.map_or(0, RunState::outstanding_work);
+            }
         }
         if outstanding != 0 {
             self.clock.outstanding_changed(outstanding);
@@ -337,6 +340,25 @@ impl Engine {
     pub fn watch_history(&self, run_id: &str) -> watch::Receiver<i64> {
         let mut watchers = self.history_watch.lock().expect("history watch lock");
         watchers.entry(run_id.to_string()).or_insert_with(|| watch::channel(0).0).subscribe()
+    }
+
+    /// Waits on `watcher` (from `watch_history(run_id)`) until the run changes, `deadline` passes
+    /// or the server shuts down; true when it changed. Releases the watcher either way.
+    pub async fn wait_for_change(
+        &self,
+        mut watcher: watch::Receiver<i64>,
+        run_id: &str,
+        deadline: crate::clock::Deadline,
+    ) -> bool {
+        let mut shutdown = self.shutdown.clone();
+        let changed = tokio::select! {
+            changed = watcher.changed() => changed.is_ok(),
+            _ = crate::clock::sleep_until(deadline) => false,
+            _ = shutdown.wait_for(|stop| *stop) => false,
+        };
+        drop(watcher);
+        self.unwatch_history(run_id);
+        changed
     }
 
     /// Drops the watcher entry of a run once nobody listens.

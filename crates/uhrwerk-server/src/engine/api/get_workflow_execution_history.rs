@@ -89,20 +89,12 @@ pub async fn invoke(
             }
         }
         // Wait for the history to grow, or time out with an empty page and a token.
-        let mut watcher = engine.watch_history(&run_id);
+        let watcher = engine.watch_history(&run_id);
         let fresh = engine.run_state(&req.namespace, &execution.workflow_id, &run_id).await?;
         let grew = fresh.next_event_id != state.next_event_id || fresh.is_open() != state.is_open();
         state = fresh;
         if !grew {
-            let mut shutdown = engine.shutdown.clone();
-            let woke = tokio::select! {
-                changed = watcher.changed() => changed.is_ok(),
-                _ = crate::clock::sleep_until(deadline) => false,
-                _ = shutdown.wait_for(|stop| *stop) => false,
-            };
-            drop(watcher);
-            engine.unwatch_history(&run_id);
-            if !woke {
+            if !engine.wait_for_change(watcher, &run_id, deadline).await {
                 let next = if close_only { state.next_event_id } else { from };
                 return Ok(response(Vec::new(), encode_token(&run_id, next)));
             }

@@ -58,7 +58,7 @@ async fn await_update(
 ) -> Result<pb::UpdateWorkflowExecutionResponse> {
     let deadline = crate::clock::deadline(wait);
     loop {
-        let mut watcher = engine.watch_history(run_id);
+        let watcher = engine.watch_history(run_id);
         let st: RunState = engine.run_state(namespace, workflow_id, run_id).await?;
         let Some(update) = st.updates.get(update_id) else {
             return Err(Error::NotFound(format!("update {update_id} not found")));
@@ -97,15 +97,7 @@ async fn await_update(
                 Error::NotFound("workflow update was aborted by closing workflow".into())
             });
         }
-        let mut shutdown = engine.shutdown.clone();
-        let woke = tokio::select! {
-            changed = watcher.changed() => changed.is_ok(),
-            _ = crate::clock::sleep_until(deadline) => false,
-            _ = shutdown.wait_for(|stop| *stop) => false,
-        };
-        drop(watcher);
-        engine.unwatch_history(run_id);
-        if !woke {
+        if !engine.wait_for_change(watcher, run_id, deadline).await {
             return Ok(pb::UpdateWorkflowExecutionResponse {
                 update_ref: Some(update_ref),
                 outcome: None,
