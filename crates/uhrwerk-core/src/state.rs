@@ -227,7 +227,7 @@ impl RunState {
 
     /// Work of this run that waits for or is in the hands of a worker: its workflow task
     /// (scheduled or started) and its activity attempts (queued or running, not those waiting
-    /// out a retry backoff). Time skipping waits while any run has some.
+    /// out a retry backoff or paused). Time skipping waits while any run has some.
     pub fn outstanding_work(&self) -> i64 {
         if !self.is_open() {
             return 0;
@@ -235,7 +235,9 @@ impl RunState {
         let activities = self
             .activities
             .values()
-            .filter(|a| a.state == ActivityState::Scheduled as i32 || a.state == ActivityState::Started as i32)
+            .filter(|a| {
+                a.state == ActivityState::Started as i32 || (a.state == ActivityState::Scheduled as i32 && !a.paused)
+            })
             .count();
         i64::from(self.workflow_task.is_some()) + activities as i64
     }
@@ -353,4 +355,35 @@ pub struct ActivityInfo {
     /// Id of the ActivityTaskCancelRequested event, once the workflow asked to cancel.
     #[prost(int64, tag = "25")]
     pub cancel_requested_event_id: i64,
+    /// Paused by an operator (PauseActivity): no new attempt is queued until it is unpaused; a
+    /// running attempt learns it from its heartbeats.
+    #[prost(bool, tag = "26")]
+    pub paused: bool,
+    #[prost(message, optional, tag = "27")]
+    pub pause_info: Option<ActivityPauseInfo>,
+    /// Reset by an operator (ResetActivity) while an attempt ran: that attempt's heartbeats say
+    /// so, until the next attempt.
+    #[prost(bool, tag = "28")]
+    pub activity_reset: bool,
+    /// The reset asked to drop the heartbeat details when the next attempt begins.
+    #[prost(bool, tag = "29")]
+    pub reset_heartbeats: bool,
+    /// The options the workflow scheduled the activity with, kept once an operator changes them
+    /// (UpdateActivityOptions), for `restore_original`.
+    #[prost(message, optional, tag = "30")]
+    pub original_options: Option<crate::pb::activity::v1::ActivityOptions>,
+}
+
+/// Who paused an activity, when and why.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ActivityPauseInfo {
+    #[prost(int64, tag = "1")]
+    pub pause_time_ms: i64,
+    #[prost(string, tag = "2")]
+    pub identity: String,
+    #[prost(string, tag = "3")]
+    pub reason: String,
+    /// The pause request's id: the same request again is not an error.
+    #[prost(string, tag = "4")]
+    pub request_id: String,
 }

@@ -26,6 +26,33 @@ fn not_found() -> Error {
     Error::NotFound("invalid activityID or activity already timed out or invoking workflow is completed".into())
 }
 
+/// An activity's timeouts as Temporal completes them, from `[schedule_to_close,
+/// schedule_to_start, start_to_close, heartbeat]` in ms (0 = unset): each bounded by the one
+/// above it and by the run's timeout. None when neither schedule-to-close nor start-to-close is
+/// set.
+pub(super) fn normalize_timeouts(
+    [mut s2c, mut s2s, mut stc, heartbeat]: [i64; 4],
+    run_timeout: i64,
+) -> Option<(i64, i64, i64, i64)> {
+    if s2c > 0 {
+        s2s = if s2s > 0 { s2s.min(s2c) } else { s2c };
+        stc = if stc > 0 { stc.min(s2c) } else { s2c };
+    } else if stc > 0 {
+        s2c = run_timeout;
+        if s2s == 0 {
+            s2s = run_timeout;
+        }
+    } else {
+        return None;
+    }
+    if run_timeout > 0 {
+        s2c = if s2c > 0 { s2c.min(run_timeout) } else { run_timeout };
+        s2s = if s2s > 0 { s2s.min(run_timeout) } else { run_timeout };
+        stc = stc.min(run_timeout);
+    }
+    Some((s2c, s2s, stc, heartbeat.min(stc)))
+}
+
 /// Records that a poller took attempt `attempt` of the activity at `scheduled_event_id`.
 pub fn record_activity_started(
     ctx: &mut Ctx<'_>,
@@ -39,7 +66,8 @@ pub fn record_activity_started(
         return Err(not_found());
     }
     let Some(ai) = st.activities.get_mut(&scheduled_event_id) else { return Err(not_found()) };
-    if ai.state != ActivityState::Scheduled as i32 || ai.attempt != attempt {
+    // A paused activity's queued task is dropped; unpausing queues the attempt again.
+    if ai.state != ActivityState::Scheduled as i32 || ai.attempt != attempt || ai.paused {
         return Err(not_found());
     }
     ai.state = ActivityState::Started as i32;
@@ -231,7 +259,9 @@ pub fn fail_activity(
     Ok(())
 }
 
-/// Ends the current attempt with `failure`: schedules a retry, or writes the final events.
+/// Ends the current attempt with `failure`: schedules a retry, or writes the final events. A
+/// paused activity whose failure could be retried waits for its unpause instead, with its
+/// attempt counted (as Temporal, even past the retry policy's maximum).
 fn end_attempt(
     ctx: &mut Ctx<'_>,
     st: &mut RunState,
@@ -242,20 +272,31 @@ fn end_attempt(
     let ai = st.activities.get(&scheduled_event_id).expect("caller checked the activity");
     let policy = ai.retry_policy.clone().unwrap_or_default();
     let expiration = if ai.schedule_to_close_ms > 0 { ai.scheduled_time_ms + ai.schedule_to_close_ms } else { 0 };
-    match retry::decide(&failure, &policy, ai.attempt, ctx.now, expiration) {
+    let decision = if ai.paused && !ai.cancel_requested && retry::is_retryable(&failure, &policy) {
+        Decision::Retry(0)
+    } else {
+        retry::decide(&failure, &policy, ai.attempt, ctx.now, expiration)
+    };
+    match decision {
         Decision::Retry(backoff) => {
             let ai = st.activities.get_mut(&scheduled_event_id).expect("checked above");
             for kind in [TimerKind::ActivityStartToClose, TimerKind::ActivityHeartbeat] {
                 ctx.effects.push(Effect::TimerDone(TimerTask::key(kind, scheduled_event_id, ai.attempt)));
             }
             ai.attempt += 1;
-            ai.state = ActivityState::Backoff as i32;
             ai.last_failure = Some(failure);
             ai.last_worker_identity = std::mem::take(&mut ai.started_identity);
             ai.started_time_ms = 0;
             ai.request_id.clear();
+            begin_next_attempt(ai);
             ctx.state_changed = true;
-            ctx.arm(TimerKind::ActivityRetry, ctx.now + backoff, scheduled_event_id, ai.attempt);
+            if ai.paused {
+                ai.state = ActivityState::Scheduled as i32;
+                ai.attempt_scheduled_time_ms = ctx.now;
+            } else {
+                ai.state = ActivityState::Backoff as i32;
+                ctx.arm(TimerKind::ActivityRetry, ctx.now + backoff, scheduled_event_id, ai.attempt);
+            }
         }
         Decision::Stop(retry_state) => {
             finish(ctx, st, scheduled_event_id, |started_event_id| {
@@ -265,21 +306,43 @@ fn end_attempt(
     }
 }
 
-/// Returns whether the workflow asked to cancel the activity.
+/// What a heartbeat answers: whether the running attempt should stop, and why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeartbeatAnswer {
+    /// The workflow asked to cancel the activity.
+    pub cancel_requested: bool,
+    /// An operator paused it.
+    pub paused: bool,
+    /// An operator reset it.
+    pub reset: bool,
+}
+
+/// Per-attempt operator marks end when an attempt ends: a reset applies to the attempt that ran
+/// when it was asked for, and the heartbeat details go if the reset said so.
+pub(super) fn begin_next_attempt(ai: &mut ActivityInfo) {
+    if ai.reset_heartbeats {
+        ai.heartbeat_details = None;
+        ai.last_heartbeat_ms = 0;
+    }
+    ai.activity_reset = false;
+    ai.reset_heartbeats = false;
+}
+
 pub fn record_activity_heartbeat(
     ctx: &mut Ctx<'_>,
     st: &mut RunState,
     token: &TaskToken,
     details: Option<common_pb::Payloads>,
-) -> Result<bool> {
-    let cancel_requested = started_activity(st, token)?.cancel_requested;
+) -> Result<HeartbeatAnswer> {
+    let ai = started_activity(st, token)?;
+    let answer = HeartbeatAnswer { cancel_requested: ai.cancel_requested, paused: ai.paused, reset: ai.activity_reset };
     let ai = st.activities.get_mut(&token.scheduled_event_id).expect("checked above");
     if details.is_some() {
         ai.heartbeat_details = details;
     }
     ai.last_heartbeat_ms = ctx.now;
     ctx.state_changed = true;
-    Ok(cancel_requested)
+    Ok(answer)
 }
 
 /// The retry backoff of `attempt` elapsed: queue the attempt.
@@ -293,11 +356,18 @@ pub(super) fn retry_backoff_elapsed(ctx: &mut Ctx<'_>, st: &mut RunState, schedu
     }
     ai.state = ActivityState::Scheduled as i32;
     ai.attempt_scheduled_time_ms = ctx.now;
-    let (task_queue, s2s) = (ai.task_queue.clone(), ai.schedule_to_start_ms);
     ctx.state_changed = true;
-    ctx.effects.push(Effect::DispatchActivityTask { task_queue, scheduled_event_id, attempt });
-    if s2s > 0 {
-        ctx.arm(TimerKind::ActivityScheduleToStart, ctx.now + s2s, scheduled_event_id, attempt);
+    if !ai.paused {
+        dispatch_attempt(ctx, ai);
+    }
+}
+
+/// Queues the current attempt of a scheduled activity, with its schedule-to-start deadline.
+pub(super) fn dispatch_attempt(ctx: &mut Ctx<'_>, ai: &ActivityInfo) {
+    let (scheduled_event_id, attempt) = (ai.scheduled_event_id, ai.attempt);
+    ctx.effects.push(Effect::DispatchActivityTask { task_queue: ai.task_queue.clone(), scheduled_event_id, attempt });
+    if ai.schedule_to_start_ms > 0 {
+        ctx.arm(TimerKind::ActivityScheduleToStart, ctx.now + ai.schedule_to_start_ms, scheduled_event_id, attempt);
     }
 }
 
@@ -327,7 +397,9 @@ pub(super) fn activity_timer_fired(
         {
             TimeoutType::ScheduleToClose
         }
-        TimeoutType::ScheduleToClose if ai.state == ActivityState::Scheduled as i32 && schedule_to_start_due => {
+        TimeoutType::ScheduleToClose
+            if ai.state == ActivityState::Scheduled as i32 && !ai.paused && schedule_to_start_due =>
+        {
             TimeoutType::ScheduleToStart
         }
         other => other,
@@ -335,20 +407,37 @@ pub(super) fn activity_timer_fired(
     let attempt = if timeout_type == TimeoutType::ScheduleToStart { ai.attempt } else { attempt };
     let applies = match timeout_type {
         TimeoutType::ScheduleToClose => true,
-        TimeoutType::ScheduleToStart => ai.state == ActivityState::Scheduled as i32 && ai.attempt == attempt,
+        // A paused activity is not waiting for a worker.
+        TimeoutType::ScheduleToStart => {
+            ai.state == ActivityState::Scheduled as i32 && ai.attempt == attempt && !ai.paused
+        }
         TimeoutType::StartToClose | TimeoutType::Heartbeat => started && ai.attempt == attempt,
         TimeoutType::Unspecified => false,
     };
     if !applies {
         return;
     }
-    if timeout_type == TimeoutType::Heartbeat {
-        let last = ai.last_heartbeat_ms.max(ai.started_time_ms);
-        let due = last + ai.heartbeat_ms;
-        if due > ctx.now {
-            ctx.arm(TimerKind::ActivityHeartbeat, due, scheduled_event_id, attempt);
-            return;
-        }
+    // The deadline from the activity's current options (an operator may have changed them
+    // since the timer was armed): none left, or a later one re-arms.
+    let (timeout_ms, since) = match timeout_type {
+        TimeoutType::Heartbeat => (ai.heartbeat_ms, ai.last_heartbeat_ms.max(ai.started_time_ms)),
+        TimeoutType::StartToClose => (ai.start_to_close_ms, ai.started_time_ms),
+        TimeoutType::ScheduleToClose => (ai.schedule_to_close_ms, ai.scheduled_time_ms),
+        _ => (ai.schedule_to_start_ms, ai.attempt_scheduled_time_ms),
+    };
+    if timeout_ms <= 0 {
+        return;
+    }
+    if since + timeout_ms > ctx.now {
+        let kind = match timeout_type {
+            TimeoutType::Heartbeat => TimerKind::ActivityHeartbeat,
+            TimeoutType::StartToClose => TimerKind::ActivityStartToClose,
+            TimeoutType::ScheduleToClose => TimerKind::ActivityScheduleToClose,
+            _ => TimerKind::ActivityScheduleToStart,
+        };
+        let attempt = if kind == TimerKind::ActivityScheduleToClose { 0 } else { attempt };
+        ctx.arm(kind, since + timeout_ms, scheduled_event_id, attempt);
+        return;
     }
     let failure = timeout_failure(ai, timeout_type);
     let outcome = move |failure, scheduled_event_id, started_event_id, retry_state: RetryState| {

@@ -6,6 +6,7 @@
 //! returns the error the caller must see). The engine commits whatever the `Ctx` holds.
 
 mod activity;
+mod activity_ops;
 mod child;
 mod close;
 mod external;
@@ -28,8 +29,12 @@ use crate::time::{self, Millis};
 use crate::transfer::{TransferKind, TransferTask};
 
 pub use activity::{
-    ActivityStarted, activity_token_by_id, cancel_activity, complete_activity, fail_activity,
+    ActivityStarted, HeartbeatAnswer, activity_token_by_id, cancel_activity, complete_activity, fail_activity,
     record_activity_heartbeat, record_activity_started,
+};
+pub use activity_ops::{
+    ActivitySelector, OptionsUpdate, PauseRequest, ResetOptions, UnpauseOptions, activity_options, pause_activities,
+    reset_activities, unpause_activities, update_activity_options,
 };
 pub use child::{
     ChildOutcome, child_closed, child_start_failed, child_started, outcome_of as child_outcome_of, parent_of_child,

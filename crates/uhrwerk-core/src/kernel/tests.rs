@@ -1132,8 +1132,8 @@ fn activity_heartbeat_extends_deadline_then_times_out() {
 
     run.advance(1500);
     let token = decode(&task.token);
-    let cancel = run.step(|ctx, st| record_activity_heartbeat(ctx, st, &token, Some(payloads("progress"))));
-    assert_eq!(cancel, Ok(false));
+    let answer = run.step(|ctx, st| record_activity_heartbeat(ctx, st, &token, Some(payloads("progress"))));
+    assert_eq!(answer, Ok(HeartbeatAnswer::default()));
     assert!(run.new_events().is_empty());
 
     run.fire_pending(TimerKind::ActivityHeartbeat);
@@ -1717,4 +1717,50 @@ fn eager_activities_start_for_the_completing_worker() {
         .step(|ctx, st| complete_workflow_task(ctx, st, &token, completion(vec![schedule_activity_command(eager)])))
         .expect("accepted");
     assert!(completion.activity_tasks.is_empty(), "system.enableActivityEagerExecution=false");
+}
+
+#[test]
+fn paused_activity_that_fails_waits_for_unpause_past_its_maximum_attempts() {
+    let mut run = Run::start();
+    let mut a = activity("a1");
+    a.retry_policy = retry_policy(1000, 1);
+    run.schedule_first_activity(a);
+    let task = run.poll_activity(5);
+    let token = decode(&task.token);
+    let selector = ActivitySelector::Id("a1".into());
+    run.step(|ctx, st| pause_activities(ctx, st, &selector, &PauseRequest::default())).unwrap();
+    let answer = run.step(|ctx, st| record_activity_heartbeat(ctx, st, &token, None)).unwrap();
+    assert_eq!(answer, HeartbeatAnswer { paused: true, ..Default::default() });
+
+    run.step(|ctx, st| fail_activity(ctx, st, &token, app_failure("boom", false), "w", None)).unwrap();
+    assert!(run.new_events().is_empty(), "the activity stays pending");
+    let effects = run.new_effects();
+    assert!(!effects.iter().any(|e| e.starts_with("Dispatch") || e.contains("ActivityRetry")), "{effects:?}");
+    let ai = run.st.activities.get(&5).expect("pending");
+    assert!(ai.paused && ai.attempt == 2 && ai.state == ActivityState::Scheduled as i32, "{ai:?}");
+    assert!(matches!(run.step(|ctx, st| record_activity_started(ctx, st, 5, 2, "w", "r")), Err(Error::NotFound(_))));
+
+    run.step(|ctx, st| unpause_activities(ctx, st, &selector, UnpauseOptions::default())).unwrap();
+    let effects = run.new_effects();
+    assert!(effects.iter().any(|e| e.starts_with("DispatchActivityTask") && e.contains("attempt 2")), "{effects:?}");
+    run.step(|ctx, st| record_activity_started(ctx, st, 5, 2, "w", "r")).unwrap();
+}
+
+#[test]
+fn reset_of_a_running_attempt_is_answered_by_its_heartbeat_until_the_next_attempt() {
+    let mut run = Run::start();
+    let mut a = activity("a1");
+    a.retry_policy = retry_policy(1000, 3);
+    run.schedule_first_activity(a);
+    let token = decode(&run.poll_activity(5).token);
+    let selector = ActivitySelector::Type(run.st.activities[&5].activity_type.clone());
+    let options = ResetOptions { reset_heartbeat: true, ..Default::default() };
+    run.step(|ctx, st| record_activity_heartbeat(ctx, st, &token, Some(payloads("p")))).unwrap();
+    run.step(|ctx, st| reset_activities(ctx, st, &selector, options)).unwrap();
+    let answer = run.step(|ctx, st| record_activity_heartbeat(ctx, st, &token, None)).unwrap();
+    assert_eq!(answer, HeartbeatAnswer { reset: true, ..Default::default() });
+
+    run.step(|ctx, st| fail_activity(ctx, st, &token, app_failure("boom", false), "w", None)).unwrap();
+    let ai = run.st.activities.get(&5).expect("retried");
+    assert!(ai.attempt == 2 && !ai.activity_reset && ai.heartbeat_details.is_none(), "{ai:?}");
 }

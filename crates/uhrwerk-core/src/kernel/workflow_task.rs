@@ -995,27 +995,12 @@ fn schedule_activity(
     }
     check_blob(ctx, a.input.as_ref(), bad, "ScheduleActivityTaskCommandAttributes.Input")?;
     let retry_policy = retry::normalize(a.retry_policy.as_ref()).map_err(|e| reject(bad, e.0))?;
-    let run_timeout = st.run_timeout_ms;
-    let mut s2c = time::duration_ms(&a.schedule_to_close_timeout);
-    let mut s2s = time::duration_ms(&a.schedule_to_start_timeout);
-    let mut stc = time::duration_ms(&a.start_to_close_timeout);
-    if s2c > 0 {
-        s2s = if s2s > 0 { s2s.min(s2c) } else { s2c };
-        stc = if stc > 0 { stc.min(s2c) } else { s2c };
-    } else if stc > 0 {
-        s2c = run_timeout;
-        if s2s == 0 {
-            s2s = run_timeout;
-        }
-    } else {
-        return Err(reject(bad, "A valid StartToClose or ScheduleToCloseTimeout is not set on command."));
-    }
-    if run_timeout > 0 {
-        s2c = if s2c > 0 { s2c.min(run_timeout) } else { run_timeout };
-        s2s = if s2s > 0 { s2s.min(run_timeout) } else { run_timeout };
-        stc = stc.min(run_timeout);
-    }
-    let heartbeat = time::duration_ms(&a.heartbeat_timeout).min(stc);
+    let (s2c, s2s, stc, heartbeat) = super::activity::normalize_timeouts(
+        [&a.schedule_to_close_timeout, &a.schedule_to_start_timeout, &a.start_to_close_timeout, &a.heartbeat_timeout]
+            .map(time::duration_ms),
+        st.run_timeout_ms,
+    )
+    .ok_or_else(|| reject(bad, "A valid StartToClose or ScheduleToCloseTimeout is not set on command."))?;
     let task_queue = match a.task_queue.as_ref().map(|q| q.name.as_str()) {
         Some(name) if !name.is_empty() => name.to_string(),
         _ => st.task_queue.clone(),

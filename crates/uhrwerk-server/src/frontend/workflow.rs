@@ -64,6 +64,10 @@ pub const IMPLEMENTED: &[&str] = &[
     "RecordWorkerHeartbeat",
     "ShutdownWorker",
     "ResetStickyTaskQueue",
+    "PauseActivity",
+    "UnpauseActivity",
+    "ResetActivity",
+    "UpdateActivityOptions",
 ];
 
 type RpcResult<T> = std::result::Result<Response<T>, Status>;
@@ -119,6 +123,20 @@ impl Frontend {
     fn check_task_queue(&self, namespace: &str, queue: Option<&str>) -> Result<()> {
         self.namespaces.check(namespace)?;
         validate::task_queue_name(self.engine.limits(), queue.unwrap_or_default())
+    }
+
+    /// An operator action on a workflow's activities names an existing namespace and a workflow.
+    fn check_activity_operation(
+        &self,
+        namespace: &str,
+        execution: Option<&uhrwerk_proto::temporal::api::common::v1::WorkflowExecution>,
+    ) -> Result<()> {
+        self.namespaces.check(namespace)?;
+        let workflow_id = execution.map(|e| e.workflow_id.as_str()).unwrap_or_default();
+        if workflow_id.is_empty() {
+            return Err(Error::InvalidArgument("WorkflowId is not set on request.".into()));
+        }
+        validate::workflow_id(self.engine.limits(), workflow_id)
     }
 
     /// The attempt a `*ById` call names, checked.
@@ -369,9 +387,12 @@ impl WorkflowService for Frontend {
             async {
                 let target = Target::Token(token(&req.task_token, &req.namespace)?);
                 validate::blob(self.engine.limits(), req.details.as_ref())?;
-                let cancel_requested =
-                    invoke(&self.engine, target, req.identity, Outcome::Heartbeat(req.details)).await?;
-                Ok(pb::RecordActivityTaskHeartbeatResponse { cancel_requested, ..Default::default() })
+                let answer = invoke(&self.engine, target, req.identity, Outcome::Heartbeat(req.details)).await?;
+                Ok(pb::RecordActivityTaskHeartbeatResponse {
+                    cancel_requested: answer.cancel_requested,
+                    activity_paused: answer.paused,
+                    activity_reset: answer.reset,
+                })
             }
             .await,
         )
@@ -436,9 +457,62 @@ impl WorkflowService for Frontend {
             async {
                 validate::blob(self.engine.limits(), req.details.as_ref())?;
                 let target = self.activity_by_id(req.namespace, req.workflow_id, req.run_id, req.activity_id)?;
-                let cancel_requested =
-                    invoke(&self.engine, target, req.identity, Outcome::Heartbeat(req.details)).await?;
-                Ok(pb::RecordActivityTaskHeartbeatByIdResponse { cancel_requested, ..Default::default() })
+                let answer = invoke(&self.engine, target, req.identity, Outcome::Heartbeat(req.details)).await?;
+                Ok(pb::RecordActivityTaskHeartbeatByIdResponse {
+                    cancel_requested: answer.cancel_requested,
+                    activity_paused: answer.paused,
+                    activity_reset: answer.reset,
+                })
+            }
+            .await,
+        )
+    }
+
+    async fn pause_activity(&self, request: Request<pb::PauseActivityRequest>) -> RpcResult<pb::PauseActivityResponse> {
+        let req = request.into_inner();
+        reply(
+            async {
+                self.check_activity_operation(&req.namespace, req.execution.as_ref())?;
+                api::activity_operations::pause(&self.engine, req).await
+            }
+            .await,
+        )
+    }
+
+    async fn unpause_activity(
+        &self,
+        request: Request<pb::UnpauseActivityRequest>,
+    ) -> RpcResult<pb::UnpauseActivityResponse> {
+        let req = request.into_inner();
+        reply(
+            async {
+                self.check_activity_operation(&req.namespace, req.execution.as_ref())?;
+                api::activity_operations::unpause(&self.engine, req).await
+            }
+            .await,
+        )
+    }
+
+    async fn reset_activity(&self, request: Request<pb::ResetActivityRequest>) -> RpcResult<pb::ResetActivityResponse> {
+        let req = request.into_inner();
+        reply(
+            async {
+                self.check_activity_operation(&req.namespace, req.execution.as_ref())?;
+                api::activity_operations::reset(&self.engine, req).await
+            }
+            .await,
+        )
+    }
+
+    async fn update_activity_options(
+        &self,
+        request: Request<pb::UpdateActivityOptionsRequest>,
+    ) -> RpcResult<pb::UpdateActivityOptionsResponse> {
+        let req = request.into_inner();
+        reply(
+            async {
+                self.check_activity_operation(&req.namespace, req.execution.as_ref())?;
+                api::activity_operations::update_options(&self.engine, req).await
             }
             .await,
         )

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use uhrwerk_core::kernel;
 use uhrwerk_core::state::{ActivityState, RunState};
 use uhrwerk_core::time;
 use uhrwerk_proto::temporal::api::common::v1 as common_pb;
@@ -58,10 +59,24 @@ fn describe(st: &RunState) -> workflowservice_pb::DescribeWorkflowExecutionRespo
         .activities
         .values()
         .map(|ai| {
-            let state = match ActivityState::try_from(ai.state) {
-                Ok(ActivityState::Started) => enums_pb::PendingActivityState::Started,
-                _ => enums_pb::PendingActivityState::Scheduled,
+            // As Temporal: a paused activity not running is PAUSED, a running one PAUSE_REQUESTED.
+            let state = match (ActivityState::try_from(ai.state), ai.paused) {
+                _ if ai.cancel_requested => enums_pb::PendingActivityState::CancelRequested,
+                (Ok(ActivityState::Started), false) => enums_pb::PendingActivityState::Started,
+                (Ok(ActivityState::Started), true) => enums_pb::PendingActivityState::PauseRequested,
+                (_, true) => enums_pb::PendingActivityState::Paused,
+                (_, false) => enums_pb::PendingActivityState::Scheduled,
             };
+            let pause_info =
+                ai.pause_info.as_ref().filter(|_| ai.paused).map(|p| workflow_pb::pending_activity_info::PauseInfo {
+                    pause_time: Some(time::timestamp(p.pause_time_ms)),
+                    paused_by: Some(workflow_pb::pending_activity_info::pause_info::PausedBy::Manual(
+                        workflow_pb::pending_activity_info::pause_info::Manual {
+                            identity: p.identity.clone(),
+                            reason: p.reason.clone(),
+                        },
+                    )),
+                });
             let policy = ai.retry_policy.clone().unwrap_or_default();
             workflow_pb::PendingActivityInfo {
                 activity_id: ai.activity_id.clone(),
@@ -82,6 +97,9 @@ fn describe(st: &RunState) -> workflowservice_pb::DescribeWorkflowExecutionRespo
                     ai.started_identity.clone()
                 },
                 priority: ai.priority.clone(),
+                paused: ai.paused,
+                pause_info,
+                activity_options: Some(kernel::activity_options(ai)),
                 ..Default::default()
             }
         })

@@ -6,6 +6,7 @@
 //! Temporal's `service/history/api/<rpc>` is the model; following one RPC from the wire to the
 //! store takes this one module plus `Engine::mutate`.
 
+pub mod activity_operations;
 pub mod delete_workflow_execution;
 pub mod describe_task_queue;
 pub mod describe_workflow_execution;

@@ -33,9 +33,14 @@ pub enum Target {
     },
 }
 
-/// Applies `outcome` to the attempt; returns whether cancellation of the activity was requested
-/// (the heartbeat's answer).
-pub async fn invoke(engine: &Arc<Engine>, target: Target, identity: String, outcome: Outcome) -> Result<bool> {
+/// Applies `outcome` to the attempt; returns the heartbeat's answer (whether the attempt should
+/// stop, and why), the default for the other outcomes.
+pub async fn invoke(
+    engine: &Arc<Engine>,
+    target: Target,
+    identity: String,
+    outcome: Outcome,
+) -> Result<kernel::HeartbeatAnswer> {
     let outcome = match outcome {
         // As Temporal: a result over the blob limit is not kept; the attempt fails for good.
         Outcome::Completed(result) if too_large(engine, result.as_ref()) => {
@@ -61,13 +66,13 @@ pub async fn invoke(engine: &Arc<Engine>, target: Target, identity: String, outc
             };
             match outcome {
                 Outcome::Completed(result) => {
-                    kernel::complete_activity(ctx, st, &token, result, &identity).map(|()| false)
+                    kernel::complete_activity(ctx, st, &token, result, &identity).map(|()| Default::default())
                 }
                 Outcome::Failed(failure, details) => {
-                    kernel::fail_activity(ctx, st, &token, *failure, &identity, details).map(|()| false)
+                    kernel::fail_activity(ctx, st, &token, *failure, &identity, details).map(|()| Default::default())
                 }
                 Outcome::Canceled(details) => {
-                    kernel::cancel_activity(ctx, st, &token, details, &identity).map(|()| false)
+                    kernel::cancel_activity(ctx, st, &token, details, &identity).map(|()| Default::default())
                 }
                 Outcome::Heartbeat(details) => kernel::record_activity_heartbeat(ctx, st, &token, details),
             }
