@@ -11,6 +11,7 @@ mod child;
 mod close;
 mod external;
 pub mod limits;
+mod reset;
 mod signal;
 mod start;
 mod timer;
@@ -41,6 +42,7 @@ pub use child::{
     start_request as child_start_request,
 };
 pub use external::{ExternalDelivery, ExternalRequest, external_delivery, external_outcome, external_pending};
+pub use reset::{RESETTER_IDENTITY, ResetRequest, reset_run};
 pub use signal::{SignalInput, signal_run};
 pub use start::{StartOptions, start_run};
 pub use timer::{TimerKind, TimerTask, fire_timer};

@@ -68,6 +68,7 @@ pub const IMPLEMENTED: &[&str] = &[
     "UnpauseActivity",
     "ResetActivity",
     "UpdateActivityOptions",
+    "ResetWorkflowExecution",
 ];
 
 type RpcResult<T> = std::result::Result<Response<T>, Status>;
@@ -463,6 +464,20 @@ impl WorkflowService for Frontend {
                     activity_paused: answer.paused,
                     activity_reset: answer.reset,
                 })
+            }
+            .await,
+        )
+    }
+
+    async fn reset_workflow_execution(
+        &self,
+        request: Request<pb::ResetWorkflowExecutionRequest>,
+    ) -> RpcResult<pb::ResetWorkflowExecutionResponse> {
+        let req = request.into_inner();
+        reply(
+            async {
+                self.check_execution(&req.namespace, req.workflow_execution.as_ref().map(|e| e.workflow_id.as_str()))?;
+                api::reset_workflow_execution::invoke(&self.engine, req).await
             }
             .await,
         )

@@ -17,6 +17,7 @@ pub mod poll_workflow_task_queue;
 pub mod query_workflow;
 pub mod request_cancel_workflow_execution;
 pub mod reset_sticky_task_queue;
+pub mod reset_workflow_execution;
 pub mod respond_activity_task;
 pub mod respond_workflow_task_completed;
 pub mod respond_workflow_task_failed;
