@@ -91,18 +91,14 @@ async fn unimplemented_rpc_names_the_method() {
     let mut client = server.client.clone();
     let status = assert_code(
         client
-            .reset_workflow_execution(workflowservice_pb::ResetWorkflowExecutionRequest {
+            .list_batch_operations(workflowservice_pb::ListBatchOperationsRequest {
                 namespace: NAMESPACE.into(),
-                workflow_execution: Some(common_pb::WorkflowExecution {
-                    workflow_id: "wf".into(),
-                    run_id: String::new(),
-                }),
                 ..Default::default()
             })
             .await,
         Code::Unimplemented,
     );
-    assert!(status.message().contains("ResetWorkflowExecution"), "message: {}", status.message());
+    assert!(status.message().contains("ListBatchOperations"), "message: {}", status.message());
 
     let status = assert_code(
         client
