@@ -29,7 +29,7 @@ import pytest
 from temporalio.api.enums.v1 import DescribeTaskQueueMode, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, DescribeTaskQueueResponse
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 import compat_doctor as cd
@@ -320,6 +320,29 @@ async def test_history_heading_for_the_hard_limit_is_an_error(server_factory, ta
     assert f["data"]["dimension"] == "length"
     assert 50 <= f["data"]["history_length"] < 400
     assert 0 < f["data"]["projected_ms_to_termination"] < 86_400_000
+    assert f["section"] == "13.6"
+    assert code == 1
+
+
+async def test_run_terminated_by_the_history_limit_is_an_error(server_factory, task_queue: str) -> None:
+    # The server terminates the run at 60 events; a closed run gets no DR101/DR102, but DR104.
+    env = await start_env(server_factory, "terminated", ("limit.historyCount.warn=50", "limit.historyCount.error=60"))
+    async with workers(env, task_queue):
+        handle = await env.client.start_workflow(cd.GrowingWorkflow.run, 15, id=fresh_id("grow"), task_queue=task_queue)
+        await eventually(
+            handle.describe,
+            lambda d: d.status == WorkflowExecutionStatus.TERMINATED,
+            timeout=60,
+            what="terminated at the history count limit",
+        )
+        code, findings = await env.doctor()
+    terminated = events_of(await handle.fetch_history(), "WORKFLOW_EXECUTION_TERMINATED")[0]
+    assert terminated.workflow_execution_terminated_event_attributes.reason == "Workflow history count exceeds limit."
+    f = only(findings, "DR104")
+    assert f["severity"] == "error"
+    assert f["run_id"] == handle.result_run_id
+    assert f["event_id"] == terminated.event_id
+    assert f["data"]["dimension"] == "length"
     assert f["section"] == "13.6"
     assert code == 1
 

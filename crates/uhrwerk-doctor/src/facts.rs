@@ -77,6 +77,20 @@ pub struct HistoryFacts {
     pub latencies: Vec<Latency>,
     pub activities: Vec<ScheduledActivity>,
     pub largest_payload: Option<PayloadSeen>,
+    /// The run was terminated by the server for crossing a history limit.
+    pub limit_termination: Option<LimitTermination>,
+}
+
+/// Temporal's termination reasons for a history over its error limits.
+pub const HISTORY_COUNT_EXCEEDED: &str = "Workflow history count exceeds limit.";
+pub const HISTORY_SIZE_EXCEEDED: &str = "Workflow history size exceeds limit.";
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LimitTermination {
+    pub event_id: i64,
+    pub time_ms: i64,
+    /// `length` or `size`, as the history checks name the dimensions.
+    pub dimension: &'static str,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -446,6 +460,15 @@ impl HistoryScan {
             Attributes::WorkflowExecutionContinuedAsNewEventAttributes(a) => {
                 self.facts.continued_as_new = true;
                 self.payloads(id, "WorkflowExecutionContinuedAsNew input", a.input.as_ref());
+            }
+            Attributes::WorkflowExecutionTerminatedEventAttributes(a) => {
+                let dimension = match a.reason.as_str() {
+                    HISTORY_COUNT_EXCEEDED => Some("length"),
+                    HISTORY_SIZE_EXCEEDED => Some("size"),
+                    _ => None,
+                };
+                self.facts.limit_termination =
+                    dimension.map(|dimension| LimitTermination { event_id: id, time_ms: time, dimension });
             }
             _ => {}
         }

@@ -30,6 +30,7 @@ pub enum Check {
     HistoryHardLimit,
     HistoryWarnLimit,
     ContinueAsNewIgnored,
+    TerminatedByHistoryLimit,
     NonDeterminism,
     WorkflowTaskFailing,
     BacklogWithoutPollers,
@@ -42,10 +43,11 @@ pub enum Check {
 }
 
 impl Check {
-    pub const ALL: [Check; 12] = [
+    pub const ALL: [Check; 13] = [
         Check::HistoryHardLimit,
         Check::HistoryWarnLimit,
         Check::ContinueAsNewIgnored,
+        Check::TerminatedByHistoryLimit,
         Check::NonDeterminism,
         Check::WorkflowTaskFailing,
         Check::BacklogWithoutPollers,
@@ -62,6 +64,7 @@ impl Check {
             Check::HistoryHardLimit => "DR101",
             Check::HistoryWarnLimit => "DR102",
             Check::ContinueAsNewIgnored => "DR103",
+            Check::TerminatedByHistoryLimit => "DR104",
             Check::NonDeterminism => "DR201",
             Check::WorkflowTaskFailing => "DR202",
             Check::BacklogWithoutPollers => "DR301",
@@ -80,7 +83,10 @@ impl Check {
 
     pub fn severity(self) -> Severity {
         match self {
-            Check::HistoryHardLimit | Check::NonDeterminism | Check::BacklogWithoutPollers => Severity::Error,
+            Check::HistoryHardLimit
+            | Check::TerminatedByHistoryLimit
+            | Check::NonDeterminism
+            | Check::BacklogWithoutPollers => Severity::Error,
             Check::HistoryWarnLimit
             | Check::ContinueAsNewIgnored
             | Check::WorkflowTaskFailing
@@ -98,6 +104,7 @@ impl Check {
             Check::HistoryHardLimit => "History will reach the hard limit and the run will be terminated",
             Check::HistoryWarnLimit => "History is over the warn limit",
             Check::ContinueAsNewIgnored => "Continue-as-new was suggested but ignored",
+            Check::TerminatedByHistoryLimit => "Run was terminated by a history limit",
             Check::NonDeterminism => "Non-determinism error",
             Check::WorkflowTaskFailing => "Workflow task keeps failing",
             Check::BacklogWithoutPollers => "Task queue has a backlog and no pollers",
@@ -113,7 +120,7 @@ impl Check {
     /// The section of the best-practices chapter (chapter 13) the check comes from.
     pub fn section(self) -> &'static str {
         match self {
-            Check::HistoryHardLimit | Check::HistoryWarnLimit => "13.6",
+            Check::HistoryHardLimit | Check::HistoryWarnLimit | Check::TerminatedByHistoryLimit => "13.6",
             Check::ContinueAsNewIgnored => "13.1",
             Check::NonDeterminism => "13.2",
             Check::WorkflowTaskFailing => "13.1",
@@ -138,6 +145,11 @@ impl Check {
             Check::ContinueAsNewIgnored => {
                 "Check workflow.info().is_continue_as_new_suggested() in the workflow's loop and call \
                  workflow.continue_as_new() with the carried-over state when it is true."
+            }
+            Check::TerminatedByHistoryLimit => {
+                "The run's work is lost past this point: start it again (or reset it to an earlier workflow task) \
+                 after adding continue-as-new on workflow.info().is_continue_as_new_suggested(), and keep bulky \
+                 data out of the history (13.3)."
             }
             Check::NonDeterminism => {
                 "The deployed workflow code no longer replays the run's history: roll back, or guard the changed \

@@ -1,5 +1,6 @@
 //! History limits (DR101 hard limit ahead, DR102 over the warn limit) with the projected time to
-//! termination from the run's growth rate, and continue-as-new suggested but ignored (DR103).
+//! termination from the run's growth rate, continue-as-new suggested but ignored (DR103), and a
+//! run the server terminated at a history limit (DR104).
 
 use super::{Settings, for_run};
 use crate::facts::RunFacts;
@@ -170,6 +171,30 @@ pub(super) fn ignored_suggestion(run: &RunFacts, s: &Settings) -> Option<Finding
     Some(for_run(f, run))
 }
 
+/// DR104: the server terminated the run because its history crossed an error limit, the outcome
+/// the other history checks warn about. Reported for closed runs in the scan window.
+pub(super) fn terminated_by_limit(run: &RunFacts, s: &Settings) -> Option<Finding> {
+    let t = run.history.limit_termination.as_ref()?;
+    let (value, limit) = if t.dimension == "size" {
+        (bytes(run.history_size_bytes), bytes(s.limits.history_size_error()))
+    } else {
+        (format!("{} events", run.history_length), format!("{} events", s.limits.history_count_error()))
+    };
+    let detail = format!(
+        "the server terminated the run at {} (history {} {value}, error limit {limit}); its remaining work did not run",
+        rfc3339(t.time_ms),
+        t.dimension
+    );
+    let mut f = Finding::new(Check::TerminatedByHistoryLimit, &run.namespace, run.subject(), detail)
+        .with_data("dimension", t.dimension)
+        .with_data("history_length", run.history_length)
+        .with_data("history_size_bytes", run.history_size_bytes)
+        .with_data("terminated_at_ms", t.time_ms)
+        .with_score(t.time_ms as f64);
+    f.event_id = Some(t.event_id);
+    Some(for_run(f, run))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;
@@ -261,5 +286,34 @@ mod tests {
         let mut continued = r;
         continued.history.continued_as_new = true;
         assert!(ignored_suggestion(&continued, &s).is_none());
+    }
+
+    #[test]
+    fn a_run_terminated_at_a_history_limit_is_an_error() {
+        use crate::facts::{HISTORY_COUNT_EXCEEDED, HistoryScan};
+        use temporalio_protos::temporal::api::history::v1 as history_pb;
+        let terminated = |reason: &str| {
+            let mut scan = HistoryScan::default();
+            scan.add(&history_pb::HistoryEvent {
+                event_id: 61,
+                attributes: Some(history_pb::history_event::Attributes::WorkflowExecutionTerminatedEventAttributes(
+                    history_pb::WorkflowExecutionTerminatedEventAttributes {
+                        reason: reason.into(),
+                        identity: "history-service".into(),
+                        ..Default::default()
+                    },
+                )),
+                ..Default::default()
+            });
+            let mut r = run("grow", scan.finish());
+            r.open = false;
+            r.status = "Terminated".into();
+            r
+        };
+        let s = Settings { now_ms: NOW, ..Default::default() };
+        let f = terminated_by_limit(&terminated(HISTORY_COUNT_EXCEEDED), &s).expect("finding");
+        assert_eq!((f.check, f.severity, f.event_id), (Check::TerminatedByHistoryLimit, Severity::Error, Some(61)));
+        assert_eq!(f.data["dimension"], "length");
+        assert!(terminated_by_limit(&terminated("operator said so"), &s).is_none());
     }
 }

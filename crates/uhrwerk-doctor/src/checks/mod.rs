@@ -63,6 +63,7 @@ pub fn analyze(snapshot: &Snapshot, settings: &Settings, ignore: &[Check]) -> Ve
     for run in &snapshot.runs {
         findings.extend(history::limits(run, settings));
         findings.extend(history::ignored_suggestion(run, settings));
+        findings.extend(history::terminated_by_limit(run, settings));
         findings.extend(determinism::nondeterminism(run, settings));
         findings.extend(determinism::failing_workflow_task(run));
     }
