@@ -1,7 +1,6 @@
 //! Connection-level behaviour: GetSystemInfo, gzip, gRPC health, UNIMPLEMENTED naming the method.
 
 use temporalio_protos::grpc::health::v1 as health_pb;
-use temporalio_protos::temporal::api::common::v1 as common_pb;
 use temporalio_protos::temporal::api::workflowservice::v1 as workflowservice_pb;
 use tonic::Code;
 use tonic::codec::CompressionEncoding;
