@@ -1,5 +1,6 @@
 //! Generates tonic *server* traits for the Temporal services from the descriptor set that
-//! `temporalio-protos` publishes; every message type is reused from that crate.
+//! `temporalio-protos` publishes; every message type is reused from that crate. Also keeps the
+//! Temporal API's descriptors for the HTTP API.
 
 use std::{env, fs, path::PathBuf};
 
@@ -18,12 +19,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={descriptor_path}");
     let bytes = fs::read(&descriptor_path)?;
     let mut set = prost_types::FileDescriptorSet::decode(bytes.as_slice())?;
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    // The descriptors WorkflowService and OperatorService need (their files and every file those
+    // import), for the HTTP API's JSON mapping; the SDK-internal files are left out. (Their
+    // `google.api.http` options did not survive into this set: see scripts/gen-http-routes.py.)
+    // Plus the error status and Temporal's error details, which errors carry as `Any`.
+    let mut needed: Vec<String> = SERVICE_FILES[..2]
+        .iter()
+        .chain(&["google/rpc/status.proto", "temporal/api/errordetails/v1/message.proto"])
+        .map(|s| s.to_string())
+        .collect();
+    let mut i = 0;
+    while i < needed.len() {
+        if let Some(file) = set.file.iter().find(|f| f.name() == needed[i]) {
+            for dep in &file.dependency {
+                if !needed.contains(dep) {
+                    needed.push(dep.clone());
+                }
+            }
+        }
+        i += 1;
+    }
+    let mut api = set.clone();
+    api.file.retain(|f| needed.iter().any(|n| n == f.name()));
+    fs::write(out.join("temporal_api_descriptors.bin"), api.encode_to_vec())?;
     // Only the service files produce code; their messages resolve through extern paths.
     set.file.retain(|f| SERVICE_FILES.contains(&f.name()));
     if set.file.len() != SERVICE_FILES.len() {
         return Err("service descriptors missing from temporalio-protos".into());
     }
-    let out = PathBuf::from(env::var("OUT_DIR")?);
     tonic_prost_build::configure()
         .build_client(false)
         .build_server(true)

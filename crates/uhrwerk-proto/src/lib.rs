@@ -5,6 +5,10 @@ pub use prost;
 pub use prost_wkt_types as wkt;
 pub use temporalio_protos::{google, grpc, temporal};
 
+/// The file descriptors of WorkflowService and OperatorService and every file they import, for
+/// the HTTP API's JSON mapping.
+pub const API_DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/temporal_api_descriptors.bin"));
+
 /// Generated server traits, kept apart from the message modules they refer to.
 pub mod server {
     pub mod workflowservice {

@@ -29,6 +29,8 @@ pub struct ServerConfig {
     /// When the metrics address is taken: true logs a warning and runs without the endpoint
     /// (the default port), false fails the start (a port the user asked for).
     pub metrics_best_effort: bool,
+    /// Where Temporal's HTTP API is served; None turns it off.
+    pub http_listen: Option<SocketAddr>,
     /// Serve Temporal's TestService and run workflow time on this clock (`uhrwerk-test-server`);
     /// None: the wall clock, no TestService.
     pub time_skipping: Option<crate::time_skipping::SkippingClock>,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod frontend;
+pub mod http_api;
 pub mod matching;
 pub mod metrics;
 pub mod namespaces;
@@ -65,6 +66,8 @@ pub struct Running {
     pub addr: SocketAddr,
     /// Where `/metrics` is served, when it is.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the HTTP API is served, when it is.
+    pub http_addr: Option<SocketAddr>,
     /// What recovery found at start-up: (open runs, queued tasks, armed timers).
     pub recovered: (usize, usize, usize),
     pub database: Option<PathBuf>,
@@ -236,6 +239,17 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Re
         None => None,
     };
 
+    let http_addr = match config.http_listen {
+        Some(addr) => {
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+            let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+            tokio::spawn(http_api::serve(listener, frontend.clone(), shutdown_rx.clone()));
+            Some(bound)
+        }
+        None => None,
+    };
+
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -256,6 +270,7 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Re
     Ok(Running {
         addr,
         metrics_addr,
+        http_addr,
         recovered,
         database: ephemeral.is_none().then_some(path),
         shutdown: shutdown_tx,

@@ -107,8 +107,8 @@ pub struct StartDevArgs {
     /// Accepted and ignored, as --ui-ip.
     #[arg(long)]
     ui_disable_news_fetch: bool,
-    /// Port of the HTTP API. Accepted as `temporal server start-dev` does and ignored: Uhrwerk
-    /// serves the Temporal API over gRPC only so far.
+    /// Port of Temporal's HTTP API (JSON over HTTP, on --ip). Defaults to a free port, as
+    /// `temporal server start-dev` does; the banner prints it.
     #[arg(long)]
     http_port: Option<u16>,
     /// SQLite pragma as PRAGMA=VALUE (repeatable). Accepted as `temporal server start-dev` does
@@ -135,7 +135,6 @@ impl StartDevArgs {
             ("--ui-asset-path", self.ui_asset_path.is_some()),
             ("--ui-codec-endpoint", self.ui_codec_endpoint.is_some()),
             ("--ui-disable-news-fetch", self.ui_disable_news_fetch),
-            ("--http-port", self.http_port.is_some()),
             ("--sqlite-pragma", !self.sqlite_pragmas.is_empty()),
         ];
         given.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect()
@@ -223,7 +222,7 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
     if !ignored.is_empty() {
         tracing::info!(
             flags = ignored.join(" "),
-            "accepted as `temporal server start-dev` does and ignored: Uhrwerk has no web UI or HTTP API yet and sets its own SQLite pragmas"
+            "accepted as `temporal server start-dev` does and ignored: Uhrwerk has no web UI yet and sets its own SQLite pragmas"
         );
     }
     let mut dynamic_config = DynamicConfig::parse(args.dynamic_config_values.iter().map(String::as_str))?;
@@ -244,6 +243,7 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
         search_attributes: args.search_attributes.clone(),
         metrics_listen: metrics_port.map(|port| SocketAddr::new(args.ip, port)),
         metrics_best_effort: args.metrics_port.is_none(),
+        http_listen: Some(SocketAddr::new(args.ip, args.http_port.unwrap_or(0))),
         time_skipping: None,
     };
     if args.log_config {
@@ -266,6 +266,9 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
         namespaces.extend(args.namespaces.iter().filter(|n| n.as_str() != "default").cloned());
         eprintln!("Uhrwerk {} (Temporal-compatible server)", env!("CARGO_PKG_VERSION"));
         eprintln!("  gRPC frontend:  {}", running.addr);
+        if let Some(addr) = running.http_addr {
+            eprintln!("  HTTP API:       http://{addr}");
+        }
         match running.metrics_addr {
             Some(addr) => eprintln!("  metrics:        http://{addr}/metrics"),
             None => eprintln!("  metrics:        off"),

@@ -63,6 +63,7 @@ fn run(args: TestServerArgs) -> anyhow::Result<()> {
         search_attributes: args.search_attributes,
         metrics_listen: None,
         metrics_best_effort: true,
+        http_listen: None,
         time_skipping: Some(clock),
     };
     let runtime =
