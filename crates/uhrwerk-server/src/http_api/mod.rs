@@ -28,9 +28,9 @@ use routes::{Body, Routes};
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 pub async fn serve(listener: tokio::net::TcpListener, frontend: Frontend, mut shutdown: watch::Receiver<bool>) {
+    // The route table and descriptors are built on the first call: a server nobody calls over
+    // HTTP does not carry them in memory.
     let frontend = Arc::new(frontend);
-    // Build the route table now rather than on the first call.
-    let _ = Routes::get();
     let app = axum::Router::new().fallback(move |request: Request| {
         let frontend = frontend.clone();
         async move { handle(&frontend, request).await }
