@@ -98,7 +98,11 @@ async def test_a_workflow_started_signalled_and_read_over_http(server_factory, t
     assert info["status"] == "WORKFLOW_EXECUTION_STATUS_RUNNING"
     assert info["taskQueue"] == task_queue
     assert isinstance(info["historyLength"], str) and int(info["historyLength"]) >= 2
-    assert described["executionConfig"]["taskQueue"] == {"name": task_queue, "kind": "TASK_QUEUE_KIND_NORMAL"}
+    config = described["executionConfig"]
+    assert config["taskQueue"] == {"name": task_queue, "kind": "TASK_QUEUE_KIND_NORMAL"}
+    assert config["defaultWorkflowTaskTimeout"] == "10s"
+    # No run or execution timeout was set: absent, not "0s".
+    assert "workflowRunTimeout" not in config and "workflowExecutionTimeout" not in config, config
 
     status, signalled = await http(
         base,

@@ -118,8 +118,9 @@ fn describe(st: &RunState) -> workflowservice_pb::DescribeWorkflowExecutionRespo
     workflowservice_pb::DescribeWorkflowExecutionResponse {
         execution_config: Some(workflow_pb::WorkflowExecutionConfig {
             task_queue: Some(uhrwerk_core::kernel::normal_task_queue(&st.task_queue)),
-            workflow_execution_timeout: Some(time::duration(st.execution_timeout_ms)),
-            workflow_run_timeout: Some(time::duration(st.run_timeout_ms)),
+            // As Temporal: an unlimited timeout is absent, not zero.
+            workflow_execution_timeout: time::opt_duration(st.execution_timeout_ms),
+            workflow_run_timeout: time::opt_duration(st.run_timeout_ms),
             default_workflow_task_timeout: Some(time::duration(st.workflow_task_timeout_ms)),
             user_metadata: st.user_metadata.clone(),
         }),
