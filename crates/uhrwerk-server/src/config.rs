@@ -31,6 +31,8 @@ pub struct ServerConfig {
     pub metrics_best_effort: bool,
     /// Where Temporal's HTTP API is served; None turns it off.
     pub http_listen: Option<SocketAddr>,
+    /// Where the web UI is served; None turns it off.
+    pub ui_listen: Option<SocketAddr>,
     /// Serve Temporal's TestService and run workflow time on this clock (`uhrwerk-test-server`);
     /// None: the wall clock, no TestService.
     pub time_skipping: Option<crate::time_skipping::SkippingClock>,

@@ -19,6 +19,7 @@ pub mod search_attributes;
 pub mod time_skipping;
 pub mod timers;
 pub mod transport;
+pub mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -68,6 +69,8 @@ pub struct Running {
     pub metrics_addr: Option<SocketAddr>,
     /// Where the HTTP API is served, when it is.
     pub http_addr: Option<SocketAddr>,
+    /// Where the web UI is served, when it is.
+    pub ui_addr: Option<SocketAddr>,
     /// What recovery found at start-up: (open runs, queued tasks, armed timers).
     pub recovered: (usize, usize, usize),
     pub database: Option<PathBuf>,
@@ -250,6 +253,22 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Re
         None => None,
     };
 
+    let ui_addr = match config.ui_listen {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+                tokio::spawn(ui::serve(listener, frontend.clone(), shutdown_rx.clone()));
+                Some(bound)
+            }
+            // As the metrics endpoint: a taken UI port does not keep the server from starting.
+            Err(source) => {
+                tracing::warn!(%addr, "web UI not started, its port is taken ({source}); choose one with --ui-port");
+                None
+            }
+        },
+        None => None,
+    };
+
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind { addr: config.listen, source })?;
@@ -271,6 +290,7 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Re
         addr,
         metrics_addr,
         http_addr,
+        ui_addr,
         recovered,
         database: ephemeral.is_none().then_some(path),
         shutdown: shutdown_tx,

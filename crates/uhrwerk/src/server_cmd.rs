@@ -84,27 +84,27 @@ pub struct StartDevArgs {
     /// Print the server's configuration to stderr at start.
     #[arg(long)]
     log_config: bool,
-    /// Run without the web UI (Uhrwerk has none yet, so this changes nothing but the default
-    /// database: see --db-filename).
+    /// Run without the web UI. Also makes the default database a throwaway one (see
+    /// --db-filename), as the SDKs' test environments pass it.
     #[arg(long)]
     headless: bool,
-    /// Port of the web UI. Accepted as `temporal server start-dev` does; Uhrwerk has no web UI
-    /// yet. Like --headless, it makes the default database a throwaway one.
+    /// Port of the web UI [default: --port + 1000, e.g. 8233]. Given explicitly, it makes the
+    /// default database a throwaway one, like --headless.
     #[arg(long)]
     ui_port: Option<u16>,
-    /// Accepted as `temporal server start-dev` does and ignored: Uhrwerk has no web UI yet.
-    #[arg(long, value_name = "IP")]
-    ui_ip: Option<String>,
-    /// Accepted and ignored, as --ui-ip.
+    /// Address of the web UI [default: --ip].
+    #[arg(long, value_name = "IP", value_parser = parse_ip)]
+    ui_ip: Option<IpAddr>,
+    /// Accepted as `temporal server start-dev` does and ignored: the web UI is built in.
     #[arg(long, value_name = "PATH")]
     ui_public_path: Option<String>,
-    /// Accepted and ignored, as --ui-ip.
+    /// Accepted as `temporal server start-dev` does and ignored: the web UI is built in.
     #[arg(long, value_name = "PATH")]
     ui_asset_path: Option<String>,
-    /// Accepted and ignored, as --ui-ip.
+    /// Accepted as `temporal server start-dev` does and ignored: the web UI is built in.
     #[arg(long, value_name = "URL")]
     ui_codec_endpoint: Option<String>,
-    /// Accepted and ignored, as --ui-ip.
+    /// Accepted as `temporal server start-dev` does and ignored: the web UI is built in.
     #[arg(long)]
     ui_disable_news_fetch: bool,
     /// Port of Temporal's HTTP API (JSON over HTTP, on --ip). Defaults to a free port, as
@@ -129,8 +129,6 @@ impl StartDevArgs {
     /// Flags accepted for compatibility that change nothing, by name.
     fn ignored_flags(&self) -> Vec<&'static str> {
         let given = [
-            ("--ui-port", self.ui_port.is_some()),
-            ("--ui-ip", self.ui_ip.is_some()),
             ("--ui-public-path", self.ui_public_path.is_some()),
             ("--ui-asset-path", self.ui_asset_path.is_some()),
             ("--ui-codec-endpoint", self.ui_codec_endpoint.is_some()),
@@ -222,7 +220,7 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
     if !ignored.is_empty() {
         tracing::info!(
             flags = ignored.join(" "),
-            "accepted as `temporal server start-dev` does and ignored: Uhrwerk has no web UI yet and sets its own SQLite pragmas"
+            "accepted as `temporal server start-dev` does and ignored: the web UI is built in (no assets or codec server to point at) and Uhrwerk sets its own SQLite pragmas"
         );
     }
     let mut dynamic_config = DynamicConfig::parse(args.dynamic_config_values.iter().map(String::as_str))?;
@@ -244,6 +242,11 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
         metrics_listen: metrics_port.map(|port| SocketAddr::new(args.ip, port)),
         metrics_best_effort: args.metrics_port.is_none(),
         http_listen: Some(SocketAddr::new(args.ip, args.http_port.unwrap_or(0))),
+        ui_listen: (!args.headless).then(|| {
+            // A free gRPC port (0) gives a free UI port too.
+            let port = args.ui_port.unwrap_or(if args.port == 0 { 0 } else { args.port.saturating_add(1000) });
+            SocketAddr::new(args.ui_ip.unwrap_or(args.ip), port)
+        }),
         time_skipping: None,
     };
     if args.log_config {
@@ -266,6 +269,9 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
         namespaces.extend(args.namespaces.iter().filter(|n| n.as_str() != "default").cloned());
         eprintln!("Uhrwerk {} (Temporal-compatible server)", env!("CARGO_PKG_VERSION"));
         eprintln!("  gRPC frontend:  {}", running.addr);
+        if let Some(addr) = running.ui_addr {
+            eprintln!("  web UI:         http://{addr}");
+        }
         if let Some(addr) = running.http_addr {
             eprintln!("  HTTP API:       http://{addr}");
         }

@@ -64,6 +64,7 @@ fn run(args: TestServerArgs) -> anyhow::Result<()> {
         metrics_listen: None,
         metrics_best_effort: true,
         http_listen: None,
+        ui_listen: None,
         time_skipping: Some(clock),
     };
     let runtime =

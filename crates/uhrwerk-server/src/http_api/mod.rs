@@ -24,6 +24,13 @@ use tonic::{Code, Status};
 use crate::frontend::Frontend;
 use routes::{Body, Routes};
 
+pub use json::to_json;
+
+/// The Temporal API's descriptors (decoded on first use), for other renderings of its messages.
+pub fn descriptors() -> &'static prost_reflect::DescriptorPool {
+    &Routes::get().pool
+}
+
 /// Temporal's limit on a request body: gRPC's default message size.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 

@@ -43,6 +43,7 @@ pub fn test_config(persistence: Persistence, dynamic_config: &[&str]) -> ServerC
         metrics_listen: Some("127.0.0.1:0".parse().expect("valid address")),
         metrics_best_effort: false,
         http_listen: None,
+        ui_listen: None,
         time_skipping: None,
     }
 }

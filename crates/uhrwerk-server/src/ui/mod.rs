@@ -1,0 +1,54 @@
+//! The built-in web UI (`--ui-port`): server-rendered pages over the same frontend the gRPC and
+//! HTTP APIs use. Every value from a workflow is escaped (maud escapes whatever it interpolates);
+//! the pages work without JavaScript, which only adds auto-refresh.
+//!
+//! Pages so far: the workflow list (query, status filters and counts, paging) and a run's
+//! detail (summary, input and outcome, pending activities, the paginated history).
+
+mod layout;
+mod workflow;
+mod workflows;
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use tokio::sync::watch;
+
+use crate::frontend::Frontend;
+
+type Shared = State<Arc<Frontend>>;
+
+pub async fn serve(listener: tokio::net::TcpListener, frontend: Frontend, mut shutdown: watch::Receiver<bool>) {
+    let app = axum::Router::new()
+        .route("/", get(|| async { Redirect::to("/namespaces/default/workflows") }))
+        .route("/static/ui.css", get(|| async { ([(http::header::CONTENT_TYPE, "text/css")], layout::CSS) }))
+        .route("/static/ui.js", get(|| async { ([(http::header::CONTENT_TYPE, "text/javascript")], layout::JS) }))
+        .route("/namespaces/{namespace}/workflows", get(list))
+        .route("/namespaces/{namespace}/workflows/{workflow_id}/{run_id}", get(detail))
+        .fallback(|| async { layout::not_found() })
+        .with_state(Arc::new(frontend));
+    let stop = async move {
+        let _ = shutdown.wait_for(|s| *s).await;
+    };
+    if let Err(e) = axum::serve(crate::transport::http_listener(listener), app).with_graceful_shutdown(stop).await {
+        tracing::warn!("the web UI stopped: {e}");
+    }
+}
+
+async fn list(
+    State(frontend): Shared,
+    Path(namespace): Path<String>,
+    Query(params): Query<workflows::Params>,
+) -> Response {
+    workflows::page(&frontend, &namespace, params).await.into_response()
+}
+
+async fn detail(
+    State(frontend): Shared,
+    Path((namespace, workflow_id, run_id)): Path<(String, String, String)>,
+    Query(params): Query<workflow::Params>,
+) -> Response {
+    workflow::page(&frontend, &namespace, &workflow_id, &run_id, params).await.into_response()
+}

@@ -1,0 +1,206 @@
+//! One run: its summary, input and outcome, pending activities and children, and the history
+//! page by page (a history of any length opens at once), each event's attributes as JSON with
+//! payloads decoded.
+
+use axum::response::Response;
+use maud::{Markup, html};
+use prost::Message;
+use tonic::Request;
+use uhrwerk_proto::server::workflowservice::workflow_service_server::WorkflowService;
+use uhrwerk_proto::temporal::api::common::v1 as common_pb;
+use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
+use uhrwerk_proto::temporal::api::history::v1 as history_pb;
+use uhrwerk_proto::temporal::api::workflowservice::v1 as pb;
+
+use super::layout::{self, bytes, encode, hex_decode, hex_encode, status_badge, time};
+use crate::frontend::Frontend;
+use crate::http_api;
+
+/// Events per history page.
+const EVENTS_PER_PAGE: i32 = 200;
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Params {
+    /// The history page token, hex-encoded.
+    #[serde(default)]
+    next: String,
+    /// Events shown on earlier pages.
+    #[serde(default)]
+    from: i64,
+}
+
+pub async fn page(frontend: &Frontend, namespace: &str, workflow_id: &str, run_id: &str, params: Params) -> Response {
+    let execution = common_pb::WorkflowExecution { workflow_id: workflow_id.to_string(), run_id: run_id.to_string() };
+    let described = frontend
+        .describe_workflow_execution(Request::new(pb::DescribeWorkflowExecutionRequest {
+            namespace: namespace.to_string(),
+            execution: Some(execution.clone()),
+        }))
+        .await;
+    let described = match described {
+        Ok(d) => d.into_inner(),
+        Err(status) => return layout::failed("Workflow", namespace, &status),
+    };
+    let history = frontend
+        .get_workflow_execution_history(Request::new(pb::GetWorkflowExecutionHistoryRequest {
+            namespace: namespace.to_string(),
+            execution: Some(execution.clone()),
+            maximum_page_size: EVENTS_PER_PAGE,
+            next_page_token: hex_decode(&params.next),
+            ..Default::default()
+        }))
+        .await
+        .map(tonic::Response::into_inner);
+    let info = described.workflow_execution_info.clone().unwrap_or_default();
+    let detail_link = |e: &common_pb::WorkflowExecution| {
+        format!("/namespaces/{}/workflows/{}/{}", encode(namespace), encode(&e.workflow_id), encode(&e.run_id))
+    };
+    let events = history.as_ref().map(|h| h.history.clone().unwrap_or_default().events).unwrap_or_default();
+    // The first and last events carry the input and the outcome; the first page has the
+    // start, the close event is fetched on its own when the run is closed.
+    let input = if params.from == 0 { events.first().and_then(start_input) } else { None };
+    let body = html! {
+        h1 { (workflow_id) }
+        dl.summary #summary {
+            dt { "Status" } dd { (status_badge(info.status)) }
+            dt { "Run ID" } dd.mono { (run_id) }
+            dt { "Type" } dd { (info.r#type.as_ref().map(|t| t.name.as_str()).unwrap_or_default()) }
+            dt { "Task queue" } dd { (info.task_queue) }
+            dt { "Start" } dd { (time(info.start_time.as_ref())) }
+            dt { "Close" } dd { (time(info.close_time.as_ref())) }
+            dt { "History" } dd { (info.history_length) " events, " (bytes(info.history_size_bytes)) }
+            @if let Some(parent) = &info.parent_execution {
+                dt { "Parent" } dd { a href=(detail_link(parent)) { (parent.workflow_id) } }
+            }
+            @if let Some(root) = info.root_execution.as_ref().filter(|r| r.run_id != run_id) {
+                dt { "Root" } dd { a href=(detail_link(root)) { (root.workflow_id) } }
+            }
+            @if let Some(memo) = info.memo.as_ref().filter(|m| !m.fields.is_empty()) {
+                dt { "Memo" } dd { (payload_map(&memo.fields)) }
+            }
+            @if let Some(attrs) = info.search_attributes.as_ref().filter(|s| !s.indexed_fields.is_empty()) {
+                dt { "Search attributes" } dd { (payload_map(&attrs.indexed_fields)) }
+            }
+        }
+        @if let Some(input) = &input {
+            h2 { "Input" }
+            pre #input { (input) }
+        }
+        @if !described.pending_activities.is_empty() {
+            h2 { "Pending activities" }
+            table #pending-activities {
+                thead { tr { th { "Activity ID" } th { "Type" } th { "State" } th { "Attempt" } th { "Last failure" } th { "Heartbeat details" } } }
+                tbody {
+                    @for a in &described.pending_activities {
+                        tr {
+                            td.id { (a.activity_id) }
+                            td { (a.activity_type.as_ref().map(|t| t.name.as_str()).unwrap_or_default()) }
+                            td { (enums_pb::PendingActivityState::try_from(a.state).map(|s| s.as_str_name()).unwrap_or_default().trim_start_matches("PENDING_ACTIVITY_STATE_")) }
+                            td.num { (a.attempt) }
+                            td { (a.last_failure.as_ref().map(|f| f.message.as_str()).unwrap_or_default()) }
+                            td { @if let Some(d) = &a.heartbeat_details { pre { (payloads_text(d)) } } }
+                        }
+                    }
+                }
+            }
+        }
+        @if !described.pending_children.is_empty() {
+            h2 { "Pending children" }
+            table #pending-children {
+                thead { tr { th { "Workflow ID" } th { "Type" } } }
+                tbody {
+                    @for c in &described.pending_children {
+                        tr {
+                            td.id { a href=(detail_link(&common_pb::WorkflowExecution { workflow_id: c.workflow_id.clone(), run_id: c.run_id.clone() })) { (c.workflow_id) } }
+                            td { (c.workflow_type_name) }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "History" }
+        @match &history {
+            Err(status) => div.error { (status.message()) },
+            Ok(h) => {
+                (history_table(&events))
+                div.pager {
+                    @if params.from > 0 {
+                        a.button href=(detail_link(&execution)) { "First events" }
+                    }
+                    @if !h.next_page_token.is_empty() {
+                        a.button href={ (detail_link(&execution)) "?from=" (params.from + events.len() as i64) "&next=" (hex_encode(&h.next_page_token)) } { "Next events" }
+                    }
+                }
+            }
+        }
+    };
+    layout::page(workflow_id, namespace, body)
+}
+
+fn history_table(events: &[history_pb::HistoryEvent]) -> Markup {
+    html! {
+        table #history {
+            thead { tr { th { "ID" } th { "Time" } th { "Type" } th { "Attributes" } } }
+            tbody {
+                @for e in events {
+                    tr {
+                        td.num { (e.event_id) }
+                        td { (time(e.event_time.as_ref())) }
+                        td { (enums_pb::EventType::try_from(e.event_type).map(|t| t.as_str_name()).unwrap_or_default().trim_start_matches("EVENT_TYPE_")) }
+                        td { details { summary { "attributes" } pre { (event_attributes(e)) } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// An event's attributes as JSON (the HTTP API's mapping: payloads decoded when they are JSON).
+fn event_attributes(event: &history_pb::HistoryEvent) -> String {
+    let routes = http_api::descriptors();
+    let Some(desc) = routes.get_message_by_name("temporal.api.history.v1.HistoryEvent") else { return String::new() };
+    let Ok(message) = prost_reflect::DynamicMessage::decode(desc, event.encode_to_vec().as_slice()) else {
+        return String::new();
+    };
+    let json = http_api::to_json(&message, true);
+    let attributes = json
+        .as_object()
+        .and_then(|o| o.iter().find(|(k, _)| k.ends_with("EventAttributes")).map(|(_, v)| v.clone()))
+        .unwrap_or(serde_json::Value::Null);
+    serde_json::to_string_pretty(&attributes).unwrap_or_default()
+}
+
+fn start_input(event: &history_pb::HistoryEvent) -> Option<String> {
+    match &event.attributes {
+        Some(history_pb::history_event::Attributes::WorkflowExecutionStartedEventAttributes(a)) => {
+            a.input.as_ref().map(payloads_text)
+        }
+        _ => None,
+    }
+}
+
+/// Payloads as text: JSON ones pretty-printed, others by encoding and size.
+fn payloads_text(payloads: &common_pb::Payloads) -> String {
+    payloads.payloads.iter().map(payload_text).collect::<Vec<_>>().join("\n")
+}
+
+fn payload_text(p: &common_pb::Payload) -> String {
+    let encoding = p.metadata.get("encoding").map(|e| String::from_utf8_lossy(e).into_owned()).unwrap_or_default();
+    match encoding.as_str() {
+        "json/plain" | "json/protobuf" => serde_json::from_slice::<serde_json::Value>(&p.data)
+            .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
+            .unwrap_or_else(|_| format!("({encoding}, {} bytes, not JSON)", p.data.len())),
+        "binary/null" => "null".to_string(),
+        other => format!("({other}, {} bytes)", p.data.len()),
+    }
+}
+
+fn payload_map(fields: &std::collections::HashMap<String, common_pb::Payload>) -> Markup {
+    let mut keys: Vec<&String> = fields.keys().collect();
+    keys.sort();
+    html! {
+        @for k in keys {
+            div { span.mono { (k) } ": " span.mono { (payload_text(&fields[k])) } }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+"""The built-in web UI (`--ui-port`), read over HTTP as a browser would get it: the workflow
+list (query, errors in place, status filters and counts), a run's page (summary, input, history
+paged), and every value from a workflow escaped. Uhrwerk only: the dev server's UI is another
+program."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from compat_server import free_port
+from compat_util import eventually, result_of
+
+HOSTILE = "<script>alert('x')</script>&\"quote\""
+
+
+@workflow.defn(name="UiEcho", sandboxed=False)
+class UiEcho:
+    @workflow.run
+    async def run(self, value: dict) -> dict:
+        return value
+
+
+@workflow.defn(name="UiSignals", sandboxed=False)
+class UiSignals:
+    def __init__(self) -> None:
+        self.count = 0
+
+    @workflow.run
+    async def run(self, wanted: int) -> int:
+        await workflow.wait_condition(lambda: self.count >= wanted)
+        return self.count
+
+    @workflow.signal
+    def bump(self) -> None:
+        self.count += 1
+
+
+def text(value: str) -> str:
+    """`value` as the pages write text: &, <, > and " escaped."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+async def fetch(url: str) -> tuple[int, str]:
+    return await asyncio.to_thread(get, url)
+
+
+@pytest.fixture
+def uhrwerk_only(request: pytest.FixtureRequest) -> None:
+    if request.config.getoption("--reference-server"):
+        pytest.skip("the dev server's web UI is Temporal's own program")
+
+
+async def start(server_factory) -> tuple[Client, str]:
+    port = free_port()
+    srv = server_factory("ui", extra_args=("--ui-port", str(port)))
+    srv.start()
+    client = await srv.wait_ready()
+    base = f"http://127.0.0.1:{port}"
+    await eventually(lambda: asyncio.to_thread(_up, base), bool, timeout=30, what="the UI answers")
+    return client, base
+
+
+def _up(base: str) -> bool:
+    try:
+        return get(base + "/")[0] == 200
+    except OSError:
+        return False
+
+
+def rows(page: str, table_id: str) -> list[str]:
+    table = re.search(rf'<table id="{table_id}">(.*?)</table>', page, re.S)
+    assert table, f"no table {table_id}"
+    return re.findall(r"<tr>(.*?)</tr>", table.group(1).split("<tbody>", 1)[1], re.S)
+
+
+async def test_list_and_run_pages_show_the_workflow_escaped(
+    server_factory, uhrwerk_only, task_queue: str, new_id
+) -> None:
+    client, base = await start(server_factory)
+    wid = new_id("ui") + HOSTILE
+    async with Worker(client, task_queue=task_queue, workflows=[UiEcho]):
+        handle = await client.start_workflow(UiEcho.run, {"html": HOSTILE}, id=wid, task_queue=task_queue)
+        await result_of(handle.result())
+    ns = f"{base}/namespaces/{client.namespace}/workflows"
+
+    status, page = await fetch(ns)
+    assert status == 200
+    # Everything from the workflow is text: the id appears escaped, never as markup.
+    assert text(wid) in page
+    assert "<script>alert" not in page
+    listed = rows(page, "workflows")
+    assert any(text(wid) in r and "Completed" in r and "UiEcho" in r for r in listed), listed
+
+    # The query language filters; the status filter and its count agree.
+    status, page = await fetch(ns + "?" + urllib.parse.urlencode({"query": "WorkflowType = 'UiEcho'", "status": "Completed"}))
+    assert status == 200
+    assert len(rows(page, "workflows")) == 1
+    assert re.search(r'class="on"[^>]*>Completed \(1\)', page), page
+    status, page = await fetch(ns + "?" + urllib.parse.urlencode({"query": "WorkflowType = 'UiEcho'", "status": "Running"}))
+    assert 'id="no-workflows"' in page
+    # A bad query shows the server's error, with its position, in place of the list.
+    status, page = await fetch(ns + "?" + urllib.parse.urlencode({"query": "WorkflowType ="}))
+    error = re.search(r'<div class="error" id="query-error">(.*?)</div>', page, re.S)
+    assert error and "invalid query" in error.group(1) and "position" in error.group(1), page
+
+    # The run's page: summary, decoded input, the history with every event.
+    link = re.search(r'<a href="(/namespaces/[^"]+)">' + re.escape(text(wid)), page_of_list := (await fetch(ns))[1])
+    assert link, page_of_list
+    status, page = await fetch(base + html.unescape(link.group(1)))
+    assert status == 200
+    assert f"<h1>{text(wid)}</h1>" in page
+    assert "Completed" in re.search(r'<dl class="summary" id="summary">(.*?)</dl>', page, re.S).group(1)
+    input_text = html.unescape(re.search(r'<pre id="input">(.*?)</pre>', page, re.S).group(1))
+    assert '"html"' in input_text and HOSTILE.replace('"', '\\"') in input_text
+    assert "<script>alert" not in page
+    history = await handle.fetch_history()
+    assert len(rows(page, "history")) == len(history.events)
+
+
+async def test_a_long_history_opens_page_by_page(server_factory, uhrwerk_only, task_queue: str, new_id) -> None:
+    client, base = await start(server_factory)
+    wid = new_id("ui-long")
+    async with Worker(client, task_queue=task_queue, workflows=[UiSignals]):
+        handle = await client.start_workflow(UiSignals.run, 260, id=wid, task_queue=task_queue)
+        for _ in range(260):
+            await handle.signal(UiSignals.bump)
+        assert await result_of(handle.result()) == 260
+    total = len((await handle.fetch_history()).events)
+    assert total > 260
+    url = f"{base}/namespaces/{client.namespace}/workflows/{urllib.parse.quote(wid)}/{handle.result_run_id}"
+    seen = 0
+    pages = 0
+    while url:
+        status, page = await fetch(url)
+        assert status == 200
+        events = rows(page, "history")
+        assert 0 < len(events) <= 200
+        first_id = int(re.search(r'<td class="num">(\d+)</td>', events[0]).group(1))
+        assert first_id == seen + 1
+        seen += len(events)
+        pages += 1
+        nxt = re.search(r'<a class="button" href="([^"]+)">Next events</a>', page)
+        url = base + html.unescape(nxt.group(1)) if nxt else ""
+    assert (seen, pages) == (total, -(-total // 200))
