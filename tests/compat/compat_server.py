@@ -109,7 +109,10 @@ class ServerProcess:
                 "uhrwerk binary not found: set UHRWERK_BIN or build target/debug/uhrwerk "
                 "(or pass --server HOST:PORT / --reference-server)"
             )
-        return [str(binary), "server", "start-dev", *common, "--log-level", "info"]
+        # No web UI on --port + 1000 (a port another test's server may have picked) unless the
+        # test asks for one.
+        headless = [] if "--ui-port" in self.extra_args else ["--headless"]
+        return [str(binary), "server", "start-dev", *headless, *common, "--log-level", "info"]
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
