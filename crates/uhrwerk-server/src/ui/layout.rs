@@ -17,7 +17,8 @@ h2 { font-size: 1.05rem; margin: 1.4rem 0 .5rem; }
 table { border-collapse: collapse; width: 100%; background: #fff; border: 1px solid var(--line); }
 th, td { text-align: left; padding: .35rem .55rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { background: #f1f3f7; font-weight: 600; white-space: nowrap; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.time { white-space: nowrap; }
 td.id, .mono { font-family: ui-monospace, monospace; font-size: 12.5px; word-break: break-all; }
 a { color: var(--accent); }
 form.search { display: flex; gap: .5rem; margin-bottom: .8rem; }

@@ -145,7 +145,7 @@ fn history_table(events: &[history_pb::HistoryEvent]) -> Markup {
                 @for e in events {
                     tr {
                         td.num { (e.event_id) }
-                        td { (time(e.event_time.as_ref())) }
+                        td.time { (time(e.event_time.as_ref())) }
                         td { (enums_pb::EventType::try_from(e.event_type).map(|t| t.as_str_name()).unwrap_or_default().trim_start_matches("EVENT_TYPE_")) }
                         td { details { summary { "attributes" } pre { (event_attributes(e)) } } }
                     }

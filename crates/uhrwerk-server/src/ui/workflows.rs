@@ -120,8 +120,8 @@ pub async fn page(frontend: &Frontend, namespace: &str, params: Params) -> Respo
                                 td.id { a href={ "/namespaces/" (encode(namespace)) "/workflows/" (encode(&execution.workflow_id)) "/" (encode(&execution.run_id)) } { (execution.workflow_id) } }
                                 td.id { (execution.run_id) }
                                 td { (e.r#type.as_ref().map(|t| t.name.as_str()).unwrap_or_default()) }
-                                td { (time(e.start_time.as_ref())) }
-                                td { (time(e.close_time.as_ref())) }
+                                td.time { (time(e.start_time.as_ref())) }
+                                td.time { (time(e.close_time.as_ref())) }
                                 td { (e.task_queue) }
                                 td.num { (e.history_length) }
                                 td.num { (bytes(e.history_size_bytes)) }
