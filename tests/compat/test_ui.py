@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import re
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import timedelta
 
 import pytest
-from temporalio import workflow
-from temporalio.client import Client
+
+from temporalio import activity, workflow
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import Worker
 
 from compat_server import free_port
@@ -160,3 +163,101 @@ async def test_a_long_history_opens_page_by_page(server_factory, uhrwerk_only, t
         nxt = re.search(r'<a class="button" href="([^"]+)">Next events</a>', page)
         url = base + html.unescape(nxt.group(1)) if nxt else ""
     assert (seen, pages) == (total, -(-total // 200))
+
+
+@activity.defn(name="ui_step")
+async def ui_step(n: int) -> int:
+    return n
+
+
+@workflow.defn(name="UiSteps", sandboxed=False)
+class UiSteps:
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    @workflow.run
+    async def run(self, steps: int) -> list[str]:
+        for i in range(steps):
+            await workflow.execute_activity(ui_step, i, start_to_close_timeout=timedelta(seconds=10))
+        await workflow.wait_condition(lambda: False)
+        return self.notes
+
+    @workflow.signal
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    @workflow.query
+    def notes_so_far(self) -> list[str]:
+        return self.notes
+
+
+class Browserless:
+    """A cookie-keeping client for the UI's forms."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(), _NoRedirect())
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with self.opener.open(self.base + path, timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    def post(self, path: str, fields: dict[str, str]) -> tuple[int, str]:
+        data = urllib.parse.urlencode(fields).encode()
+        try:
+            with self.opener.open(urllib.request.Request(self.base + path, data=data, method="POST"), timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+        return None
+
+
+async def test_timeline_and_actions_on_a_run(server_factory, uhrwerk_only, task_queue: str, new_id) -> None:
+    client, base = await start(server_factory)
+    wid = new_id("ui-act")
+    run_path = ""
+    async with Worker(client, task_queue=task_queue, workflows=[UiSteps], activities=[ui_step]):
+        handle = await client.start_workflow(UiSteps.run, 3, id=wid, task_queue=task_queue)
+        await eventually(
+            lambda: handle.fetch_history(),
+            lambda h: sum(1 for e in h.events if e.HasField("activity_task_completed_event_attributes")) == 3,
+            what="three activities done",
+        )
+        run_path = f"/namespaces/{client.namespace}/workflows/{urllib.parse.quote(wid)}/{handle.result_run_id}"
+        ui = Browserless(base)
+        status, page = await asyncio.to_thread(ui.get, run_path)
+        assert status == 200
+        # One bar per activity, each completed.
+        assert len(re.findall(r'<rect class="bar activity completed"', page)) == 3, page
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+        # A signal from the page reaches the workflow; a query from the page runs on the worker.
+        status, page = await asyncio.to_thread(ui.post, run_path + "/signal", {"csrf": token, "name": "note", "input": '"from the UI"'})
+        assert status == 303, page
+        status, page = await asyncio.to_thread(ui.post, run_path + "/query", {"csrf": token, "name": "notes_so_far", "input": ""})
+        assert status == 200, page
+        assert json.loads(html.unescape(re.search(r'<pre id="query-result">(.*?)</pre>', page, re.S).group(1))) == ["from the UI"]
+
+        # Terminate refuses a wrong token and a missing confirmation, then works.
+        status, _ = await asyncio.to_thread(ui.post, run_path + "/terminate", {"csrf": "forged", "confirm": "yes"})
+        assert status == 403
+        other = Browserless(base)  # a browser without the cookie, replaying the token
+        status, _ = await asyncio.to_thread(other.post, run_path + "/terminate", {"csrf": token, "confirm": "yes"})
+        assert status == 403
+        status, _ = await asyncio.to_thread(ui.post, run_path + "/terminate", {"csrf": token, "reason": "from the UI"})
+        assert status == 400
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        status, _ = await asyncio.to_thread(ui.post, run_path + "/terminate", {"csrf": token, "confirm": "yes", "reason": "from the UI"})
+        assert status == 303
+    desc = await handle.describe()
+    assert desc.status == WorkflowExecutionStatus.TERMINATED
+    history = await handle.fetch_history()
+    assert history.events[-1].workflow_execution_terminated_event_attributes.reason == "from the UI"
+    assert any(e.HasField("workflow_execution_signaled_event_attributes") for e in history.events)

@@ -64,6 +64,11 @@ impl Frontend {
         Self { engine, namespaces, schedules, server_version, cluster_id }
     }
 
+    /// The server's time (unix ms), for pages that show how long open work has run.
+    pub fn now_ms(&self) -> i64 {
+        self.engine.now_ms()
+    }
+
     pub fn workflow_service(&self) -> Gate<WorkflowServiceServer<Frontend>> {
         let server = WorkflowServiceServer::new(self.clone())
             .accept_compressed(CompressionEncoding::Gzip)

@@ -40,6 +40,16 @@ details summary { cursor: pointer; }
 dl.summary { display: grid; grid-template-columns: max-content 1fr; gap: .25rem 1rem; background: #fff; border: 1px solid var(--line); padding: .8rem 1rem; margin: 0; }
 dl.summary dt { color: var(--muted); } dl.summary dd { margin: 0; word-break: break-all; }
 label.refresh { margin-left: auto; font-size: 13px; color: var(--muted); }
+.actions { display: flex; flex-wrap: wrap; gap: 1rem; margin: 1rem 0; }
+.actions form { background: #fff; border: 1px solid var(--line); padding: .6rem .8rem; border-radius: 4px; display: flex; flex-direction: column; gap: .35rem; min-width: 240px; }
+.actions form input[type=text], .actions form textarea { padding: .3rem .5rem; border: 1px solid #c9ced8; border-radius: 4px; font: 12.5px ui-monospace, monospace; }
+.actions button.danger { border-color: #f4b4b4; color: #b42318; }
+svg#timeline { background: #fff; border: 1px solid var(--line); max-width: 100%; height: auto; }
+svg#timeline .label { fill: var(--fg); font-family: ui-monospace, monospace; }
+svg#timeline .axis { fill: var(--muted); }
+rect.bar.completed, rect.bar.fired { fill: #32a36a; } rect.bar.pending { fill: #3a5bd9; }
+rect.bar.failed, rect.bar.timed-out { fill: #d9453a; } rect.bar.canceled { fill: #98a2b3; }
+rect.bar.timer { opacity: .6; }
 "#;
 
 /// Auto-refresh for pages that offer it (a checkbox remembered in localStorage).
@@ -128,6 +138,11 @@ pub fn time(ts: Option<&uhrwerk_proto::wkt::Timestamp>) -> String {
     chrono::DateTime::from_timestamp(ts.seconds, ts.nanos.max(0) as u32)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
         .unwrap_or_default()
+}
+
+/// A timestamp in unix milliseconds.
+pub fn millis(ts: &uhrwerk_proto::wkt::Timestamp) -> i64 {
+    ts.seconds * 1000 + i64::from(ts.nanos) / 1_000_000
 }
 
 /// A byte count in B, KiB or MiB.

@@ -3,17 +3,21 @@
 //! the pages work without JavaScript, which only adds auto-refresh.
 //!
 //! Pages so far: the workflow list (query, status filters and counts, paging) and a run's
-//! detail (summary, input and outcome, pending activities, the paginated history).
+//! detail (summary, input, pending activities, timeline, the paginated history, and its actions:
+//! query, signal, cancel, terminate).
 
+mod actions;
 mod layout;
+mod timeline;
 mod workflow;
 mod workflows;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::sync::watch;
 
 use crate::frontend::Frontend;
@@ -27,6 +31,7 @@ pub async fn serve(listener: tokio::net::TcpListener, frontend: Frontend, mut sh
         .route("/static/ui.js", get(|| async { ([(http::header::CONTENT_TYPE, "text/javascript")], layout::JS) }))
         .route("/namespaces/{namespace}/workflows", get(list))
         .route("/namespaces/{namespace}/workflows/{workflow_id}/{run_id}", get(detail))
+        .route("/namespaces/{namespace}/workflows/{workflow_id}/{run_id}/{action}", post(act))
         .fallback(|| async { layout::not_found() })
         .with_state(Arc::new(frontend));
     let stop = async move {
@@ -47,8 +52,34 @@ async fn list(
 
 async fn detail(
     State(frontend): Shared,
+    headers: HeaderMap,
     Path((namespace, workflow_id, run_id)): Path<(String, String, String)>,
     Query(params): Query<workflow::Params>,
 ) -> Response {
-    workflow::page(&frontend, &namespace, &workflow_id, &run_id, params).await.into_response()
+    // The page's forms carry the browser's CSRF token; a browser without one gets one.
+    let (token, fresh) = match actions::csrf_cookie(&headers) {
+        Some(token) => (token, false),
+        None => (actions::new_token(), true),
+    };
+    let mut response = workflow::page(&frontend, &namespace, &workflow_id, &run_id, params, &token).await;
+    if fresh && let Ok(value) = actions::set_cookie(&token).parse() {
+        response.headers_mut().insert(http::header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn act(
+    State(frontend): Shared,
+    headers: HeaderMap,
+    Path((namespace, workflow_id, run_id, action)): Path<(String, String, String, String)>,
+    Form(form): Form<actions::Form>,
+) -> Response {
+    let action = match action.as_str() {
+        "signal" => actions::Action::Signal,
+        "cancel" => actions::Action::Cancel,
+        "terminate" => actions::Action::Terminate,
+        "query" => actions::Action::Query,
+        _ => return layout::not_found(),
+    };
+    actions::run(&frontend, &headers, action, (&namespace, &workflow_id, &run_id), form).await
 }

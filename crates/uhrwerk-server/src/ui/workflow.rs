@@ -29,7 +29,17 @@ pub struct Params {
     from: i64,
 }
 
-pub async fn page(frontend: &Frontend, namespace: &str, workflow_id: &str, run_id: &str, params: Params) -> Response {
+/// Events read for the timeline at most (the history table pages through any number).
+const TIMELINE_EVENTS: usize = 10_000;
+
+pub async fn page(
+    frontend: &Frontend,
+    namespace: &str,
+    workflow_id: &str,
+    run_id: &str,
+    params: Params,
+    csrf: &str,
+) -> Response {
     let execution = common_pb::WorkflowExecution { workflow_id: workflow_id.to_string(), run_id: run_id.to_string() };
     let described = frontend
         .describe_workflow_execution(Request::new(pb::DescribeWorkflowExecutionRequest {
@@ -59,6 +69,15 @@ pub async fn page(frontend: &Frontend, namespace: &str, workflow_id: &str, run_i
     // The first and last events carry the input and the outcome; the first page has the
     // start, the close event is fetched on its own when the run is closed.
     let input = if params.from == 0 { events.first().and_then(start_input) } else { None };
+    let open = info.status == enums_pb::WorkflowExecutionStatus::Running as i32;
+    let timeline_events = timeline_events(frontend, namespace, &execution).await;
+    let start_ms = info.start_time.as_ref().map(layout::millis).unwrap_or_default();
+    let end_ms = match info.close_time.as_ref() {
+        Some(t) => layout::millis(t),
+        None => frontend.now_ms(),
+    };
+    let bars = super::timeline::bars(&timeline_events);
+    let action = |name: &str| format!("{}/{name}", detail_link(&execution));
     let body = html! {
         h1 { (workflow_id) }
         dl.summary #summary {
@@ -86,6 +105,40 @@ pub async fn page(frontend: &Frontend, namespace: &str, workflow_id: &str, run_i
             h2 { "Input" }
             pre #input { (input) }
         }
+        div.actions {
+            form #query-form method="post" action=(action("query")) {
+                strong { "Query" }
+                input type="hidden" name="csrf" value=(csrf);
+                input type="text" name="name" value="__stack_trace" aria-label="query name";
+                input type="text" name="input" placeholder="arguments as JSON (optional)" aria-label="query arguments";
+                button type="submit" { "Run query" }
+            }
+            @if open {
+                form #signal-form method="post" action=(action("signal")) {
+                    strong { "Signal" }
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="text" name="name" placeholder="signal name" required aria-label="signal name";
+                    input type="text" name="input" placeholder="arguments as JSON (optional)" aria-label="signal arguments";
+                    button type="submit" { "Send signal" }
+                }
+                form #cancel-form method="post" action=(action("cancel")) {
+                    strong { "Cancel" }
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="text" name="reason" placeholder="reason" aria-label="cancel reason";
+                    label { input type="checkbox" name="confirm" value="yes" required; " I want to cancel this run" }
+                    button.danger type="submit" { "Request cancellation" }
+                }
+                form #terminate-form method="post" action=(action("terminate")) {
+                    strong { "Terminate" }
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="text" name="reason" placeholder="reason" aria-label="terminate reason";
+                    label { input type="checkbox" name="confirm" value="yes" required; " I want to terminate this run" }
+                    button.danger type="submit" { "Terminate" }
+                }
+            }
+        }
+        h2 { "Timeline" }
+        (super::timeline::svg(&bars, start_ms, end_ms.max(start_ms)))
         @if !described.pending_activities.is_empty() {
             h2 { "Pending activities" }
             table #pending-activities {
@@ -135,6 +188,56 @@ pub async fn page(frontend: &Frontend, namespace: &str, workflow_id: &str, run_i
         }
     };
     layout::page(workflow_id, namespace, body)
+}
+
+/// The run's events from the start, up to [`TIMELINE_EVENTS`].
+async fn timeline_events(
+    frontend: &Frontend,
+    namespace: &str,
+    execution: &common_pb::WorkflowExecution,
+) -> Vec<history_pb::HistoryEvent> {
+    let mut events = Vec::new();
+    let mut token = Vec::new();
+    while events.len() < TIMELINE_EVENTS {
+        let page = frontend
+            .get_workflow_execution_history(Request::new(pb::GetWorkflowExecutionHistoryRequest {
+                namespace: namespace.to_string(),
+                execution: Some(execution.clone()),
+                maximum_page_size: 1_000,
+                next_page_token: token,
+                ..Default::default()
+            }))
+            .await;
+        let Ok(page) = page.map(tonic::Response::into_inner) else { break };
+        events.extend(page.history.unwrap_or_default().events);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    events
+}
+
+/// A query's answer (or rejection), on its own page with the way back.
+pub fn query_answer(
+    namespace: &str,
+    workflow_id: &str,
+    back: &str,
+    name: &str,
+    answer: &pb::QueryWorkflowResponse,
+) -> Response {
+    let body = html! {
+        h1 { "Query " (name) }
+        p { "Workflow " a href=(back) { (workflow_id) } }
+        @if let Some(rejected) = &answer.query_rejected {
+            div.error #query-rejected { "Rejected: the workflow is "
+                (enums_pb::WorkflowExecutionStatus::try_from(rejected.status).map(|s| s.as_str_name()).unwrap_or_default()) }
+        }
+        @if let Some(result) = &answer.query_result {
+            pre #query-result { (payloads_text(result)) }
+        }
+    };
+    layout::page(&format!("Query {name}"), namespace, body)
 }
 
 fn history_table(events: &[history_pb::HistoryEvent]) -> Markup {
