@@ -261,3 +261,45 @@ async def test_timeline_and_actions_on_a_run(server_factory, uhrwerk_only, task_
     history = await handle.fetch_history()
     assert history.events[-1].workflow_execution_terminated_event_attributes.reason == "from the UI"
     assert any(e.HasField("workflow_execution_signaled_event_attributes") for e in history.events)
+
+
+async def test_health_shows_limits_bars_and_the_doctors_findings(
+    server_factory, uhrwerk_only, task_queue: str, new_id
+) -> None:
+    port = free_port()
+    srv = server_factory(
+        "health",
+        extra_args=(
+            "--ui-port", str(port),
+            "--dynamic-config-value", "limit.historyCount.warn=50",
+            "--dynamic-config-value", "limit.historyCount.error=400",
+        ),
+    )  # fmt: skip
+    srv.start()
+    client = await srv.wait_ready()
+    base = f"http://127.0.0.1:{port}"
+    big, small = new_id("ui-big"), new_id("ui-small")
+    async with Worker(client, task_queue=task_queue, workflows=[UiSignals]):
+        handle = await client.start_workflow(UiSignals.run, 1000, id=big, task_queue=task_queue)
+        await client.start_workflow(UiSignals.run, 1000, id=small, task_queue=task_queue)
+        for _ in range(60):
+            await handle.signal(UiSignals.bump)
+        await eventually(
+            handle.describe, lambda d: d.raw_description.workflow_execution_info.history_length >= 60, what="60+ events"
+        )
+        status, page = await fetch(f"{base}/namespaces/{client.namespace}/health")
+    assert status == 200, page
+    # The limits in force are the server's own.
+    limits = dict(re.findall(r'<td class="mono">([^<]+)</td><td class="num">(-?\d+)</td>', page))
+    assert limits["limit.historyCount.warn"] == "50" and limits["limit.historyCount.error"] == "400"
+    # The big run is past the warn limit, the small one is fine.
+    by_length = page.split("Largest open runs by history length", 1)[1].split("Largest open runs by history size", 1)[0]
+    bar_rows = re.findall(r'<tr class="limit-bar [^"]+">.*?</tr>', by_length, re.S)
+    rows_by_id = {text(wid): r for wid in (big, small) for r in bar_rows if text(wid) in r}
+    assert 'class="limit-bar over-warn"' in rows_by_id[text(big)], rows_by_id
+    assert 'class="limit-bar fine"' in rows_by_id[text(small)], rows_by_id
+    # The doctor, run against this server, reports the big run, linking to it.
+    findings = re.findall(r'<tr class="finding sev-(\w+)">(.*?)</tr>', page, re.S)
+    history = [(sev, body) for sev, body in findings if "DR101" in body or "DR102" in body]
+    section = page.split("Findings of uhrwerk doctor", 1)[1].split("Largest open runs", 1)[0]
+    assert history and text(big) in history[0][1], section

@@ -116,6 +116,20 @@ fn explain(code: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Reads the server at `address` and runs every check not in `ignore`: the engine behind both the
+/// command and the web UI's health page. Findings come worst first.
+pub async fn examine(
+    address: &str,
+    opts: &scan::ScanOptions,
+    settings: &checks::Settings,
+    ignore: &[Check],
+) -> Result<(Vec<Finding>, scan::ScanResult), DoctorError> {
+    let client = scan::connect(address).await?;
+    let result = scan::scan(&client, opts, &settings.limits).await?;
+    let findings = checks::analyze(&result.snapshot, settings, ignore);
+    Ok((findings, result))
+}
+
 /// The default metrics URL: port 9233 on the host of `--address`.
 pub fn default_metrics_url(address: &str) -> String {
     let hostport = address.trim_start_matches("http://").trim_start_matches("https://");
@@ -176,7 +190,6 @@ async fn doctor(args: &DoctorArgs) -> Result<(String, u8), DoctorError> {
     let mut notes = Vec::new();
     let (limits, limits_text) = resolve_limits(args, &mut notes)?;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, ms);
-    let client = scan::connect(&args.address).await?;
     let opts = scan::ScanOptions {
         namespace: args.namespace.clone(),
         max_runs: args.max_runs,
@@ -184,8 +197,6 @@ async fn doctor(args: &DoctorArgs) -> Result<(String, u8), DoctorError> {
         since_ms: ms(args.since),
         concurrency: args.concurrency,
     };
-    let result = scan::scan(&client, &opts, &limits).await?;
-    notes.extend(result.notes.iter().cloned());
     let settings = checks::Settings {
         limits,
         now_ms,
@@ -195,7 +206,8 @@ async fn doctor(args: &DoctorArgs) -> Result<(String, u8), DoctorError> {
         schedule_to_start_ms: ms(args.schedule_to_start),
         payload_bytes: args.payload_bytes,
     };
-    let findings = checks::analyze(&result.snapshot, &settings, &ignore);
+    let (findings, result) = examine(&args.address, &opts, &settings, &ignore).await?;
+    notes.extend(result.notes.iter().cloned());
     let code = finding::exit_code(&findings);
     let output = match args.format {
         Format::Json => {

@@ -253,26 +253,26 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Re
         None => None,
     };
 
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let ui_addr = match config.ui_listen {
-        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+        Some(ui_at) => match tokio::net::TcpListener::bind(ui_at).await {
             Ok(listener) => {
-                let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
-                tokio::spawn(ui::serve(listener, frontend.clone(), shutdown_rx.clone()));
+                let bound = listener.local_addr().map_err(|source| StartError::Bind { addr: ui_at, source })?;
+                tokio::spawn(ui::serve(listener, frontend.clone(), addr, shutdown_rx.clone()));
                 Some(bound)
             }
             // As the metrics endpoint: a taken UI port does not keep the server from starting.
             Err(source) => {
-                tracing::warn!(%addr, "web UI not started, its port is taken ({source}); choose one with --ui-port");
+                tracing::warn!(addr = %ui_at, "web UI not started, its port is taken ({source}); choose one with --ui-port");
                 None
             }
         },
         None => None,
     };
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
     let mut stop = shutdown_rx.clone();
     let router = transport::grpc_server()
         .add_service(

@@ -69,6 +69,11 @@ impl Frontend {
         self.engine.now_ms()
     }
 
+    /// The limits in force.
+    pub fn limits(&self) -> uhrwerk_core::config::Limits {
+        self.engine.limits().clone()
+    }
+
     pub fn workflow_service(&self) -> Gate<WorkflowServiceServer<Frontend>> {
         let server = WorkflowServiceServer::new(self.clone())
             .accept_compressed(CompressionEncoding::Gzip)

@@ -50,6 +50,17 @@ svg#timeline .axis { fill: var(--muted); }
 rect.bar.completed, rect.bar.fired { fill: #32a36a; } rect.bar.pending { fill: #3a5bd9; }
 rect.bar.failed, rect.bar.timed-out { fill: #d9453a; } rect.bar.canceled { fill: #98a2b3; }
 rect.bar.timer { opacity: .6; }
+.severity { display: inline-block; padding: 0 .45rem; border-radius: 3px; font-size: 12px; font-weight: 600; }
+.severity.error { background: #fee4e2; color: #b42318; } .severity.warning { background: #fef0c7; color: #93370d; }
+.severity.info { background: #f2f4f7; color: #475467; }
+tr.finding.sev-error td { background: #fffafa; }
+td.meter { width: 45%; }
+.track { position: relative; height: 12px; background: #eef0f4; border-radius: 3px; }
+.track .fill { position: absolute; left: 0; top: 0; bottom: 0; border-radius: 3px; background: #32a36a; }
+.track .fill.over-suggest { background: #e0b100; } .track .fill.over-warn { background: #e87722; }
+.track .fill.over-error { background: #d9453a; }
+.track .mark { position: absolute; top: -3px; bottom: -3px; width: 2px; background: #667085; }
+.track .mark.warn { background: #b42318; }
 "#;
 
 /// Auto-refresh for pages that offer it (a checkbox remembered in localStorage).
@@ -85,6 +96,7 @@ pub fn page(title: &str, namespace: &str, body: Markup) -> Response {
                 header {
                     a.brand href="/" { "Uhrwerk" }
                     a href={ "/namespaces/" (namespace) "/workflows" } { "Workflows" }
+                    a href={ "/namespaces/" (namespace) "/health" } { "Health" }
                     span.muted { "namespace " (namespace) }
                 }
                 main { (body) }

@@ -7,6 +7,7 @@
 //! query, signal, cancel, terminate).
 
 mod actions;
+mod health;
 mod layout;
 mod timeline;
 mod workflow;
@@ -22,18 +23,31 @@ use tokio::sync::watch;
 
 use crate::frontend::Frontend;
 
-type Shared = State<Arc<Frontend>>;
+/// What the pages read from.
+struct Ui {
+    frontend: Frontend,
+    /// The server's gRPC address, which the health page's doctor reads through.
+    grpc: std::net::SocketAddr,
+}
 
-pub async fn serve(listener: tokio::net::TcpListener, frontend: Frontend, mut shutdown: watch::Receiver<bool>) {
+type Shared = State<Arc<Ui>>;
+
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    frontend: Frontend,
+    grpc: std::net::SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let app = axum::Router::new()
         .route("/", get(|| async { Redirect::to("/namespaces/default/workflows") }))
         .route("/static/ui.css", get(|| async { ([(http::header::CONTENT_TYPE, "text/css")], layout::CSS) }))
         .route("/static/ui.js", get(|| async { ([(http::header::CONTENT_TYPE, "text/javascript")], layout::JS) }))
         .route("/namespaces/{namespace}/workflows", get(list))
+        .route("/namespaces/{namespace}/health", get(health_page))
         .route("/namespaces/{namespace}/workflows/{workflow_id}/{run_id}", get(detail))
         .route("/namespaces/{namespace}/workflows/{workflow_id}/{run_id}/{action}", post(act))
         .fallback(|| async { layout::not_found() })
-        .with_state(Arc::new(frontend));
+        .with_state(Arc::new(Ui { frontend, grpc }));
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
     };
@@ -42,16 +56,16 @@ pub async fn serve(listener: tokio::net::TcpListener, frontend: Frontend, mut sh
     }
 }
 
-async fn list(
-    State(frontend): Shared,
-    Path(namespace): Path<String>,
-    Query(params): Query<workflows::Params>,
-) -> Response {
-    workflows::page(&frontend, &namespace, params).await.into_response()
+async fn health_page(State(ui): Shared, Path(namespace): Path<String>) -> Response {
+    health::page(&ui.frontend, ui.grpc, &namespace).await
+}
+
+async fn list(State(ui): Shared, Path(namespace): Path<String>, Query(params): Query<workflows::Params>) -> Response {
+    workflows::page(&ui.frontend, &namespace, params).await.into_response()
 }
 
 async fn detail(
-    State(frontend): Shared,
+    State(ui): Shared,
     headers: HeaderMap,
     Path((namespace, workflow_id, run_id)): Path<(String, String, String)>,
     Query(params): Query<workflow::Params>,
@@ -61,7 +75,7 @@ async fn detail(
         Some(token) => (token, false),
         None => (actions::new_token(), true),
     };
-    let mut response = workflow::page(&frontend, &namespace, &workflow_id, &run_id, params, &token).await;
+    let mut response = workflow::page(&ui.frontend, &namespace, &workflow_id, &run_id, params, &token).await;
     if fresh && let Ok(value) = actions::set_cookie(&token).parse() {
         response.headers_mut().insert(http::header::SET_COOKIE, value);
     }
@@ -69,7 +83,7 @@ async fn detail(
 }
 
 async fn act(
-    State(frontend): Shared,
+    State(ui): Shared,
     headers: HeaderMap,
     Path((namespace, workflow_id, run_id, action)): Path<(String, String, String, String)>,
     Form(form): Form<actions::Form>,
@@ -81,5 +95,5 @@ async fn act(
         "query" => actions::Action::Query,
         _ => return layout::not_found(),
     };
-    actions::run(&frontend, &headers, action, (&namespace, &workflow_id, &run_id), form).await
+    actions::run(&ui.frontend, &headers, action, (&namespace, &workflow_id, &run_id), form).await
 }
