@@ -303,3 +303,36 @@ async def test_health_shows_limits_bars_and_the_doctors_findings(
     history = [(sev, body) for sev, body in findings if "DR101" in body or "DR102" in body]
     section = page.split("Findings of uhrwerk doctor", 1)[1].split("Largest open runs", 1)[0]
     assert history and text(big) in history[0][1], section
+
+
+async def test_task_queue_and_namespace_pages(server_factory, uhrwerk_only, task_queue: str, new_id) -> None:
+    client, base = await start(server_factory)
+    ns = f"{base}/namespaces/{client.namespace}"
+    # A run nobody picks up: a backlog without pollers.
+    idle_queue = task_queue + "-idle"
+    await client.start_workflow(UiSignals.run, 1, id=new_id("ui-idle"), task_queue=idle_queue)
+    status, page = await fetch(f"{ns}/task-queues/{urllib.parse.quote(idle_queue)}")
+    assert status == 200
+    workflow_section = re.search(r'<section id="queue-workflow">(.*?)</section>', page, re.S).group(1)
+    assert "warning-no-pollers" in workflow_section, workflow_section
+    assert re.search(r'<dd class="backlog">1 task', workflow_section), workflow_section
+
+    async with Worker(client, task_queue=task_queue, workflows=[UiSignals], identity="only-worker@ui"):
+        await client.start_workflow(UiSignals.run, 1, id=new_id("ui-busy"), task_queue=task_queue)
+        page = await eventually(
+            lambda: fetch(f"{ns}/task-queues/{urllib.parse.quote(task_queue)}"),
+            lambda r: "only-worker@ui" in r[1],
+            what="the worker listed as a poller",
+        )
+    workflow_section = re.search(r'<section id="queue-workflow">(.*?)</section>', page[1], re.S).group(1)
+    assert "warning-single-worker" in workflow_section, workflow_section
+
+    status, page = await fetch(f"{ns}/task-queues")
+    assert status == 200
+    listed = re.findall(r'<li><a href="[^"]+">([^<]+)</a></li>', page)
+    assert {task_queue, idle_queue} <= set(listed), listed
+
+    status, page = await fetch(f"{base}/namespaces")
+    assert status == 200
+    table = re.search(r'<table id="namespaces">(.*?)</table>', page, re.S).group(1)
+    assert f">{client.namespace}</a>" in table and "REGISTERED" in table, table

@@ -97,6 +97,8 @@ pub fn page(title: &str, namespace: &str, body: Markup) -> Response {
                     a.brand href="/" { "Uhrwerk" }
                     a href={ "/namespaces/" (namespace) "/workflows" } { "Workflows" }
                     a href={ "/namespaces/" (namespace) "/health" } { "Health" }
+                    a href={ "/namespaces/" (namespace) "/task-queues" } { "Task queues" }
+                    a href="/namespaces" { "Namespaces" }
                     span.muted { "namespace " (namespace) }
                 }
                 main { (body) }

@@ -9,6 +9,8 @@
 mod actions;
 mod health;
 mod layout;
+mod namespaces;
+mod task_queues;
 mod timeline;
 mod workflow;
 mod workflows;
@@ -44,6 +46,9 @@ pub async fn serve(
         .route("/static/ui.js", get(|| async { ([(http::header::CONTENT_TYPE, "text/javascript")], layout::JS) }))
         .route("/namespaces/{namespace}/workflows", get(list))
         .route("/namespaces/{namespace}/health", get(health_page))
+        .route("/namespaces/{namespace}/task-queues", get(task_queue_index))
+        .route("/namespaces/{namespace}/task-queues/{name}", get(task_queue_page))
+        .route("/namespaces", get(namespace_page))
         .route("/namespaces/{namespace}/workflows/{workflow_id}/{run_id}", get(detail))
         .route("/namespaces/{namespace}/workflows/{workflow_id}/{run_id}/{action}", post(act))
         .fallback(|| async { layout::not_found() })
@@ -54,6 +59,18 @@ pub async fn serve(
     if let Err(e) = axum::serve(crate::transport::http_listener(listener), app).with_graceful_shutdown(stop).await {
         tracing::warn!("the web UI stopped: {e}");
     }
+}
+
+async fn task_queue_index(State(ui): Shared, Path(namespace): Path<String>) -> Response {
+    task_queues::index(&ui.frontend, &namespace).await
+}
+
+async fn task_queue_page(State(ui): Shared, Path((namespace, name)): Path<(String, String)>) -> Response {
+    task_queues::page(&ui.frontend, &namespace, &name).await
+}
+
+async fn namespace_page(State(ui): Shared) -> Response {
+    namespaces::page(&ui.frontend, "default").await
 }
 
 async fn health_page(State(ui): Shared, Path(namespace): Path<String>) -> Response {

@@ -84,7 +84,7 @@ pub async fn page(
             dt { "Status" } dd { (status_badge(info.status)) }
             dt { "Run ID" } dd.mono { (run_id) }
             dt { "Type" } dd { (info.r#type.as_ref().map(|t| t.name.as_str()).unwrap_or_default()) }
-            dt { "Task queue" } dd { (info.task_queue) }
+            dt { "Task queue" } dd { a href={ "/namespaces/" (encode(namespace)) "/task-queues/" (encode(&info.task_queue)) } { (info.task_queue) } }
             dt { "Start" } dd { (time(info.start_time.as_ref())) }
             dt { "Close" } dd { (time(info.close_time.as_ref())) }
             dt { "History" } dd { (info.history_length) " events, " (bytes(info.history_size_bytes)) }

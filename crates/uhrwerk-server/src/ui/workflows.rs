@@ -122,7 +122,7 @@ pub async fn page(frontend: &Frontend, namespace: &str, params: Params) -> Respo
                                 td { (e.r#type.as_ref().map(|t| t.name.as_str()).unwrap_or_default()) }
                                 td.time { (time(e.start_time.as_ref())) }
                                 td.time { (time(e.close_time.as_ref())) }
-                                td { (e.task_queue) }
+                                td { a href={ "/namespaces/" (encode(namespace)) "/task-queues/" (encode(&e.task_queue)) } { (e.task_queue) } }
                                 td.num { (e.history_length) }
                                 td.num { (bytes(e.history_size_bytes)) }
                             }
