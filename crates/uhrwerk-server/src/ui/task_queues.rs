@@ -74,7 +74,7 @@ pub async fn page(frontend: &Frontend, namespace: &str, name: &str) -> Response 
     let body = html! {
         h1 { "Task queue " (name) }
         @for (label, kind, d) in &sections {
-            @let stats = d.stats.clone().unwrap_or_default();
+            @let stats = d.stats.unwrap_or_default();
             @let backlog = stats.approximate_backlog_count;
             @let age = stats.approximate_backlog_age.as_ref().map(|a| a.seconds as f64 + f64::from(a.nanos) / 1e9).unwrap_or(0.0);
             section id={ "queue-" (kind.as_str_name().trim_start_matches("TASK_QUEUE_TYPE_").to_lowercase()) } {
