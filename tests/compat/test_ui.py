@@ -336,3 +336,42 @@ async def test_task_queue_and_namespace_pages(server_factory, uhrwerk_only, task
     assert status == 200
     table = re.search(r'<table id="namespaces">(.*?)</table>', page, re.S).group(1)
     assert f">{client.namespace}</a>" in table and "REGISTERED" in table, table
+
+
+async def test_schedule_pages_pause_unpause_and_trigger(server_factory, uhrwerk_only, task_queue: str, new_id) -> None:
+    from temporalio.client import Schedule, ScheduleActionStartWorkflow, ScheduleIntervalSpec, ScheduleSpec
+
+    client, base = await start(server_factory)
+    sid = new_id("ui-sched")
+    handle = await client.create_schedule(
+        sid,
+        Schedule(
+            action=ScheduleActionStartWorkflow(UiSignals.run, 0, id=sid + "-wf", task_queue=task_queue),
+            spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
+        ),
+    )
+    ns = f"/namespaces/{client.namespace}"
+    status, page = await fetch(f"{base}{ns}/schedules")
+    assert status == 200
+    row = next(r for r in rows(page, "schedules") if sid in r)
+    assert "every 1.0 h" in row and "Active" in row, row
+
+    ui = Browserless(base)
+    path = f"{ns}/schedules/{urllib.parse.quote(sid)}"
+    status, page = await asyncio.to_thread(ui.get, path)
+    assert status == 200
+    assert len(re.findall(r"<li>", re.search(r'<ul id="next-times">(.*?)</ul>', page, re.S).group(1))) >= 3
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    assert (await asyncio.to_thread(ui.post, path + "/pause", {"csrf": "forged"}))[0] == 403
+    assert (await asyncio.to_thread(ui.post, path + "/pause", {"csrf": token}))[0] == 303
+    assert (await handle.describe()).schedule.state.paused
+    status, page = await asyncio.to_thread(ui.get, path)
+    assert '<dd class="state">Paused</dd>' in page and 'id="unpause-form"' in page
+    assert (await asyncio.to_thread(ui.post, path + "/unpause", {"csrf": token}))[0] == 303
+    assert not (await handle.describe()).schedule.state.paused
+    assert (await asyncio.to_thread(ui.post, path + "/trigger", {"csrf": token}))[0] == 303
+    desc = await eventually(handle.describe, lambda d: d.info.num_actions == 1, what="the triggered action")
+    status, page = await asyncio.to_thread(ui.get, path)
+    started = desc.info.recent_actions[0].action.workflow_id
+    assert text(started) in re.search(r'<table id="recent-actions">(.*?)</table>', page, re.S).group(1)
+    await handle.delete()

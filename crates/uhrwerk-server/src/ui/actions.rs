@@ -70,11 +70,8 @@ pub async fn run(
     form: Form,
 ) -> Response {
     let title = "Action refused";
-    if csrf_cookie(headers).is_none_or(|cookie| cookie != form.csrf) {
-        let status = tonic::Status::permission_denied(
-            "the form's CSRF token does not match this browser's: reload the page and try again",
-        );
-        return (http::StatusCode::FORBIDDEN, layout::failed(title, namespace, &status)).into_response();
+    if let Err(refused) = check_csrf(headers, namespace, &form) {
+        return refused;
     }
     if matches!(action, Action::Cancel | Action::Terminate) && form.confirm != "yes" {
         let status = tonic::Status::failed_precondition("tick the confirmation box to go ahead");
@@ -140,6 +137,33 @@ pub async fn run(
         Ok(Some((name, answer))) => super::workflow::query_answer(namespace, workflow_id, &back, &name, &answer),
         Err(status) => layout::failed(title, namespace, &status),
     }
+}
+
+/// Refuses a form whose CSRF token is not the one in the browser's cookie.
+pub fn check_csrf(headers: &HeaderMap, namespace: &str, form: &Form) -> Result<(), Response> {
+    if csrf_cookie(headers).is_some_and(|cookie| cookie == form.csrf) {
+        return Ok(());
+    }
+    let status = tonic::Status::permission_denied(
+        "the form's CSRF token does not match this browser's: reload the page and try again",
+    );
+    Err((http::StatusCode::FORBIDDEN, layout::failed("Action refused", namespace, &status)).into_response())
+}
+
+/// The browser's CSRF token, or a new one (true) that the response must set.
+pub fn token_for(headers: &HeaderMap) -> (String, bool) {
+    match csrf_cookie(headers) {
+        Some(token) => (token, false),
+        None => (new_token(), true),
+    }
+}
+
+/// Gives the browser `token` with `response` when it is new.
+pub fn with_cookie(mut response: Response, token: &str, fresh: bool) -> Response {
+    if fresh && let Ok(value) = set_cookie(token).parse() {
+        response.headers_mut().insert(http::header::SET_COOKIE, value);
+    }
+    response
 }
 
 /// Arguments typed in a form: empty for none, a JSON array for several, any other JSON value for

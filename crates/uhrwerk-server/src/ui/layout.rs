@@ -98,6 +98,7 @@ pub fn page(title: &str, namespace: &str, body: Markup) -> Response {
                     a href={ "/namespaces/" (namespace) "/workflows" } { "Workflows" }
                     a href={ "/namespaces/" (namespace) "/health" } { "Health" }
                     a href={ "/namespaces/" (namespace) "/task-queues" } { "Task queues" }
+                    a href={ "/namespaces/" (namespace) "/schedules" } { "Schedules" }
                     a href="/namespaces" { "Namespaces" }
                     span.muted { "namespace " (namespace) }
                 }

@@ -10,6 +10,7 @@ mod actions;
 mod health;
 mod layout;
 mod namespaces;
+mod schedules;
 mod task_queues;
 mod timeline;
 mod workflow;
@@ -49,6 +50,9 @@ pub async fn serve(
         .route("/namespaces/{namespace}/task-queues", get(task_queue_index))
         .route("/namespaces/{namespace}/task-queues/{name}", get(task_queue_page))
         .route("/namespaces", get(namespace_page))
+        .route("/namespaces/{namespace}/schedules", get(schedule_index))
+        .route("/namespaces/{namespace}/schedules/{schedule_id}", get(schedule_page))
+        .route("/namespaces/{namespace}/schedules/{schedule_id}/{action}", post(schedule_act))
         .route("/namespaces/{namespace}/workflows/{workflow_id}/{run_id}", get(detail))
         .route("/namespaces/{namespace}/workflows/{workflow_id}/{run_id}/{action}", post(act))
         .fallback(|| async { layout::not_found() })
@@ -88,15 +92,32 @@ async fn detail(
     Query(params): Query<workflow::Params>,
 ) -> Response {
     // The page's forms carry the browser's CSRF token; a browser without one gets one.
-    let (token, fresh) = match actions::csrf_cookie(&headers) {
-        Some(token) => (token, false),
-        None => (actions::new_token(), true),
-    };
-    let mut response = workflow::page(&ui.frontend, &namespace, &workflow_id, &run_id, params, &token).await;
-    if fresh && let Ok(value) = actions::set_cookie(&token).parse() {
-        response.headers_mut().insert(http::header::SET_COOKIE, value);
-    }
-    response
+    let (token, fresh) = actions::token_for(&headers);
+    let response = workflow::page(&ui.frontend, &namespace, &workflow_id, &run_id, params, &token).await;
+    actions::with_cookie(response, &token, fresh)
+}
+
+async fn schedule_index(State(ui): Shared, Path(namespace): Path<String>) -> Response {
+    schedules::index(&ui.frontend, &namespace).await
+}
+
+async fn schedule_page(
+    State(ui): Shared,
+    headers: HeaderMap,
+    Path((namespace, schedule_id)): Path<(String, String)>,
+) -> Response {
+    let (token, fresh) = actions::token_for(&headers);
+    let response = schedules::page(&ui.frontend, &namespace, &schedule_id, &token).await;
+    actions::with_cookie(response, &token, fresh)
+}
+
+async fn schedule_act(
+    State(ui): Shared,
+    headers: HeaderMap,
+    Path((namespace, schedule_id, action)): Path<(String, String, String)>,
+    Form(form): Form<actions::Form>,
+) -> Response {
+    schedules::act(&ui.frontend, &headers, &namespace, &schedule_id, &action, form).await
 }
 
 async fn act(
