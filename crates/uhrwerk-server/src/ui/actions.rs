@@ -70,7 +70,7 @@ pub async fn run(
     form: Form,
 ) -> Response {
     let title = "Action refused";
-    if let Err(refused) = check_csrf(headers, namespace, &form) {
+    if let Some(refused) = refuse_csrf(headers, namespace, &form) {
         return refused;
     }
     if matches!(action, Action::Cancel | Action::Terminate) && form.confirm != "yes" {
@@ -139,15 +139,16 @@ pub async fn run(
     }
 }
 
-/// Refuses a form whose CSRF token is not the one in the browser's cookie.
-pub fn check_csrf(headers: &HeaderMap, namespace: &str, form: &Form) -> Result<(), Response> {
+/// The refusal of a form whose CSRF token is not the one in the browser's cookie; None lets it
+/// through.
+pub fn refuse_csrf(headers: &HeaderMap, namespace: &str, form: &Form) -> Option<Response> {
     if csrf_cookie(headers).is_some_and(|cookie| cookie == form.csrf) {
-        return Ok(());
+        return None;
     }
     let status = tonic::Status::permission_denied(
         "the form's CSRF token does not match this browser's: reload the page and try again",
     );
-    Err((http::StatusCode::FORBIDDEN, layout::failed("Action refused", namespace, &status)).into_response())
+    Some((http::StatusCode::FORBIDDEN, layout::failed("Action refused", namespace, &status)).into_response())
 }
 
 /// The browser's CSRF token, or a new one (true) that the response must set.

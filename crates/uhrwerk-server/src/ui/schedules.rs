@@ -133,7 +133,7 @@ pub async fn act(
     action: &str,
     form: actions::Form,
 ) -> Response {
-    if let Err(refused) = actions::check_csrf(headers, namespace, &form) {
+    if let Some(refused) = actions::refuse_csrf(headers, namespace, &form) {
         return refused;
     }
     let note = "from the Uhrwerk UI".to_string();
