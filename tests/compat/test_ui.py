@@ -375,3 +375,31 @@ async def test_schedule_pages_pause_unpause_and_trigger(server_factory, uhrwerk_
     started = desc.info.recent_actions[0].action.workflow_id
     assert text(started) in re.search(r'<table id="recent-actions">(.*?)</table>', page, re.S).group(1)
     await handle.delete()
+
+
+async def test_history_download_is_the_clis_json(server_factory, uhrwerk_only, task_queue: str, new_id) -> None:
+    from compat_server import temporal_cli
+
+    port = free_port()
+    srv = server_factory("download", extra_args=("--ui-port", str(port)))
+    srv.start()
+    client = await srv.wait_ready()
+    base = f"http://127.0.0.1:{port}"
+    wid = new_id("ui-download")
+    async with Worker(client, task_queue=task_queue, workflows=[UiEcho]):
+        handle = await client.start_workflow(UiEcho.run, {"n": 1, "s": "x"}, id=wid, task_queue=task_queue)
+        await result_of(handle.result())
+    run_path = f"/namespaces/{client.namespace}/workflows/{urllib.parse.quote(wid)}/{handle.result_run_id}"
+    status, page = await fetch(base + run_path)
+    link = re.search(r'<a id="download-history" href="([^"]+)"', page).group(1)
+    status, downloaded = await fetch(base + html.unescape(link))
+    assert status == 200
+    proc = await asyncio.create_subprocess_exec(
+        str(temporal_cli()), "workflow", "show", "-w", wid, "-r", handle.result_run_id or "",
+        "--address", srv.address, "--namespace", client.namespace, "-o", "json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err
+    # Byte for byte what the CLI writes, so replay tests can load either.
+    assert downloaded.strip() == out.decode().strip()

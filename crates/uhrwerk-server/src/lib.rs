@@ -12,6 +12,7 @@ pub mod http_api;
 pub mod matching;
 pub mod metrics;
 pub mod namespaces;
+pub mod protojson;
 pub mod queries;
 pub mod retention;
 pub mod schedules;

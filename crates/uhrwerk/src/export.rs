@@ -4,7 +4,7 @@
 //! The command lists the runs with ListWorkflowExecutions, reads each run's full history with
 //! GetWorkflowExecutionHistory (every page, retrying transient errors) and writes
 //! `<out>/<workflow id>_<run id>.json` holding `{"events": [...]}` in the JSON of `temporal
-//! workflow show --output json` ([`crate::protojson`]).
+//! workflow show --output json` ([`uhrwerk_server::protojson`]).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
 use tonic::transport::{Channel, Endpoint};
 use uhrwerk_proto::prost::Message as _;
 
-use crate::protojson::history_json;
+use uhrwerk_server::protojson::history_json;
 
 /// Export workflow histories for replay tests.
 ///

@@ -2,6 +2,5 @@
 //! the server's start-up (logging, banner, signals).
 
 pub mod export;
-mod protojson;
 pub mod server_cmd;
 pub mod test_server;

@@ -54,6 +54,7 @@ pub async fn serve(
         .route("/namespaces/{namespace}/schedules/{schedule_id}", get(schedule_page))
         .route("/namespaces/{namespace}/schedules/{schedule_id}/{action}", post(schedule_act))
         .route("/namespaces/{namespace}/workflows/{workflow_id}/{run_id}", get(detail))
+        .route("/namespaces/{namespace}/workflows/{workflow_id}/{run_id}/history.json", get(history_download))
         .route("/namespaces/{namespace}/workflows/{workflow_id}/{run_id}/{action}", post(act))
         .fallback(|| async { layout::not_found() })
         .with_state(Arc::new(Ui { frontend, grpc }));
@@ -95,6 +96,13 @@ async fn detail(
     let (token, fresh) = actions::token_for(&headers);
     let response = workflow::page(&ui.frontend, &namespace, &workflow_id, &run_id, params, &token).await;
     actions::with_cookie(response, &token, fresh)
+}
+
+async fn history_download(
+    State(ui): Shared,
+    Path((namespace, workflow_id, run_id)): Path<(String, String, String)>,
+) -> Response {
+    workflow::download(&ui.frontend, &namespace, &workflow_id, &run_id).await
 }
 
 async fn schedule_index(State(ui): Shared, Path(namespace): Path<String>) -> Response {

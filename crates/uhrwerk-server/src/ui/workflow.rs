@@ -2,7 +2,7 @@
 //! page by page (a history of any length opens at once), each event's attributes as JSON with
 //! payloads decoded.
 
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use prost::Message;
 use tonic::Request;
@@ -172,6 +172,8 @@ pub async fn page(
             }
         }
         h2 { "History" }
+        p { a #download-history href={ (detail_link(&execution)) "/history.json" } download { "Download the history" } " as "
+            code { "temporal workflow show --output json" } " writes it (for replay tests)." }
         @match &history {
             Err(status) => div.error { (status.message()) },
             Ok(h) => {
@@ -190,15 +192,44 @@ pub async fn page(
     layout::page(workflow_id, namespace, body)
 }
 
+/// The run's whole history in the CLI's JSON, as a download.
+pub async fn download(frontend: &Frontend, namespace: &str, workflow_id: &str, run_id: &str) -> Response {
+    let execution = common_pb::WorkflowExecution { workflow_id: workflow_id.to_string(), run_id: run_id.to_string() };
+    let events = match read_events(frontend, namespace, &execution, usize::MAX).await {
+        Ok(events) => events,
+        Err(status) => return layout::failed("History", namespace, &status),
+    };
+    let file =
+        format!("{}_{}.json", workflow_id.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_"), run_id);
+    let disposition = format!("attachment; filename=\"{file}\"");
+    let mut response = crate::protojson::history_json(&events).into_response();
+    let headers = response.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    if let Ok(value) = disposition.parse() {
+        headers.insert(http::header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
 /// The run's events from the start, up to [`TIMELINE_EVENTS`].
 async fn timeline_events(
     frontend: &Frontend,
     namespace: &str,
     execution: &common_pb::WorkflowExecution,
 ) -> Vec<history_pb::HistoryEvent> {
+    read_events(frontend, namespace, execution, TIMELINE_EVENTS).await.unwrap_or_default()
+}
+
+/// The run's events from the start, page by page, up to `limit` (or its first failure).
+async fn read_events(
+    frontend: &Frontend,
+    namespace: &str,
+    execution: &common_pb::WorkflowExecution,
+    limit: usize,
+) -> Result<Vec<history_pb::HistoryEvent>, tonic::Status> {
     let mut events = Vec::new();
     let mut token = Vec::new();
-    while events.len() < TIMELINE_EVENTS {
+    while events.len() < limit {
         let page = frontend
             .get_workflow_execution_history(Request::new(pb::GetWorkflowExecutionHistoryRequest {
                 namespace: namespace.to_string(),
@@ -208,14 +239,14 @@ async fn timeline_events(
                 ..Default::default()
             }))
             .await;
-        let Ok(page) = page.map(tonic::Response::into_inner) else { break };
+        let page = page?.into_inner();
         events.extend(page.history.unwrap_or_default().events);
         if page.next_page_token.is_empty() {
             break;
         }
         token = page.next_page_token;
     }
-    events
+    Ok(events)
 }
 
 /// A query's answer (or rejection), on its own page with the way back.

@@ -32,13 +32,13 @@
 use std::collections::HashMap;
 
 use base64::prelude::{BASE64_STANDARD, Engine as _};
-use temporalio_protos::temporal::api;
-use temporalio_protos::temporal::api::history::v1::HistoryEvent;
+use uhrwerk_proto::temporal::api;
+use uhrwerk_proto::temporal::api::history::v1::HistoryEvent;
 use uhrwerk_proto::wkt;
 
 /// The history as `temporal workflow show --output json` prints it: `{"events": [...]}`, indented
 /// by two spaces.
-pub(crate) fn history_json(events: &[HistoryEvent]) -> String {
+pub fn history_json(events: &[HistoryEvent]) -> String {
     let doc = J::Obj(vec![("events".to_string(), J::Arr(events.iter().map(ToJ::to_j).collect()))]);
     let mut out = String::new();
     doc.write_pretty(&mut out, 0);
