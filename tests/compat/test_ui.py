@@ -236,6 +236,9 @@ async def test_timeline_and_actions_on_a_run(server_factory, uhrwerk_only, task_
         assert status == 200
         # One bar per activity, each completed.
         assert len(re.findall(r'<rect class="bar activity completed"', page)) == 3, page
+        # The compact view: a row per activity with its outcome.
+        compact = re.findall(r'<tr class="compact activity">(.*?)</tr>', page, re.S)
+        assert len(compact) == 3 and all("ui_step" in r and "completed" in r for r in compact), compact
         token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
 
         # A signal from the page reaches the workflow; a query from the page runs on the worker.

@@ -137,6 +137,28 @@ pub fn svg(bars: &[Bar], start_ms: i64, end_ms: i64) -> Markup {
     }
 }
 
+/// The compact view of the history: one row per activity, timer and child, with its outcome.
+pub fn compact(bars: &[Bar], start_ms: i64, end_ms: i64) -> Markup {
+    html! {
+        @if !bars.is_empty() {
+            table #compact {
+                thead { tr { th { "Kind" } th { "What" } th { "From start" } th { "Took" } th { "Outcome" } } }
+                tbody {
+                    @for b in bars.iter().take(MAX_BARS) {
+                        tr class={ "compact " (b.kind) } {
+                            td { (b.kind) }
+                            td.id { (b.label) }
+                            td.num { (duration(b.start_ms - start_ms)) }
+                            td.num { (duration(b.end_ms.unwrap_or(end_ms) - b.start_ms)) @if b.end_ms.is_none() { " so far" } }
+                            td { span class={ "outcome " (b.outcome) } { (b.outcome) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn truncate(text: &str, max: usize) -> String {
     if text.chars().count() <= max { text.to_string() } else { text.chars().take(max - 1).collect::<String>() + "…" }
 }

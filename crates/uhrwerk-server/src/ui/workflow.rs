@@ -139,6 +139,12 @@ pub async fn page(
         }
         h2 { "Timeline" }
         (super::timeline::svg(&bars, start_ms, end_ms.max(start_ms)))
+        @if !bars.is_empty() {
+            details #compact-view {
+                summary { "Compact view: one row per activity, timer and child" }
+                (super::timeline::compact(&bars, start_ms, end_ms.max(start_ms)))
+            }
+        }
         @if !described.pending_activities.is_empty() {
             h2 { "Pending activities" }
             table #pending-activities {
