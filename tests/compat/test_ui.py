@@ -131,6 +131,9 @@ async def test_list_and_run_pages_show_the_workflow_escaped(
     assert status == 200
     assert f"<h1>{text(wid)}</h1>" in page
     assert "Completed" in re.search(r'<dl class="summary" id="summary">(.*?)</dl>', page, re.S).group(1)
+    # The growth chart has a point per event.
+    points = re.search(r'<polyline class="growth" fill="none" points="([^"]*)"', page).group(1).split()
+    assert len(points) == len((await handle.fetch_history()).events)
     input_text = html.unescape(re.search(r'<pre id="input">(.*?)</pre>', page, re.S).group(1))
     assert '"html"' in input_text and HOSTILE.replace('"', '\\"') in input_text
     assert "<script>alert" not in page
@@ -301,6 +304,11 @@ async def test_health_shows_limits_bars_and_the_doctors_findings(
     rows_by_id = {text(wid): r for wid in (big, small) for r in bar_rows if text(wid) in r}
     assert 'class="limit-bar over-warn"' in rows_by_id[text(big)], rows_by_id
     assert 'class="limit-bar fine"' in rows_by_id[text(small)], rows_by_id
+    # The big run's page draws its growth against the warn limit (50) it has crossed.
+    run_link = re.search(r'<a href="([^"]+)">' + re.escape(text(big)), by_length).group(1)
+    status, run_page = await fetch(base + html.unescape(run_link))
+    growth = re.search(r'<svg id="growth".*?</svg>', run_page, re.S).group(0)
+    assert "warn 50" in growth and "<polyline" in growth, growth
     # The doctor, run against this server, reports the big run, linking to it.
     findings = re.findall(r'<tr class="finding sev-(\w+)">(.*?)</tr>', page, re.S)
     history = [(sev, body) for sev, body in findings if "DR101" in body or "DR102" in body]

@@ -50,6 +50,9 @@ svg#timeline .axis { fill: var(--muted); }
 rect.bar.completed, rect.bar.fired { fill: #32a36a; } rect.bar.pending { fill: #3a5bd9; }
 rect.bar.failed, rect.bar.timed-out { fill: #d9453a; } rect.bar.canceled { fill: #98a2b3; }
 rect.bar.timer { opacity: .6; }
+svg#growth { background: #fff; border: 1px solid var(--line); max-width: 100%; height: auto; }
+svg#growth polyline.growth { stroke: #3a5bd9; stroke-width: 2; }
+svg#growth line.limit { stroke: #d9453a; stroke-dasharray: 4 3; } svg#growth .axis { fill: var(--muted); }
 .severity { display: inline-block; padding: 0 .45rem; border-radius: 3px; font-size: 12px; font-weight: 600; }
 .severity.error { background: #fee4e2; color: #b42318; } .severity.warning { background: #fef0c7; color: #93370d; }
 .severity.info { background: #f2f4f7; color: #475467; }

@@ -137,6 +137,49 @@ pub fn svg(bars: &[Bar], start_ms: i64, end_ms: i64) -> Markup {
     }
 }
 
+/// The history's growth: events (and bytes, as the events' encoded sizes add up) against time
+/// since the run started, as an SVG line; where a run heads for the limits shows as a slope.
+pub fn growth(events: &[history_pb::HistoryEvent], start_ms: i64, end_ms: i64, limits: [i64; 3]) -> Markup {
+    const W: f64 = 1000.0;
+    const H: f64 = 160.0;
+    const PAD: f64 = 40.0;
+    let span = (end_ms - start_ms).max(1) as f64;
+    let total = events.len().max(1) as f64;
+    // The limit lines that fit on the chart (those within twice the events so far).
+    let top = limits
+        .iter()
+        .copied()
+        .filter(|l| *l > 0 && (*l as f64) <= total * 2.0)
+        .max()
+        .map_or(total, |l| l as f64)
+        .max(total);
+    let x = |t: i64| PAD + (t - start_ms).clamp(0, end_ms - start_ms) as f64 / span * (W - PAD - 10.0);
+    let y = |n: f64| H - 20.0 - n / top * (H - 30.0);
+    let points: String = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            format!("{:.1},{:.1}", x(e.event_time.as_ref().map(millis).unwrap_or(start_ms)), y((i + 1) as f64))
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let names = ["suggest continue-as-new", "warn", "error"];
+    html! {
+        svg #growth xmlns="http://www.w3.org/2000/svg" width=(W) height=(H) viewBox={ "0 0 " (W) " " (H) } role="img" aria-label="history growth" {
+            @for (limit, name) in limits.iter().zip(names) {
+                @if *limit > 0 && (*limit as f64) <= top {
+                    line class="limit" x1=(PAD) x2=(W - 10.0) y1=(format!("{:.1}", y(*limit as f64))) y2=(format!("{:.1}", y(*limit as f64))) {}
+                    text class="axis" x=(W - 12.0) y=(format!("{:.1}", y(*limit as f64) - 3.0)) font-size="11" text-anchor="end" { (name) " " (limit) }
+                }
+            }
+            polyline class="growth" fill="none" points=(points) {}
+            text class="axis" x="4" y=(format!("{:.1}", y(total) + 4.0)) font-size="11" { (events.len()) }
+            text class="axis" x=(PAD) y=(H - 4.0) font-size="11" { "0" }
+            text class="axis" x=(W - 10.0) y=(H - 4.0) font-size="11" text-anchor="end" { (duration(end_ms - start_ms)) }
+        }
+    }
+}
+
 /// The compact view of the history: one row per activity, timer and child, with its outcome.
 pub fn compact(bars: &[Bar], start_ms: i64, end_ms: i64) -> Markup {
     html! {

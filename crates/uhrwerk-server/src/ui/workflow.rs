@@ -77,6 +77,9 @@ pub async fn page(
         None => frontend.now_ms(),
     };
     let bars = super::timeline::bars(&timeline_events);
+    let limits = frontend.limits();
+    let growth_limits =
+        [limits.history_count_suggest_continue_as_new, limits.history_count_warn, limits.history_count_error];
     let action = |name: &str| format!("{}/{name}", detail_link(&execution));
     let body = html! {
         h1 { (workflow_id) }
@@ -139,6 +142,11 @@ pub async fn page(
         }
         h2 { "Timeline" }
         (super::timeline::svg(&bars, start_ms, end_ms.max(start_ms)))
+        h2 { "History growth" }
+        @if timeline_events.len() < info.history_length as usize {
+            p.muted { "The first " (timeline_events.len()) " events are drawn." }
+        }
+        (super::timeline::growth(&timeline_events, start_ms, end_ms.max(start_ms), growth_limits))
         @if !bars.is_empty() {
             details #compact-view {
                 summary { "Compact view: one row per activity, timer and child" }
