@@ -62,10 +62,10 @@ fn withdraw_attempt(ctx: &mut Ctx<'_>, ai: &ActivityInfo) {
     }
 }
 
-/// Starts the current attempt of a waiting activity over: queued now, or after `delay_ms`
-/// (an operator's jitter) as if it were a retry backoff.
+/// Starts the current attempt of a waiting activity over (its old one already withdrawn by the
+/// caller, before the attempt number changed): queued now, or after `delay_ms` (an operator's
+/// jitter) as if it were a retry backoff.
 fn schedule_again(ctx: &mut Ctx<'_>, ai: &mut ActivityInfo, delay_ms: Millis) {
-    withdraw_attempt(ctx, ai);
     super::activity::begin_next_attempt(ai);
     if delay_ms > 0 {
         ai.state = ActivityState::Backoff as i32;

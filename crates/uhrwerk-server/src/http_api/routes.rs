@@ -71,7 +71,9 @@ impl Routes {
                     match segment {
                         Segment::Literal(l) if l == part => {}
                         Segment::Literal(_) => return None,
-                        Segment::Field(path) if !part.is_empty() => fields.push((path.clone(), percent_decode(part))),
+                        Segment::Field(path) if !part.is_empty() => {
+                            fields.push((path.clone(), percent_decode(part, false)))
+                        }
                         Segment::Field(_) => return None,
                     }
                 }
@@ -116,22 +118,24 @@ fn build(pool: &DescriptorPool) -> Vec<Route> {
     routes
 }
 
-/// `%XX` escapes in a path segment decoded (ids may hold any character).
-fn percent_decode(part: &str) -> String {
+/// `%XX` escapes decoded (ids may hold any character); with `plus_is_space`, `+` is a space as
+/// in `application/x-www-form-urlencoded` query strings.
+pub(super) fn percent_decode(text: &str, plus_is_space: bool) -> String {
     let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let bytes = part.as_bytes();
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(hi * 16 + lo);
-            i += 3;
-            continue;
+        match bytes[i] {
+            b'+' if plus_is_space => out.push(b' '),
+            b'%' if i + 2 < bytes.len()
+                && let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) =>
+            {
+                out.push(hi * 16 + lo);
+                i += 2;
+            }
+            b => out.push(b),
         }
-        out.push(bytes[i]);
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()

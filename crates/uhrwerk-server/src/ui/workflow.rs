@@ -124,20 +124,8 @@ pub async fn page(
                     input type="text" name="input" placeholder="arguments as JSON (optional)" aria-label="signal arguments";
                     button type="submit" { "Send signal" }
                 }
-                form #cancel-form method="post" action=(action("cancel")) {
-                    strong { "Cancel" }
-                    input type="hidden" name="csrf" value=(csrf);
-                    input type="text" name="reason" placeholder="reason" aria-label="cancel reason";
-                    label { input type="checkbox" name="confirm" value="yes" required; " I want to cancel this run" }
-                    button.danger type="submit" { "Request cancellation" }
-                }
-                form #terminate-form method="post" action=(action("terminate")) {
-                    strong { "Terminate" }
-                    input type="hidden" name="csrf" value=(csrf);
-                    input type="text" name="reason" placeholder="reason" aria-label="terminate reason";
-                    label { input type="checkbox" name="confirm" value="yes" required; " I want to terminate this run" }
-                    button.danger type="submit" { "Terminate" }
-                }
+                (confirmed_form("cancel-form", &action("cancel"), csrf, "Cancel", "cancel", "Request cancellation"))
+                (confirmed_form("terminate-form", &action("terminate"), csrf, "Terminate", "terminate", "Terminate"))
             }
         }
         h2 { "Timeline" }
@@ -204,6 +192,19 @@ pub async fn page(
         }
     };
     layout::page(workflow_id, namespace, body)
+}
+
+/// A form for an action that needs a reason and a ticked confirmation (cancel, terminate).
+fn confirmed_form(id: &str, action: &str, csrf: &str, title: &str, verb: &str, button: &str) -> Markup {
+    html! {
+        form id=(id) method="post" action=(action) {
+            strong { (title) }
+            input type="hidden" name="csrf" value=(csrf);
+            input type="text" name="reason" placeholder="reason" aria-label={ (verb) " reason" };
+            label { input type="checkbox" name="confirm" value="yes" required; " I want to " (verb) " this run" }
+            button.danger type="submit" { (button) }
+        }
+    }
 }
 
 /// The run's whole history in the CLI's JSON, as a download.
