@@ -49,6 +49,31 @@ class BrowserSteps:
         await workflow.wait_condition(lambda: False)
 
 
+HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>&amp;"
+
+
+@activity.defn(name="browser_fail")
+async def browser_fail(message: str) -> None:
+    raise RuntimeError(message)
+
+
+@workflow.defn(name="BrowserHostile", sandboxed=False)
+class BrowserHostile:
+    """Grows its history with signals; its pending activity keeps failing with a hostile message."""
+
+    def __init__(self) -> None:
+        self.bumps = 0
+
+    @workflow.run
+    async def run(self, value: dict) -> None:
+        workflow.start_activity(browser_fail, value["text"], start_to_close_timeout=timedelta(seconds=10))
+        await workflow.wait_condition(lambda: False)
+
+    @workflow.signal
+    def bump(self) -> None:
+        self.bumps += 1
+
+
 @pytest.fixture
 def uhrwerk_only(request: pytest.FixtureRequest) -> None:
     if request.config.getoption("--reference-server"):
@@ -70,9 +95,9 @@ async def page(test_dir: Path) -> AsyncIterator:
         await browser.close()
 
 
-async def start(server_factory):
+async def start(server_factory, *extra: str):
     port = free_port()
-    srv = server_factory("browser", extra_args=("--ui-port", str(port)))
+    srv = server_factory("browser", extra_args=("--ui-port", str(port), *extra))
     srv.start()
     client = await srv.wait_ready()
     return client, f"http://127.0.0.1:{port}"
@@ -123,4 +148,75 @@ async def test_find_a_run_read_its_timeline_and_terminate_it(
         assert await page.locator("#summary .status").inner_text() == "Terminated"
         await page.screenshot(path=str(test_dir / "terminated.png"), full_page=True)
     assert (await handle.describe()).status == WorkflowExecutionStatus.TERMINATED
+    assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+async def test_every_page_keeps_hostile_values_as_text_and_health_shows_the_limits(
+    server_factory, uhrwerk_only, page, test_dir: Path, task_queue: str, new_id
+) -> None:
+    from temporalio.client import Schedule, ScheduleActionStartWorkflow, ScheduleIntervalSpec, ScheduleSpec
+
+    client, base = await start(
+        server_factory,
+        "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=20",
+        "--dynamic-config-value", "limit.historyCount.warn=40",
+        "--dynamic-config-value", "limit.historyCount.error=400",
+    )  # fmt: skip
+    wid = new_id("hostile") + HOSTILE
+    value = {"text": HOSTILE}
+    async with Worker(client, task_queue=task_queue, workflows=[BrowserHostile], activities=[browser_fail]):
+        handle = await client.start_workflow(
+            BrowserHostile.run, value, id=wid, task_queue=task_queue, memo={"note": HOSTILE}
+        )
+        for _ in range(40):
+            await handle.signal(BrowserHostile.bump)
+        await eventually(
+            handle.describe,
+            lambda d: d.raw_description.workflow_execution_info.history_length >= 40
+            and any(a.last_failure.message for a in d.raw_description.pending_activities),
+            what="past the warn limit with a failed attempt",
+        )
+        schedule_id = new_id("sched") + HOSTILE
+        await client.create_schedule(
+            schedule_id,
+            Schedule(
+                action=ScheduleActionStartWorkflow("BrowserHostile", value, id=wid + "-s", task_queue=task_queue),
+                spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
+            ),
+        )
+        ns = f"{base}/namespaces/{client.namespace}"
+        q = urllib.parse.quote
+        pages = {
+            "list": f"{ns}/workflows",
+            "run": f"{ns}/workflows/{q(wid, safe='')}/{handle.result_run_id}",
+            "health": f"{ns}/health",
+            "task-queues": f"{ns}/task-queues",
+            "task-queue": f"{ns}/task-queues/{q(task_queue)}",
+            "schedules": f"{ns}/schedules",
+            "schedule": f"{ns}/schedules/{q(schedule_id, safe='')}",
+            "namespaces": f"{base}/namespaces",
+        }
+        for name, url in pages.items():
+            response = await page.goto(url)
+            assert response is not None and response.status == 200, (name, url)
+            await page.screenshot(path=str(test_dir / f"{name}.png"), full_page=True)
+            # Nothing from the workflow became markup: no image, only the UI's own script.
+            assert await page.locator("main img").count() == 0, name
+            assert await page.locator("script").count() == 1, name
+            if name not in ("task-queues", "task-queue", "namespaces"):
+                assert HOSTILE in await page.locator("main").inner_text(), name
+
+        # The health page: the run's bar is past the warn limit, and the doctor names it.
+        await page.goto(pages["health"])
+        bar = page.locator("tr.limit-bar", has=page.get_by_role("link", name=wid)).first
+        assert "over-warn" in (await bar.get_attribute("class") or "")
+        width = await bar.locator(".fill").evaluate("e => e.getBoundingClientRect().width")
+        track = await bar.locator(".track").evaluate("e => e.getBoundingClientRect().width")
+        assert 0 < width < track
+        assert await page.locator("table#findings tr", has=page.get_by_role("link", name=wid)).count() >= 1
+        # The run page shows the decoded input and the activity's last failure as text.
+        await page.goto(pages["run"])
+        assert HOSTILE in await page.locator("#pending-activities").inner_text()
+        await client.get_schedule_handle(schedule_id).delete()
+        await handle.terminate("done")
     assert page.dialogs == []  # type: ignore[attr-defined]

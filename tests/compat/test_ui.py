@@ -277,6 +277,7 @@ async def test_health_shows_limits_bars_and_the_doctors_findings(
         "health",
         extra_args=(
             "--ui-port", str(port),
+            "--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=30",
             "--dynamic-config-value", "limit.historyCount.warn=50",
             "--dynamic-config-value", "limit.historyCount.error=400",
         ),
@@ -293,7 +294,12 @@ async def test_health_shows_limits_bars_and_the_doctors_findings(
         await eventually(
             handle.describe, lambda d: d.raw_description.workflow_execution_info.history_length >= 60, what="60+ events"
         )
-        status, page = await fetch(f"{base}/namespaces/{client.namespace}/health")
+        # The run went on for workflow tasks after the suggestion: the doctor's DR103, marked on its bar.
+        status, page = await eventually(
+            lambda: fetch(f"{base}/namespaces/{client.namespace}/health"),
+            lambda r: "can-ignored" in r[1],
+            what="continue-as-new marked as ignored",
+        )
     assert status == 200, page
     # The limits in force are the server's own.
     limits = dict(re.findall(r'<td class="mono">([^<]+)</td><td class="num">(-?\d+)</td>', page))
@@ -304,6 +310,8 @@ async def test_health_shows_limits_bars_and_the_doctors_findings(
     rows_by_id = {text(wid): r for wid in (big, small) for r in bar_rows if text(wid) in r}
     assert 'class="limit-bar over-warn"' in rows_by_id[text(big)], rows_by_id
     assert 'class="limit-bar fine"' in rows_by_id[text(small)], rows_by_id
+    assert re.search(r'class="can-ignored">suggested at event \d+, ignored for \d+', rows_by_id[text(big)]), rows_by_id
+    assert "can-" not in rows_by_id[text(small)], rows_by_id
     # The big run's page draws its growth against the warn limit (50) it has crossed.
     run_link = re.search(r'<a href="([^"]+)">' + re.escape(text(big)), by_length).group(1)
     status, run_page = await fetch(base + html.unescape(run_link))
@@ -314,6 +322,16 @@ async def test_health_shows_limits_bars_and_the_doctors_findings(
     history = [(sev, body) for sev, body in findings if "DR101" in body or "DR102" in body]
     section = page.split("Findings of uhrwerk doctor", 1)[1].split("Largest open runs", 1)[0]
     assert history and text(big) in history[0][1], section
+
+
+def section(page: str, kind: str) -> str:
+    return re.search(rf'<section id="queue-{kind}">(.*?)</section>', page, re.S).group(1)
+
+
+def chart(queue_section: str, kind: str) -> list[str]:
+    """The titles of the bars in one of a queue's last-hour charts."""
+    figure = re.search(rf'<figure class="minute-chart {kind}">(.*?)</figure>', queue_section, re.S).group(1)
+    return re.findall(r'<rect class="minute"[^>]*><title>([^<]*)</title>', figure)
 
 
 async def test_task_queue_and_namespace_pages(server_factory, uhrwerk_only, task_queue: str, new_id) -> None:
@@ -327,6 +345,18 @@ async def test_task_queue_and_namespace_pages(server_factory, uhrwerk_only, task
     workflow_section = re.search(r'<section id="queue-workflow">(.*?)</section>', page, re.S).group(1)
     assert "warning-no-pollers" in workflow_section, workflow_section
     assert re.search(r'<dd class="backlog">1 task', workflow_section), workflow_section
+    # The last hour: the backlog of one task this minute, and nothing dispatched yet.
+    assert len(chart(workflow_section, "backlog")) == 1, workflow_section
+    assert chart(workflow_section, "schedule-to-start") == [], workflow_section
+    # A worker comes: the task it takes waited, which the schedule-to-start chart shows.
+    async with Worker(client, task_queue=idle_queue, workflows=[UiSignals]):
+        page = await eventually(
+            lambda: fetch(f"{ns}/task-queues/{urllib.parse.quote(idle_queue)}"),
+            lambda r: chart(section(r[1], "workflow"), "schedule-to-start"),
+            what="the wait charted",
+        )
+    waits = chart(section(page[1], "workflow"), "schedule-to-start")
+    assert len(waits) == 1 and "1 dispatched" in waits[0], waits
 
     async with Worker(client, task_queue=task_queue, workflows=[UiSignals], identity="only-worker@ui"):
         await client.start_workflow(UiSignals.run, 1, id=new_id("ui-busy"), task_queue=task_queue)

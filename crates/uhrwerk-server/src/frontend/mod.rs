@@ -69,6 +69,16 @@ impl Frontend {
         self.engine.now_ms()
     }
 
+    /// A task queue's last hour, minute by minute (backlog and schedule-to-start).
+    pub fn queue_last_hour(
+        &self,
+        namespace: &str,
+        task_queue: &str,
+        kind: uhrwerk_storage::TaskKind,
+    ) -> Vec<crate::matching::Minute> {
+        self.engine.matching().last_hour(namespace, task_queue, kind)
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> uhrwerk_core::config::Limits {
         self.engine.limits().clone()

@@ -20,6 +20,10 @@ use crate::clock::Clock;
 use metrics::{QueueGauges, QueueMetrics, task_type};
 
 mod metrics;
+mod series;
+
+pub use series::Minute;
+use series::QueueSeries;
 
 type QueueKey = (String, String, TaskKind);
 
@@ -136,6 +140,8 @@ pub(crate) struct Inner {
     clock: Arc<dyn Clock>,
     metrics: QueueMetrics,
     queues: Mutex<HashMap<QueueKey, Queue>>,
+    /// The last hour of each queue (taken after `queues` when both are held).
+    series: Mutex<QueueSeries>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -144,7 +150,7 @@ impl Matching {
     /// read at each scrape.
     pub fn new(clock: Arc<dyn Clock>, registry: &prometheus::Registry, shutdown: watch::Receiver<bool>) -> Self {
         let metrics = QueueMetrics::new(registry);
-        let inner = Arc::new(Inner { clock, metrics, queues: Mutex::default(), shutdown });
+        let inner = Arc::new(Inner { clock, metrics, queues: Mutex::default(), series: Mutex::default(), shutdown });
         registry.register(Box::new(QueueGauges::new(Arc::downgrade(&inner)))).expect("queue gauges registered once");
         Self { inner }
     }
@@ -206,6 +212,13 @@ impl Matching {
             }
         }
         queue.tasks.push_back((task, now));
+        if !queue.sticky {
+            self.series().backlog((&key.0, &key.1, key.2), queue.tasks.len(), now);
+        }
+    }
+
+    fn series(&self) -> std::sync::MutexGuard<'_, QueueSeries> {
+        self.inner.series.lock().expect("matching series lock")
     }
 
     /// Waits up to `wait` for a task of `kind` on `namespace`/`task_queue`, which is a worker's
@@ -241,8 +254,13 @@ impl Matching {
             if let Some((task, queued_at)) = queue.tasks.pop_front() {
                 record(&mut queue.dispatched, now);
                 self.inner.metrics.poll_success.with_label_values(&[namespace, label, task_type(kind)]).inc();
-                let waited = (now - queued_at).max(0) as f64 / 1000.0;
-                self.inner.metrics.observe_schedule_to_start(namespace, label, kind, waited);
+                let waited = (now - queued_at).max(0);
+                self.inner.metrics.observe_schedule_to_start(namespace, label, kind, waited as f64 / 1000.0);
+                let mut series = self.series();
+                series.dispatched((namespace, label, kind), waited, now);
+                if !queue.sticky {
+                    series.backlog((namespace, task_queue, kind), queue.tasks.len(), now);
+                }
                 return Some(task);
             }
             let (tx, rx) = oneshot::channel();
@@ -267,6 +285,7 @@ impl Matching {
             self.inner.metrics.poll_success.with_label_values(&labels).inc();
             self.inner.metrics.poll_success_sync.with_label_values(&labels).inc();
             self.inner.metrics.observe_schedule_to_start(namespace, label, kind, 0.0);
+            self.series().dispatched((namespace, label, kind), 0, self.inner.clock.now_ms());
         } else {
             self.inner.metrics.poll_timeouts.with_label_values(&labels).inc();
         }
@@ -311,6 +330,11 @@ impl Matching {
         }
     }
 
+    /// The last hour of a queue, minute by minute (sticky queues count under their normal queue).
+    pub fn last_hour(&self, namespace: &str, task_queue: &str, kind: TaskKind) -> Vec<Minute> {
+        self.series().hour(namespace, task_queue, kind, self.inner.clock.now_ms())
+    }
+
     /// Every queue with its kind and info, for diagnostics (namespace, name, kind).
     pub fn queues(&self) -> Vec<(String, String, TaskKind)> {
         let queues = self.inner.queues.lock().expect("matching lock");
@@ -334,6 +358,8 @@ impl Matching {
             let idle = q.waiters.iter().all(|w| w.is_closed()) && q.pollers.is_empty();
             !(idle && (q.sticky || q.tasks.is_empty()))
         });
+        drop(queues);
+        self.series().prune(now);
     }
 
     /// Prunes idle queues every minute until shutdown.

@@ -1,12 +1,15 @@
 //! A namespace's health, as the chapter asks people to watch it: the limits in force, the largest
-//! open runs as bars against the history limits (continue-as-new suggested, warn, error), and
+//! open runs as bars against the history limits (continue-as-new suggested, warn, error), with
+//! the runs that ignored a continue-as-new suggestion marked, and
 //! the findings of `uhrwerk doctor`, computed by the doctor's own engine against this server.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::response::Response;
 use maud::{Markup, html};
 use tonic::Request;
+use uhrwerk_doctor::finding::Check;
 use uhrwerk_doctor::{checks, limits as doctor_limits, scan};
 use uhrwerk_proto::server::workflowservice::workflow_service_server::WorkflowService;
 use uhrwerk_proto::temporal::api::workflow::v1 as workflow_pb;
@@ -40,6 +43,20 @@ pub async fn page(frontend: &Frontend, grpc: SocketAddr, namespace: &str) -> Res
     let examined = uhrwerk_doctor::examine(&address, &opts, &settings, &[]).await;
     let by_length = largest(frontend, namespace, "HistoryLength").await;
     let by_size = largest(frontend, namespace, "HistorySizeBytes").await;
+    // The doctor's DR103 findings, by run: continue-as-new suggested and ignored.
+    let ignored: HashMap<String, (i64, i64)> = examined
+        .as_ref()
+        .map(|(findings, _)| {
+            findings
+                .iter()
+                .filter(|f| f.check == Check::ContinueAsNewIgnored)
+                .filter_map(|f| {
+                    let tasks = f.data.get("workflow_tasks_since").and_then(|v| v.as_i64()).unwrap_or(0);
+                    Some((f.run_id.clone()?, (f.event_id.unwrap_or(0), tasks)))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let count = [doctor.history_count_suggest(), doctor.history_count_warn(), doctor.history_count_error()];
     let size = [doctor.history_size_suggest(), doctor.history_size_warn(), doctor.history_size_error()];
     let body = html! {
@@ -79,9 +96,9 @@ pub async fn page(frontend: &Frontend, grpc: SocketAddr, namespace: &str) -> Res
             }
         }
         h2 { "Largest open runs by history length" }
-        (bars(namespace, &by_length, count, |e| e.history_length, |v| format!("{v} events")))
+        (bars(namespace, &by_length, &ignored, count, |e| e.history_length, |v| format!("{v} events")))
         h2 { "Largest open runs by history size" }
-        (bars(namespace, &by_size, size, |e| e.history_size_bytes, bytes))
+        (bars(namespace, &by_size, &ignored, size, |e| e.history_size_bytes, bytes))
         h2 { "Limits in force" }
         table #limits {
             thead { tr { th { "Dynamic config key" } th { "Value" } } }
@@ -113,6 +130,7 @@ async fn largest(frontend: &Frontend, namespace: &str, attribute: &str) -> Vec<w
 fn bars(
     namespace: &str,
     runs: &[workflow_pb::WorkflowExecutionInfo],
+    ignored: &HashMap<String, (i64, i64)>,
     [suggest, warn, error]: [i64; 3],
     value: impl Fn(&workflow_pb::WorkflowExecutionInfo) -> i64,
     show: impl Fn(i64) -> String,
@@ -126,6 +144,7 @@ fn bars(
                 thead { tr {
                     th { "Workflow ID" } th { "Value" }
                     th { "against suggest " (show(suggest)) ", warn " (show(warn)) ", error " (show(error)) }
+                    th { "Continue-as-new" }
                 } }
                 tbody {
                     @for e in runs {
@@ -140,6 +159,13 @@ fn bars(
                                     div class={ "fill " (level) } style={ "width: " (format!("{:.2}", scale(v))) "%" } {}
                                     div.mark style={ "left: " (format!("{:.2}", scale(suggest))) "%" } title="continue-as-new suggested" {}
                                     div.mark.warn style={ "left: " (format!("{:.2}", scale(warn))) "%" } title="warn limit" {}
+                                }
+                            }
+                            td.can {
+                                @if let Some((event, tasks)) = ignored.get(&execution.run_id) {
+                                    span.can-ignored { "suggested at event " (event) ", ignored for " (tasks) " workflow task(s)" }
+                                } @else if v >= suggest {
+                                    span.can-suggested { "suggested" }
                                 }
                             }
                         }

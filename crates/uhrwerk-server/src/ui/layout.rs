@@ -11,6 +11,7 @@ body { margin: 0; font: 14px/1.45 system-ui, sans-serif; color: var(--fg); backg
 header { display: flex; gap: 1.5rem; align-items: center; padding: .6rem 1.2rem; background: #1d2330; color: #fff; }
 header a { color: #cfd6e4; text-decoration: none; } header a:hover { color: #fff; }
 header .brand { font-weight: 700; color: #fff; }
+header form { margin-left: auto; color: #cfd6e4; } header form input { padding: .15rem .3rem; }
 main { padding: 1rem 1.2rem; max-width: 1400px; }
 h1 { font-size: 1.3rem; margin: .2rem 0 1rem; word-break: break-all; }
 h2 { font-size: 1.05rem; margin: 1.4rem 0 .5rem; }
@@ -50,6 +51,10 @@ svg#timeline .axis { fill: var(--muted); }
 rect.bar.completed, rect.bar.fired { fill: #32a36a; } rect.bar.pending { fill: #3a5bd9; }
 rect.bar.failed, rect.bar.timed-out { fill: #d9453a; } rect.bar.canceled { fill: #98a2b3; }
 rect.bar.timer { opacity: .6; }
+div.charts { display: flex; flex-wrap: wrap; gap: 1em; } figure.minute-chart { margin: 0; }
+figure.minute-chart svg { background: #fff; border: 1px solid var(--line); }
+figure.minute-chart rect.minute { fill: #3a5bd9; } figure.minute-chart line.tick { stroke: #d9453a; stroke-width: 2; }
+figure.minute-chart .axis { fill: var(--muted); }
 svg#growth { background: #fff; border: 1px solid var(--line); max-width: 100%; height: auto; }
 svg#growth polyline.growth { stroke: #3a5bd9; stroke-width: 2; }
 svg#growth line.limit { stroke: #d9453a; stroke-dasharray: 4 3; } svg#growth .axis { fill: var(--muted); }
@@ -62,6 +67,7 @@ td.meter { width: 45%; }
 .track .fill { position: absolute; left: 0; top: 0; bottom: 0; border-radius: 3px; background: #32a36a; }
 .track .fill.over-suggest { background: #e0b100; } .track .fill.over-warn { background: #e87722; }
 .track .fill.over-error { background: #d9453a; }
+span.can-ignored { color: #b3261e; font-weight: 600; } span.can-suggested { color: #8a6d00; }
 .track .mark { position: absolute; top: -3px; bottom: -3px; width: 2px; background: #667085; }
 .track .mark.warn { background: #b42318; }
 "#;
@@ -98,12 +104,15 @@ pub fn page(title: &str, namespace: &str, body: Markup) -> Response {
             body {
                 header {
                     a.brand href="/" { "Uhrwerk" }
-                    a href={ "/namespaces/" (namespace) "/workflows" } { "Workflows" }
-                    a href={ "/namespaces/" (namespace) "/health" } { "Health" }
-                    a href={ "/namespaces/" (namespace) "/task-queues" } { "Task queues" }
-                    a href={ "/namespaces/" (namespace) "/schedules" } { "Schedules" }
+                    a href={ "/namespaces/" (encode(namespace)) "/workflows" } { "Workflows" }
+                    a href={ "/namespaces/" (encode(namespace)) "/health" } { "Health" }
+                    a href={ "/namespaces/" (encode(namespace)) "/task-queues" } { "Task queues" }
+                    a href={ "/namespaces/" (encode(namespace)) "/schedules" } { "Schedules" }
                     a href="/namespaces" { "Namespaces" }
-                    span.muted { "namespace " (namespace) }
+                    form #namespace-switch action="/switch-namespace" method="get" {
+                        label { "namespace " input type="text" name="namespace" value=(namespace) size="14" aria-label="namespace"; }
+                        button type="submit" { "Switch" }
+                    }
                 }
                 main { (body) }
                 script src="/static/ui.js" {}

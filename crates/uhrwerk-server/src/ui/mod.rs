@@ -50,6 +50,7 @@ pub async fn serve(
         .route("/namespaces/{namespace}/task-queues", get(task_queue_index))
         .route("/namespaces/{namespace}/task-queues/{name}", get(task_queue_page))
         .route("/namespaces", get(namespace_page))
+        .route("/switch-namespace", get(switch_namespace))
         .route("/namespaces/{namespace}/schedules", get(schedule_index))
         .route("/namespaces/{namespace}/schedules/{schedule_id}", get(schedule_page))
         .route("/namespaces/{namespace}/schedules/{schedule_id}/{action}", post(schedule_act))
@@ -64,6 +65,16 @@ pub async fn serve(
     if let Err(e) = axum::serve(crate::transport::http_listener(listener), app).with_graceful_shutdown(stop).await {
         tracing::warn!("the web UI stopped: {e}");
     }
+}
+
+#[derive(serde::Deserialize)]
+struct Switch {
+    namespace: String,
+}
+
+/// The header's namespace box: to the workflows of the namespace typed in.
+async fn switch_namespace(Query(to): Query<Switch>) -> Redirect {
+    Redirect::to(&format!("/namespaces/{}/workflows", layout::encode(to.namespace.trim())))
 }
 
 async fn task_queue_index(State(ui): Shared, Path(namespace): Path<String>) -> Response {

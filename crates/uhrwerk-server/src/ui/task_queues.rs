@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use axum::response::Response;
-use maud::html;
+use maud::{Markup, html};
 use tonic::Request;
 use uhrwerk_proto::server::workflowservice::workflow_service_server::WorkflowService;
 use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
@@ -13,6 +13,7 @@ use uhrwerk_proto::temporal::api::workflowservice::v1 as pb;
 
 use super::layout::{self, encode, time};
 use crate::frontend::Frontend;
+use crate::matching::Minute;
 
 /// Runs read to find the queues in use.
 const RUNS_READ: i32 = 1000;
@@ -67,13 +68,20 @@ pub async fn page(frontend: &Frontend, namespace: &str, name: &str) -> Response 
             }))
             .await;
         match described {
-            Ok(r) => sections.push((label, kind, r.into_inner())),
+            Ok(r) => {
+                let storage_kind = match kind {
+                    enums_pb::TaskQueueType::Activity => uhrwerk_storage::TaskKind::Activity,
+                    _ => uhrwerk_storage::TaskKind::Workflow,
+                };
+                let hour = frontend.queue_last_hour(namespace, name, storage_kind);
+                sections.push((label, kind, r.into_inner(), hour))
+            }
             Err(status) => return layout::failed("Task queue", namespace, &status),
         }
     }
     let body = html! {
         h1 { "Task queue " (name) }
-        @for (label, kind, d) in &sections {
+        @for (label, kind, d, hour) in &sections {
             @let stats = d.stats.unwrap_or_default();
             @let backlog = stats.approximate_backlog_count;
             @let age = stats.approximate_backlog_age.as_ref().map(|a| a.seconds as f64 + f64::from(a.nanos) / 1e9).unwrap_or(0.0);
@@ -88,6 +96,11 @@ pub async fn page(frontend: &Frontend, namespace: &str, name: &str) -> Response 
                     dt { "Backlog" } dd.backlog { (backlog) " task(s)" @if backlog > 0 { ", the oldest " (format!("{age:.1}")) " s old" } }
                     dt { "Add rate" } dd { (format!("{:.2}", stats.tasks_add_rate)) " /s" }
                     dt { "Dispatch rate" } dd { (format!("{:.2}", stats.tasks_dispatch_rate)) " /s" }
+                }
+                h3 { "The last hour" }
+                div.charts {
+                    (minute_chart("backlog", "largest backlog per minute, in tasks", hour, |m| m.backlog_max as f64, |v| format!("{v:.0}")))
+                    (minute_chart("schedule-to-start", "schedule-to-start per minute: mean (bar) and largest (tick), in ms", hour, |m| m.wait_mean_ms as f64, |v| format!("{v:.0} ms")))
                 }
                 @if d.pollers.is_empty() {
                     p.muted { "No pollers." }
@@ -105,4 +118,46 @@ pub async fn page(frontend: &Frontend, namespace: &str, name: &str) -> Response 
         }
     };
     layout::page(&format!("Task queue {name}"), namespace, body)
+}
+
+/// A bar per minute of the last hour, scaled to the largest value; the schedule-to-start chart
+/// also ticks each minute's largest wait.
+fn minute_chart(
+    class: &str,
+    caption: &str,
+    hour: &[Minute],
+    value: impl Fn(&Minute) -> f64,
+    show: impl Fn(f64) -> String,
+) -> Markup {
+    const W: f64 = 480.0;
+    const H: f64 = 120.0;
+    const TOP: f64 = 14.0;
+    let ticks = class == "schedule-to-start";
+    let top = hour.iter().map(|m| if ticks { m.wait_max_ms as f64 } else { value(m) }).fold(0.0_f64, f64::max).max(1.0);
+    let step = W / hour.len().max(1) as f64;
+    let y = |v: f64| H - v / top * (H - TOP);
+    html! {
+        figure class={ "minute-chart " (class) } {
+            svg xmlns="http://www.w3.org/2000/svg" width=(W) height=(H) viewBox={ "0 0 " (W) " " (H) } role="img" aria-label=(caption) {
+                text.axis x="2" y="11" font-size="10" { "max " (show(top)) }
+                text.axis x=(W - 2.0) y="11" font-size="10" text-anchor="end" { "60 min ago to now" }
+                @for (i, m) in hour.iter().enumerate() {
+                    @let v = value(m);
+                    @if v > 0.0 {
+                        rect.minute x=(format!("{:.1}", i as f64 * step + 1.0)) y=(format!("{:.1}", y(v))) width=(format!("{:.1}", (step - 2.0).max(1.0))) height=(format!("{:.1}", H - y(v))) {
+                            title { (time_of(m.start_ms)) ": " (show(v)) @if ticks { ", largest " (show(m.wait_max_ms as f64)) ", " (m.dispatched) " dispatched" } }
+                        }
+                    }
+                    @if ticks && m.dispatched > 0 {
+                        line.tick x1=(format!("{:.1}", i as f64 * step)) x2=(format!("{:.1}", (i + 1) as f64 * step)) y1=(format!("{:.1}", y(m.wait_max_ms as f64))) y2=(format!("{:.1}", y(m.wait_max_ms as f64))) {}
+                    }
+                }
+            }
+            figcaption.muted { (caption) ", " (hour.first().map(|m| time_of(m.start_ms)).unwrap_or_default()) " to now" }
+        }
+    }
+}
+
+fn time_of(ms: i64) -> String {
+    time(Some(&uhrwerk_proto::wkt::Timestamp { seconds: ms.div_euclid(1000), nanos: 0 }))
 }
