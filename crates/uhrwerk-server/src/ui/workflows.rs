@@ -84,7 +84,7 @@ pub async fn page(frontend: &Frontend, namespace: &str, params: Params) -> Respo
     let total = counts.as_ref().map(|c| c.count);
     let body = html! {
         h1 { "Workflows" }
-        form.search method="get" action={ "/namespaces/" (namespace) "/workflows" } {
+        form.search method="get" action={ "/namespaces/" (encode(namespace)) "/workflows" } {
             input type="text" name="query" value=(params.query) placeholder="WorkflowType = 'OrderWorkflow' AND StartTime > '2026-01-01T00:00:00Z'" aria-label="list query";
             input type="hidden" name="status" value=(params.status);
             button type="submit" { "Search" }
