@@ -8,7 +8,9 @@ tests that own a server (the crash test) can be validated against the oracle.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +27,33 @@ TEST_OUTPUT = HERE / "test_output"
 
 # Markers that must never appear in a server log.
 PANIC_MARKERS = ("panicked",)
+
+
+# A PostgreSQL server (its URL, as `scripts/pg-throwaway start` prints it): when set, every
+# Uhrwerk server of the suite runs on PostgreSQL, in a database of its own there, named after
+# the SQLite file it would otherwise use (so a restarted server finds its data again).
+POSTGRES_URL = os.environ.get("UHRWERK_COMPAT_DATABASE_URL", "")
+
+
+def on_postgres() -> bool:
+    return bool(POSTGRES_URL)
+
+
+def postgres_database(db_file: Path) -> str:
+    """The URL of the database that stands for `db_file`, created on first use."""
+    name = "uw_" + hashlib.sha1(str(db_file).encode()).hexdigest()[:20]
+    psql = shutil.which("psql") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))), None)
+    if psql is None:
+        raise RuntimeError("UHRWERK_COMPAT_DATABASE_URL is set but psql is not installed")
+    created = subprocess.run(
+        [str(psql), POSTGRES_URL, "-v", "ON_ERROR_STOP=1", "-qc", f"CREATE DATABASE {name}"],
+        capture_output=True,
+        text=True,
+    )
+    if created.returncode != 0 and "already exists" not in created.stderr:
+        raise RuntimeError(f"could not create database {name}: {created.stderr.strip()}")
+    base, _, query = POSTGRES_URL.partition("?")
+    return base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
 
 
 def free_port() -> int:
@@ -95,7 +124,11 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def command(self) -> list[str]:
-        common = ["--ip", "127.0.0.1", "--port", str(self.port), "--db-filename", str(self.db_file)]
+        if self.kind == "uhrwerk" and on_postgres():
+            database = ["--database-url", postgres_database(self.db_file)]
+        else:
+            database = ["--db-filename", str(self.db_file)]
+        common = ["--ip", "127.0.0.1", "--port", str(self.port), *database]
         common += ["--metrics-port", str(self.metrics_port)]
         for ns in self.namespaces:
             common += ["--namespace", ns]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
@@ -32,6 +33,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+import compat_server
 from compat_dispatch import RAW_WORKFLOW_TYPE, RawWorker, complete_command, ids_and_types
 from compat_util import eventually
 
@@ -63,6 +65,12 @@ def signal_command(workflow_id: str) -> Command:
 
 def pending_transfers(db_file: Path) -> Counter[str]:
     """The transfer tasks a killed Uhrwerk left in its database, by kind."""
+    if compat_server.on_postgres():
+        out = subprocess.run(
+            ["psql", compat_server.postgres_database(db_file), "-Atc", "SELECT kind FROM transfer_tasks"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return Counter(KINDS.get(int(k), k) for k in out.split())
     conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
     try:
         rows = conn.execute("SELECT kind FROM transfer_tasks").fetchall()

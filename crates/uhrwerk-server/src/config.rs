@@ -7,12 +7,14 @@ use std::path::PathBuf;
 use uhrwerk_core::config::Limits;
 
 /// Where the data lives.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Persistence {
     /// A SQLite file; every acknowledged change is fsynced.
     Sqlite(PathBuf),
     /// A throwaway database, deleted at exit.
     Ephemeral,
+    /// A PostgreSQL database; every acknowledged change is committed synchronously.
+    Postgres(Box<uhrwerk_postgres::PostgresOptions>),
 }
 
 #[derive(Clone, Debug)]

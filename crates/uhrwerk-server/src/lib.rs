@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use uhrwerk_postgres::PostgresStore;
 use uhrwerk_proto::server::workflowservice::workflow_service_server::WorkflowServiceServer;
 use uhrwerk_sqlite::{SqliteOptions, SqliteStore};
 
@@ -55,6 +56,8 @@ pub enum StartError {
     Config(#[from] config::ConfigError),
     #[error("failed to open the database {path}: {source}")]
     Store { path: PathBuf, source: uhrwerk_storage::Error },
+    #[error("failed to open the database {url}: {source}")]
+    Database { url: String, source: uhrwerk_storage::Error },
     #[error("failed to recover state: {0}")]
     Recover(#[from] error::Error),
     #[error("failed to listen on {addr}: {source}")]
@@ -77,8 +80,39 @@ pub struct Running {
     pub database: Option<PathBuf>,
     shutdown: watch::Sender<bool>,
     serve: JoinHandle<Result<(), tonic::transport::Error>>,
-    store: Arc<SqliteStore>,
+    store: OpenStore,
     ephemeral: Option<PathBuf>,
+}
+
+/// The store a server opened, to close at shutdown.
+enum OpenStore {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PostgresStore>),
+}
+
+impl OpenStore {
+    async fn close(&self) {
+        match self {
+            OpenStore::Sqlite(store) => store.close(),
+            OpenStore::Postgres(store) => store.close().await,
+        }
+    }
+
+    /// Stops what can be stopped without waiting (a dropped server).
+    fn close_now(&self) {
+        match self {
+            OpenStore::Sqlite(store) => store.close(),
+            // The pool's connections end when the store is dropped.
+            OpenStore::Postgres(_) => {}
+        }
+    }
+
+    fn stores(&self) -> Stores {
+        match self {
+            OpenStore::Sqlite(s) => Stores { executions: s.clone(), visibility: s.clone(), metadata: s.clone() },
+            OpenStore::Postgres(s) => Stores { executions: s.clone(), visibility: s.clone(), metadata: s.clone() },
+        }
+    }
 }
 
 impl Running {
@@ -86,7 +120,7 @@ impl Running {
     pub async fn shutdown(mut self) -> Result<(), StartError> {
         let _ = self.shutdown.send(true);
         let served = (&mut self.serve).await;
-        self.store.close();
+        self.store.close().await;
         remove_ephemeral(self.ephemeral.take());
         match served {
             Ok(result) => Ok(result?),
@@ -101,7 +135,7 @@ impl Drop for Running {
         let _ = self.shutdown.send(true);
         if self.ephemeral.is_some() {
             self.serve.abort();
-            self.store.close();
+            self.store.close_now();
             remove_ephemeral(self.ephemeral.take());
         }
     }
@@ -162,6 +196,12 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Re
         tracing::debug!(key, "dynamic config key is for a feature that is always on in Uhrwerk; ignored");
     }
     let (path, durable, ephemeral) = match &config.persistence {
+        Persistence::Postgres(options) => {
+            let store = PostgresStore::open(options)
+                .await
+                .map_err(|source| StartError::Database { url: options.url.to_string(), source })?;
+            return start_on(config, clock, limits, OpenStore::Postgres(Arc::new(store)), None).await;
+        }
         Persistence::Sqlite(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|source| StartError::Store {
@@ -182,7 +222,18 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Re
         SqliteStore::open(&SqliteOptions { path: path.clone(), durable })
             .map_err(|source| StartError::Store { path: path.clone(), source })?,
     );
-    let stores = Stores { executions: store.clone(), visibility: store.clone(), metadata: store.clone() };
+    start_on(config, clock, limits, OpenStore::Sqlite(store), ephemeral).await
+}
+
+/// Starts serving on an open store.
+async fn start_on(
+    config: ServerConfig,
+    clock: Arc<dyn Clock>,
+    limits: uhrwerk_core::config::Limits,
+    store: OpenStore,
+    ephemeral: Option<PathBuf>,
+) -> Result<Running, StartError> {
+    let stores = store.stores();
     let namespaces =
         Namespaces::load(stores.metadata.clone(), &config.namespaces, || uuid::Uuid::new_v4().to_string()).await?;
 
@@ -293,7 +344,10 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Re
         http_addr,
         ui_addr,
         recovered,
-        database: ephemeral.is_none().then_some(path),
+        database: match (&config.persistence, &ephemeral) {
+            (Persistence::Sqlite(path), None) => Some(path.clone()),
+            _ => None,
+        },
         shutdown: shutdown_tx,
         serve,
         store,

@@ -13,7 +13,6 @@
 
 mod error;
 mod execution;
-mod list_query;
 mod metadata;
 mod migrate;
 mod visibility;

@@ -1,16 +1,15 @@
-//! `VisibilityStore` for SQLite: list and count queries translated by `list_query`, run on the
+//! `VisibilityStore` for SQLite: list and count queries translated by `uhrwerk_visibility::sql`, run on the
 //! reader pool.
 
 use async_trait::async_trait;
 use rusqlite::params;
-use rusqlite::types::Value as SqlValue;
 use uhrwerk_core::state::RunState;
 use uhrwerk_storage::{PageCursor, Result as StorageResult, RunKey, VisibilityStore};
 use uhrwerk_visibility::{Expr, Query};
 
 use crate::SqliteStore;
 use crate::error::Result;
-use crate::list_query::{Where, order_by};
+use uhrwerk_visibility::sql::{Dialect, Sql, Where, order_by};
 
 #[async_trait]
 impl VisibilityStore for SqliteStore {
@@ -22,15 +21,15 @@ impl VisibilityStore for SqliteStore {
         limit: usize,
     ) -> StorageResult<(Vec<RunState>, Option<PageCursor>)> {
         let limit = limit.max(1);
-        let mut w = Where::new(namespace);
+        let mut w = Where::new(Dialect::Sqlite, namespace);
         w.filter(query.filter.as_ref());
         let mut offset = 0u64;
         match after {
             Some(PageCursor::After { close_order, start_time_ms, run_id }) if query.order_by.is_empty() => {
                 let (c, s, r) = (
-                    w.param(SqlValue::Integer(*close_order)),
-                    w.param(SqlValue::Integer(*start_time_ms)),
-                    w.param(SqlValue::Text(run_id.clone())),
+                    w.param(Sql::Integer(*close_order)),
+                    w.param(Sql::Integer(*start_time_ms)),
+                    w.param(Sql::Text(run_id.clone())),
                 );
                 w.push(&format!(
                         "(runs.close_order < {c} OR (runs.close_order = {c} AND (runs.start_time < {s} OR (runs.start_time = {s} AND runs.run_id > {r}))))"
@@ -44,7 +43,7 @@ impl VisibilityStore for SqliteStore {
             "SELECT runs.state, runs.close_order FROM runs WHERE runs.namespace = ?1{} ORDER BY {order} LIMIT {limit} OFFSET {offset}",
             w.sql
         );
-        let params = w.params;
+        let params = sqlite_params(w.params);
         let rows: Vec<(RunState, i64)> = self
             .read(move |c| {
                 let mut stmt = c.prepare_cached(&sql)?;
@@ -72,22 +71,22 @@ impl VisibilityStore for SqliteStore {
     }
 
     async fn count_runs(&self, namespace: &str, filter: Option<&Expr>) -> StorageResult<i64> {
-        let mut w = Where::new(namespace);
+        let mut w = Where::new(Dialect::Sqlite, namespace);
         w.filter(filter);
         let sql = format!("SELECT COUNT(*) FROM runs WHERE runs.namespace = ?1{}", w.sql);
-        let params = w.params;
+        let params = sqlite_params(w.params);
         self.read(move |c| Ok(c.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(params), |r| r.get(0))?))
             .await
     }
 
     async fn count_runs_by_status(&self, namespace: &str, filter: Option<&Expr>) -> StorageResult<Vec<(i32, i64)>> {
-        let mut w = Where::new(namespace);
+        let mut w = Where::new(Dialect::Sqlite, namespace);
         w.filter(filter);
         let sql = format!(
             "SELECT runs.status, COUNT(*) FROM runs WHERE runs.namespace = ?1{} GROUP BY runs.status ORDER BY runs.status",
             w.sql
         );
-        let params = w.params;
+        let params = sqlite_params(w.params);
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -109,4 +108,16 @@ impl VisibilityStore for SqliteStore {
         })
         .await
     }
+}
+
+fn sqlite_params(params: Vec<Sql>) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    params
+        .into_iter()
+        .map(|p| match p {
+            Sql::Text(s) => Value::Text(s),
+            Sql::Integer(i) => Value::Integer(i),
+            Sql::Real(r) => Value::Real(r),
+        })
+        .collect()
 }

@@ -13,7 +13,7 @@ use uhrwerk_storage::{AttrRow, Result as StorageResult, RunKey, RunWrite, WriteB
 use uhrwerk_visibility::Literal;
 
 use crate::error::Result;
-use crate::list_query::OPEN_ORDER;
+use uhrwerk_visibility::sql::OPEN_ORDER;
 
 /// Most writes one transaction takes; bounds the latency a single group adds.
 const MAX_GROUP: usize = 1024;

@@ -27,6 +27,11 @@ pub enum Error {
     Stopped,
     #[error("database schema version {found} is newer than this binary supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
+    /// The database's schema is older than this binary's and migrating at start was turned off.
+    #[error(
+        "database schema version {found} is older than this binary's ({supported}): run `uhrwerk db migrate` first"
+    )]
+    SchemaBehind { found: i64, supported: i64 },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -4,6 +4,7 @@
 //! * [`query`]: [`parse`] turns a list query into a typed [`Query`], with Temporal's rules and messages.
 //! * [`payload`]: search attribute payloads as SDKs send them, decoded to and encoded from [`Literal`]s.
 //! * [`values`]: datetime, duration and workflow status conversions; [`text`]: Text attribute matching.
+//! * [`sql`]: list queries as SQL over the SQL stores' common `runs` and `run_attrs` tables.
 //!
 //! Value representations in a typed query: Keyword/Text/KeywordList are `Literal::Str`, Int is
 //! `Literal::Int`, Double is `Literal::Double`, Bool is `Literal::Bool`, Datetime is `Literal::Time`
@@ -16,6 +17,7 @@ mod lexer;
 mod parser;
 pub mod payload;
 pub mod query;
+pub mod sql;
 pub mod text;
 pub mod values;
 

@@ -1,26 +1,64 @@
-//! SQL for list queries: translates a parsed visibility query into a WHERE clause and ORDER BY
-//! over the `runs` table, with stored search attributes looked up in `run_attrs` by index.
+//! SQL for list queries, shared by the SQL stores: translates a parsed visibility query into a
+//! WHERE clause and ORDER BY over the `runs` table, with stored search attributes looked up in
+//! `run_attrs` by index. The stores' schemas have the same tables and columns; the [`Dialect`]
+//! covers where their SQL differs (placeholders, booleans, the order of NULLs).
 
-use rusqlite::types::Value as Sql;
-use uhrwerk_visibility::{Attr, CmpOp, Expr, Literal, OrderBy, SystemColumn, ValueType};
+use crate::{Attr, CmpOp, Expr, Literal, OrderBy, SystemColumn, ValueType};
 
 /// Largest integer: the `close_order` of an open run.
 pub const OPEN_ORDER: i64 = i64::MAX;
 
-/// A WHERE clause with its parameters. Parameter 1 is always the namespace.
+/// The SQL a store speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// `?N` placeholders, `0` for false, NULLs sort first ascending.
+    Sqlite,
+    /// `$N` placeholders, `FALSE`, NULLs placed as SQLite places them.
+    Postgres,
+}
+
+/// A parameter's value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Sql {
+    Text(String),
+    Integer(i64),
+    Real(f64),
+}
+
+/// A WHERE clause with its parameters. Parameter 1 is always the namespace. Text attributes
+/// are matched by the store's `uw_text_match(field, query)` function
+/// ([`crate::text::text_matches`]).
 pub struct Where {
     pub sql: String,
     pub params: Vec<Sql>,
+    dialect: Dialect,
+    /// `FALSE` in the dialect.
+    none: &'static str,
 }
 
 impl Where {
-    pub fn new(namespace: &str) -> Self {
-        Self { sql: String::new(), params: vec![Sql::Text(namespace.to_string())] }
+    pub fn new(dialect: Dialect, namespace: &str) -> Self {
+        let none = match dialect {
+            Dialect::Sqlite => "0",
+            Dialect::Postgres => "FALSE",
+        };
+        Self { sql: String::new(), params: vec![Sql::Text(namespace.to_string())], dialect, none }
     }
 
     fn bind(&mut self, value: Sql) -> String {
         self.params.push(value);
-        format!("?{}", self.params.len())
+        match self.dialect {
+            Dialect::Sqlite => format!("?{}", self.params.len()),
+            Dialect::Postgres => format!("${}", self.params.len()),
+        }
+    }
+
+    /// The namespace's placeholder.
+    fn namespace(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "?1",
+            Dialect::Postgres => "$1",
+        }
     }
 
     /// Appends `AND (<filter>)` for a query filter.
@@ -64,7 +102,8 @@ impl Where {
                 Attr::Column(column) => {
                     let parts: Vec<String> =
                         values.iter().map(|v| self.column_compare(*column, CmpOp::Eq, v)).collect();
-                    let any = if parts.is_empty() { "0".to_string() } else { format!("({})", parts.join(" OR ")) };
+                    let any =
+                        if parts.is_empty() { self.none.to_string() } else { format!("({})", parts.join(" OR ")) };
                     if *negated { format!("(NOT {any})") } else { any }
                 }
                 Attr::Stored { name, .. } if is_multi(*ty) || (positive && !negated) => {
@@ -73,11 +112,12 @@ impl Where {
                     let (col, _) = stored_value(*ty, &Literal::Int(0));
                     let set: Vec<String> = values.iter().map(|v| self.bind(stored_value(*ty, v).1)).collect();
                     let any = if set.is_empty() {
-                        "0".to_string()
+                        self.none.to_string()
                     } else {
                         format!(
-                            "runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {col} IN ({}))",
-                            set.join(", ")
+                            "runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = {ns} AND name = {name} AND {col} IN ({}))",
+                            set.join(", "),
+                            ns = self.namespace()
                         )
                     };
                     if *negated { format!("(NOT {any})") } else { any }
@@ -86,7 +126,7 @@ impl Where {
                     let value = self.scalar(name, *ty);
                     let set: Vec<String> = values.iter().map(|v| self.bind(stored_value(*ty, v).1)).collect();
                     if set.is_empty() {
-                        return if *negated { format!("({value} IS NOT NULL)") } else { "0".to_string() };
+                        return if *negated { format!("({value} IS NOT NULL)") } else { self.none.to_string() };
                     }
                     let not = if *negated { "NOT " } else { "" };
                     format!("({value} {not}IN ({}))", set.join(", "))
@@ -130,10 +170,10 @@ impl Where {
             }
             Expr::IsNull { attr, negated, .. } => {
                 let present = match attr {
-                    Attr::Column(column) => {
-                        let (col, _) = column_sql(*column);
-                        format!("({col} IS NOT NULL AND {col} != '')")
-                    }
+                    Attr::Column(column) => match column_sql(*column) {
+                        (col, ColumnKind::Text) => format!("({col} IS NOT NULL AND {col} != '')"),
+                        (col, _) => format!("({col} IS NOT NULL)"),
+                    },
                     Attr::Stored { name, .. } => {
                         let name = self.bind(Sql::Text(name.clone()));
                         format!("EXISTS (SELECT 1 FROM run_attrs a WHERE a.run_id = runs.run_id AND a.name = {name})")
@@ -159,7 +199,7 @@ impl Where {
             (ColumnKind::Millis, Literal::Time(ns)) => match millis_bound(op, *ns) {
                 Some((op, ms)) => format!("{col} {} {}", op_sql(op), self.bind(Sql::Integer(ms))),
                 None if op == CmpOp::Ne => format!("{col} IS NOT NULL"),
-                None => "0".to_string(),
+                None => self.none.to_string(),
             },
             _ => {
                 let v = self.bind(literal_sql(value));
@@ -175,8 +215,9 @@ impl Where {
             let name = self.bind(Sql::Text(name.to_string()));
             let v = self.bind(stored_value(ty, value).1);
             let test = if ty == ValueType::Text { format!("uw_text_match(sval, {v})") } else { format!("sval = {v}") };
+            let ns = self.namespace();
             let found = format!(
-                "runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {test})"
+                "runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = {ns} AND name = {name} AND {test})"
             );
             return if op == CmpOp::Ne { format!("(NOT {found})") } else { found };
         }
@@ -185,8 +226,9 @@ impl Where {
             let name = self.bind(Sql::Text(name.to_string()));
             let (col, v) = stored_value(ty, value);
             let v = self.bind(v);
+            let ns = self.namespace();
             return format!(
-                "runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = ?1 AND name = {name} AND {col} = {v})"
+                "runs.run_id IN (SELECT run_id FROM run_attrs WHERE namespace = {ns} AND name = {name} AND {col} = {v})"
             );
         }
         let scalar = self.scalar(name, ty);
@@ -296,7 +338,13 @@ pub fn order_by(w: &mut Where, order: &[OrderBy]) -> String {
                 )
             }
         };
-        parts.push(format!("{key} {dir}"));
+        // SQLite places NULLs first in ascending order; PostgreSQL is told to do the same.
+        let nulls = match (w.dialect, o.descending) {
+            (Dialect::Sqlite, _) => "",
+            (Dialect::Postgres, false) => " NULLS FIRST",
+            (Dialect::Postgres, true) => " NULLS LAST",
+        };
+        parts.push(format!("{key} {dir}{nulls}"));
     }
     parts.push("runs.run_id".to_string());
     parts.join(", ")

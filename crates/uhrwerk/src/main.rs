@@ -1,7 +1,7 @@
 //! The `uhrwerk` command line: `uhrwerk server start-dev` and friends.
 
 use clap::{Parser, Subcommand};
-use uhrwerk::{export, server_cmd};
+use uhrwerk::{db_cmd, export, server_cmd};
 
 /// Uhrwerk: a Temporal-compatible durable-execution server.
 ///
@@ -24,6 +24,11 @@ enum Command {
     Lint(uhrwerk_lint::LintArgs),
     /// Check a running server for the anti-patterns of the best-practices chapter.
     Doctor(uhrwerk_doctor::DoctorArgs),
+    /// Manage the PostgreSQL schema: `db migrate`, `db status`.
+    Db {
+        #[command(subcommand)]
+        command: db_cmd::DbCommand,
+    },
     /// Work with workflows on a running server.
     Workflow {
         #[command(subcommand)]
@@ -44,6 +49,7 @@ fn main() -> std::process::ExitCode {
         Command::Server { command } => server_cmd::run(command),
         Command::Lint(args) => std::process::ExitCode::from(u8::try_from(uhrwerk_lint::run(&args)).unwrap_or(2)),
         Command::Doctor(args) => uhrwerk_doctor::run(&args),
+        Command::Db { command } => db_cmd::run(command),
         Command::Workflow { command: WorkflowCommand::Export(args) } => export::run(&args),
     }
 }

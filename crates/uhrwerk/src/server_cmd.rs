@@ -1,4 +1,6 @@
-//! `uhrwerk server start-dev`: flags, logging, the start-up banner and signal handling.
+//! `uhrwerk server start-dev` and `uhrwerk server start`: flags, logging, the start-up banner and
+//! signal handling. The database flags (`--database-url` and its password) are shared with
+//! `uhrwerk db`.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -15,6 +17,42 @@ pub enum ServerCommand {
     /// a flag given twice keeps its last value, as there).
     #[command(args_override_self = true)]
     StartDev(StartDevArgs),
+    /// Start a server for production: the same flags, but the database must be named
+    /// (--database-url or --db-filename) and is never a throwaway (--headless and --ui-port
+    /// only turn the UI off or move it).
+    #[command(args_override_self = true)]
+    Start(StartDevArgs),
+}
+
+/// Where PostgreSQL is, for `server start-dev`, `server start` and `db`.
+#[derive(Args, Clone)]
+pub struct DatabaseArgs {
+    /// PostgreSQL database URL, `postgres://USER[:PASSWORD]@HOST:PORT/DB[?OPTIONS]` (libpq's
+    /// syntax); selects PostgreSQL instead of SQLite. The password is never printed; rather
+    /// than in the URL, give it in --database-password-file or UHRWERK_DATABASE_PASSWORD.
+    #[arg(long, env = "UHRWERK_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// File whose first line is the database password, used when the URL has none
+    /// (UHRWERK_DATABASE_PASSWORD is the other way).
+    #[arg(long, value_name = "PATH")]
+    pub database_password_file: Option<PathBuf>,
+}
+
+impl DatabaseArgs {
+    /// The PostgreSQL URL with its password from the URL, the file or the environment; None
+    /// without --database-url.
+    pub fn url(&self) -> anyhow::Result<Option<uhrwerk_postgres::DatabaseUrl>> {
+        let Some(raw) = self.database_url.as_deref() else { return Ok(None) };
+        let mut url = uhrwerk_postgres::DatabaseUrl::parse(raw).context("--database-url")?;
+        if let Some(path) = &self.database_password_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("read the database password file {}", path.display()))?;
+            url = url.with_password(text.lines().next().unwrap_or_default());
+        } else if let Ok(password) = std::env::var("UHRWERK_DATABASE_PASSWORD") {
+            url = url.with_password(&password);
+        }
+        Ok(Some(url))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -52,8 +90,18 @@ pub struct StartDevArgs {
     /// (~/.local/share/uhrwerk/uhrwerk.db), except when the dev server's UI flags are given
     /// (--headless or --ui-port, as the SDKs' test environments launch `temporal server start-dev`):
     /// then, as with the dev server, nothing is kept after exit. `:memory:` keeps nothing either.
-    #[arg(short = 'f', long)]
+    #[arg(short = 'f', long, conflicts_with = "database_url")]
     db_filename: Option<String>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Connections to PostgreSQL.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    database_pool_size: usize,
+    /// Do not migrate the PostgreSQL schema at start: a database behind this binary is then
+    /// refused (run `uhrwerk db migrate`). Without it, the start migrates, safely when several
+    /// servers start at once.
+    #[arg(long)]
+    skip_migrations: bool,
     /// Namespace to create at start (repeatable); `default` always exists.
     #[arg(short, long = "namespace")]
     namespaces: Vec<String>,
@@ -195,27 +243,45 @@ pub fn init_logging(level: LogLevel, format: LogFormat) {
 }
 
 pub fn run(command: ServerCommand) -> ExitCode {
-    match command {
-        ServerCommand::StartDev(args) => {
-            init_logging(args.log_level, args.log_format);
-            match start_dev(args) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+    let (args, production) = match command {
+        ServerCommand::StartDev(args) => (args, false),
+        ServerCommand::Start(args) => (args, true),
+    };
+    init_logging(args.log_level, args.log_format);
+    match start(args, production) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }
 
-fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
-    let persistence = match args.db_filename.as_deref() {
+/// Where the server keeps its data: `server start` wants it named and kept.
+fn persistence(args: &StartDevArgs, production: bool) -> anyhow::Result<Persistence> {
+    if let Some(url) = args.database.url()? {
+        return Ok(Persistence::Postgres(Box::new(uhrwerk_postgres::PostgresOptions {
+            url,
+            pool_size: args.database_pool_size,
+            migrate: !args.skip_migrations,
+        })));
+    }
+    Ok(match args.db_filename.as_deref() {
+        Some(":memory:") if production => {
+            anyhow::bail!("`server start` keeps its data: use `server start-dev` for a throwaway database")
+        }
         Some(":memory:") => Persistence::Ephemeral,
         Some(path) => Persistence::Sqlite(PathBuf::from(path)),
+        None if production => {
+            anyhow::bail!("`server start` needs its database: --database-url (PostgreSQL) or --db-filename (SQLite)")
+        }
         None if args.dev_server_launch() => Persistence::Ephemeral,
         None => Persistence::Sqlite(default_db_path()),
-    };
+    })
+}
+
+fn start(args: StartDevArgs, production: bool) -> anyhow::Result<()> {
+    let persistence = persistence(&args, production)?;
     let ignored = args.ignored_flags();
     if !ignored.is_empty() {
         tracing::info!(
@@ -230,7 +296,7 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
     // A throwaway server takes a free port, so that several can run side by side.
     let metrics_port = match args.metrics_port {
         Some(port) => Some(port).filter(|p| *p != 0),
-        None if args.dev_server_launch() => Some(0),
+        None if args.dev_server_launch() && !production => Some(0),
         None => Some(DEFAULT_METRICS_PORT),
     };
     let config = ServerConfig {
@@ -264,6 +330,9 @@ fn start_dev(args: StartDevArgs) -> anyhow::Result<()> {
                 "none: throwaway database, deleted at exit (--headless or --ui-port without --db-filename)".to_string()
             }
             Persistence::Ephemeral => "none: throwaway database, deleted at exit (--db-filename :memory:)".to_string(),
+            Persistence::Postgres(options) => {
+                format!("PostgreSQL {} (every acknowledged change is committed, synchronous_commit on)", options.url)
+            }
         };
         let mut namespaces = vec!["default".to_string()];
         namespaces.extend(args.namespaces.iter().filter(|n| n.as_str() != "default").cloned());

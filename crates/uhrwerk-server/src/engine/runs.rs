@@ -238,7 +238,14 @@ impl Engine {
             }
             batch.runs.push(write);
         }
-        self.executions().commit(batch).await?;
+        if let Err(e) = self.executions().commit(batch).await {
+            // The store may have committed after all (a connection lost after COMMIT was sent):
+            // the run leaves memory, and the next access reads what the store has.
+            let last = pending.last().expect("commit of at least one transition");
+            let key = (last.state.namespace.clone(), last.state.workflow_id.clone());
+            self.evict(&key, slot, guard);
+            return Err(e.into());
+        }
 
         for p in &pending {
             let row = |timer: &kernel::TimerTask| TimerRow {

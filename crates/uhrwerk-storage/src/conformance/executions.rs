@@ -162,6 +162,8 @@ async fn events_order_and_paging(store: &dyn ExecutionStore) {
     assert_eq!(store.events("events-run", 1, 100).await.expect("all"), events(1..=10), "events round-trip unchanged");
     assert_eq!(ids(&store.events("events-run-2", 6, 100).await.expect("page")), [6, 7]);
     assert!(store.events("no-such-run", 1, 100).await.expect("page").is_empty());
+    // `usize::MAX` reads them all (reset reads a whole history so).
+    assert_eq!(ids(&store.events("events-run", 3, usize::MAX).await.expect("rest")), [3, 4, 5, 6, 7, 8, 9, 10]);
 }
 
 async fn timers_page_in_key_order(store: &dyn ExecutionStore) {

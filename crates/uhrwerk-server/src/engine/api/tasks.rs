@@ -105,10 +105,19 @@ where
         else {
             return Ok(None);
         };
+        let again = task.clone();
         match start(task).await {
             Ok(response) => return Ok(Some(response)),
             Err(Error::NotFound(_)) => continue,
-            Err(e) => return Err(e),
+            Err(e) => {
+                // Recording the start failed (the store was unavailable): the task's outbox row
+                // is still there, so it goes back to matching for the next poll instead of
+                // waiting for a restart's recovery.
+                if let (Error::Unavailable(_), crate::matching::Dispatch::Task(task, _)) = (&e, again) {
+                    engine.matching.offer(task);
+                }
+                return Err(e);
+            }
         }
     }
 }
