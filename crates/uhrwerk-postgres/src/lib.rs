@@ -2,9 +2,9 @@
 //! `VisibilityStore` and `MetadataStore` over one PostgreSQL database.
 //!
 //! A pool of connections (deadpool-postgres, which replaces a broken connection on its next
-//! use, so the store reconnects by itself after the database restarts). One writer task takes
-//! queued writes from a channel and commits everything queued in one transaction (group
-//! commit), answering each write once its transaction committed; if a group fails, each write
+//! use, so the store reconnects by itself after the database restarts). Writer tasks take queued
+//! writes from a channel and commit everything queued in one transaction (group commit), several
+//! groups at once on their own connections, answering each write once its transaction committed; if a group fails, each write
 //! is retried alone so one bad batch cannot fail the others. `synchronous_commit` is on for the
 //! store's sessions whatever the server's default, so a commit is durable when acknowledged.
 //! Reads take any pooled connection. Migrations (`schema/postgres/vN`) run at open under an
@@ -47,7 +47,7 @@ pub struct PostgresOptions {
 pub struct PostgresStore {
     pool: Pool,
     writer: Mutex<Option<mpsc::UnboundedSender<Job>>>,
-    writer_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    writer_tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// How long a call waits for a pooled connection, for a new one, or for a check of an idle one.
@@ -87,15 +87,16 @@ impl PostgresStore {
             migrate::bring_up_to_date(&mut client, options.migrate).await?;
         }
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
-        let task = tokio::spawn(writer::writer_loop(pool.clone(), rx));
-        Ok(Self { pool, writer: Mutex::new(Some(tx)), writer_task: Mutex::new(Some(task)) })
+        let rx = std::sync::Arc::new(tokio::sync::Mutex::new(rx));
+        let tasks = (0..writer::WRITERS).map(|_| tokio::spawn(writer::writer_loop(pool.clone(), rx.clone()))).collect();
+        Ok(Self { pool, writer: Mutex::new(Some(tx)), writer_tasks: Mutex::new(tasks) })
     }
 
     /// Stops the writer after it finished every submitted write, and closes the pool.
     pub async fn close(&self) {
         drop(self.writer.lock().expect("writer lock").take());
-        let task = self.writer_task.lock().expect("writer task lock").take();
-        if let Some(task) = task {
+        let tasks = std::mem::take(&mut *self.writer_tasks.lock().expect("writer tasks lock"));
+        for task in tasks {
             let _ = task.await;
         }
         self.pool.close();

@@ -1,13 +1,16 @@
-//! The writer task: takes queued writes from a channel and commits everything queued in one
+//! The writer tasks: each takes the writes queued in a channel and commits them in one
 //! transaction (group commit); if a group fails, each write is retried alone so one bad batch
 //! cannot fail the others. Also the SQL of a batch: runs with their visibility columns and
-//! attributes, events, outbox tasks, timers, transfer tasks, deletes. The statements of a
+//! attributes, events, outbox tasks, timers, transfer tasks, deletes. All statements of a group's
 //! transaction are sent without waiting for each answer (tokio-postgres pipelines queries
-//! issued together), so a transition costs about one round trip plus the commit.
+//! issued together), so a group costs about one round trip plus the commit; several writers
+//! commit groups at once.
+
+use std::sync::Arc;
 
 use deadpool_postgres::{Pool, Transaction};
 use prost::Message;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 use uhrwerk_core::state::RunState;
 use uhrwerk_storage::{AttrRow, Result as StorageResult, RunKey, RunWrite, WriteBatch};
@@ -32,15 +35,25 @@ pub(crate) enum Write {
 
 pub(crate) type Job = (Write, oneshot::Sender<StorageResult<()>>);
 
-pub(crate) async fn writer_loop(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
-    while let Some(first) = rx.recv().await {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+/// Writer tasks that commit at once, each on its own connection. Transitions of one run never
+/// wait in two groups at the same time (the engine commits a run's transitions one after the
+/// other), so groups on different connections touch different runs.
+pub(crate) const WRITERS: usize = 4;
+
+pub(crate) async fn writer_loop(pool: Pool, rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>) {
+    loop {
+        let jobs = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
             }
-        }
+            jobs
+        };
         let grouped = apply_group(&pool, jobs.iter().map(|(w, _)| w)).await;
         match grouped {
             Ok(()) => {
@@ -66,29 +79,33 @@ pub(crate) async fn writer_loop(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>
     }
 }
 
+/// Commits writes in one transaction: every statement of the group sent at once, then COMMIT.
 async fn apply_group<'a>(pool: &Pool, writes: impl Iterator<Item = &'a Write>) -> StorageResult<()> {
     let mut client = pool.get().await.map_err(error::pool)?;
     let run = async {
         let tx = client.transaction().await?;
+        let mut pipe = Pipeline::new(&tx);
         for write in writes {
             match write {
-                Write::Batch(batch) => apply_batch(&tx, batch).await?,
+                Write::Batch(batch) => apply_batch(&mut pipe, batch).await?,
                 Write::Schedule { namespace, schedule_id, data: Some(data) } => {
-                    let stmt = tx
-                        .prepare_cached(
-                            "INSERT INTO schedules (namespace, schedule_id, data) VALUES ($1, $2, $3) \
-                             ON CONFLICT (namespace, schedule_id) DO UPDATE SET data = EXCLUDED.data",
-                        )
-                        .await?;
-                    tx.execute(&stmt, &[namespace, schedule_id, data]).await?;
+                    pipe.add(
+                        "INSERT INTO schedules (namespace, schedule_id, data) VALUES ($1, $2, $3) \
+                         ON CONFLICT (namespace, schedule_id) DO UPDATE SET data = EXCLUDED.data",
+                        vec![p(namespace.clone()), p(schedule_id.clone()), p(data.clone())],
+                    )
+                    .await?;
                 }
                 Write::Schedule { namespace, schedule_id, data: None } => {
-                    let stmt =
-                        tx.prepare_cached("DELETE FROM schedules WHERE namespace = $1 AND schedule_id = $2").await?;
-                    tx.execute(&stmt, &[namespace, schedule_id]).await?;
+                    pipe.add(
+                        "DELETE FROM schedules WHERE namespace = $1 AND schedule_id = $2",
+                        vec![p(namespace.clone()), p(schedule_id.clone())],
+                    )
+                    .await?;
                 }
             }
         }
+        pipe.run().await?;
         tx.commit().await?;
         Result::<()>::Ok(())
     };
@@ -152,13 +169,12 @@ fn p<T: ToSql + Sync + Send + 'static>(v: T) -> Box<dyn ToSql + Sync + Send> {
     Box::new(v)
 }
 
-async fn apply_batch(tx: &Transaction<'_>, batch: &WriteBatch) -> Result<()> {
+async fn apply_batch(pipe: &mut Pipeline<'_, '_>, batch: &WriteBatch) -> Result<()> {
     for run in &batch.runs {
-        apply_run(tx, run).await?;
+        apply_run(pipe, run).await?;
     }
-    let mut pipe = Pipeline::new(tx);
     for key in &batch.deletes {
-        delete_run(&mut pipe, key).await?;
+        delete_run(pipe, key).await?;
     }
     for key in &batch.remove_transfers {
         pipe.add(
@@ -167,7 +183,6 @@ async fn apply_batch(tx: &Transaction<'_>, batch: &WriteBatch) -> Result<()> {
         )
         .await?;
     }
-    pipe.run().await?;
     Ok(())
 }
 
@@ -263,12 +278,11 @@ async fn write_attrs(pipe: &mut Pipeline<'_, '_>, st: &RunState, attrs: &[AttrRo
     Ok(())
 }
 
-async fn apply_run(tx: &Transaction<'_>, w: &RunWrite) -> Result<()> {
+async fn apply_run(pipe: &mut Pipeline<'_, '_>, w: &RunWrite) -> Result<()> {
     let st = &w.state;
-    let mut pipe = Pipeline::new(tx);
     pipe.add(UPSERT_RUN, run_row(st)).await?;
     if let Some(attrs) = &w.attrs {
-        write_attrs(&mut pipe, st, attrs).await?;
+        write_attrs(pipe, st, attrs).await?;
     }
     if w.set_current {
         pipe.add(
@@ -349,6 +363,5 @@ async fn apply_run(tx: &Transaction<'_>, w: &RunWrite) -> Result<()> {
         pipe.add("DELETE FROM tasks WHERE run_id = $1", vec![p(st.run_id.clone())]).await?;
         pipe.add("DELETE FROM timers WHERE run_id = $1", vec![p(st.run_id.clone())]).await?;
     }
-    pipe.run().await?;
     Ok(())
 }

@@ -1,8 +1,10 @@
-//! Visibility benchmark: fills a SQLite store with closed runs (1,000,000 by default) and
-//! measures list and count latency for typical operator queries.
+//! Visibility benchmark: fills a store with closed runs (1,000,000 by default) and measures list
+//! and count latency for typical operator queries, on SQLite or PostgreSQL.
 //!
-//! Run with `cargo run --release -p uhrwerk-sqlite --example visibility_bench -- [RUNS] [DB]`.
-//! Without DB a temporary file is used and removed afterwards.
+//! Run with `cargo run --release -p uhrwerk-bench --example visibility_bench -- [RUNS] [DB]`.
+//! DB is a SQLite file, or a `postgres://` URL of an existing database; without DB a temporary
+//! SQLite file is used and removed afterwards. A store that has RUNS runs already is not filled
+//! again.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use uhrwerk_core::pb::enums::v1::WorkflowExecutionStatus as Status;
 use uhrwerk_core::state::RunState;
+use uhrwerk_postgres::{DatabaseUrl, PostgresOptions, PostgresStore};
 use uhrwerk_sqlite::{SqliteOptions, SqliteStore};
 use uhrwerk_storage::{AttrRow, ExecutionStore, RunWrite, VisibilityStore, WriteBatch};
 use uhrwerk_visibility::{Literal, ValueType};
@@ -86,9 +89,34 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("temporary directory");
-    let path = args.get(2).map(PathBuf::from).unwrap_or_else(|| dir.path().join("bench.db"));
-    let store = SqliteStore::open(&SqliteOptions { path: path.clone(), durable: false }).expect("open the store");
+    let target = args.get(2).cloned();
+    match target.as_deref() {
+        Some(url) if DatabaseUrl::is_postgres(url) => {
+            let url = DatabaseUrl::parse(url).expect("a valid database URL");
+            let options = PostgresOptions { url, pool_size: 4, migrate: true };
+            let store = PostgresStore::open(&options).await.expect("open the store");
+            bench(&store, n, || {
+                println!("(PostgreSQL: autovacuum keeps the planner statistics; none refreshed by hand)")
+            })
+            .await;
+            store.close().await;
+        }
+        path => {
+            let path = path.map(PathBuf::from).unwrap_or_else(|| dir.path().join("bench.db"));
+            let store =
+                SqliteStore::open(&SqliteOptions { path: path.clone(), durable: false }).expect("open the store");
+            bench(&store, n, || {
+                // What the store's maintenance thread does within its first minute.
+                let began = Instant::now();
+                store.optimize().expect("optimize");
+                println!("planner statistics refreshed in {}", ms(began.elapsed()));
+            })
+            .await;
+        }
+    }
+}
 
+async fn bench<S: ExecutionStore + VisibilityStore>(store: &S, n: usize, refresh: impl FnOnce()) {
     let existing = store.count_runs(NS, None).await.expect("count");
     if existing < n as i64 {
         let began = Instant::now();
@@ -104,10 +132,7 @@ async fn main() {
         }
     }
     println!("runs in the store: {}", store.count_runs(NS, None).await.expect("count"));
-    // What the store's maintenance thread does within its first minute.
-    let began = Instant::now();
-    store.optimize().expect("optimize");
-    println!("planner statistics refreshed in {}", ms(began.elapsed()));
+    refresh();
 
     let catalog: BTreeMap<String, ValueType> =
         [("CustomerId".to_string(), ValueType::Keyword), ("Amount".to_string(), ValueType::Int)].into();
@@ -140,5 +165,4 @@ async fn main() {
         let shown = if text.is_empty() { "(all runs)" } else { text };
         println!("| `{shown}` ({count} matches) | {} | {} |", ms(median(list_times)), ms(median(count_times)));
     }
-    store.close();
 }
