@@ -198,7 +198,7 @@ async def big_list(args: argparse.Namespace, work: Path) -> dict:
         urls = {
             "list, first page": base,
             "list, status Running": base + "?status=Running",
-            "list, a query (WorkflowType)": base + "?query=" + urllib.parse.quote("WorkflowType = 'OpenTimer'"),
+            "list, a query (ExecutionStatus = 'Failed')": base + "?query=" + urllib.parse.quote("ExecutionStatus = 'Failed'"),
             "list, a query matching nothing": base + "?query=" + urllib.parse.quote("WorkflowId = 'nobody'"),
         }
         if nxt:
