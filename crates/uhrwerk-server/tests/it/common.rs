@@ -29,7 +29,38 @@ pub const TASK_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Starts a server on a free port.
 pub async fn start_server(persistence: Persistence) -> Running {
+    let persistence = on_the_test_store(persistence).await;
     uhrwerk_server::start(test_config(persistence, &[])).await.expect("server starts")
+}
+
+/// With `UHRWERK_IT_DATABASE_URL` (a PostgreSQL server, as `./scripts/test` sets it for its
+/// second run of these tests), the server runs on PostgreSQL instead: a throwaway database
+/// becomes a fresh database there, and a SQLite file the database named after it, so that a
+/// test that restarts its server on the same file finds its data again.
+pub async fn on_the_test_store(persistence: Persistence) -> Persistence {
+    let Ok(url) = std::env::var("UHRWERK_IT_DATABASE_URL") else { return persistence };
+    let admin = uhrwerk_postgres::DatabaseUrl::parse(&url).expect("UHRWERK_IT_DATABASE_URL parses");
+    let name = match &persistence {
+        Persistence::Sqlite(path) => {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            path.hash(&mut h);
+            format!("uw_it_{:016x}", h.finish())
+        }
+        _ => format!("uw_it_{}", uuid::Uuid::new_v4().simple()),
+    };
+    let (client, connection) =
+        admin.config().connect(tokio_postgres::NoTls).await.expect("connect to UHRWERK_IT_DATABASE_URL");
+    tokio::spawn(connection);
+    let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name]).await.expect("query");
+    if exists.is_none() {
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create the test database");
+    }
+    Persistence::Postgres(Box::new(uhrwerk_postgres::PostgresOptions {
+        url: admin.for_database(&name),
+        pool_size: 4,
+        migrate: true,
+    }))
 }
 
 /// The configuration of a test server, with `KEY=JSON` dynamic config values.
@@ -80,7 +111,7 @@ impl TestServer {
 
     /// A server whose workflow time is `clock` and with `dynamic_config` values.
     pub async fn with_clock(clock: std::sync::Arc<ManualClock>, dynamic_config: &[&str]) -> Self {
-        let config = test_config(Persistence::Ephemeral, dynamic_config);
+        let config = test_config(on_the_test_store(Persistence::Ephemeral).await, dynamic_config);
         let running = uhrwerk_server::start_with_clock(config, clock).await.expect("server starts");
         let client = connect(running.addr).await;
         Self { running, client }
