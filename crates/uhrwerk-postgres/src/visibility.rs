@@ -4,8 +4,8 @@
 use async_trait::async_trait;
 use tokio_postgres::types::ToSql;
 use uhrwerk_core::state::RunState;
-use uhrwerk_storage::{PageCursor, Result as StorageResult, RunKey, VisibilityStore};
-use uhrwerk_visibility::sql::{Dialect, Sql, Where, order_by};
+use uhrwerk_storage::{ListPage, PageCursor, Result as StorageResult, RunKey, VisibilityStore, count_sql};
+use uhrwerk_visibility::sql::{Dialect, Sql};
 use uhrwerk_visibility::{Expr, Query};
 
 use crate::PostgresStore;
@@ -30,64 +30,22 @@ impl PostgresStore {
         after: Option<&PageCursor>,
         limit: usize,
     ) -> Result<(Vec<RunState>, Option<PageCursor>)> {
-        let limit = limit.max(1);
-        let mut w = Where::new(Dialect::Postgres, namespace);
-        w.filter(query.filter.as_ref());
-        let mut offset = 0u64;
-        match after {
-            Some(PageCursor::After { close_order, start_time_ms, run_id }) if query.order_by.is_empty() => {
-                let (c, s, r) = (
-                    w.param(Sql::Integer(*close_order)),
-                    w.param(Sql::Integer(*start_time_ms)),
-                    w.param(Sql::Text(run_id.clone())),
-                );
-                w.push(&format!(
-                    "(runs.close_order < {c} OR (runs.close_order = {c} AND (runs.start_time < {s} OR (runs.start_time = {s} AND runs.run_id > {r}))))"
-                ));
-            }
-            Some(PageCursor::Offset(n)) => offset = *n,
-            _ => {}
-        }
-        let order = order_by(&mut w, &query.order_by);
-        let sql = format!(
-            "SELECT runs.state, runs.close_order FROM runs WHERE runs.namespace = $1{} ORDER BY {order} LIMIT {} OFFSET {offset}",
-            w.sql,
-            crate::sql_limit(limit)
-        );
+        let page = ListPage::new(Dialect::Postgres, namespace, query, after, limit);
         let c = self.client().await?;
-        let stmt = c.prepare_cached(&sql).await?;
-        let rows = c.query(&stmt, &params(&w.params)).await?;
+        let stmt = c.prepare_cached(&page.sql).await?;
+        let rows = c.query(&stmt, &params(&page.params)).await?;
         let rows: Vec<(RunState, i64)> = rows
             .iter()
             .map(|r| Ok((crate::decode_state(r.get::<_, &[u8]>(0))?, r.get::<_, i64>(1))))
             .collect::<Result<_>>()?;
-        let full = rows.len() == limit;
-        let next = match (full, rows.last()) {
-            (true, Some((last, close_order))) if query.order_by.is_empty() => Some(PageCursor::After {
-                close_order: *close_order,
-                start_time_ms: last.start_time_ms,
-                run_id: last.run_id.clone(),
-            }),
-            (true, Some(_)) => Some(PageCursor::Offset(offset + limit as u64)),
-            _ => None,
-        };
-        Ok((rows.into_iter().map(|(run, _)| run).collect(), next))
+        Ok(page.finish(rows))
     }
 
     async fn count_inner(&self, namespace: &str, filter: Option<&Expr>, by_status: bool) -> Result<Vec<(i32, i64)>> {
-        let mut w = Where::new(Dialect::Postgres, namespace);
-        w.filter(filter);
-        let sql = if by_status {
-            format!(
-                "SELECT runs.status, COUNT(*) FROM runs WHERE runs.namespace = $1{} GROUP BY runs.status ORDER BY runs.status",
-                w.sql
-            )
-        } else {
-            format!("SELECT 0::BIGINT, COUNT(*) FROM runs WHERE runs.namespace = $1{}", w.sql)
-        };
+        let (sql, values) = count_sql(Dialect::Postgres, namespace, filter, by_status);
         let c = self.client().await?;
         let stmt = c.prepare_cached(&sql).await?;
-        let rows = c.query(&stmt, &params(&w.params)).await?;
+        let rows = c.query(&stmt, &params(&values)).await?;
         Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as i32, r.get::<_, i64>(1))).collect())
     }
 

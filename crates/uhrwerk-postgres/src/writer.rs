@@ -145,7 +145,10 @@ impl<'t, 'c> Pipeline<'t, 'c> {
 }
 
 /// Polls all futures together (so their queries are pipelined) and returns their results in
-/// order.
+/// order. Hand-written rather than `futures::future::join_all`, which past 30 futures polls
+/// through `FuturesUnordered` and so does not promise that each statement is first polled, and
+/// sent, in the order it was added (a run's `DELETE` of its attributes must reach the server
+/// before their `INSERT`s).
 async fn join_in_order<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     let mut pending: Vec<_> = futures.map(Box::pin).collect();
     let mut results: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();

@@ -28,4 +28,4 @@ pub use batch::{
 pub use error::{Error, Result};
 pub use execution::{ExecutionStore, Recovered, all_timers};
 pub use metadata::{MetadataStore, ScheduleRow};
-pub use visibility::{PageCursor, VisibilityStore};
+pub use visibility::{ListPage, PageCursor, VisibilityStore, count_sql};

@@ -54,7 +54,7 @@ impl Where {
     }
 
     /// The namespace's placeholder.
-    fn namespace(&self) -> &'static str {
+    pub fn namespace(&self) -> &'static str {
         match self.dialect {
             Dialect::Sqlite => "?1",
             Dialect::Postgres => "$1",
