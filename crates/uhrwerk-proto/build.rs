@@ -57,5 +57,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(".google", "::temporalio_protos::google")
         .extern_path(".grpc", "::temporalio_protos::grpc")
         .compile_fds(set)?;
+    cluster_service(&out);
     Ok(())
+}
+
+/// The nodes' internal service (`uhrwerk.cluster.v1.Cluster`), client and server, over the
+/// messages written by hand in `src/cluster.rs`: no proto file, so no protoc.
+fn cluster_service(out: &std::path::Path) {
+    use tonic_build::manual::{Builder, Method, Service};
+    let method = |name: &str, route: &str, input: &str, output: &str| {
+        Method::builder()
+            .name(name)
+            .route_name(route)
+            .input_type(format!("crate::cluster::{input}"))
+            .output_type(format!("crate::cluster::{output}"))
+            .codec_path("tonic_prost::ProstCodec")
+            .build()
+    };
+    let service = Service::builder()
+        .name("Cluster")
+        .package("uhrwerk.cluster.v1")
+        .method(method("add_task", "AddTask", "AddTaskRequest", "AddTaskResponse"))
+        .method(method("start_task", "StartTask", "StartTaskRequest", "StartTaskResponse"))
+        .method(method("carry_out", "CarryOut", "CarryOutRequest", "CarryOutResponse"))
+        .build();
+    Builder::new().build_client(true).build_server(true).build_transport(true).out_dir(out).compile(&[service]);
 }

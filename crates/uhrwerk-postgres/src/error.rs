@@ -23,6 +23,10 @@ impl From<Error> for StorageError {
                 let detail = describe(&e);
                 match e.code() {
                     Some(code) if code.code().starts_with("23") => StorageError::Rejected(detail),
+                    // Raised by `uw_check_fence`: the shard moved to another node.
+                    Some(code) if code.code() == "UW001" => {
+                        StorageError::Fenced(e.as_db_error().map(|db| db.message().to_string()).unwrap_or(detail))
+                    }
                     Some(&SqlState::DATA_CORRUPTED | &SqlState::INDEX_CORRUPTED) => {
                         StorageError::Corrupt { what: "database", detail }
                     }

@@ -13,6 +13,7 @@
 //! Invariant: `ExecutionStore::commit` and the schedule writes report success only after the
 //! transaction committed.
 
+mod cluster;
 mod config;
 mod error;
 mod execution;

@@ -10,7 +10,8 @@ use crate::config::DatabaseUrl;
 use crate::error::Result;
 
 /// Ordered migrations; version N is `MIGRATIONS[N - 1]`.
-const MIGRATIONS: &[&str] = &[include_str!("../../../schema/postgres/v1/schema.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../../../schema/postgres/v1/schema.sql"), include_str!("../../../schema/postgres/v2/schema.sql")];
 
 /// The advisory lock migrations take ("uhrwerk" in ASCII).
 const LOCK_KEY: i64 = 0x0075_6872_7765_726b;

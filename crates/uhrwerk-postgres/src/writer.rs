@@ -61,12 +61,19 @@ pub(crate) async fn writer_loop(pool: Pool, rx: Arc<Mutex<mpsc::UnboundedReceive
                     let _ = reply.send(Ok(()));
                 }
             }
-            Err(e) if jobs.len() > 1 && matches!(e, uhrwerk_storage::Error::Rejected(_)) => {
-                // One bad batch must not fail the others: retry each on its own.
+            Err(e)
+                if jobs.len() > 1
+                    && matches!(e, uhrwerk_storage::Error::Rejected(_) | uhrwerk_storage::Error::Fenced(_)) =>
+            {
+                // One bad batch (or one of a shard that moved on) must not fail the others:
+                // retry each on its own.
                 tracing::warn!("group commit failed, retrying batches one by one: {e}");
                 for (write, reply) in jobs {
                     let _ = reply.send(apply_group(&pool, std::iter::once(&write)).await);
                 }
+            }
+            Err(e @ uhrwerk_storage::Error::Fenced(_)) => {
+                let _ = jobs.into_iter().next().map(|(_, reply)| reply.send(Err(e)));
             }
             Err(e) => {
                 // The database is unreachable or failed: none of the group committed.
@@ -173,6 +180,10 @@ fn p<T: ToSql + Sync + Send + 'static>(v: T) -> Box<dyn ToSql + Sync + Send> {
 }
 
 async fn apply_batch(pipe: &mut Pipeline<'_, '_>, batch: &WriteBatch) -> Result<()> {
+    if let Some(fence) = batch.fence {
+        // First in the transaction: it aborts the whole of it if the shard moved on.
+        pipe.add("SELECT uw_check_fence($1, $2)", vec![p(fence.shard), p(fence.epoch)]).await?;
+    }
     for run in &batch.runs {
         apply_run(pipe, run).await?;
     }

@@ -9,6 +9,8 @@ pub use temporalio_protos::{google, grpc, temporal};
 /// the HTTP API's JSON mapping.
 pub const API_DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/temporal_api_descriptors.bin"));
 
+pub mod cluster;
+
 /// Generated server traits, kept apart from the message modules they refer to.
 pub mod server {
     pub mod workflowservice {

@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub http_listen: Option<SocketAddr>,
     /// Where the web UI is served; None turns it off.
     pub ui_listen: Option<SocketAddr>,
+    /// Take part in a cluster of nodes on the same PostgreSQL database; None: a single server.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
     /// Serve Temporal's TestService and run workflow time on this clock (`uhrwerk-test-server`);
     /// None: the wall clock, no TestService.
     pub time_skipping: Option<crate::time_skipping::SkippingClock>,
@@ -58,6 +60,8 @@ pub enum ConfigError {
     BadJson { key: String, detail: String },
     #[error("dynamic config value for {key} must be {expected}")]
     WrongType { key: String, expected: &'static str },
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Parsed `--dynamic-config-value` settings, keyed by Temporal's names.

@@ -4,6 +4,7 @@
 #![allow(deprecated)] // Deprecated wire values (e.g. TerminateIfRunning) are still honoured.
 
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -64,6 +65,10 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("failed to serve: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error("a cluster (--advertise-address) needs a PostgreSQL database (--database-url)")]
+    ClusterNeedsPostgres,
+    #[error("failed to join the cluster: {0}")]
+    Cluster(uhrwerk_storage::Error),
 }
 
 /// A running server.
@@ -78,6 +83,12 @@ pub struct Running {
     /// What recovery found at start-up: (open runs, queued tasks, armed timers).
     pub recovered: (usize, usize, usize),
     pub database: Option<PathBuf>,
+    /// This node's cluster, when it is part of one.
+    pub cluster: Option<Arc<cluster::Cluster>>,
+    /// Where the internal service for the other cluster nodes is served.
+    pub internal_addr: Option<SocketAddr>,
+    /// The cluster's lease loop, which gives the shards back at shutdown.
+    cluster_task: Option<JoinHandle<()>>,
     shutdown: watch::Sender<bool>,
     serve: JoinHandle<Result<(), tonic::transport::Error>>,
     store: OpenStore,
@@ -120,6 +131,10 @@ impl Running {
     pub async fn shutdown(mut self) -> Result<(), StartError> {
         let _ = self.shutdown.send(true);
         let served = (&mut self.serve).await;
+        if let Some(task) = self.cluster_task.take() {
+            // The shards go back before the store closes.
+            let _ = task.await;
+        }
         self.store.close().await;
         remove_ephemeral(self.ephemeral.take());
         match served {
@@ -240,7 +255,19 @@ async fn start_on(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let limit_values: Vec<(&'static str, i64)> = config::LIMIT_KEYS.iter().map(|k| (k.key, (k.get)(&limits))).collect();
     let metrics = metrics::Metrics::new(&limit_values);
+    let cluster = match (&config.cluster, &store) {
+        (None, _) => None,
+        (Some(cluster_config), OpenStore::Postgres(pg)) => Some(
+            cluster::Cluster::join(cluster_config, pg.clone(), metrics.registry())
+                .await
+                .map_err(StartError::Cluster)?,
+        ),
+        (Some(_), OpenStore::Sqlite(_)) => return Err(StartError::ClusterNeedsPostgres),
+    };
     let matching = Matching::new(clock.clone(), metrics.registry(), shutdown_rx.clone());
+    if let Some(cluster) = &cluster {
+        matching.join_cluster(cluster.clone());
+    }
     tokio::spawn(matching.clone().run_pruning(shutdown_rx.clone()));
     let timers = Timers::default();
     let all_namespaces: Vec<String> =
@@ -258,6 +285,7 @@ async fn start_on(
         search_attributes,
         metrics: metrics.clone(),
         shutdown: shutdown_rx.clone(),
+        cluster: cluster.clone(),
     });
     let recovered = engine.recover().await?;
     tokio::spawn(engine.clone().run_timers(shutdown_rx.clone()));
@@ -274,7 +302,37 @@ async fn start_on(
     let n_schedules = scheduler.recover().await?;
     tracing::debug!(n_schedules, "schedules resumed");
 
-    let frontend = Frontend::new(engine.clone(), namespaces, scheduler, SERVER_VERSION);
+    let frontend = Frontend::new(engine.clone(), namespaces.clone(), scheduler.clone(), SERVER_VERSION);
+    // The internal service before the frontend: the other nodes hand tasks over as soon as
+    // this one is a member.
+    let (internal_addr, cluster_task) = match (&cluster, &config.cluster) {
+        (Some(cluster), Some(cluster_config)) => {
+            let addr = internal_listen(config.listen, &cluster_config.advertise)?;
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+            let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+            let mut stop = shutdown_rx.clone();
+            // Calls forwarded by other nodes come here too (marked, so served here).
+            let internal = transport::grpc_server()
+                .add_service(frontend::cluster::service(engine.clone()))
+                .add_service(frontend.workflow_service());
+            tokio::spawn(internal.serve_with_incoming_shutdown(transport::grpc_incoming(listener), async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }));
+            let hosts = cluster::lease::Hosts {
+                engine: engine.clone(),
+                scheduler: scheduler.clone(),
+                namespaces: namespaces.clone(),
+            };
+            // The first round before serving: the node starts with its share of the shards
+            // that are free.
+            if let Err(e) = cluster::lease::step(cluster, &hosts).await {
+                tracing::warn!("cluster: first membership round failed: {e}");
+            }
+            (Some(bound), Some(tokio::spawn(cluster::lease::run(cluster.clone(), hosts, shutdown_rx.clone()))))
+        }
+        _ => (None, None),
+    };
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<WorkflowServiceServer<Frontend>>().await;
 
@@ -327,6 +385,7 @@ async fn start_on(
 
     let mut stop = shutdown_rx.clone();
     let router = transport::grpc_server()
+        .layer(cluster::route::RouteLayer::new(cluster.clone()))
         .add_service(
             health_service
                 .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
@@ -348,9 +407,21 @@ async fn start_on(
             (Persistence::Sqlite(path), None) => Some(path.clone()),
             _ => None,
         },
+        cluster,
+        internal_addr,
+        cluster_task,
         shutdown: shutdown_tx,
         serve,
         store,
         ephemeral,
     })
+}
+
+/// Where the internal service listens: the frontend's IP with the advertised port.
+fn internal_listen(frontend: SocketAddr, advertise: &str) -> Result<SocketAddr, StartError> {
+    let port = advertise
+        .rsplit_once(':')
+        .and_then(|(_, port)| port.parse::<u16>().ok())
+        .ok_or_else(|| config::ConfigError::Invalid(format!("--advertise-address {advertise:?} is not HOST:PORT")))?;
+    Ok(SocketAddr::new(frontend.ip(), port))
 }

@@ -46,6 +46,22 @@ impl Namespaces {
         Ok(this)
     }
 
+    /// Reads the registry again from the store (a cluster node sees namespaces that other
+    /// nodes registered or changed).
+    pub async fn refresh(&self) -> Result<()> {
+        let mut by_name = HashMap::new();
+        for bytes in self.store.namespaces().await? {
+            let mut ns = workflowservice_pb::DescribeNamespaceResponse::decode(bytes.as_slice())
+                .map_err(|e| Error::Internal(format!("corrupt namespace record: {e}")))?;
+            if let Some(info) = ns.namespace_info.as_mut() {
+                info.supports_schedules = true;
+            }
+            by_name.insert(ns.namespace_info.as_ref().map(|i| i.name.clone()).unwrap_or_default(), ns);
+        }
+        *self.by_name.write().expect("namespaces lock") = by_name;
+        Ok(())
+    }
+
     pub fn get(&self, name: &str) -> Option<workflowservice_pb::DescribeNamespaceResponse> {
         self.by_name.read().expect("namespaces lock").get(name).cloned()
     }

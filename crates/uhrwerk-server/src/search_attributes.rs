@@ -54,6 +54,17 @@ impl SearchAttributes {
         Ok(this)
     }
 
+    /// Reads the registry again from the store (a cluster node sees attributes that other
+    /// nodes registered or removed).
+    pub async fn refresh(&self) -> Result<()> {
+        let mut registry = Registry::new();
+        for (namespace, name, ty) in self.store.search_attributes().await? {
+            registry.entry(namespace).or_default().insert(name, ty);
+        }
+        *self.by_namespace.write().expect("search attributes lock") = registry;
+        Ok(())
+    }
+
     pub fn catalog(&self, namespace: &str) -> NamespaceCatalog {
         NamespaceCatalog(self.custom(namespace))
     }

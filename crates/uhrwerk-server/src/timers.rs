@@ -130,6 +130,23 @@ impl Timers {
         self.state.lock().expect("timers lock").remove(&key);
     }
 
+    /// Forgets every armed timer of the workflows `keep` says no to (a cluster node's shards
+    /// that went to another node, which armed them again from the store).
+    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) {
+        let mut st = self.state.lock().expect("timers lock");
+        let gone: Vec<DuePos> = st
+            .due
+            .iter()
+            .filter(|(_, armed)| !keep(&armed.namespace, &armed.workflow_id))
+            .map(|(pos, _)| *pos)
+            .collect();
+        for pos in gone {
+            if let Some(armed) = st.due.remove(&pos) {
+                st.by_key.remove(&armed.key());
+            }
+        }
+    }
+
     /// Removes and returns every timer due at `now`, or the time of the next one.
     pub fn take_due(&self, now: Millis) -> (Vec<TimerRow>, Option<Millis>) {
         let mut st = self.state.lock().expect("timers lock");

@@ -106,6 +106,13 @@ pub struct AttrRow {
     pub values: Vec<Literal>,
 }
 
+/// A shard and the epoch of its lease that a write was made under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Fence {
+    pub shard: i32,
+    pub epoch: i64,
+}
+
 /// The writes of one run transition.
 #[derive(Clone, Debug, Default)]
 pub struct RunWrite {
@@ -130,6 +137,10 @@ pub struct RunWrite {
 /// and timers (not its transfer tasks, which outlive it until they are carried out).
 #[derive(Clone, Debug, Default)]
 pub struct WriteBatch {
+    /// In a cluster: the shard every run of the batch belongs to and the epoch of the lease
+    /// its node held when it read them. The store commits the batch only while the shard is
+    /// still at that epoch (a single server has no shards and no fence).
+    pub fence: Option<Fence>,
     pub runs: Vec<RunWrite>,
     /// Runs deleted with everything they own (events, tasks, timers, attributes, and the
     /// current-run pointer when it names them).

@@ -22,6 +22,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A write under a shard lease that moved on: another node took the shard (a cluster's
+    /// epoch check). Nothing of the batch was written; the shard's new owner serves it.
+    #[error("write refused by the shard fence: {0}")]
+    Fenced(String),
     /// The store was closed; it takes no more writes.
     #[error("the store has stopped")]
     Stopped,

@@ -15,6 +15,7 @@
 //! only after it is durable; a failed write changed nothing.
 
 mod batch;
+mod cluster;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;
@@ -23,8 +24,9 @@ mod metadata;
 mod visibility;
 
 pub use batch::{
-    AttrRow, OutboxTask, RunKey, RunWrite, TaskKind, TimerCursor, TimerRow, TransferKey, TransferRow, WriteBatch,
+    AttrRow, Fence, OutboxTask, RunKey, RunWrite, TaskKind, TimerCursor, TimerRow, TransferKey, TransferRow, WriteBatch,
 };
+pub use cluster::{ClusterStore, ShardLease};
 pub use error::{Error, Result};
 pub use execution::{ExecutionStore, Recovered, all_timers};
 pub use metadata::{MetadataStore, ScheduleRow};

@@ -102,6 +102,21 @@ pub struct StartDevArgs {
     /// servers start at once.
     #[arg(long)]
     skip_migrations: bool,
+    /// Join a cluster of Uhrwerk nodes on the same PostgreSQL database (--database-url): the
+    /// HOST:PORT where the other nodes reach this node's internal service (it listens on --ip and
+    /// this port); also the node's name, unique in the cluster. Every node accepts every call and
+    /// passes it to the node that serves its workflow or task queue.
+    #[arg(long, value_name = "HOST:PORT")]
+    advertise_address: Option<String>,
+    /// Shards of a new cluster, fixed when the cluster's database is first used (Temporal's
+    /// numHistoryShards): a workflow belongs to one shard, a shard is served by one node at a
+    /// time. More shards spread the work more evenly; each costs a lease renewal per round.
+    #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=4096))]
+    cluster_shards: i32,
+    /// How long a node's shard lease lasts without renewal (it is renewed every quarter of it):
+    /// how long the shards of a node that died wait before other nodes take them over, e.g. 10s.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_lease)]
+    shard_lease: std::time::Duration,
     /// Namespace to create at start (repeatable); `default` always exists.
     #[arg(short, long = "namespace")]
     namespaces: Vec<String>,
@@ -257,6 +272,16 @@ pub fn run(command: ServerCommand) -> ExitCode {
     }
 }
 
+/// A shard lease: Go's duration syntax, at least 200ms.
+fn parse_lease(s: &str) -> Result<std::time::Duration, String> {
+    let nanos = uhrwerk_schedule::duration::parse_duration(s)?;
+    let lease = std::time::Duration::from_nanos(u64::try_from(nanos).map_err(|_| "must not be negative".to_string())?);
+    if lease < std::time::Duration::from_millis(200) {
+        return Err("must be at least 200ms".into());
+    }
+    Ok(lease)
+}
+
 /// Where the server keeps its data: `server start` wants it named and kept.
 fn persistence(args: &StartDevArgs, production: bool) -> anyhow::Result<Persistence> {
     if let Some(url) = args.database.url()? {
@@ -313,6 +338,11 @@ fn start(args: StartDevArgs, production: bool) -> anyhow::Result<()> {
             let port = args.ui_port.unwrap_or(if args.port == 0 { 0 } else { args.port.saturating_add(1000) });
             SocketAddr::new(args.ui_ip.unwrap_or(args.ip), port)
         }),
+        cluster: args.advertise_address.clone().map(|advertise| uhrwerk_server::cluster::ClusterConfig {
+            advertise,
+            shards: args.cluster_shards,
+            lease: args.shard_lease,
+        }),
         time_skipping: None,
     };
     if args.log_config {
@@ -350,8 +380,26 @@ fn start(args: StartDevArgs, production: bool) -> anyhow::Result<()> {
         }
         eprintln!("  persistence:    {mode}");
         eprintln!("  namespaces:     {}", namespaces.join(", "));
-        let (runs, tasks, timers) = running.recovered;
-        eprintln!("  recovered:      {runs} open runs, {tasks} queued tasks, {timers} timers");
+        match &running.cluster {
+            Some(cluster) => {
+                let internal = running.internal_addr.map(|a| a.to_string()).unwrap_or_default();
+                eprintln!(
+                    "  cluster:        node {} (internal service on {internal}), {} shards, lease {:?}",
+                    cluster.node(),
+                    cluster.shard_count(),
+                    cluster.lease()
+                );
+                eprintln!(
+                    "  members:        {} (this node holds {} shards now; it recovers each shard as it takes it)",
+                    cluster.members().join(", "),
+                    cluster.held().len()
+                );
+            }
+            None => {
+                let (runs, tasks, timers) = running.recovered;
+                eprintln!("  recovered:      {runs} open runs, {tasks} queued tasks, {timers} timers");
+            }
+        }
         eprintln!("Ready. Stop with Ctrl-C.");
         wait_for_signal().await;
         tracing::info!("shutting down");

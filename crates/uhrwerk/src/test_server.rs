@@ -65,6 +65,7 @@ fn run(args: TestServerArgs) -> anyhow::Result<()> {
         metrics_best_effort: true,
         http_listen: None,
         ui_listen: None,
+        cluster: None,
         time_skipping: Some(clock),
     };
     let runtime =

@@ -44,7 +44,7 @@ impl Engine {
     pub async fn delete_runs(self: &Arc<Self>, keys: Vec<RunKey>) -> Result<()> {
         for key in keys {
             let (slot, mut guard) = self.lock_slot(&key.namespace, &key.workflow_id).await?;
-            let batch = WriteBatch { deletes: vec![key.clone()], ..Default::default() };
+            let batch = WriteBatch { fence: guard.fence, deletes: vec![key.clone()], ..Default::default() };
             self.executions().commit(batch).await?;
             if guard.run.as_ref().is_none_or(|r| !r.is_open()) {
                 // Nothing open stays in memory; the next access reloads what the id points to now.

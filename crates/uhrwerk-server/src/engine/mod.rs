@@ -8,6 +8,7 @@
 pub mod api;
 mod delete;
 mod runs;
+mod shards;
 mod start;
 mod timer_loop;
 mod transfer;
@@ -62,9 +63,12 @@ pub struct EngineParts {
     pub metrics: Arc<Metrics>,
     /// Turns true at server shutdown.
     pub shutdown: watch::Receiver<bool>,
+    /// The cluster this node is part of, if any.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 pub struct Engine {
+    cluster: Option<Arc<crate::cluster::Cluster>>,
     stores: Stores,
     clock: Arc<dyn Clock>,
     limits: Limits,
@@ -100,9 +104,11 @@ impl Engine {
             search_attributes,
             metrics,
             shutdown,
+            cluster,
         } = parts;
         let (transfers, transfer_rx) = TransferQueue::new();
         Arc::new(Self {
+            cluster,
             stores,
             clock,
             limits,
@@ -161,6 +167,10 @@ impl Engine {
     pub async fn recover(self: &Arc<Self>) -> Result<(usize, usize, usize)> {
         /// Timers read per store round trip; a page is armed before the next is read.
         const TIMER_PAGE: usize = 10_000;
+        if self.cluster.is_some() {
+            // A cluster node recovers each shard when it takes it (`take_shards`).
+            return Ok((0, 0, 0));
+        }
         let recovered = self.executions().recover().await?;
         let (open_runs, tasks) = (recovered.open_runs, recovered.tasks.len());
         for task in recovered.tasks {

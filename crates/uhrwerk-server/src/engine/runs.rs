@@ -49,6 +49,9 @@ pub(super) struct SlotState {
     /// Set when the slot left the map; a waiter that still holds it must look again.
     pub(super) evicted: bool,
     pub(super) run: Option<RunState>,
+    /// In a cluster: the shard lease this node held when it loaded the run, which its commits
+    /// carry; a lease taken again since makes the slot load afresh.
+    pub(super) fence: Option<uhrwerk_storage::Fence>,
 }
 
 pub(super) type Slot = tokio::sync::Mutex<SlotState>;
@@ -77,7 +80,7 @@ impl Engine {
 
     /// Takes a slot out of memory unless it is in use (a transition or a waiter holds it; it
     /// then stays until its run closes or it is the least used again).
-    fn evict_idle(&self, key: &SlotKey) {
+    pub(super) fn evict_idle(&self, key: &SlotKey) {
         let mut slots = self.slots.lock().expect("slots lock");
         let Some(slot) = slots.get(key).cloned() else { return };
         if Arc::strong_count(&slot) > 2 {
@@ -103,7 +106,15 @@ impl Engine {
                 continue;
             }
             let mut state_guard = state_guard;
+            let fence = self.fence(namespace, workflow_id);
+            if state_guard.loaded && state_guard.fence != fence {
+                // The shard moved since the run was loaded: another node may have changed it.
+                state_guard.loaded = false;
+            }
             if !state_guard.loaded {
+                // The fence is taken before the read: the read sees every commit made under
+                // earlier epochs.
+                state_guard.fence = fence;
                 let run = match self.executions().current_run_id(namespace, workflow_id).await? {
                     Some(run_id) => self.executions().run(&run_id).await?,
                     None => None,
@@ -187,7 +198,7 @@ impl Engine {
         pending: Vec<Pending>,
         evict: bool,
     ) -> Result<()> {
-        let mut batch = WriteBatch::default();
+        let mut batch = WriteBatch { fence: guard.fence, ..Default::default() };
         let mut offers = Vec::new();
         let mut transfers = Vec::new();
         for p in &pending {
@@ -244,6 +255,17 @@ impl Engine {
             let last = pending.last().expect("commit of at least one transition");
             let key = (last.state.namespace.clone(), last.state.workflow_id.clone());
             self.evict(&key, slot, guard);
+            if let (uhrwerk_storage::Error::Fenced(detail), Some(cluster)) = (&e, &self.cluster) {
+                cluster.fenced();
+                tracing::warn!(
+                    workflow_id = %key.1,
+                    "commit refused by the shard fence (another node took the shard): {detail}"
+                );
+                return Err(Error::Unavailable(format!(
+                    "shard {} moved to another node; try again",
+                    cluster.shard_of(&key.0, &key.1)
+                )));
+            }
             return Err(e.into());
         }
 
@@ -383,7 +405,8 @@ impl Engine {
             self.slots.lock().expect("slots lock").get(&(namespace.to_string(), workflow_id.to_string())).cloned();
         if let Some(slot) = existing {
             let guard = slot.lock().await;
-            if let Some(run) = guard.run.as_ref().filter(|_| guard.loaded && !guard.evicted)
+            let current = guard.fence == self.fence(namespace, workflow_id);
+            if let Some(run) = guard.run.as_ref().filter(|_| guard.loaded && !guard.evicted && current)
                 && (run_id.is_empty() || run.run_id == run_id)
             {
                 return Ok(run.clone());

@@ -22,6 +22,8 @@ impl Engine {
         });
         match result.await {
             Ok(()) | Err(Error::NotFound(_)) => {}
+            // A cluster node that lost the shard: its new owner armed the timer too.
+            Err(_) if !self.serves(&row.namespace, &row.workflow_id) => {}
             Err(e) => {
                 tracing::warn!(run_id = %row.run_id, "failed to handle timer, retrying in 1s: {e}");
                 let mut retry = row;

@@ -20,8 +20,11 @@ use uhrwerk_proto::temporal::api::enums::v1 as enums_pb;
 use uhrwerk_proto::temporal::api::history::v1 as history_pb;
 use uhrwerk_storage::{TransferRow, WriteBatch};
 
+use uhrwerk_proto::cluster::{CarryOutRequest, CarryOutResponse};
+
 use super::Engine;
 use crate::clock::Hold;
+use crate::cluster::Owner;
 use crate::error::{Error, Result};
 
 use history_pb::history_event::Attributes;
@@ -84,6 +87,8 @@ impl Engine {
         loop {
             match self.carry_out(&row).await {
                 Ok(()) | Err(Error::NotFound(_)) => break,
+                // A cluster node that lost the shard: the new owner carries the task out.
+                Err(_) if !self.serves(&row.namespace, &row.workflow_id) => return,
                 Err(e) => {
                     tracing::warn!(
                         workflow_id = %row.workflow_id,
@@ -96,10 +101,14 @@ impl Engine {
                 }
             }
         }
-        let done = WriteBatch { remove_transfers: vec![row.key()], ..Default::default() };
+        let done = WriteBatch {
+            fence: self.fence(&row.namespace, &row.workflow_id),
+            remove_transfers: vec![row.key()],
+            ..Default::default()
+        };
         match self.executions().commit(done).await {
             // Stopped: the server is shutting down.
-            Ok(()) | Err(uhrwerk_storage::Error::Stopped) => {}
+            Ok(()) | Err(uhrwerk_storage::Error::Stopped | uhrwerk_storage::Error::Fenced(_)) => {}
             // The row stays and the task runs once more after a restart, which is harmless.
             Err(e) => tracing::warn!("failed to delete a carried out transfer task: {e}"),
         }
@@ -129,8 +138,9 @@ impl Engine {
         })
     }
 
-    /// Starts the child initiated by the task's event and records in the parent whether it
-    /// started. As in Temporal, a parent that closed before its child started starts nothing.
+    /// Starts the child initiated by the task's event (on the node serving the child's
+    /// workflow id) and records in the parent whether it started. As in Temporal, a parent that
+    /// closed before its child started starts nothing.
     async fn start_child(self: &Arc<Self>, row: &TransferRow) -> Result<()> {
         let initiated_event_id = row.task.event_id;
         let parent_run = self.run_state(&row.namespace, &row.workflow_id, &row.run_id).await?;
@@ -138,6 +148,33 @@ impl Engine {
         if !parent_run.is_open() || !waiting {
             return Ok(());
         }
+        let (request, _) = self.child_request(row).await?;
+        let outcome = self.on_owner(&request.namespace, &request.workflow_id, row, 0).await?;
+        if outcome.already_started {
+            self.mutate(&row.namespace, &row.workflow_id, &row.run_id, move |ctx, st| {
+                kernel::child_start_failed(ctx, st, initiated_event_id)
+            })
+            .await
+        } else {
+            // The parent names the first run of the child's chain.
+            let child_run_id = outcome.child_run_id;
+            self.mutate(&row.namespace, &row.workflow_id, &row.run_id, move |ctx, st| {
+                kernel::child_started(ctx, st, initiated_event_id, &child_run_id)
+            })
+            .await
+        }
+    }
+
+    /// The start request of the child a task initiates, and its parent.
+    async fn child_request(
+        &self,
+        row: &TransferRow,
+    ) -> Result<(
+        uhrwerk_proto::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest,
+        uhrwerk_core::state::ParentInfo,
+    )> {
+        let initiated_event_id = row.task.event_id;
+        let parent_run = self.run_state(&row.namespace, &row.workflow_id, &row.run_id).await?;
         let event = self.transfer_event(row).await?;
         let Some(Attributes::StartChildWorkflowExecutionInitiatedEventAttributes(a)) = event.attributes else {
             return Err(Error::Internal(format!(
@@ -148,28 +185,66 @@ impl Engine {
         let mut request = kernel::child_start_request(&row.run_id, initiated_event_id, &a);
         // The command's summary and details (on its Initiated event) are the child's, as Temporal.
         request.user_metadata = event.user_metadata;
-        let parent = kernel::parent_of_child(&parent_run, initiated_event_id);
-        match self.start_child_run(request, parent).await {
-            Ok(outcome) => {
-                // The parent names the first run of the child's chain.
-                let child_run_id = outcome.first_execution_run_id;
-                self.mutate(&row.namespace, &row.workflow_id, &row.run_id, move |ctx, st| {
-                    kernel::child_started(ctx, st, initiated_event_id, &child_run_id)
-                })
-                .await
+        Ok((request, kernel::parent_of_child(&parent_run, initiated_event_id)))
+    }
+
+    /// The part of a transfer task that changes the other run (`child`: which child of a parent
+    /// close policy), here or on the node that serves `namespace`/`workflow_id`.
+    async fn on_owner(
+        self: &Arc<Self>,
+        namespace: &str,
+        workflow_id: &str,
+        row: &TransferRow,
+        child: usize,
+    ) -> Result<CarryOutResponse> {
+        match self.run_owner(namespace, workflow_id) {
+            Owner::Local => self.carry_out_here(row, child).await,
+            Owner::Node(node) => {
+                let cluster = self.cluster().expect("a remote owner means a cluster");
+                cluster.metrics.internal_calls.with_label_values(&["CarryOut"]).inc();
+                let request = CarryOutRequest {
+                    namespace: row.namespace.clone(),
+                    workflow_id: row.workflow_id.clone(),
+                    run_id: row.run_id.clone(),
+                    task: prost::Message::encode_to_vec(&row.task),
+                    child: child as u32,
+                };
+                cluster.peers.carry_out(&node, request).await
             }
-            Err(Error::AlreadyStarted { .. }) => {
-                self.mutate(&row.namespace, &row.workflow_id, &row.run_id, move |ctx, st| {
-                    kernel::child_start_failed(ctx, st, initiated_event_id)
-                })
-                .await
-            }
-            Err(e) => Err(e),
         }
     }
 
-    /// Records a child chain's outcome in its parent.
+    /// The part of a transfer task that changes the other run, on the node that serves it
+    /// (the internal service's CarryOut lands here). The asking run is read from the store.
+    pub async fn carry_out_here(self: &Arc<Self>, row: &TransferRow, child: usize) -> Result<CarryOutResponse> {
+        let mut out = CarryOutResponse::default();
+        match row.task.transfer_kind() {
+            TransferKind::StartChild => {
+                let (request, parent) = self.child_request(row).await?;
+                match self.start_child_run(request, parent).await {
+                    Ok(outcome) => out.child_run_id = outcome.first_execution_run_id,
+                    Err(Error::AlreadyStarted { .. }) => out.already_started = true,
+                    Err(e) => return Err(e),
+                }
+            }
+            TransferKind::NotifyParent => self.notify_parent_here(row).await?,
+            TransferKind::ParentClosePolicy => self.apply_parent_close_policy_here(row, child).await?,
+            TransferKind::SignalExternal | TransferKind::CancelExternal => {
+                out.delivered = self.deliver_here(row).await?
+            }
+            TransferKind::Unspecified => {}
+        }
+        Ok(out)
+    }
+
+    /// Records a child chain's outcome in its parent, on the node serving the parent.
     async fn notify_parent(self: &Arc<Self>, row: &TransferRow) -> Result<()> {
+        let child = self.run_state(&row.namespace, &row.workflow_id, &row.run_id).await?;
+        let Some(parent) = child.parent.clone() else { return Ok(()) };
+        self.on_owner(&parent.namespace, &parent.workflow_id, row, 0).await.map(drop)
+    }
+
+    async fn notify_parent_here(self: &Arc<Self>, row: &TransferRow) -> Result<()> {
         let child = self.run_state(&row.namespace, &row.workflow_id, &row.run_id).await?;
         let Some(parent) = child.parent.clone() else { return Ok(()) };
         let Some(outcome) = kernel::child_outcome_of(&self.transfer_event(row).await?) else { return Ok(()) };
@@ -180,14 +255,22 @@ impl Engine {
         .await
     }
 
-    /// Terminates or asks to cancel the children that were open when their parent closed.
+    /// Terminates or asks to cancel the children that were open when their parent closed, each
+    /// on the node serving it.
     async fn apply_parent_close_policy(self: &Arc<Self>, row: &TransferRow) -> Result<()> {
+        for (i, child) in row.task.children.iter().enumerate() {
+            self.on_owner(&child.namespace, &child.workflow_id, row, i).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_parent_close_policy_here(self: &Arc<Self>, row: &TransferRow, index: usize) -> Result<()> {
         use enums_pb::ParentClosePolicy as Policy;
         let parent = common_pb::WorkflowExecution { workflow_id: row.workflow_id.clone(), run_id: row.run_id.clone() };
-        for child in &row.task.children {
+        if let Some(child) = row.task.children.get(index) {
             let policy = Policy::try_from(child.parent_close_policy).unwrap_or(Policy::Unspecified);
             let applied = match policy {
-                Policy::Abandon => continue,
+                Policy::Abandon => return Ok(()),
                 Policy::RequestCancel => {
                     // As in Temporal: the request names the parent, with no cause.
                     let parent = parent.clone();
@@ -212,20 +295,33 @@ impl Engine {
         Ok(())
     }
 
-    /// Delivers a signal or cancellation request to another workflow and records the outcome in
-    /// the asking run. As in Temporal, nothing is delivered once the asking run has closed.
+    /// Delivers a signal or cancellation request to another workflow (on the node serving it)
+    /// and records the outcome in the asking run. As in Temporal, nothing is delivered once the
+    /// asking run has closed.
     async fn deliver_external(self: &Arc<Self>, row: &TransferRow) -> Result<()> {
         let source = self.run_state(&row.namespace, &row.workflow_id, &row.run_id).await?;
         if !kernel::external_pending(&source, row.task.event_id) {
             return Ok(());
         }
+        let delivery = self.delivery(row).await?;
+        let done = self.on_owner(&delivery.namespace, &delivery.target.workflow_id, row, 0).await?.delivered;
+        self.mutate(&row.namespace, &row.workflow_id, &row.run_id, move |ctx, st| {
+            kernel::external_outcome(ctx, st, delivery, done)
+        })
+        .await
+    }
+
+    async fn delivery(&self, row: &TransferRow) -> Result<kernel::ExternalDelivery> {
+        let source = self.run_state(&row.namespace, &row.workflow_id, &row.run_id).await?;
         let event = self.transfer_event(row).await?;
-        let Some(delivery) = kernel::external_delivery(&source, &event) else {
-            return Err(Error::Internal(format!(
-                "event {} of run {} is not an external request",
-                event.event_id, row.run_id
-            )));
-        };
+        kernel::external_delivery(&source, &event).ok_or_else(|| {
+            Error::Internal(format!("event {} of run {} is not an external request", event.event_id, row.run_id))
+        })
+    }
+
+    /// Delivers the request to its target; false when the target is gone.
+    async fn deliver_here(self: &Arc<Self>, row: &TransferRow) -> Result<bool> {
+        let delivery = self.delivery(row).await?;
         let target = delivery.target.clone();
         let delivered = match delivery.request.clone() {
             kernel::ExternalRequest::Signal(signal) => {
@@ -245,14 +341,10 @@ impl Engine {
                 .await
             }
         };
-        let done = match delivered {
-            Ok(()) => true,
-            Err(Error::NotFound(_) | Error::NamespaceNotFound(_)) => false,
-            Err(e) => return Err(e),
-        };
-        self.mutate(&row.namespace, &row.workflow_id, &row.run_id, move |ctx, st| {
-            kernel::external_outcome(ctx, st, delivery, done)
-        })
-        .await
+        match delivered {
+            Ok(()) => Ok(true),
+            Err(Error::NotFound(_) | Error::NamespaceNotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -5,6 +5,7 @@
 //!
 //! Invariant: only this module knows tonic (`Status`, metadata, transport).
 
+pub mod cluster;
 mod error;
 mod gate;
 mod multi_operation;

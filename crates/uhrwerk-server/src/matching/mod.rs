@@ -20,7 +20,10 @@ use crate::clock::Clock;
 use metrics::{QueueGauges, QueueMetrics, task_type};
 
 mod metrics;
+mod remote;
 mod series;
+
+pub use remote::{from_wire, to_wire};
 
 pub use series::Minute;
 use series::QueueSeries;
@@ -143,6 +146,8 @@ pub(crate) struct Inner {
     /// The last hour of each queue (taken after `queues` when both are held).
     series: Mutex<QueueSeries>,
     shutdown: watch::Receiver<bool>,
+    /// The cluster this node is part of, if any: queues other nodes own are theirs.
+    cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl Matching {
@@ -150,20 +155,39 @@ impl Matching {
     /// read at each scrape.
     pub fn new(clock: Arc<dyn Clock>, registry: &prometheus::Registry, shutdown: watch::Receiver<bool>) -> Self {
         let metrics = QueueMetrics::new(registry);
-        let inner = Arc::new(Inner { clock, metrics, queues: Mutex::default(), series: Mutex::default(), shutdown });
+        let inner = Arc::new(Inner {
+            clock,
+            metrics,
+            queues: Mutex::default(),
+            series: Mutex::default(),
+            shutdown,
+            cluster: std::sync::OnceLock::new(),
+        });
         registry.register(Box::new(QueueGauges::new(Arc::downgrade(&inner)))).expect("queue gauges registered once");
         Self { inner }
     }
 
-    /// Offers a task on its own queue: to the oldest waiting poll, or to the back of the queue.
+    /// Offers a task on its own queue: to the oldest waiting poll, or to the back of the queue
+    /// (in a cluster, on the node that owns the queue).
     pub fn offer(&self, task: OutboxTask) {
         let queue = task.task_queue.clone();
+        if let Some(node) = self.remote_owner(&task.namespace, &queue) {
+            self.hand_over(node, Dispatch::Task(task, queue), String::new());
+            return;
+        }
         self.offer_dispatch(Dispatch::Task(task, queue));
     }
 
     /// Offers a workflow task on the run's sticky queue while that queue's worker polls, else
     /// on its normal queue.
     pub fn offer_workflow_task(&self, task: OutboxTask, sticky_queue: &str) {
+        if !sticky_queue.is_empty()
+            && let Some(node) = self.remote_owner(&task.namespace, sticky_queue)
+        {
+            let queue = task.task_queue.clone();
+            self.hand_over(node, Dispatch::Task(task, queue), sticky_queue.to_string());
+            return;
+        }
         if !sticky_queue.is_empty() && self.sticky_available(&task.namespace, sticky_queue) {
             self.offer_dispatch(Dispatch::Task(task, sticky_queue.to_string()));
         } else {
@@ -182,6 +206,10 @@ impl Matching {
 
     /// Offers a legacy query task to the workflow task queue.
     pub fn offer_query(&self, query: QueryTask) {
+        if let Some(node) = self.remote_owner(&query.namespace, &query.task_queue) {
+            self.hand_over(node, Dispatch::Query(query), String::new());
+            return;
+        }
         self.offer_dispatch(Dispatch::Query(query));
     }
 

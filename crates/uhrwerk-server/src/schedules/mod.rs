@@ -90,16 +90,57 @@ impl Scheduler {
         self.me.upgrade().expect("the scheduler outlives its tasks")
     }
 
-    /// Loads every stored schedule and starts its task.
+    /// Loads every stored schedule and starts its task (in a cluster, each node does so for the
+    /// shards it takes: `take_shards`).
     pub async fn recover(&self) -> Result<usize> {
+        if self.engine.cluster().is_some() {
+            return Ok(0);
+        }
+        self.load(|_, _| true).await
+    }
+
+    /// Loads the stored schedules `wanted` picks that are not running here yet.
+    async fn load(&self, wanted: impl Fn(&str, &str) -> bool) -> Result<usize> {
         let rows = self.store.schedules().await?;
-        let n = rows.len();
+        let mut n = 0;
         for row in rows {
+            let key = (row.namespace.clone(), row.schedule_id.clone());
+            if !wanted(&row.namespace, &row.schedule_id)
+                || self.entries.lock().expect("schedules lock").contains_key(&key)
+            {
+                continue;
+            }
             let record = ScheduleRecord::decode(row.data.as_slice())
                 .map_err(|e| Error::Internal(format!("corrupt schedule record: {e}")))?;
             self.install(row.namespace, row.schedule_id, record);
+            n += 1;
         }
         Ok(n)
+    }
+
+    /// Resumes the schedules of shards this cluster node just took (a schedule belongs to the
+    /// shard of its id, as a workflow does).
+    pub async fn take_shards(&self, shards: &[i32]) -> Result<usize> {
+        let Some(cluster) = self.engine.cluster().cloned() else { return Ok(0) };
+        self.load(|ns, id| shards.contains(&cluster.shard_of(ns, id))).await
+    }
+
+    /// Stops the schedules of shards this node no longer holds; their new owner runs them.
+    pub fn drop_shards(&self, shards: &[i32]) {
+        let Some(cluster) = self.engine.cluster().cloned() else { return };
+        let gone: Vec<Arc<Entry>> = {
+            let mut entries = self.entries.lock().expect("schedules lock");
+            let keys: Vec<Key> =
+                entries.keys().filter(|(ns, id)| shards.contains(&cluster.shard_of(ns, id))).cloned().collect();
+            keys.iter().filter_map(|k| entries.remove(k)).collect()
+        };
+        for entry in gone {
+            tokio::spawn(async move {
+                // An entry without a record ends its task at the next turn.
+                *entry.record.lock().await = None;
+                entry.wake.notify_one();
+            });
+        }
     }
 
     /// Wakes the schedule that started a run which just closed, so that buffered starts and
@@ -144,6 +185,13 @@ impl Scheduler {
             let next_wake = {
                 let mut guard = entry.record.lock().await;
                 let Some(record) = guard.as_mut() else { return };
+                if !self.engine.serves_fresh(&namespace, &schedule_id) {
+                    // A cluster node whose lease may have run out (it was paused, or cut off
+                    // from the database): no turn until the lease loop confirmed it again.
+                    drop(guard);
+                    crate::clock::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
                 match self.tick(&namespace, &schedule_id, record).await {
                     Ok(next) => next,
                     Err(e) => {
@@ -364,20 +412,35 @@ impl Scheduler {
 
     /// Entries of a namespace's schedules, ordered by id, with the attributes list filters see.
     pub async fn list(&self, namespace: &str) -> Vec<(schedule_pb::ScheduleListEntry, common_pb::SearchAttributes)> {
-        let mut entries: Vec<(String, Arc<Entry>)> = self
-            .entries
-            .lock()
-            .expect("schedules lock")
-            .iter()
-            .filter(|((ns, _), _)| ns == namespace)
-            .map(|((_, id), e)| (id.clone(), e.clone()))
-            .collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut records: Vec<(String, ScheduleRecord)> = Vec::new();
+        if self.engine.cluster().is_some() {
+            // Each node runs its shards' schedules only: the list comes from the store.
+            match self.store.schedules().await {
+                Ok(rows) => records.extend(rows.into_iter().filter(|r| r.namespace == namespace).filter_map(|r| {
+                    ScheduleRecord::decode(r.data.as_slice()).ok().map(|record| (r.schedule_id, record))
+                })),
+                Err(e) => tracing::warn!("failed to read the schedules to list: {e}"),
+            }
+        } else {
+            let entries: Vec<(String, Arc<Entry>)> = self
+                .entries
+                .lock()
+                .expect("schedules lock")
+                .iter()
+                .filter(|((ns, _), _)| ns == namespace)
+                .map(|((_, id), e)| (id.clone(), e.clone()))
+                .collect();
+            for (id, entry) in entries {
+                if let Some(record) = entry.record.lock().await.as_ref() {
+                    records.push((id, record.clone()));
+                }
+            }
+        }
+        records.sort_by(|a, b| a.0.cmp(&b.0));
         let now = self.engine.now_ms();
         let mut out = Vec::new();
-        for (id, entry) in entries {
-            let guard = entry.record.lock().await;
-            let Some(record) = guard.as_ref() else { continue };
+        for (id, record) in records {
+            let record = &record;
             let schedule = record.schedule.clone().unwrap_or_default();
             let state = schedule.state.clone().unwrap_or_default();
             let workflow_type = schedule.action.as_ref().and_then(|a| a.action.as_ref()).and_then(|a| {

@@ -75,6 +75,7 @@ pub fn test_config(persistence: Persistence, dynamic_config: &[&str]) -> ServerC
         metrics_best_effort: false,
         http_listen: None,
         ui_listen: None,
+        cluster: None,
         time_skipping: None,
     }
 }

@@ -9,7 +9,7 @@ use uhrwerk_proto::temporal::api::common::v1 as common_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
 use uhrwerk_storage::{OutboxTask, TaskKind};
 
-use super::tasks::{PollQueue, activity_task_response, poll};
+use super::tasks::{PollQueue, activity_task_response, poll, start_elsewhere};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::matching::Dispatch;
@@ -27,15 +27,34 @@ pub async fn invoke(
         sticky: None,
         identity: &req.identity,
     };
-    let identity = &req.identity;
-    let response = poll(engine, target, wait, |dispatch| async move {
-        match dispatch {
-            Dispatch::Task(task, _) => start_activity_task(engine, task, identity.clone()).await,
-            Dispatch::Query(_) => Err(Error::NotFound("query tasks go to workflow task queues".into())),
-        }
-    })
-    .await?;
+    let response = poll(engine, target, wait, |dispatch| start(engine, &req, dispatch)).await?;
     Ok(response.unwrap_or_default())
+}
+
+/// Records a matched task started: here when this node serves its run, else on the node that
+/// does.
+async fn start(
+    engine: &Arc<Engine>,
+    req: &workflowservice_pb::PollActivityTaskQueueRequest,
+    dispatch: Dispatch,
+) -> Result<workflowservice_pb::PollActivityTaskQueueResponse> {
+    if let Some(response) = start_elsewhere(engine, &dispatch, req).await {
+        return response;
+    }
+    start_here(engine, req, dispatch).await
+}
+
+/// Records a matched activity task started on this node, which serves its run (the internal
+/// service's StartTask lands here too).
+pub async fn start_here(
+    engine: &Arc<Engine>,
+    req: &workflowservice_pb::PollActivityTaskQueueRequest,
+    dispatch: Dispatch,
+) -> Result<workflowservice_pb::PollActivityTaskQueueResponse> {
+    match dispatch {
+        Dispatch::Task(task, _) => start_activity_task(engine, task, req.identity.clone()).await,
+        Dispatch::Query(_) => Err(Error::NotFound("query tasks go to workflow task queues".into())),
+    }
 }
 
 async fn start_activity_task(

@@ -12,7 +12,7 @@ use uhrwerk_proto::temporal::api::history::v1 as history_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
 use uhrwerk_storage::{OutboxTask, TaskKind};
 
-use super::tasks::{PollQueue, poll, workflow_task_response};
+use super::tasks::{PollQueue, poll, start_elsewhere, workflow_task_response};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::matching::{Dispatch, QueryTask};
@@ -32,19 +32,39 @@ pub async fn invoke(
         sticky: sticky.then_some(queue.normal_name.as_str()),
         identity: &req.identity,
     };
-    let identity = &req.identity;
-    let stamp = kernel::worker_version_stamp(req.worker_version_capabilities.as_ref(), req.deployment_options.as_ref());
-    let stamp = &stamp;
-    let response = poll(engine, target, wait, |dispatch| async move {
-        match dispatch {
-            Dispatch::Task(task, queue) => {
-                start_workflow_task(engine, task, queue, identity.clone(), stamp.clone()).await
-            }
-            Dispatch::Query(query) => legacy_query_task(engine, query, sticky).await,
-        }
-    })
-    .await?;
+    let response = poll(engine, target, wait, |dispatch| start(engine, &req, dispatch)).await?;
     Ok(response.unwrap_or_default())
+}
+
+/// Records a matched task started: here when this node serves its run, else on the node that
+/// does.
+async fn start(
+    engine: &Arc<Engine>,
+    req: &workflowservice_pb::PollWorkflowTaskQueueRequest,
+    dispatch: Dispatch,
+) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse> {
+    if let Some(response) = start_elsewhere(engine, &dispatch, req).await {
+        return response;
+    }
+    start_here(engine, req, dispatch).await
+}
+
+/// Records a matched task started on this node, which serves its run (the internal service's
+/// StartTask lands here too), and answers the poll `req`.
+pub async fn start_here(
+    engine: &Arc<Engine>,
+    req: &workflowservice_pb::PollWorkflowTaskQueueRequest,
+    dispatch: Dispatch,
+) -> Result<workflowservice_pb::PollWorkflowTaskQueueResponse> {
+    let sticky = req.task_queue.as_ref().is_some_and(|q| q.kind == enums_pb::TaskQueueKind::Sticky as i32);
+    match dispatch {
+        Dispatch::Task(task, queue) => {
+            let stamp =
+                kernel::worker_version_stamp(req.worker_version_capabilities.as_ref(), req.deployment_options.as_ref());
+            start_workflow_task(engine, task, queue, req.identity.clone(), stamp).await
+        }
+        Dispatch::Query(query) => legacy_query_task(engine, query, sticky).await,
+    }
 }
 
 async fn start_workflow_task(
@@ -109,7 +129,7 @@ async fn legacy_query_task(
         engine.executions().events(&st.run_id, 1, n_events).await?
     };
     Ok(workflowservice_pb::PollWorkflowTaskQueueResponse {
-        task_token: super::query_workflow::query_token(&task.query_id),
+        task_token: super::query_workflow::query_token(&task.query_id, &task.namespace, &task.workflow_id),
         workflow_execution: Some(common_pb::WorkflowExecution {
             workflow_id: st.workflow_id.clone(),
             run_id: st.run_id.clone(),

@@ -17,10 +17,25 @@ use crate::matching::QueryTask;
 
 const TOKEN_MAGIC: &[u8] = b"uwq1";
 
-pub(crate) fn query_token(query_id: &str) -> Vec<u8> {
+/// A legacy query task's token: the query's id, then the workflow's namespace and id (after
+/// 0 bytes), by which a cluster routes the answer to the node waiting for it.
+pub(crate) fn query_token(query_id: &str, namespace: &str, workflow_id: &str) -> Vec<u8> {
     let mut out = TOKEN_MAGIC.to_vec();
-    out.extend_from_slice(query_id.as_bytes());
+    for (i, part) in [query_id, namespace, workflow_id].iter().enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(part.as_bytes());
+    }
     out
+}
+
+/// The parts of a query token: (query id, namespace, workflow id).
+pub fn parse_query_token(token: &[u8]) -> Option<(&str, &str, &str)> {
+    let body = std::str::from_utf8(token.strip_prefix(TOKEN_MAGIC)?).ok()?;
+    let mut parts = body.split('\0');
+    let (id, namespace, workflow_id) = (parts.next()?, parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    (!id.is_empty()).then_some((id, namespace, workflow_id))
 }
 
 /// Where a query goes, decided under the run's lock.
@@ -200,11 +215,7 @@ pub fn answer(
     engine: &Engine,
     req: pb::RespondQueryTaskCompletedRequest,
 ) -> Result<pb::RespondQueryTaskCompletedResponse> {
-    let id = req
-        .task_token
-        .strip_prefix(TOKEN_MAGIC)
-        .and_then(|b| std::str::from_utf8(b).ok())
-        .filter(|id| !id.is_empty())
+    let (id, _, _) = parse_query_token(&req.task_token)
         .ok_or_else(|| Error::InvalidArgument("Error deserializing task token.".into()))?;
     let outcome = if req.completed_type == enums_pb::QueryResultType::Answered as i32 {
         Ok(req.query_result)

@@ -70,6 +70,31 @@ pub(super) fn activity_task_response(
     }
 }
 
+/// Records a matched task started on the node that serves its run, when that is another node:
+/// `None` when this node serves it.
+pub(super) async fn start_elsewhere<Req, Resp>(engine: &Engine, dispatch: &Dispatch, poll: &Req) -> Option<Result<Resp>>
+where
+    Req: prost::Message,
+    Resp: prost::Message + Default,
+{
+    let (namespace, workflow_id) = match dispatch {
+        Dispatch::Task(t, _) => (&t.namespace, &t.workflow_id),
+        Dispatch::Query(q) => (&q.namespace, &q.workflow_id),
+    };
+    let crate::cluster::Owner::Node(node) = engine.run_owner(namespace, workflow_id) else { return None };
+    let cluster = engine.cluster()?;
+    cluster.metrics.internal_calls.with_label_values(&["StartTask"]).inc();
+    let request = uhrwerk_proto::cluster::StartTaskRequest {
+        task: Some(crate::matching::to_wire(dispatch)),
+        poll: poll.encode_to_vec(),
+    };
+    Some(match cluster.peers.start_task(&node, request).await {
+        Ok(answer) => Resp::decode(answer.response.as_slice())
+            .map_err(|e| Error::Internal(format!("another node's poll response does not decode: {e}"))),
+        Err(e) => Err(e),
+    })
+}
+
 /// Which queue a poll waits on.
 pub(super) struct PollQueue<'a> {
     pub namespace: &'a str,
