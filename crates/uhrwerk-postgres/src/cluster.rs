@@ -88,17 +88,21 @@ impl ClusterStore for PostgresStore {
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn renew(&self, shard: i32, node: &str, epoch: i64, lease_ms: i64) -> StorageResult<bool> {
+    async fn renew(&self, node: &str, held: &[(i32, i64)], lease_ms: i64) -> StorageResult<Vec<i32>> {
         let client = self.pool.get().await.map_err(error::pool)?;
-        let n = client
-            .execute(
+        let shards: Vec<i32> = held.iter().map(|(s, _)| *s).collect();
+        let epochs: Vec<i64> = held.iter().map(|(_, e)| *e).collect();
+        let rows = client
+            .query(
                 "UPDATE uhrwerk_shards SET expires_at = clock_timestamp() + make_interval(secs => $4::float8 / 1000) \
-                 WHERE shard_id = $1 AND owner = $2 AND epoch = $3",
-                &[&shard, &node, &epoch, &(lease_ms as f64)],
+                 FROM unnest($2::int4[], $3::int8[]) AS held(shard_id, epoch) \
+                 WHERE uhrwerk_shards.shard_id = held.shard_id AND uhrwerk_shards.epoch = held.epoch \
+                 AND uhrwerk_shards.owner = $1 RETURNING uhrwerk_shards.shard_id",
+                &[&node, &shards, &epochs, &(lease_ms as f64)],
             )
             .await
             .map_err(error::Error::from)?;
-        Ok(n == 1)
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     async fn release(&self, shard: i32, node: &str, epoch: i64) -> StorageResult<()> {

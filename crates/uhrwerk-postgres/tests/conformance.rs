@@ -161,3 +161,59 @@ where
     }
     out
 }
+
+/// The cluster's leases and fence: a takeover bumps the epoch, a batch under the old epoch is
+/// refused whole (and nothing of it is written), one under the new epoch commits; in a group
+/// with others, only the fenced batch fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shard_leases_fence_commits_under_an_old_epoch() {
+    use uhrwerk_storage::conformance::fixtures::{Status, batch, events, run_state, write};
+    use uhrwerk_storage::{ClusterStore, Fence};
+    let Some(db) = TestDb::new("fence").await else { return };
+    let store = db.open().await;
+    assert_eq!(store.init_cluster(4).await.unwrap(), 4);
+    assert_eq!(store.init_cluster(8).await.unwrap(), 4, "the first count stays");
+    let leases = store.leases().await.unwrap();
+    assert_eq!(leases.len(), 4);
+    assert!(leases.iter().all(|l| l.owner.is_empty() && l.epoch == 0 && l.expired));
+
+    store.heartbeat("a:1").await.unwrap();
+    store.heartbeat("b:1").await.unwrap();
+    assert_eq!(store.live_members(60_000).await.unwrap(), vec!["a:1".to_string(), "b:1".to_string()]);
+    let a = store.acquire(2, "a:1", 0, 60_000).await.unwrap().expect("a free shard is taken");
+    assert_eq!(a, 1);
+    assert_eq!(store.acquire(2, "b:1", 0, 60_000).await.unwrap(), None, "the epoch moved: b lost the race");
+    assert_eq!(store.renew("a:1", &[(2, a), (3, 0)], 60_000).await.unwrap(), vec![2], "only what a holds");
+    let lease = store.leases().await.unwrap().into_iter().find(|l| l.shard == 2).unwrap();
+    assert_eq!((lease.owner.as_str(), lease.epoch, lease.expired), ("a:1", 1, false));
+
+    let open = Status::Running;
+    let mut held = batch(vec![write(run_state("default", "wf-a", "run-a", 1, open), events(1..=1))]);
+    held.fence = Some(Fence { shard: 2, epoch: a });
+    store.commit(held).await.expect("a commit under the held epoch");
+
+    // b takes the shard over (a paused past its lease, say).
+    store.release(2, "a:1", a).await.unwrap();
+    let b = store.acquire(2, "b:1", a, 60_000).await.unwrap().expect("a released shard is taken");
+    assert_eq!(b, 2);
+    assert!(store.renew("a:1", &[(2, a)], 60_000).await.unwrap().is_empty(), "a's renewal finds the shard moved on");
+
+    let mut late = batch(vec![write(run_state("default", "wf-late", "run-late", 1, open), events(1..=1))]);
+    late.fence = Some(Fence { shard: 2, epoch: a });
+    let mut other = batch(vec![write(run_state("default", "wf-other", "run-other", 1, open), events(1..=1))]);
+    other.fence = Some(Fence { shard: 3, epoch: 0 });
+    let (late, other) = tokio::join!(store.commit(late), store.commit(other));
+    let refused = late.expect_err("a commit under the old epoch is refused");
+    assert!(matches!(&refused, Error::Fenced(m) if m.contains("shard 2 is at epoch 2")), "{refused}");
+    other.expect("a batch of another shard in the same group commits");
+    assert_eq!(store.run("run-late").await.unwrap(), None, "nothing of it was written");
+    assert!(store.run("run-other").await.unwrap().is_some());
+
+    let mut now_b = batch(vec![write(run_state("default", "wf-b", "run-b", 1, open), events(1..=1))]);
+    now_b.fence = Some(Fence { shard: 2, epoch: b });
+    store.commit(now_b).await.expect("the new owner commits");
+    store.leave("a:1").await.unwrap();
+    assert_eq!(store.live_members(60_000).await.unwrap(), vec!["b:1".to_string()]);
+    store.close().await;
+    db.drop_db().await;
+}

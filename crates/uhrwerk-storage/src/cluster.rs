@@ -40,8 +40,9 @@ pub trait ClusterStore: Send + Sync {
     /// the lease for `lease_ms`. Returns the new epoch, or `None` if someone else moved first.
     async fn acquire(&self, shard: i32, node: &str, seen_epoch: i64, lease_ms: i64) -> Result<Option<i64>>;
 
-    /// Extends `node`'s lease of `shard` at `epoch` by `lease_ms`; false if the shard moved on.
-    async fn renew(&self, shard: i32, node: &str, epoch: i64, lease_ms: i64) -> Result<bool>;
+    /// Extends `node`'s leases of `held` (shard, epoch) by `lease_ms`, in one statement; returns
+    /// the shards renewed (the others moved on).
+    async fn renew(&self, node: &str, held: &[(i32, i64)], lease_ms: i64) -> Result<Vec<i32>>;
 
     /// Ends `node`'s lease of `shard` at `epoch` now, so that another node can take it at once.
     async fn release(&self, shard: i32, node: &str, epoch: i64) -> Result<()>;

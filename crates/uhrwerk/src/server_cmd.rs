@@ -111,7 +111,7 @@ pub struct StartDevArgs {
     /// Shards of a new cluster, fixed when the cluster's database is first used (Temporal's
     /// numHistoryShards): a workflow belongs to one shard, a shard is served by one node at a
     /// time. More shards spread the work more evenly; each costs a lease renewal per round.
-    #[arg(long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=4096))]
+    #[arg(long, default_value_t = 64, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=4096))]
     cluster_shards: i32,
     /// How long a node's shard lease lasts without renewal (it is renewed every quarter of it):
     /// how long the shards of a node that died wait before other nodes take them over, e.g. 10s.

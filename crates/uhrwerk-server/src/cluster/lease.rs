@@ -74,11 +74,13 @@ pub(crate) async fn step(cluster: &Arc<Cluster>, hosts: &Hosts) -> crate::error:
             None => {}
         }
     }
-    for (shard, epoch) in renew {
-        match cluster.store.renew(shard, &node, epoch, lease_ms).await {
-            Ok(true) => cluster.metrics.renewals.inc(),
-            Ok(false) => lost.push((shard, epoch)),
-            Err(e) => tracing::warn!(shard, "cluster: failed to renew a shard lease: {e}"),
+    if !renew.is_empty() {
+        match cluster.store.renew(&node, &renew, lease_ms).await {
+            Ok(renewed) => {
+                cluster.metrics.renewals.inc_by(renewed.len() as u64);
+                lost.extend(renew.iter().filter(|(shard, _)| !renewed.contains(shard)));
+            }
+            Err(e) => tracing::warn!("cluster: failed to renew the shard leases: {e}"),
         }
     }
     if !lost.is_empty() {

@@ -94,6 +94,14 @@ impl Frontend {
         Gate::new(server, workflow::IMPLEMENTED, self.engine.metrics().clone())
     }
 
+    /// The WorkflowService behind the cluster's routing (the same as `workflow_service` on a
+    /// single server): for in-process callers (the HTTP API) whose calls must reach the node
+    /// that serves them.
+    pub fn routed_workflow_service(&self) -> crate::cluster::route::Route<Gate<WorkflowServiceServer<Frontend>>> {
+        let layer = crate::cluster::route::RouteLayer::new(self.engine.cluster().cloned());
+        tower_layer::Layer::layer(&layer, self.workflow_service())
+    }
+
     pub fn operator_service(&self) -> Gate<OperatorServiceServer<Frontend>> {
         let server = OperatorServiceServer::new(self.clone())
             .accept_compressed(CompressionEncoding::Gzip)

@@ -36,6 +36,14 @@ impl Frontend {
     }
 
     pub(super) fn cluster_info(&self) -> pb::GetClusterInfoResponse {
+        let cluster = self.engine.cluster();
+        // A cluster's nodes are listed in the release notes (Temporal reports its hosts in the
+        // admin service's DescribeCluster, which the CLI's `operator cluster describe` does
+        // not call); `--detail` shows them.
+        let members = cluster.map_or(String::new(), |c| {
+            format!("; cluster of {} nodes: {} (this one: {})", c.members().len(), c.members().join(", "), c.node())
+        });
+        let store = if cluster.is_some() { "postgres" } else { "sqlite" };
         pb::GetClusterInfoResponse {
             supported_clients: [
                 ("temporal-cli", ">=0.1.0"),
@@ -48,16 +56,16 @@ impl Frontend {
             server_version: self.server_version.to_string(),
             cluster_id: self.cluster_id.clone(),
             cluster_name: "active".into(),
-            history_shard_count: 1,
-            persistence_store: "sqlite".into(),
-            visibility_store: "sqlite".into(),
+            history_shard_count: cluster.map_or(1, |c| c.shard_count()),
+            persistence_store: store.into(),
+            visibility_store: store.into(),
             initial_failover_version: 1,
             failover_version_increment: 10,
             version_info: Some(uhrwerk_proto::temporal::api::version::v1::VersionInfo {
                 current: Some(uhrwerk_proto::temporal::api::version::v1::ReleaseInfo {
                     version: self.server_version.to_string(),
                     notes: format!(
-                        "Uhrwerk {}, a Temporal-compatible server with the API of Temporal {}",
+                        "Uhrwerk {}, a Temporal-compatible server with the API of Temporal {}{members}",
                         crate::UHRWERK_VERSION,
                         self.server_version
                     ),

@@ -64,7 +64,8 @@ pub async fn unary(
     *request.metadata_mut() = metadata;
     let response = match service {
         "temporal.api.workflowservice.v1.WorkflowService" => {
-            let mut grpc = tonic::client::Grpc::new(frontend.workflow_service());
+            // In a cluster, through the routing: a call on another node's workflow goes there.
+            let mut grpc = tonic::client::Grpc::new(frontend.routed_workflow_service());
             grpc.ready().await.map_err(|e| Status::unavailable(e.to_string()))?;
             grpc.unary(request, path, RawCodec).await?
         }

@@ -6,7 +6,7 @@
 //! `?noPayloadShorthand`), `?pretty` indents; errors are `google.rpc.Status` as JSON with the
 //! HTTP status grpc-gateway gives their code.
 
-mod call;
+pub(crate) mod call;
 mod json;
 mod routes;
 

@@ -5,8 +5,6 @@
 
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use tonic::Request;
-use uhrwerk_proto::server::workflowservice::workflow_service_server::WorkflowService;
 use uhrwerk_proto::temporal::api::common::v1 as common_pb;
 use uhrwerk_proto::temporal::api::query::v1 as query_pb;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as pb;
@@ -85,29 +83,37 @@ pub async fn run(
         Err(message) => return layout::failed(title, namespace, &tonic::Status::invalid_argument(message)),
     };
     let outcome = match action {
-        Action::Terminate => frontend
-            .terminate_workflow_execution(Request::new(pb::TerminateWorkflowExecutionRequest {
+        Action::Terminate => routed::<_, pb::TerminateWorkflowExecutionResponse>(
+            frontend,
+            "TerminateWorkflowExecution",
+            pb::TerminateWorkflowExecutionRequest {
                 namespace: namespace.into(),
                 workflow_execution: execution,
                 reason: form.reason,
                 identity,
                 ..Default::default()
-            }))
-            .await
-            .map(|_| None),
-        Action::Cancel => frontend
-            .request_cancel_workflow_execution(Request::new(pb::RequestCancelWorkflowExecutionRequest {
+            },
+        )
+        .await
+        .map(|_| None),
+        Action::Cancel => routed::<_, pb::RequestCancelWorkflowExecutionResponse>(
+            frontend,
+            "RequestCancelWorkflowExecution",
+            pb::RequestCancelWorkflowExecutionRequest {
                 namespace: namespace.into(),
                 workflow_execution: execution,
                 identity,
                 request_id: uuid::Uuid::new_v4().to_string(),
                 reason: form.reason,
                 ..Default::default()
-            }))
-            .await
-            .map(|_| None),
-        Action::Signal => frontend
-            .signal_workflow_execution(Request::new(pb::SignalWorkflowExecutionRequest {
+            },
+        )
+        .await
+        .map(|_| None),
+        Action::Signal => routed::<_, pb::SignalWorkflowExecutionResponse>(
+            frontend,
+            "SignalWorkflowExecution",
+            pb::SignalWorkflowExecutionRequest {
                 namespace: namespace.into(),
                 workflow_execution: execution,
                 signal_name: form.name,
@@ -115,11 +121,14 @@ pub async fn run(
                 identity,
                 request_id: uuid::Uuid::new_v4().to_string(),
                 ..Default::default()
-            }))
-            .await
-            .map(|_| None),
-        Action::Query => frontend
-            .query_workflow(Request::new(pb::QueryWorkflowRequest {
+            },
+        )
+        .await
+        .map(|_| None),
+        Action::Query => routed::<_, pb::QueryWorkflowResponse>(
+            frontend,
+            "QueryWorkflow",
+            pb::QueryWorkflowRequest {
                 namespace: namespace.into(),
                 execution,
                 query: Some(query_pb::WorkflowQuery {
@@ -128,15 +137,29 @@ pub async fn run(
                     ..Default::default()
                 }),
                 ..Default::default()
-            }))
-            .await
-            .map(|r| Some((form.name, r.into_inner()))),
+            },
+        )
+        .await
+        .map(|r| Some((form.name, r))),
     };
     match outcome {
         Ok(None) => Redirect::to(&back).into_response(),
         Ok(Some((name, answer))) => super::workflow::query_answer(namespace, workflow_id, &back, &name, &answer),
         Err(status) => layout::failed(title, namespace, &status),
     }
+}
+
+/// Calls a WorkflowService method as a client would, through the cluster's routing (in a
+/// cluster, the node that serves the workflow carries the action out).
+async fn routed<Req: prost::Message, Resp: prost::Message + Default>(
+    frontend: &Frontend,
+    method: &str,
+    request: Req,
+) -> Result<Resp, tonic::Status> {
+    let service = "temporal.api.workflowservice.v1.WorkflowService";
+    let bytes =
+        crate::http_api::call::unary(frontend, service, method, request.encode_to_vec(), Default::default()).await?;
+    Resp::decode(bytes).map_err(|e| tonic::Status::internal(format!("undecodable {method} response: {e}")))
 }
 
 /// The refusal of a form whose CSRF token is not the one in the browser's cookie; None lets it
