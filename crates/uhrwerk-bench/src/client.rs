@@ -19,11 +19,15 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Opens `connections` separate HTTP/2 connections to `address` (`host:port` or a URL).
+    /// Opens `connections` separate HTTP/2 connections to `address` (`host:port` or a URL; a
+    /// comma-separated list spreads the connections over several servers, e.g. the nodes of a
+    /// cluster, at least one each).
     pub async fn connect(address: &str, connections: usize) -> anyhow::Result<Pool> {
-        let uri = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
+        let addresses: Vec<&str> = address.split(',').map(str::trim).filter(|a| !a.is_empty()).collect();
         let mut clients = Vec::new();
-        for _ in 0..connections.max(1) {
+        for i in 0..connections.max(addresses.len()).max(1) {
+            let address = addresses.get(i % addresses.len().max(1)).copied().unwrap_or(address);
+            let uri = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
             let endpoint = Endpoint::from_shared(uri.clone())
                 .with_context(|| format!("bad address {address}"))?
                 .connect_timeout(Duration::from_secs(5))

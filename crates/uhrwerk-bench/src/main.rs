@@ -36,7 +36,8 @@ use crate::workload::Workload;
 #[derive(Debug, Parser)]
 #[command(name = "uhrwerk-bench", version, args_override_self = true)]
 struct Args {
-    /// Frontend of a running server to measure (ignored with --server and --compare).
+    /// Frontend of a running server to measure (ignored with --server and --compare); several,
+    /// comma-separated (the nodes of a cluster), spread the driver's connections over them.
     #[arg(long, default_value = "127.0.0.1:7233")]
     address: String,
 

@@ -78,9 +78,12 @@ impl ClusterStore for PostgresStore {
         let client = self.pool.get().await.map_err(error::pool)?;
         let row = client
             .query_opt(
-                "UPDATE uhrwerk_shards SET owner = $2, epoch = epoch + 1, \
+                // FOR UPDATE waits for the commits that checked the old epoch (FOR KEY SHARE)
+                // and makes later ones wait for the new epoch.
+                "WITH locked AS (SELECT shard_id FROM uhrwerk_shards WHERE shard_id = $1 AND epoch = $3 FOR UPDATE) \
+                 UPDATE uhrwerk_shards s SET owner = $2, epoch = s.epoch + 1, \
                  expires_at = clock_timestamp() + make_interval(secs => $4::float8 / 1000) \
-                 WHERE shard_id = $1 AND epoch = $3 RETURNING epoch",
+                 FROM locked WHERE s.shard_id = locked.shard_id RETURNING s.epoch",
                 &[&shard, &node, &seen_epoch, &(lease_ms as f64)],
             )
             .await

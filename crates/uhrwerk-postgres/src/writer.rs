@@ -92,6 +92,20 @@ async fn apply_group<'a>(pool: &Pool, writes: impl Iterator<Item = &'a Write>) -
     let run = async {
         let tx = client.transaction().await?;
         let mut pipe = Pipeline::new(&tx);
+        // The shard fences first, each once and in shard order (so that groups lock the shard
+        // rows in the same order and never deadlock): a shard that moved on aborts the whole
+        // transaction, which is then retried batch by batch.
+        let writes: Vec<&Write> = writes.collect();
+        let fences: std::collections::BTreeSet<(i32, i64)> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Batch(batch) => batch.fence.map(|f| (f.shard, f.epoch)),
+                Write::Schedule { .. } => None,
+            })
+            .collect();
+        for (shard, epoch) in fences {
+            pipe.add("SELECT uw_check_fence($1, $2)", vec![p(shard), p(epoch)]).await?;
+        }
         for write in writes {
             match write {
                 Write::Batch(batch) => apply_batch(&mut pipe, batch).await?,
@@ -180,10 +194,6 @@ fn p<T: ToSql + Sync + Send + 'static>(v: T) -> Box<dyn ToSql + Sync + Send> {
 }
 
 async fn apply_batch(pipe: &mut Pipeline<'_, '_>, batch: &WriteBatch) -> Result<()> {
-    if let Some(fence) = batch.fence {
-        // First in the transaction: it aborts the whole of it if the shard moved on.
-        pipe.add("SELECT uw_check_fence($1, $2)", vec![p(fence.shard), p(fence.epoch)]).await?;
-    }
     for run in &batch.runs {
         apply_run(pipe, run).await?;
     }

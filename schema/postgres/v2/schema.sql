@@ -24,14 +24,15 @@ CREATE TABLE uhrwerk_members (
     heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp()
 );
 
--- Aborts the transaction unless `shard`'s epoch is `held`. FOR SHARE makes a concurrent
--- takeover (an UPDATE of the row) wait until this transaction ends, and this one wait for a
--- takeover in progress: once a takeover committed, no commit under the old epoch can.
+-- Aborts the transaction unless `shard`'s epoch is `held`. FOR KEY SHARE makes a takeover
+-- (which locks the row FOR UPDATE before bumping the epoch) wait until this transaction ends,
+-- and this one wait for a takeover in progress: once a takeover committed, no commit under the
+-- old epoch can. Lease renewals (plain UPDATEs of the expiry) do not conflict with it.
 CREATE FUNCTION uw_check_fence(shard INTEGER, held BIGINT) RETURNS VOID AS $$
 DECLARE
     current_epoch BIGINT;
 BEGIN
-    SELECT epoch INTO current_epoch FROM uhrwerk_shards WHERE shard_id = shard FOR SHARE;
+    SELECT epoch INTO current_epoch FROM uhrwerk_shards WHERE shard_id = shard FOR KEY SHARE;
     IF current_epoch IS DISTINCT FROM held THEN
         RAISE EXCEPTION 'shard % is at epoch %, this node holds epoch %', shard, current_epoch, held
             USING ERRCODE = 'UW001';
