@@ -75,21 +75,28 @@ impl Matching {
         }
     }
 
-    /// Hands every queued task of a queue another node owns now to that node.
+    /// Hands every queued task of a queue another node owns now to that node, and ends the polls
+    /// waiting here on such a queue (empty, as at a deadline): their workers poll again, and
+    /// the poll reaches the new owner, which gets the queue's tasks from now on.
     pub fn rehome(&self) {
         if self.inner.cluster.get().is_none() {
             return;
         }
-        let moved: Vec<(Dispatch, String)> = {
+        let (moved, ended): (Vec<(Dispatch, String)>, usize) = {
             let mut queues = self.inner.queues.lock().expect("matching lock");
-            let mut moved = Vec::new();
+            let (mut moved, mut ended) = (Vec::new(), 0);
             for ((namespace, name, _), queue) in queues.iter_mut() {
                 if let Some(node) = self.remote_owner(namespace, name) {
                     moved.extend(queue.tasks.drain(..).map(|(task, _)| (task, node.clone())));
+                    // Dropping a waiter's sender ends its poll.
+                    ended += queue.waiters.drain(..).count();
                 }
             }
-            moved
+            (moved, ended)
         };
+        if !moved.is_empty() || ended > 0 {
+            tracing::info!(tasks = moved.len(), polls = ended, "cluster: task queues moved to other nodes");
+        }
         for (task, node) in moved {
             // A task on a sticky queue goes back as a sticky offer.
             let sticky = match &task {

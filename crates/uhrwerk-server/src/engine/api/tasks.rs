@@ -117,6 +117,15 @@ where
     F: Fn(Dispatch) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
+    // A cluster node that does not own the queue (a poll forwarded here under an older view of
+    // the members) holds the poll only briefly: tasks go to the owner, so the worker is better
+    // off polling again through a node whose view is current.
+    let wait = match engine.cluster() {
+        Some(cluster) if cluster.queue_owner(queue.namespace, queue.name) != crate::cluster::Owner::Local => {
+            wait.min(cluster.lease() / 4)
+        }
+        _ => wait,
+    };
     let deadline = crate::clock::deadline(wait);
     loop {
         let remaining = crate::clock::remaining(deadline);
