@@ -80,6 +80,7 @@ fn cluster_service(out: &std::path::Path) {
         .method(method("add_task", "AddTask", "AddTaskRequest", "AddTaskResponse"))
         .method(method("start_task", "StartTask", "StartTaskRequest", "StartTaskResponse"))
         .method(method("carry_out", "CarryOut", "CarryOutRequest", "CarryOutResponse"))
+        .method(method("refresh", "Refresh", "RefreshRequest", "RefreshResponse"))
         .build();
     Builder::new().build_client(true).build_server(true).build_transport(true).out_dir(out).compile(&[service]);
 }

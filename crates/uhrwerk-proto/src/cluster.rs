@@ -5,6 +5,7 @@
 //! - `StartTask`: a task matched on this node for a poll, to be recorded started by the owner
 //!   of its run's shard, which answers with the poll response.
 //! - `CarryOut`: the part of a transfer task that changes a run in another node's shard.
+//! - `Refresh`: read the namespaces and search attributes again (another node changed them).
 
 /// A task between nodes: an outbox task (`kind` 1 workflow, 2 activity) or a legacy query task
 /// (`kind` 3).
@@ -89,5 +90,11 @@ pub struct CarryOutResponse {
     #[prost(bool, tag = "3")]
     pub delivered: bool,
 }
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RefreshRequest {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RefreshResponse {}
 
 include!(concat!(env!("OUT_DIR"), "/uhrwerk.cluster.v1.Cluster.rs"));

@@ -314,7 +314,7 @@ async fn start_on(
             let mut stop = shutdown_rx.clone();
             // Calls forwarded by other nodes come here too (marked, so served here).
             let internal = transport::grpc_server()
-                .add_service(frontend::cluster::service(engine.clone()))
+                .add_service(frontend::cluster::service(engine.clone(), namespaces.clone()))
                 .add_service(frontend.workflow_service());
             tokio::spawn(internal.serve_with_incoming_shutdown(transport::grpc_incoming(listener), async move {
                 let _ = stop.wait_for(|s| *s).await;
@@ -385,7 +385,7 @@ async fn start_on(
 
     let mut stop = shutdown_rx.clone();
     let router = transport::grpc_server()
-        .layer(cluster::route::RouteLayer::new(cluster.clone()))
+        .layer(cluster::route::RouteLayer::new(cluster.clone(), shutdown_rx.clone()))
         .add_service(
             health_service
                 .accept_compressed(tonic::codec::CompressionEncoding::Gzip)

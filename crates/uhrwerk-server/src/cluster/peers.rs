@@ -6,7 +6,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use uhrwerk_proto::cluster::cluster_client::ClusterClient;
-use uhrwerk_proto::cluster::{AddTaskRequest, CarryOutRequest, CarryOutResponse, StartTaskRequest, StartTaskResponse};
+use uhrwerk_proto::cluster::{
+    AddTaskRequest, CarryOutRequest, CarryOutResponse, RefreshRequest, StartTaskRequest, StartTaskResponse,
+};
 
 use crate::error::{Error, Result};
 
@@ -30,8 +32,10 @@ impl Peers {
             .map_err(|e| Error::Internal(format!("bad node address {node}: {e}")))?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(10))
-            .keep_alive_timeout(Duration::from_secs(5));
+            // A node that stops answering (paused, cut off) fails its calls within seconds,
+            // rather than at the callers' deadlines.
+            .http2_keep_alive_interval(Duration::from_secs(2))
+            .keep_alive_timeout(Duration::from_secs(3));
         let channel = endpoint.connect_lazy();
         channels.insert(node.to_string(), channel.clone());
         Ok(channel)
@@ -60,6 +64,38 @@ impl Peers {
     }
 }
 
+impl Peers {
+    /// Tells `node` to read the namespaces and search attributes again.
+    pub async fn refresh(&self, node: &str) -> Result<()> {
+        let mut client = self.client(node)?;
+        let mut req = tonic::Request::new(RefreshRequest {});
+        req.set_timeout(Duration::from_secs(5));
+        client.refresh(req).await.map_err(from_status)?;
+        Ok(())
+    }
+
+    /// Calls a WorkflowService method on `node` (its internal port serves the frontend too),
+    /// marked as forwarded so that it is served there: for work this node starts on a workflow
+    /// another node serves (a schedule's actions).
+    pub async fn workflow_call<Req, Resp>(&self, node: &str, from: &str, method: &str, message: Req) -> Result<Resp>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Resp: prost::Message + Default + Send + Sync + 'static,
+    {
+        let path =
+            http::uri::PathAndQuery::try_from(format!("/temporal.api.workflowservice.v1.WorkflowService/{method}"))
+                .map_err(|e| Error::Internal(format!("bad method {method}: {e}")))?;
+        let mut grpc = tonic::client::Grpc::new(self.channel(node)?);
+        grpc.ready().await.map_err(|e| Error::Unavailable(format!("another node ({node}): {e}")))?;
+        let mut req = request(message);
+        if let Ok(from) = tonic::metadata::MetadataValue::try_from(from) {
+            req.metadata_mut().insert(super::route::FORWARDED, from);
+        }
+        let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
+        Ok(grpc.unary(req, path, codec).await.map_err(from_status)?.into_inner())
+    }
+}
+
 fn request<T>(message: T) -> tonic::Request<T> {
     let mut req = tonic::Request::new(message);
     req.set_timeout(CALL_TIMEOUT);
@@ -69,7 +105,22 @@ fn request<T>(message: T) -> tonic::Request<T> {
 /// The server error an internal call's status stands for: what the caller acts on is whether
 /// the run or task is gone (NOT_FOUND: skip it) or the call may pass later (everything else).
 fn from_status(status: tonic::Status) -> Error {
+    use prost::Message;
+    use uhrwerk_proto::temporal::api::errordetails::v1::WorkflowExecutionAlreadyStartedFailure;
     match status.code() {
+        tonic::Code::AlreadyExists => {
+            // The details say which run holds the workflow id.
+            let detail = uhrwerk_proto::google::rpc::Status::decode(status.details())
+                .ok()
+                .and_then(|s| s.details.into_iter().next())
+                .and_then(|any| WorkflowExecutionAlreadyStartedFailure::decode(any.value.as_slice()).ok())
+                .unwrap_or_default();
+            Error::AlreadyStarted {
+                message: status.message().to_string(),
+                start_request_id: detail.start_request_id,
+                run_id: detail.run_id,
+            }
+        }
         tonic::Code::NotFound => Error::NotFound(status.message().to_string()),
         tonic::Code::InvalidArgument => Error::InvalidArgument(status.message().to_string()),
         tonic::Code::FailedPrecondition => Error::FailedPrecondition(status.message().to_string()),

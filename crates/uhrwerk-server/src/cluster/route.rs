@@ -29,11 +29,13 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Clone)]
 pub struct RouteLayer {
     cluster: Option<Arc<Cluster>>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl RouteLayer {
-    pub fn new(cluster: Option<Arc<Cluster>>) -> Self {
-        Self { cluster }
+    /// `shutdown` turns true when this node stops: forwarded long polls end then.
+    pub fn new(cluster: Option<Arc<Cluster>>, shutdown: tokio::sync::watch::Receiver<bool>) -> Self {
+        Self { cluster, shutdown }
     }
 }
 
@@ -41,7 +43,7 @@ impl<S> tower_layer::Layer<S> for RouteLayer {
     type Service = Route<S>;
 
     fn layer(&self, inner: S) -> Route<S> {
-        Route { inner, cluster: self.cluster.clone() }
+        Route { inner, cluster: self.cluster.clone(), shutdown: self.shutdown.clone() }
     }
 }
 
@@ -49,6 +51,12 @@ impl<S> tower_layer::Layer<S> for RouteLayer {
 pub struct Route<S> {
     inner: S,
     cluster: Option<Arc<Cluster>>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Calls that may wait long on the node that serves them (long polls).
+fn long_poll(method: &str) -> bool {
+    method.starts_with("Poll") || method == "GetWorkflowExecutionHistory"
 }
 
 impl<S> tower_service::Service<http::Request<Body>> for Route<S>
@@ -76,6 +84,7 @@ where
         // The inner service is ready; keep it for this call and leave a clone for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        let mut shutdown = self.shutdown.clone();
         Box::pin(async move {
             let (mut parts, body) = req.into_parts();
             let bytes = body.collect().await.map_err(|e| -> BoxError { Box::new(e) })?.to_bytes();
@@ -102,9 +111,22 @@ where
             if let Err(e) = std::future::poll_fn(|cx| tower_service::Service::poll_ready(&mut channel, cx)).await {
                 return Ok(unreachable(&e));
             }
-            match tower_service::Service::call(&mut channel, http::Request::from_parts(parts, body)).await {
-                Ok(response) => Ok(response),
-                Err(e) => Ok(unreachable(&e)),
+            let forwarded = tower_service::Service::call(&mut channel, http::Request::from_parts(parts, body));
+            // A long poll passed on to another node ends when this node stops (its worker polls
+            // again elsewhere), as the polls it serves itself do; other calls finish.
+            let stopping = async move {
+                if long_poll(&method) {
+                    let _ = shutdown.wait_for(|stop| *stop).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                response = forwarded => match response {
+                    Ok(response) => Ok(response),
+                    Err(e) => Ok(unreachable(&e)),
+                },
+                () = stopping => Ok(tonic::Status::unavailable("this node is shutting down").into_http::<Body>()),
             }
         })
     }

@@ -196,6 +196,11 @@ impl Engine {
         Ok((open_runs, tasks, timers))
     }
 
+    /// Turns true at server shutdown.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.clone()
+    }
+
     pub fn matching(&self) -> &Matching {
         &self.matching
     }

@@ -8,7 +8,8 @@ use prost::Message;
 use tonic::{Request, Response, Status};
 use uhrwerk_proto::cluster::cluster_server::{Cluster, ClusterServer};
 use uhrwerk_proto::cluster::{
-    AddTaskRequest, AddTaskResponse, CarryOutRequest, CarryOutResponse, StartTaskRequest, StartTaskResponse,
+    AddTaskRequest, AddTaskResponse, CarryOutRequest, CarryOutResponse, RefreshRequest, RefreshResponse,
+    StartTaskRequest, StartTaskResponse,
 };
 use uhrwerk_proto::temporal::api::workflowservice::v1 as workflowservice_pb;
 use uhrwerk_storage::{TaskKind, TransferRow};
@@ -18,11 +19,14 @@ use crate::matching::{Dispatch, from_wire};
 
 pub struct Internal {
     engine: Arc<Engine>,
+    namespaces: crate::namespaces::Namespaces,
 }
 
 /// The internal service over `engine`.
-pub fn service(engine: Arc<Engine>) -> ClusterServer<Internal> {
-    ClusterServer::new(Internal { engine }).max_decoding_message_size(usize::MAX).max_encoding_message_size(usize::MAX)
+pub fn service(engine: Arc<Engine>, namespaces: crate::namespaces::Namespaces) -> ClusterServer<Internal> {
+    ClusterServer::new(Internal { engine, namespaces })
+        .max_decoding_message_size(usize::MAX)
+        .max_encoding_message_size(usize::MAX)
 }
 
 fn bad(what: &str) -> Status {
@@ -52,6 +56,12 @@ impl Cluster for Internal {
             api::poll_workflow_task_queue::start_here(&self.engine, &poll, task).await?.encode_to_vec()
         };
         Ok(Response::new(StartTaskResponse { response }))
+    }
+
+    async fn refresh(&self, _request: Request<RefreshRequest>) -> Result<Response<RefreshResponse>, Status> {
+        self.namespaces.refresh().await?;
+        self.engine.search_attributes().refresh().await?;
+        Ok(Response::new(RefreshResponse {}))
     }
 
     async fn carry_out(&self, request: Request<CarryOutRequest>) -> Result<Response<CarryOutResponse>, Status> {

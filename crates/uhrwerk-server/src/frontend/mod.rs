@@ -94,11 +94,26 @@ impl Frontend {
         Gate::new(server, workflow::IMPLEMENTED, self.engine.metrics().clone())
     }
 
+    /// In a cluster, after this node changed the namespaces or search attributes: every other
+    /// node reads them again before the call is answered, so the next call through any node
+    /// sees the change (a node that does not answer reads them at its next lease round).
+    pub(crate) async fn registries_changed(&self) {
+        let Some(cluster) = self.engine.cluster() else { return };
+        let others: Vec<String> = cluster.members().into_iter().filter(|m| m != cluster.node()).collect();
+        let calls = others.iter().map(|node| async move {
+            if let Err(e) = cluster.peers.refresh(node).await {
+                tracing::warn!(%node, "cluster: a node did not read the registries again: {e}");
+            }
+        });
+        futures_util::future::join_all(calls).await;
+    }
+
     /// The WorkflowService behind the cluster's routing (the same as `workflow_service` on a
     /// single server): for in-process callers (the HTTP API) whose calls must reach the node
     /// that serves them.
     pub fn routed_workflow_service(&self) -> crate::cluster::route::Route<Gate<WorkflowServiceServer<Frontend>>> {
-        let layer = crate::cluster::route::RouteLayer::new(self.engine.cluster().cloned());
+        let layer =
+            crate::cluster::route::RouteLayer::new(self.engine.cluster().cloned(), self.engine.shutdown_signal());
         tower_layer::Layer::layer(&layer, self.workflow_service())
     }
 

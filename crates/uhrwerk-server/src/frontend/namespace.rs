@@ -125,6 +125,7 @@ impl Frontend {
             return Err(Error::InvalidArgument("Namespace length exceeds limit.".into()));
         }
         self.namespaces.register(&req.namespace, &req.description, retention, uuid::Uuid::new_v4().to_string()).await?;
+        self.registries_changed().await;
         Ok(pb::RegisterNamespaceResponse::default())
     }
 
@@ -133,6 +134,7 @@ impl Frontend {
         req: pb::UpdateNamespaceRequest,
     ) -> Result<pb::UpdateNamespaceResponse> {
         let ns = self.namespaces.update(&req).await?;
+        self.registries_changed().await;
         Ok(pb::UpdateNamespaceResponse {
             namespace_info: ns.namespace_info,
             config: ns.config,

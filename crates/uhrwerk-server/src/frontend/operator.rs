@@ -45,6 +45,7 @@ impl Frontend {
         }
         attrs.sort();
         self.engine.search_attributes().add(&namespace, &attrs).await?;
+        self.registries_changed().await;
         Ok(pb::AddSearchAttributesResponse::default())
     }
 
@@ -57,6 +58,7 @@ impl Frontend {
             return Err(Error::InvalidArgument("SearchAttributes are not set on request.".into()));
         }
         self.engine.search_attributes().remove(&namespace, &req.search_attributes).await?;
+        self.registries_changed().await;
         Ok(pb::RemoveSearchAttributesResponse::default())
     }
 

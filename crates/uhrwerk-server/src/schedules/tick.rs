@@ -12,6 +12,7 @@ use uhrwerk_visibility::{Literal, ValueType, payload};
 
 use super::Scheduler;
 use super::record::{self, BufferedStart, ScheduleRecord};
+use crate::cluster::Owner;
 use crate::error::{Error, Result};
 
 use enums_pb::{ScheduleOverlapPolicy as Overlap, WorkflowExecutionStatus as Status};
@@ -159,19 +160,7 @@ impl Scheduler {
                     Overlap::BufferAll => return,
                     Overlap::CancelOther => {
                         for execution in &running {
-                            let request_id = format!("uhrwerk-schedule-cancel-{}", execution.run_id);
-                            let result = self
-                                .engine
-                                .mutate(namespace, &execution.workflow_id, &execution.run_id, move |ctx, st| {
-                                    kernel::request_cancel_run(
-                                        ctx,
-                                        st,
-                                        "cancelled by schedule overlap policy",
-                                        "temporal-scheduler",
-                                        &request_id,
-                                    )
-                                })
-                                .await;
+                            let result = self.cancel_other(namespace, execution).await;
                             if let Err(e) = result {
                                 tracing::debug!(workflow_id = %execution.workflow_id, "cancel by overlap policy not applied: {e}");
                             }
@@ -181,18 +170,7 @@ impl Scheduler {
                     }
                     Overlap::TerminateOther => {
                         for execution in &running {
-                            let result = self
-                                .engine
-                                .mutate(namespace, &execution.workflow_id, &execution.run_id, |ctx, st| {
-                                    kernel::terminate_run(
-                                        ctx,
-                                        st,
-                                        "terminated by schedule overlap policy",
-                                        None,
-                                        "temporal-scheduler",
-                                    )
-                                })
-                                .await;
+                            let result = self.terminate_other(namespace, execution).await;
                             if let Err(e) = result {
                                 tracing::debug!(workflow_id = %execution.workflow_id, "terminate by overlap policy not applied: {e}");
                             }
@@ -263,7 +241,7 @@ impl Scheduler {
         }
         let run_id = match crate::frontend::validate_start(self.engine.limits(), &mut req) {
             Err(e) => Err(e),
-            Ok(()) => self.engine.start_workflow(req).await.map(|o| o.run_id),
+            Ok(()) => self.start_anywhere(req).await,
         };
         let run_id = match run_id {
             Ok(run_id) => run_id,
@@ -337,6 +315,79 @@ fn take_due_times(record: &mut ScheduleRecord, now: i64) -> Result<Option<i64>> 
         });
     }
 }
+
+/// A schedule's actions on its runs, which in a cluster may be served by another node than the
+/// schedule's: carried out there (through its frontend, as a client would).
+impl Scheduler {
+    async fn start_anywhere(&self, req: workflowservice_pb::StartWorkflowExecutionRequest) -> Result<String> {
+        match self.engine.run_owner(&req.namespace, &req.workflow_id) {
+            Owner::Local => self.engine.start_workflow(req).await.map(|o| o.run_id),
+            Owner::Node(node) => {
+                let cluster = self.engine.cluster().expect("a remote owner means a cluster");
+                let response: workflowservice_pb::StartWorkflowExecutionResponse =
+                    cluster.peers.workflow_call(&node, cluster.node(), "StartWorkflowExecution", req).await?;
+                Ok(response.run_id)
+            }
+        }
+    }
+
+    async fn cancel_other(&self, namespace: &str, execution: &common_pb::WorkflowExecution) -> Result<()> {
+        const REASON: &str = "cancelled by schedule overlap policy";
+        let request_id = format!("uhrwerk-schedule-cancel-{}", execution.run_id);
+        match self.engine.run_owner(namespace, &execution.workflow_id) {
+            Owner::Local => {
+                self.engine
+                    .mutate(namespace, &execution.workflow_id, &execution.run_id, move |ctx, st| {
+                        kernel::request_cancel_run(ctx, st, REASON, SCHEDULER_IDENTITY, &request_id)
+                    })
+                    .await
+            }
+            Owner::Node(node) => {
+                let cluster = self.engine.cluster().expect("a remote owner means a cluster");
+                let req = workflowservice_pb::RequestCancelWorkflowExecutionRequest {
+                    namespace: namespace.to_string(),
+                    workflow_execution: Some(execution.clone()),
+                    identity: SCHEDULER_IDENTITY.into(),
+                    request_id,
+                    reason: REASON.into(),
+                    ..Default::default()
+                };
+                let _: workflowservice_pb::RequestCancelWorkflowExecutionResponse =
+                    cluster.peers.workflow_call(&node, cluster.node(), "RequestCancelWorkflowExecution", req).await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn terminate_other(&self, namespace: &str, execution: &common_pb::WorkflowExecution) -> Result<()> {
+        const REASON: &str = "terminated by schedule overlap policy";
+        match self.engine.run_owner(namespace, &execution.workflow_id) {
+            Owner::Local => {
+                self.engine
+                    .mutate(namespace, &execution.workflow_id, &execution.run_id, |ctx, st| {
+                        kernel::terminate_run(ctx, st, REASON, None, SCHEDULER_IDENTITY)
+                    })
+                    .await
+            }
+            Owner::Node(node) => {
+                let cluster = self.engine.cluster().expect("a remote owner means a cluster");
+                let req = workflowservice_pb::TerminateWorkflowExecutionRequest {
+                    namespace: namespace.to_string(),
+                    workflow_execution: Some(execution.clone()),
+                    identity: SCHEDULER_IDENTITY.into(),
+                    reason: REASON.into(),
+                    ..Default::default()
+                };
+                let _: workflowservice_pb::TerminateWorkflowExecutionResponse =
+                    cluster.peers.workflow_call(&node, cluster.node(), "TerminateWorkflowExecution", req).await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The identity of a schedule's cancellations and terminations, as Temporal's scheduler.
+const SCHEDULER_IDENTITY: &str = "temporal-scheduler";
 
 #[cfg(test)]
 mod tests {

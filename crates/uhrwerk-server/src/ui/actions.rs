@@ -83,7 +83,7 @@ pub async fn run(
         Err(message) => return layout::failed(title, namespace, &tonic::Status::invalid_argument(message)),
     };
     let outcome = match action {
-        Action::Terminate => routed::<_, pb::TerminateWorkflowExecutionResponse>(
+        Action::Terminate => super::routed::<_, pb::TerminateWorkflowExecutionResponse>(
             frontend,
             "TerminateWorkflowExecution",
             pb::TerminateWorkflowExecutionRequest {
@@ -96,7 +96,7 @@ pub async fn run(
         )
         .await
         .map(|_| None),
-        Action::Cancel => routed::<_, pb::RequestCancelWorkflowExecutionResponse>(
+        Action::Cancel => super::routed::<_, pb::RequestCancelWorkflowExecutionResponse>(
             frontend,
             "RequestCancelWorkflowExecution",
             pb::RequestCancelWorkflowExecutionRequest {
@@ -110,7 +110,7 @@ pub async fn run(
         )
         .await
         .map(|_| None),
-        Action::Signal => routed::<_, pb::SignalWorkflowExecutionResponse>(
+        Action::Signal => super::routed::<_, pb::SignalWorkflowExecutionResponse>(
             frontend,
             "SignalWorkflowExecution",
             pb::SignalWorkflowExecutionRequest {
@@ -125,7 +125,7 @@ pub async fn run(
         )
         .await
         .map(|_| None),
-        Action::Query => routed::<_, pb::QueryWorkflowResponse>(
+        Action::Query => super::routed::<_, pb::QueryWorkflowResponse>(
             frontend,
             "QueryWorkflow",
             pb::QueryWorkflowRequest {
@@ -147,19 +147,6 @@ pub async fn run(
         Ok(Some((name, answer))) => super::workflow::query_answer(namespace, workflow_id, &back, &name, &answer),
         Err(status) => layout::failed(title, namespace, &status),
     }
-}
-
-/// Calls a WorkflowService method as a client would, through the cluster's routing (in a
-/// cluster, the node that serves the workflow carries the action out).
-async fn routed<Req: prost::Message, Resp: prost::Message + Default>(
-    frontend: &Frontend,
-    method: &str,
-    request: Req,
-) -> Result<Resp, tonic::Status> {
-    let service = "temporal.api.workflowservice.v1.WorkflowService";
-    let bytes =
-        crate::http_api::call::unary(frontend, service, method, request.encode_to_vec(), Default::default()).await?;
-    Resp::decode(bytes).map_err(|e| tonic::Status::internal(format!("undecodable {method} response: {e}")))
 }
 
 /// The refusal of a form whose CSRF token is not the one in the browser's cookie; None lets it

@@ -154,3 +154,16 @@ async fn act(
     };
     actions::run(&ui.frontend, &headers, action, (&namespace, &workflow_id, &run_id), form).await
 }
+
+/// Calls a WorkflowService method as a client would, through the cluster's routing (in a
+/// cluster, the node that serves the workflow carries the action out).
+pub(super) async fn routed<Req: prost::Message, Resp: prost::Message + Default>(
+    frontend: &Frontend,
+    method: &str,
+    request: Req,
+) -> Result<Resp, tonic::Status> {
+    let service = "temporal.api.workflowservice.v1.WorkflowService";
+    let bytes =
+        crate::http_api::call::unary(frontend, service, method, request.encode_to_vec(), Default::default()).await?;
+    Resp::decode(bytes).map_err(|e| tonic::Status::internal(format!("undecodable {method} response: {e}")))
+}

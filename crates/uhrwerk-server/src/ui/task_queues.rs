@@ -54,8 +54,11 @@ pub async fn page(frontend: &Frontend, namespace: &str, name: &str) -> Response 
     for (label, kind) in
         [("Workflow tasks", enums_pb::TaskQueueType::Workflow), ("Activity tasks", enums_pb::TaskQueueType::Activity)]
     {
-        let described = frontend
-            .describe_task_queue(Request::new(pb::DescribeTaskQueueRequest {
+        // Through the routing: in a cluster the queue's owner knows its pollers and backlog.
+        let described = super::routed::<_, pb::DescribeTaskQueueResponse>(
+            frontend,
+            "DescribeTaskQueue",
+            pb::DescribeTaskQueueRequest {
                 namespace: namespace.to_string(),
                 task_queue: Some(taskqueue_pb::TaskQueue {
                     name: name.to_string(),
@@ -65,8 +68,9 @@ pub async fn page(frontend: &Frontend, namespace: &str, name: &str) -> Response 
                 task_queue_type: kind as i32,
                 report_stats: true,
                 ..Default::default()
-            }))
-            .await;
+            },
+        )
+        .await;
         match described {
             Ok(r) => {
                 let storage_kind = match kind {
@@ -74,7 +78,7 @@ pub async fn page(frontend: &Frontend, namespace: &str, name: &str) -> Response 
                     _ => uhrwerk_storage::TaskKind::Workflow,
                 };
                 let hour = frontend.queue_last_hour(namespace, name, storage_kind);
-                sections.push((label, kind, r.into_inner(), hour))
+                sections.push((label, kind, r, hour))
             }
             Err(status) => return layout::failed("Task queue", namespace, &status),
         }
