@@ -6,7 +6,9 @@ Modes:
 - `--reference-server`: the same, but start the real Temporal dev server from
   the venv's `temporal` CLI (the oracle), including for the crash test;
 - `--server HOST:PORT`: use an already running server; tests that kill or
-  restart a server are skipped.
+  restart a server are skipped;
+- UHRWERK_COMPAT_CLUSTER=N with UHRWERK_COMPAT_DATABASE_URL: each Uhrwerk server
+  is N nodes on one database (compat_cluster.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+import compat_cluster
 from compat_server import TEST_OUTPUT, ServerProcess
 
 
@@ -52,12 +55,21 @@ def _server_kind(config: pytest.Config) -> str:
     return "reference" if config.getoption("--reference-server") else "uhrwerk"
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [] if config.getoption("--server") else compat_cluster.report_header()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--server"):
         skip = pytest.mark.skip(reason="needs to kill/restart its own server; not possible with --server")
         for item in items:
             if "needs_managed_server" in item.keywords:
                 item.add_marker(skip)
+        return
+    for item in items:
+        reason = compat_cluster.skip_reason(item.nodeid, _server_kind(config))
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=f"cluster mode: {reason}"))
 
 
 class ServerInfo:
@@ -84,7 +96,9 @@ async def server(request: pytest.FixtureRequest) -> AsyncIterator[ServerInfo]:
         yield ServerInfo(external, namespace, None)
         return
     d = _session_dir(config)
-    proc = ServerProcess(_server_kind(config), d / "server.db", d / "server.log", namespaces=(namespace,))
+    proc = compat_cluster.server_process(
+        _server_kind(config), d / "server.db", d / "server.log", namespaces=(namespace,)
+    )
     try:
         proc.start()
     except RuntimeError as e:
@@ -137,7 +151,7 @@ def server_factory(request: pytest.FixtureRequest, test_dir: Path):
     namespace = request.config.getoption("--namespace")
 
     def make(name: str = "own", extra_args: tuple[str, ...] = ()) -> ServerProcess:
-        p = ServerProcess(
+        p = compat_cluster.server_process(
             kind, test_dir / f"{name}.db", test_dir / f"{name}.log", namespaces=(namespace,), extra_args=extra_args
         )
         created.append(p)
