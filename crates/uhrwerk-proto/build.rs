@@ -81,6 +81,8 @@ fn cluster_service(out: &std::path::Path) {
         .method(method("start_task", "StartTask", "StartTaskRequest", "StartTaskResponse"))
         .method(method("carry_out", "CarryOut", "CarryOutRequest", "CarryOutResponse"))
         .method(method("refresh", "Refresh", "RefreshRequest", "RefreshResponse"))
+        .method(method("wake_schedule", "WakeSchedule", "WakeScheduleRequest", "WakeScheduleResponse"))
+        .method(method("queue_hour", "QueueHour", "QueueHourRequest", "QueueHourResponse"))
         .build();
     Builder::new().build_client(true).build_server(true).build_transport(true).out_dir(out).compile(&[service]);
 }

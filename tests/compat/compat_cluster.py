@@ -413,6 +413,7 @@ def report_header() -> list[str]:
 # Tests that cannot pass on a cluster, with the reason (matched on the node id, up to a '[').
 CLUSTER_SKIPS = {
     "test_metrics.py": "metrics are per node in a cluster; the exact deltas are those of one server",
+    "test_cluster.py": "it starts clusters of its own, and ran in the PostgreSQL pass already",
     **{
         f"test_limits.py::{name}": "reads counters of one node; in a cluster the run's shard may be on another"
         for name in (

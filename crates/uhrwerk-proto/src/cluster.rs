@@ -6,6 +6,8 @@
 //!   of its run's shard, which answers with the poll response.
 //! - `CarryOut`: the part of a transfer task that changes a run in another node's shard.
 //! - `Refresh`: read the namespaces and search attributes again (another node changed them).
+//! - `WakeSchedule`: a run a schedule started closed on another node.
+//! - `QueueHour`: a task queue's last hour as its owner's matching saw it (for the web UI).
 
 /// A task between nodes: an outbox task (`kind` 1 workflow, 2 activity) or a legacy query task
 /// (`kind` 3).
@@ -96,5 +98,47 @@ pub struct RefreshRequest {}
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct RefreshResponse {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WakeScheduleRequest {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    #[prost(string, tag = "2")]
+    pub schedule_id: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WakeScheduleResponse {}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct QueueHourRequest {
+    #[prost(string, tag = "1")]
+    pub namespace: String,
+    #[prost(string, tag = "2")]
+    pub task_queue: String,
+    /// 1 workflow, 2 activity.
+    #[prost(int32, tag = "3")]
+    pub kind: i32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct QueueMinute {
+    #[prost(int64, tag = "1")]
+    pub start_ms: i64,
+    #[prost(uint64, tag = "2")]
+    pub backlog_max: u64,
+    #[prost(uint32, tag = "3")]
+    pub dispatched: u32,
+    #[prost(int64, tag = "4")]
+    pub wait_mean_ms: i64,
+    #[prost(int64, tag = "5")]
+    pub wait_max_ms: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct QueueHourResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub minutes: Vec<QueueMinute>,
+}
 
 include!(concat!(env!("OUT_DIR"), "/uhrwerk.cluster.v1.Cluster.rs"));

@@ -296,7 +296,7 @@ async fn start_on(
     engine.on_close(Box::new(move |run| {
         let Some(scheduler) = watcher.upgrade() else { return };
         if let Some(schedule_id) = schedules::scheduled_by(run) {
-            scheduler.run_closed(&run.namespace, &schedule_id);
+            scheduler.run_closed_anywhere(&run.namespace, &schedule_id);
         }
     }));
     let n_schedules = scheduler.recover().await?;
@@ -314,7 +314,7 @@ async fn start_on(
             let mut stop = shutdown_rx.clone();
             // Calls forwarded by other nodes come here too (marked, so served here).
             let internal = transport::grpc_server()
-                .add_service(frontend::cluster::service(engine.clone(), namespaces.clone()))
+                .add_service(frontend::cluster::service(engine.clone(), namespaces.clone(), scheduler.clone()))
                 .add_service(frontend.workflow_service());
             tokio::spawn(internal.serve_with_incoming_shutdown(transport::grpc_incoming(listener), async move {
                 let _ = stop.wait_for(|s| *s).await;

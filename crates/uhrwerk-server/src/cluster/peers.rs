@@ -74,6 +74,27 @@ impl Peers {
         Ok(())
     }
 
+    /// A task queue's last hour from `node`, which owns it.
+    pub async fn queue_hour(
+        &self,
+        node: &str,
+        req: uhrwerk_proto::cluster::QueueHourRequest,
+    ) -> Result<uhrwerk_proto::cluster::QueueHourResponse> {
+        let mut client = self.client(node)?;
+        Ok(client.queue_hour(request(req)).await.map_err(from_status)?.into_inner())
+    }
+
+    /// Tells `node` that a run its schedule started closed.
+    pub async fn wake_schedule(&self, node: &str, namespace: &str, schedule_id: &str) -> Result<()> {
+        let mut client = self.client(node)?;
+        let message = uhrwerk_proto::cluster::WakeScheduleRequest {
+            namespace: namespace.to_string(),
+            schedule_id: schedule_id.to_string(),
+        };
+        client.wake_schedule(request(message)).await.map_err(from_status)?;
+        Ok(())
+    }
+
     /// Calls a WorkflowService method on `node` (its internal port serves the frontend too),
     /// marked as forwarded so that it is served there: for work this node starts on a workflow
     /// another node serves (a schedule's actions).

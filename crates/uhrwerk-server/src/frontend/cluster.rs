@@ -20,11 +20,16 @@ use crate::matching::{Dispatch, from_wire};
 pub struct Internal {
     engine: Arc<Engine>,
     namespaces: crate::namespaces::Namespaces,
+    scheduler: Arc<crate::schedules::Scheduler>,
 }
 
 /// The internal service over `engine`.
-pub fn service(engine: Arc<Engine>, namespaces: crate::namespaces::Namespaces) -> ClusterServer<Internal> {
-    ClusterServer::new(Internal { engine, namespaces })
+pub fn service(
+    engine: Arc<Engine>,
+    namespaces: crate::namespaces::Namespaces,
+    scheduler: Arc<crate::schedules::Scheduler>,
+) -> ClusterServer<Internal> {
+    ClusterServer::new(Internal { engine, namespaces, scheduler })
         .max_decoding_message_size(usize::MAX)
         .max_encoding_message_size(usize::MAX)
 }
@@ -62,6 +67,37 @@ impl Cluster for Internal {
         self.namespaces.refresh().await?;
         self.engine.search_attributes().refresh().await?;
         Ok(Response::new(RefreshResponse {}))
+    }
+
+    async fn wake_schedule(
+        &self,
+        request: Request<uhrwerk_proto::cluster::WakeScheduleRequest>,
+    ) -> Result<Response<uhrwerk_proto::cluster::WakeScheduleResponse>, Status> {
+        let req = request.into_inner();
+        self.scheduler.run_closed(&req.namespace, &req.schedule_id);
+        Ok(Response::new(uhrwerk_proto::cluster::WakeScheduleResponse {}))
+    }
+
+    async fn queue_hour(
+        &self,
+        request: Request<uhrwerk_proto::cluster::QueueHourRequest>,
+    ) -> Result<Response<uhrwerk_proto::cluster::QueueHourResponse>, Status> {
+        let req = request.into_inner();
+        let kind = TaskKind::from_i64(i64::from(req.kind)).ok_or_else(|| bad("kind"))?;
+        let minutes = self
+            .engine
+            .matching()
+            .last_hour(&req.namespace, &req.task_queue, kind)
+            .into_iter()
+            .map(|m| uhrwerk_proto::cluster::QueueMinute {
+                start_ms: m.start_ms,
+                backlog_max: m.backlog_max as u64,
+                dispatched: m.dispatched,
+                wait_mean_ms: m.wait_mean_ms,
+                wait_max_ms: m.wait_max_ms,
+            })
+            .collect();
+        Ok(Response::new(uhrwerk_proto::cluster::QueueHourResponse { minutes }))
     }
 
     async fn carry_out(&self, request: Request<CarryOutRequest>) -> Result<Response<CarryOutResponse>, Status> {

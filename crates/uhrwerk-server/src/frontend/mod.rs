@@ -70,13 +70,39 @@ impl Frontend {
         self.engine.now_ms()
     }
 
-    /// A task queue's last hour, minute by minute (backlog and schedule-to-start).
-    pub fn queue_last_hour(
+    /// A task queue's last hour, minute by minute (backlog and schedule-to-start), from the
+    /// matching that owns the queue (in a cluster, maybe another node's).
+    pub async fn queue_last_hour(
         &self,
         namespace: &str,
         task_queue: &str,
         kind: uhrwerk_storage::TaskKind,
     ) -> Vec<crate::matching::Minute> {
+        if let Some(cluster) = self.engine.cluster()
+            && let crate::cluster::Owner::Node(node) = cluster.queue_owner(namespace, task_queue)
+        {
+            let req = uhrwerk_proto::cluster::QueueHourRequest {
+                namespace: namespace.to_string(),
+                task_queue: task_queue.to_string(),
+                kind: kind as i32,
+            };
+            match cluster.peers.queue_hour(&node, req).await {
+                Ok(hour) => {
+                    return hour
+                        .minutes
+                        .into_iter()
+                        .map(|m| crate::matching::Minute {
+                            start_ms: m.start_ms,
+                            backlog_max: m.backlog_max as usize,
+                            dispatched: m.dispatched,
+                            wait_mean_ms: m.wait_mean_ms,
+                            wait_max_ms: m.wait_max_ms,
+                        })
+                        .collect();
+                }
+                Err(e) => tracing::debug!(%node, "cluster: no last hour from the queue's owner: {e}"),
+            }
+        }
         self.engine.matching().last_hour(namespace, task_queue, kind)
     }
 

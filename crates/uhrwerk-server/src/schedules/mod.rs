@@ -157,6 +157,22 @@ impl Scheduler {
         }
     }
 
+    /// `run_closed` on the node that runs the schedule (in a cluster, maybe another one).
+    pub fn run_closed_anywhere(&self, namespace: &str, schedule_id: &str) {
+        let owner = self.engine.run_owner(namespace, schedule_id);
+        let crate::cluster::Owner::Node(node) = owner else {
+            return self.run_closed(namespace, schedule_id);
+        };
+        let Some(cluster) = self.engine.cluster().cloned() else { return };
+        let (namespace, schedule_id) = (namespace.to_string(), schedule_id.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = cluster.peers.wake_schedule(&node, &namespace, &schedule_id).await {
+                // The schedule looks at its runs at its next action time anyway.
+                tracing::debug!(%node, schedule_id, "cluster: could not tell a schedule its run closed: {e}");
+            }
+        });
+    }
+
     fn install(&self, namespace: String, schedule_id: String, record: ScheduleRecord) {
         let entry = Arc::new(Entry { record: tokio::sync::Mutex::new(Some(record)), wake: Notify::new() });
         let key = (namespace.clone(), schedule_id.clone());

@@ -53,14 +53,15 @@ pub async fn index(frontend: &Frontend, namespace: &str) -> Response {
 }
 
 pub async fn page(frontend: &Frontend, namespace: &str, schedule_id: &str, csrf: &str) -> Response {
-    let described = frontend
-        .describe_schedule(Request::new(pb::DescribeScheduleRequest {
-            namespace: namespace.to_string(),
-            schedule_id: schedule_id.to_string(),
-        }))
-        .await;
+    // Through the routing: in a cluster the schedule runs on the node serving its id.
+    let described = super::routed::<_, pb::DescribeScheduleResponse>(
+        frontend,
+        "DescribeSchedule",
+        pb::DescribeScheduleRequest { namespace: namespace.to_string(), schedule_id: schedule_id.to_string() },
+    )
+    .await;
     let described = match described {
-        Ok(r) => r.into_inner(),
+        Ok(r) => r,
         Err(status) => return layout::failed("Schedule", namespace, &status),
     };
     let schedule = described.schedule.clone().unwrap_or_default();
@@ -146,15 +147,18 @@ pub async fn act(
         },
         _ => return layout::not_found(),
     };
-    let patched = frontend
-        .patch_schedule(Request::new(pb::PatchScheduleRequest {
+    let patched = super::routed::<_, pb::PatchScheduleResponse>(
+        frontend,
+        "PatchSchedule",
+        pb::PatchScheduleRequest {
             namespace: namespace.to_string(),
             schedule_id: schedule_id.to_string(),
             patch: Some(patch),
             identity: "uhrwerk-ui".into(),
             request_id: uuid::Uuid::new_v4().to_string(),
-        }))
-        .await;
+        },
+    )
+    .await;
     match patched {
         Ok(_) => Redirect::to(&format!("/namespaces/{}/schedules/{}", encode(namespace), encode(schedule_id)))
             .into_response(),

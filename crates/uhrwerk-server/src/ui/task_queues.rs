@@ -77,7 +77,7 @@ pub async fn page(frontend: &Frontend, namespace: &str, name: &str) -> Response 
                     enums_pb::TaskQueueType::Activity => uhrwerk_storage::TaskKind::Activity,
                     _ => uhrwerk_storage::TaskKind::Workflow,
                 };
-                let hour = frontend.queue_last_hour(namespace, name, storage_kind);
+                let hour = frontend.queue_last_hour(namespace, name, storage_kind).await;
                 sections.push((label, kind, r, hour))
             }
             Err(status) => return layout::failed("Task queue", namespace, &status),
