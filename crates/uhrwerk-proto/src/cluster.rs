@@ -42,10 +42,17 @@ pub struct AddTaskRequest {
     /// For a workflow task: the run's sticky queue (used while its worker polls).
     #[prost(string, tag = "2")]
     pub sticky_queue: String,
+    /// For a query task on a sticky queue: take it only while the queue's worker polls.
+    #[prost(bool, tag = "3")]
+    pub only_if_polled: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct AddTaskResponse {}
+pub struct AddTaskResponse {
+    /// False when `only_if_polled` and nobody polls the queue.
+    #[prost(bool, tag = "1")]
+    pub accepted: bool,
+}
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct StartTaskRequest {

@@ -47,10 +47,10 @@ impl Peers {
             .max_encoding_message_size(usize::MAX))
     }
 
-    pub async fn add_task(&self, node: &str, req: AddTaskRequest) -> Result<()> {
+    /// Hands a task over; false when it was `only_if_polled` and nobody polls there.
+    pub async fn add_task(&self, node: &str, req: AddTaskRequest) -> Result<bool> {
         let mut client = self.client(node)?;
-        client.add_task(request(req)).await.map_err(from_status)?;
-        Ok(())
+        Ok(client.add_task(request(req)).await.map_err(from_status)?.into_inner().accepted)
     }
 
     pub async fn start_task(&self, node: &str, req: StartTaskRequest) -> Result<StartTaskResponse> {

@@ -43,8 +43,14 @@ impl Cluster for Internal {
     async fn add_task(&self, request: Request<AddTaskRequest>) -> Result<Response<AddTaskResponse>, Status> {
         let req = request.into_inner();
         let task = req.task.and_then(from_wire).ok_or_else(|| bad("task"))?;
-        self.engine.matching().accept(task, &req.sticky_queue);
-        Ok(Response::new(AddTaskResponse {}))
+        let accepted = match task {
+            Dispatch::Query(query) if req.only_if_polled => self.engine.matching().accept_if_polled(query),
+            task => {
+                self.engine.matching().accept(task, &req.sticky_queue);
+                true
+            }
+        };
+        Ok(Response::new(AddTaskResponse { accepted }))
     }
 
     async fn start_task(&self, request: Request<StartTaskRequest>) -> Result<Response<StartTaskResponse>, Status> {

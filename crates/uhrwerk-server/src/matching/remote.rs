@@ -37,11 +37,15 @@ impl Matching {
         let this = self.clone();
         tokio::spawn(async move {
             let mut node = node;
-            let request = AddTaskRequest { task: Some(to_wire(&task)), sticky_queue: sticky_queue.clone() };
+            let request = AddTaskRequest {
+                task: Some(to_wire(&task)),
+                sticky_queue: sticky_queue.clone(),
+                only_if_polled: false,
+            };
             for attempt in 0..ATTEMPTS {
                 cluster.metrics.internal_calls.with_label_values(&["AddTask"]).inc();
                 match cluster.peers.add_task(&node, request.clone()).await {
-                    Ok(()) => return,
+                    Ok(_) => return,
                     Err(e) => {
                         tracing::debug!(%node, attempt, "cluster: failed to hand a task over: {e}");
                         crate::clock::sleep(Duration::from_millis(100 * u64::from(attempt + 1))).await;
@@ -73,6 +77,31 @@ impl Matching {
             }
             other => self.offer_dispatch(other),
         }
+    }
+
+    /// Offers a legacy query task on a run's sticky queue only while that queue's worker polls
+    /// (here or on the node that owns the queue); false when nobody does.
+    pub async fn offer_query_if_polled(&self, query: QueryTask) -> bool {
+        let Some(node) = self.remote_owner(&query.namespace, &query.task_queue) else {
+            return self.accept_if_polled(query);
+        };
+        let Some(cluster) = self.inner.cluster.get() else { return false };
+        cluster.metrics.internal_calls.with_label_values(&["AddTask"]).inc();
+        let request = AddTaskRequest {
+            task: Some(to_wire(&Dispatch::Query(query))),
+            sticky_queue: String::new(),
+            only_if_polled: true,
+        };
+        cluster.peers.add_task(&node, request).await.unwrap_or(false)
+    }
+
+    /// A query task offered here while its (sticky) queue's worker polls; false otherwise.
+    pub fn accept_if_polled(&self, query: QueryTask) -> bool {
+        if !self.sticky_available(&query.namespace, &query.task_queue) {
+            return false;
+        }
+        self.offer_dispatch(Dispatch::Query(query));
+        true
     }
 
     /// Hands every queued task of a queue another node owns now to that node, and ends the polls

@@ -145,8 +145,9 @@ pub async fn invoke(
             });
         }
         Placement::Legacy(task, None) => engine.matching.offer_query(task),
-        Placement::Legacy(task, Some((sticky_queue, sticky_timeout))) => {
-            return sticky_query(engine, task, sticky_queue, sticky_timeout, id, rx, wait).await;
+        Placement::Legacy(task, Some((_, sticky_timeout))) => {
+            // The task names the sticky queue.
+            return sticky_query(engine, task, sticky_timeout, id, rx, wait).await;
         }
         Placement::Buffered => {}
     }
@@ -160,18 +161,17 @@ pub async fn invoke(
 async fn sticky_query(
     engine: &Arc<Engine>,
     mut task: QueryTask,
-    sticky_queue: String,
     sticky_timeout: Duration,
     id: String,
     mut rx: tokio::sync::oneshot::Receiver<crate::queries::Outcome>,
     wait: Duration,
 ) -> Result<pb::QueryWorkflowResponse> {
     let deadline = crate::clock::deadline(wait);
-    if engine.matching.sticky_available(&task.namespace, &sticky_queue) {
-        engine.matching.offer_query(task.clone());
-        if let Some(answer) = crate::clock::timeout(sticky_timeout.min(wait), &mut rx).await {
-            return query_response(answer, &id, &engine.queries);
-        }
+    // Only while the sticky worker polls (in a cluster, asked of the node that owns its queue).
+    if engine.matching.offer_query_if_polled(task.clone()).await
+        && let Some(answer) = crate::clock::timeout(sticky_timeout.min(wait), &mut rx).await
+    {
+        return query_response(answer, &id, &engine.queries);
     }
     let run_id = task.run_id.clone();
     let normal_queue = engine
