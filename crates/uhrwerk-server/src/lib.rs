@@ -20,6 +20,7 @@ pub mod schedules;
 pub mod search_attributes;
 pub mod time_skipping;
 pub mod timers;
+pub mod tls;
 pub mod transport;
 pub mod ui;
 
@@ -65,6 +66,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("failed to serve: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
     #[error("a cluster (--advertise-address) needs a PostgreSQL database (--database-url)")]
     ClusterNeedsPostgres,
     #[error("failed to join the cluster: {0}")]
@@ -383,6 +386,7 @@ async fn start_on(
         None => None,
     };
 
+    let tls = config.tls.clone().map(tls::Tls::load).transpose()?;
     let mut stop = shutdown_rx.clone();
     let router = transport::grpc_server()
         .layer(cluster::route::RouteLayer::new(cluster.clone(), shutdown_rx.clone()))
@@ -394,9 +398,16 @@ async fn start_on(
         .add_service(frontend.workflow_service())
         .add_service(frontend.operator_service())
         .add_optional_service(config.time_skipping.clone().map(|clock| frontend.test_service(clock)));
-    let serve = tokio::spawn(router.serve_with_incoming_shutdown(transport::grpc_incoming(listener), async move {
+    let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
-    }));
+    };
+    let serve = match tls {
+        Some(tls) => {
+            tokio::spawn(tls.clone().watch(shutdown_rx.clone()));
+            tokio::spawn(router.serve_with_incoming_shutdown(tls::incoming(listener, tls), stopped))
+        }
+        None => tokio::spawn(router.serve_with_incoming_shutdown(transport::grpc_incoming(listener), stopped)),
+    };
     Ok(Running {
         addr,
         metrics_addr,

@@ -16,12 +16,12 @@ pub enum ServerCommand {
     /// Start a single-process server, persistent by default (flags follow `temporal server start-dev`;
     /// a flag given twice keeps its last value, as there).
     #[command(args_override_self = true)]
-    StartDev(StartDevArgs),
+    StartDev(Box<StartDevArgs>),
     /// Start a server for production: the same flags, but the database must be named
     /// (--database-url or --db-filename) and is never a throwaway (--headless and --ui-port
     /// only turn the UI off or move it).
     #[command(args_override_self = true)]
-    Start(StartDevArgs),
+    Start(Box<StartDevArgs>),
 }
 
 /// Where PostgreSQL is, for `server start-dev`, `server start` and `db`.
@@ -102,6 +102,18 @@ pub struct StartDevArgs {
     /// servers start at once.
     #[arg(long)]
     skip_migrations: bool,
+    /// PEM certificate chain of the gRPC frontend: with --tls-key, clients must connect with
+    /// TLS. The files are read again on SIGHUP and when they change; new connections get the
+    /// new certificate, open ones keep theirs.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// PEM certificates of the CAs that sign client certificates: every client must present one
+    /// signed by them (mutual TLS). Needs --tls-cert and --tls-key.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
     /// Join a cluster of Uhrwerk nodes on the same PostgreSQL database (--database-url): the
     /// HOST:PORT where the other nodes reach this node's internal service (it listens on --ip and
     /// this port); also the node's name, unique in the cluster. Every node accepts every call and
@@ -259,8 +271,8 @@ pub fn init_logging(level: LogLevel, format: LogFormat) {
 
 pub fn run(command: ServerCommand) -> ExitCode {
     let (args, production) = match command {
-        ServerCommand::StartDev(args) => (args, false),
-        ServerCommand::Start(args) => (args, true),
+        ServerCommand::StartDev(args) => (*args, false),
+        ServerCommand::Start(args) => (*args, true),
     };
     init_logging(args.log_level, args.log_format);
     match start(args, production) {
@@ -338,6 +350,14 @@ fn start(args: StartDevArgs, production: bool) -> anyhow::Result<()> {
             let port = args.ui_port.unwrap_or(if args.port == 0 { 0 } else { args.port.saturating_add(1000) });
             SocketAddr::new(args.ui_ip.unwrap_or(args.ip), port)
         }),
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(uhrwerk_server::tls::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: args.tls_client_ca.clone(),
+            }),
+            _ => None,
+        },
         cluster: args.advertise_address.clone().map(|advertise| uhrwerk_server::cluster::ClusterConfig {
             advertise,
             shards: args.cluster_shards,
@@ -377,6 +397,15 @@ fn start(args: StartDevArgs, production: bool) -> anyhow::Result<()> {
         match running.metrics_addr {
             Some(addr) => eprintln!("  metrics:        http://{addr}/metrics"),
             None => eprintln!("  metrics:        off"),
+        }
+        match (&args.tls_cert, &args.tls_client_ca) {
+            (Some(cert), None) => eprintln!("  TLS:            on, certificate {}", cert.display()),
+            (Some(cert), Some(ca)) => eprintln!(
+                "  TLS:            on, certificate {}; client certificates required (mTLS), CA {}",
+                cert.display(),
+                ca.display()
+            ),
+            _ => eprintln!("  TLS:            off (plaintext gRPC; --tls-cert and --tls-key turn it on)"),
         }
         eprintln!("  persistence:    {mode}");
         eprintln!("  namespaces:     {}", namespaces.join(", "));

@@ -66,6 +66,7 @@ fn run(args: TestServerArgs) -> anyhow::Result<()> {
         http_listen: None,
         ui_listen: None,
         cluster: None,
+        tls: None,
         time_skipping: Some(clock),
     };
     let runtime =

@@ -76,6 +76,7 @@ pub fn test_config(persistence: Persistence, dynamic_config: &[&str]) -> ServerC
         http_listen: None,
         ui_listen: None,
         cluster: None,
+        tls: None,
         time_skipping: None,
     }
 }
