@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub http_listen: Option<SocketAddr>,
     /// Where the web UI is served; None turns it off.
     pub ui_listen: Option<SocketAddr>,
+    /// A YAML file of hashed API keys with Temporal permissions: authorization on; None: off.
+    pub api_keys: Option<std::path::PathBuf>,
     /// TLS on the gRPC frontend (and mTLS with a client CA); None: plaintext.
     pub tls: Option<crate::tls::TlsFiles>,
     /// Take part in a cluster of nodes on the same PostgreSQL database; None: a single server.

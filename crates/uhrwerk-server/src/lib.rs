@@ -3,6 +3,7 @@
 
 #![allow(deprecated)] // Deprecated wire values (e.g. TerminateIfRunning) are still honoured.
 
+pub mod auth;
 pub mod clock;
 pub mod cluster;
 pub mod config;
@@ -66,6 +67,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("failed to serve: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error("{0}")]
+    Keys(#[from] auth::KeyError),
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsError),
     #[error("a cluster (--advertise-address) needs a PostgreSQL database (--database-url)")]
@@ -305,7 +308,12 @@ async fn start_on(
     let n_schedules = scheduler.recover().await?;
     tracing::debug!(n_schedules, "schedules resumed");
 
-    let frontend = Frontend::new(engine.clone(), namespaces.clone(), scheduler.clone(), SERVER_VERSION);
+    let authorize = match &config.api_keys {
+        Some(path) => Some(auth::Authorize::new(auth::ApiKeys::load(path)?)),
+        None => None,
+    };
+    let frontend = Frontend::new(engine.clone(), namespaces.clone(), scheduler.clone(), SERVER_VERSION)
+        .with_auth(authorize.clone());
     // The internal service before the frontend: the other nodes hand tasks over as soon as
     // this one is a member.
     let (internal_addr, cluster_task) = match (&cluster, &config.cluster) {
@@ -389,6 +397,7 @@ async fn start_on(
     let tls = config.tls.clone().map(tls::Tls::load).transpose()?;
     let mut stop = shutdown_rx.clone();
     let router = transport::grpc_server()
+        .layer(auth::AuthLayer::new(authorize.clone()))
         .layer(cluster::route::RouteLayer::new(cluster.clone(), shutdown_rx.clone()))
         .add_service(
             health_service

@@ -102,6 +102,12 @@ pub struct StartDevArgs {
     /// servers start at once.
     #[arg(long)]
     skip_migrations: bool,
+    /// YAML file of API keys, stored as SHA-256 hashes, each with Temporal permissions
+    /// (`namespace:role`, `temporal-system:admin`): turns authorization on. Clients send a key as
+    /// `Authorization: Bearer <key>` (the SDKs' and the CLI's --api-key); every call needs the role
+    /// Temporal's default authorizer requires. The web UI, which has no login yet, is off then.
+    #[arg(long, value_name = "PATH")]
+    api_keys_file: Option<PathBuf>,
     /// PEM certificate chain of the gRPC frontend: with --tls-key, clients must connect with
     /// TLS. The files are read again on SIGHUP and when they change; new connections get the
     /// new certificate, open ones keep theirs.
@@ -345,11 +351,13 @@ fn start(args: StartDevArgs, production: bool) -> anyhow::Result<()> {
         metrics_listen: metrics_port.map(|port| SocketAddr::new(args.ip, port)),
         metrics_best_effort: args.metrics_port.is_none(),
         http_listen: Some(SocketAddr::new(args.ip, args.http_port.unwrap_or(0))),
-        ui_listen: (!args.headless).then(|| {
+        // The web UI has no login yet: with authorization on it stays off.
+        ui_listen: (!args.headless && args.api_keys_file.is_none()).then(|| {
             // A free gRPC port (0) gives a free UI port too.
             let port = args.ui_port.unwrap_or(if args.port == 0 { 0 } else { args.port.saturating_add(1000) });
             SocketAddr::new(args.ui_ip.unwrap_or(args.ip), port)
         }),
+        api_keys: args.api_keys_file.clone(),
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(uhrwerk_server::tls::TlsFiles {
                 cert: cert.clone(),
@@ -406,6 +414,15 @@ fn start(args: StartDevArgs, production: bool) -> anyhow::Result<()> {
                 ca.display()
             ),
             _ => eprintln!("  TLS:            off (plaintext gRPC; --tls-cert and --tls-key turn it on)"),
+        }
+        match &args.api_keys_file {
+            Some(path) => eprintln!(
+                "  authorization:  on, API keys from {} (Temporal's roles per namespace; the web UI is off)",
+                path.display()
+            ),
+            None => {
+                eprintln!("  authorization:  off (anyone who reaches the port may call anything; see --api-keys-file)")
+            }
         }
         eprintln!("  persistence:    {mode}");
         eprintln!("  namespaces:     {}", namespaces.join(", "));

@@ -135,7 +135,7 @@ where
 /// The message of a unary gRPC request body (one length-prefixed message, gzip-compressed when
 /// its flag says so and the call's `grpc-encoding` is gzip). Anything else is not looked into
 /// and is served where it arrived.
-fn grpc_message(body: &[u8], gzip: bool) -> Option<std::borrow::Cow<'_, [u8]>> {
+pub(crate) fn grpc_message(body: &[u8], gzip: bool) -> Option<std::borrow::Cow<'_, [u8]>> {
     let (&compressed, rest) = body.split_first()?;
     let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
     let message = rest.get(4..4 + len)?;

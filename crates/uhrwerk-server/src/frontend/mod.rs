@@ -49,6 +49,8 @@ pub struct Frontend {
     server_version: &'static str,
     /// Identifies this server's database in GetClusterInfo: the default namespace's id.
     cluster_id: String,
+    /// API keys and their permissions, when authorization is on.
+    auth: Option<Arc<crate::auth::Authorize>>,
 }
 
 impl Frontend {
@@ -62,7 +64,13 @@ impl Frontend {
             .get(crate::namespaces::DEFAULT_NAMESPACE)
             .and_then(|ns| ns.namespace_info.map(|i| i.id))
             .unwrap_or_default();
-        Self { engine, namespaces, schedules, server_version, cluster_id }
+        Self { engine, namespaces, schedules, server_version, cluster_id, auth: None }
+    }
+
+    /// Turns authorization on for in-process callers (the HTTP API) too.
+    pub fn with_auth(mut self, auth: Option<Arc<crate::auth::Authorize>>) -> Self {
+        self.auth = auth;
+        self
     }
 
     /// The server's time (unix ms), for pages that show how long open work has run.
@@ -137,10 +145,13 @@ impl Frontend {
     /// The WorkflowService behind the cluster's routing (the same as `workflow_service` on a
     /// single server): for in-process callers (the HTTP API) whose calls must reach the node
     /// that serves them.
-    pub fn routed_workflow_service(&self) -> crate::cluster::route::Route<Gate<WorkflowServiceServer<Frontend>>> {
+    pub fn routed_workflow_service(
+        &self,
+    ) -> crate::auth::layer::Auth<crate::cluster::route::Route<Gate<WorkflowServiceServer<Frontend>>>> {
         let layer =
             crate::cluster::route::RouteLayer::new(self.engine.cluster().cloned(), self.engine.shutdown_signal());
-        tower_layer::Layer::layer(&layer, self.workflow_service())
+        let routed = tower_layer::Layer::layer(&layer, self.workflow_service());
+        tower_layer::Layer::layer(&crate::auth::AuthLayer::new(self.auth.clone()), routed)
     }
 
     pub fn operator_service(&self) -> Gate<OperatorServiceServer<Frontend>> {

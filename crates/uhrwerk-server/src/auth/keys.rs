@@ -1,0 +1,131 @@
+//! Static API keys from a YAML file, stored hashed (SHA-256, hex) with Temporal permissions each:
+//!
+//! ```yaml
+//! keys:
+//!   - name: orders-service
+//!     sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+//!     permissions: ["orders:write"]
+//! ```
+//!
+//! `uhrwerk auth hash-key` prints the hash of a key read from stdin. A presented key is hashed
+//! and compared with every stored hash in constant time (no early exit, no length leak).
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::Claims;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read the API key file {path}: {detail}")]
+    Read { path: String, detail: String },
+    #[error("API key file {path}: {detail}")]
+    Invalid { path: String, detail: String },
+}
+
+#[derive(serde::Deserialize)]
+struct File {
+    keys: Vec<Entry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    name: String,
+    sha256: String,
+    #[serde(default)]
+    permissions: Vec<String>,
+}
+
+struct Key {
+    hash: [u8; 32],
+    claims: Claims,
+}
+
+/// The keys of a file.
+pub struct ApiKeys {
+    keys: Vec<Key>,
+}
+
+/// The SHA-256 of a key, as the file stores it (lowercase hex).
+pub fn hash_hex(key: &str) -> String {
+    Sha256::digest(key.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_hash(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+impl ApiKeys {
+    pub fn load(path: &Path) -> Result<Self, KeyError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| KeyError::Read { path: path.display().to_string(), detail: e.to_string() })?;
+        Self::parse(&text).map_err(|detail| KeyError::Invalid { path: path.display().to_string(), detail })
+    }
+
+    fn parse(text: &str) -> Result<Self, String> {
+        let file: File = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+        let mut keys = Vec::new();
+        for entry in file.keys {
+            let hash = parse_hash(&entry.sha256)
+                .ok_or_else(|| format!("key {:?}: sha256 must be 64 hex digits", entry.name))?;
+            let claims = Claims::from_permissions(&entry.name, &entry.permissions)
+                .map_err(|e| format!("key {:?}: {e}", entry.name))?;
+            keys.push(Key { hash, claims });
+        }
+        Ok(Self { keys })
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The claims of a presented key; `None` for a key the file does not hold.
+    pub fn claims(&self, presented: &str) -> Option<Claims> {
+        let hash: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut found = None;
+        for key in &self.keys {
+            // Every entry is compared, whichever matches.
+            if bool::from(key.hash.ct_eq(&hash)) {
+                found = Some(key.claims.clone());
+            }
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_found_by_their_hash_only() {
+        let text = format!(
+            "keys:\n  - name: orders\n    sha256: {}\n    permissions: [\"orders:write\"]\n",
+            hash_hex("secret-1")
+        );
+        let keys = ApiKeys::parse(&text).unwrap();
+        let claims = keys.claims("secret-1").expect("the key is known");
+        assert_eq!(claims.subject, "orders");
+        assert!(claims.allows("StartWorkflowExecution", "orders"));
+        assert!(keys.claims("secret-2").is_none());
+        assert!(keys.claims("").is_none());
+        assert_eq!(hash_hex("test"), "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+        assert!(ApiKeys::parse("keys:\n  - name: x\n    sha256: abc\n").is_err(), "a short hash");
+        assert!(ApiKeys::parse("keys:\n  - name: x\n    key: plain\n    sha256: 00\n").is_err(), "unknown field");
+    }
+}
