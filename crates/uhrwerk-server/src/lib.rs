@@ -24,6 +24,7 @@ pub mod timers;
 pub mod tls;
 pub mod transport;
 pub mod ui;
+mod unary;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -10,12 +10,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http_body_util::{BodyExt, Full};
 use tonic::body::Body;
 
 use super::ApiKeys;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::unary::{BoxError, Unary};
 
 const SERVICES: [&str; 2] =
     ["temporal.api.workflowservice.v1.WorkflowService", "temporal.api.operatorservice.v1.OperatorService"];
@@ -126,18 +124,13 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let (parts, body) = req.into_parts();
-            let bytes = body.collect().await.map_err(|e| -> BoxError { Box::new(e) })?.to_bytes();
-            let gzip = parts.headers.get("grpc-encoding").is_some_and(|e| e.as_bytes() == b"gzip");
-            let namespace = crate::cluster::route::grpc_message(&bytes, gzip)
-                .map(|message| namespace_of(&service, &method, &message))
-                .unwrap_or_default();
-            let authorization = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            let call = Unary::read(req).await?;
+            let namespace = call.message().map(|message| namespace_of(&service, &method, &message)).unwrap_or_default();
+            let authorization = call.parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
             if !authorize.allows(&method, authorization, &namespace) {
                 return Ok(tonic::Status::permission_denied(UNAUTHORIZED).into_http::<Body>());
             }
-            let body = Body::new(Full::new(bytes).map_err(|never| match never {}));
-            inner.call(http::Request::from_parts(parts, body)).await.map_err(Into::into)
+            inner.call(call.into_request()).await.map_err(Into::into)
         })
     }
 }

@@ -11,19 +11,17 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http_body_util::{BodyExt, Full};
 use prost::Message;
 use tonic::body::Body;
 use uhrwerk_proto::temporal::api::common::v1::WorkflowExecution;
 use uhrwerk_proto::temporal::api::workflowservice::v1 as pb;
 
 use super::{Cluster, Owner};
+use crate::unary::{BoxError, Unary};
 
 /// Marks a forwarded call, with the node that forwarded it.
 pub const FORWARDED: &str = "uhrwerk-forwarded-by";
 const WORKFLOW_SERVICE: &str = "/temporal.api.workflowservice.v1.WorkflowService/";
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The layer; without a cluster it passes everything through.
 #[derive(Clone)]
@@ -86,19 +84,17 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let mut shutdown = self.shutdown.clone();
         Box::pin(async move {
-            let (mut parts, body) = req.into_parts();
-            let bytes = body.collect().await.map_err(|e| -> BoxError { Box::new(e) })?.to_bytes();
-            let gzip = parts.headers.get("grpc-encoding").is_some_and(|e| e.as_bytes() == b"gzip");
-            let owner = grpc_message(&bytes, gzip)
+            let mut call = Unary::read(req).await?;
+            let owner = call
+                .message()
                 .and_then(|message| route_key(&method, &message))
                 .map_or(Owner::Local, |key| key.owner(&cluster));
-            let body = Body::new(Full::new(bytes).map_err(|never| match never {}));
             let Owner::Node(node) = owner else {
-                return inner.call(http::Request::from_parts(parts, body)).await.map_err(Into::into);
+                return inner.call(call.into_request()).await.map_err(Into::into);
             };
             cluster.metrics.forwarded_calls.with_label_values(&[method.as_str()]).inc();
             if let Ok(by) = http::HeaderValue::from_str(cluster.node()) {
-                parts.headers.insert(FORWARDED, by);
+                call.parts.headers.insert(FORWARDED, by);
             }
             let unreachable = |e: &dyn std::fmt::Display| {
                 tonic::Status::unavailable(format!("the node that serves this call ({node}) is unreachable: {e}"))
@@ -111,7 +107,7 @@ where
             if let Err(e) = std::future::poll_fn(|cx| tower_service::Service::poll_ready(&mut channel, cx)).await {
                 return Ok(unreachable(&e));
             }
-            let forwarded = tower_service::Service::call(&mut channel, http::Request::from_parts(parts, body));
+            let forwarded = tower_service::Service::call(&mut channel, call.into_request());
             // A long poll passed on to another node ends when this node stops (its worker polls
             // again elsewhere), as the polls it serves itself do; other calls finish.
             let stopping = async move {
@@ -131,29 +127,6 @@ where
         })
     }
 }
-
-/// The message of a unary gRPC request body (one length-prefixed message, gzip-compressed when
-/// its flag says so and the call's `grpc-encoding` is gzip). Anything else is not looked into
-/// and is served where it arrived.
-pub(crate) fn grpc_message(body: &[u8], gzip: bool) -> Option<std::borrow::Cow<'_, [u8]>> {
-    let (&compressed, rest) = body.split_first()?;
-    let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-    let message = rest.get(4..4 + len)?;
-    match compressed {
-        0 => Some(std::borrow::Cow::Borrowed(message)),
-        1 if gzip => {
-            let mut out = Vec::new();
-            // Bounded like the frontend's largest message; a bomb is not routed.
-            let reader = flate2::read::GzDecoder::new(message);
-            std::io::Read::read_to_end(&mut std::io::Read::take(reader, MAX_ROUTED_MESSAGE), &mut out).ok()?;
-            Some(std::borrow::Cow::Owned(out))
-        }
-        _ => None,
-    }
-}
-
-/// The largest decompressed request the router reads (the frontend's own limit is 128 MiB).
-const MAX_ROUTED_MESSAGE: u64 = 128 * 1024 * 1024;
 
 /// What decides where a call is served.
 #[derive(Debug, PartialEq, Eq)]
@@ -363,7 +336,7 @@ mod tests {
             ..Default::default()
         };
         let body = framed(&start);
-        let key = route_key("StartWorkflowExecution", &grpc_message(&body, false).unwrap());
+        let key = route_key("StartWorkflowExecution", &crate::unary::grpc_message(&body, false).unwrap());
         assert_eq!(key, Some(Key::Workflow("ns".into(), "wf".into())));
         let token = uhrwerk_core::token::TaskToken {
             kind: 1,
@@ -394,22 +367,5 @@ mod tests {
         );
         assert_eq!(route_key("ListWorkflowExecutions", &[]), None);
         assert_eq!(route_key("StartWorkflowExecution", &[0xff, 0xff]), None, "garbage is served locally");
-    }
-
-    #[test]
-    fn plain_and_gzip_messages_are_read_whole() {
-        assert_eq!(grpc_message(&[0, 0, 0, 0, 2, 8, 1], false).as_deref(), Some(&[8u8, 1][..]));
-        assert_eq!(grpc_message(&[1, 0, 0, 0, 2, 8, 1], false), None, "compressed without an encoding");
-        assert_eq!(grpc_message(&[0, 0, 0, 0, 9, 8, 1], false), None, "cut short");
-        assert_eq!(grpc_message(&[], false), None);
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        std::io::Write::write_all(&mut gz, &[8, 1]).unwrap();
-        let gz = gz.finish().unwrap();
-        let mut framed = vec![1];
-        framed.extend_from_slice(&(gz.len() as u32).to_be_bytes());
-        framed.extend_from_slice(&gz);
-        assert_eq!(grpc_message(&framed, true).as_deref(), Some(&[8u8, 1][..]));
-        framed[8] ^= 0xff;
-        assert!(grpc_message(&framed, true).is_none_or(|m| m.as_ref() != [8u8, 1]), "a corrupt stream");
     }
 }

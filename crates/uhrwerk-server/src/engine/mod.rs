@@ -165,35 +165,47 @@ impl Engine {
     /// or a crash. Runs stay in the store until something touches them. Returns (open runs,
     /// queued tasks, armed timers).
     pub async fn recover(self: &Arc<Self>) -> Result<(usize, usize, usize)> {
-        /// Timers read per store round trip; a page is armed before the next is read.
-        const TIMER_PAGE: usize = 10_000;
         if self.cluster.is_some() {
             // A cluster node recovers each shard when it takes it (`take_shards`).
             return Ok((0, 0, 0));
         }
+        let (open_runs, tasks, timers, _) = self.recover_where(|_, _| true).await?;
+        Ok((open_runs, tasks, timers))
+    }
+
+    /// Offers the queued tasks, arms the timers and hands over the transfer tasks of the
+    /// workflows `keep` picks (by namespace and workflow id). Returns (open runs in the whole
+    /// store, tasks, timers, transfer tasks).
+    pub(super) async fn recover_where(
+        self: &Arc<Self>,
+        keep: impl Fn(&str, &str) -> bool,
+    ) -> Result<(usize, usize, usize, usize)> {
+        /// Timers read per store round trip; a page is armed before the next is read.
+        const TIMER_PAGE: usize = 10_000;
         let recovered = self.executions().recover().await?;
-        let (open_runs, tasks) = (recovered.open_runs, recovered.tasks.len());
-        for task in recovered.tasks {
+        let mut counts = (recovered.open_runs, 0, 0, 0);
+        for task in recovered.tasks.into_iter().filter(|t| keep(&t.namespace, &t.workflow_id)) {
+            counts.1 += 1;
             self.matching.offer(task);
         }
-        let mut timers = 0;
         let mut after = None;
         loop {
             let page = self.executions().timers(after, TIMER_PAGE).await?;
             let done = page.len() < TIMER_PAGE;
             after = page.last().map(TimerRow::cursor);
-            timers += page.len();
-            for timer in page {
+            for timer in page.into_iter().filter(|t| keep(&t.namespace, &t.workflow_id)) {
+                counts.2 += 1;
                 self.timers.arm(timer);
             }
             if done {
                 break;
             }
         }
-        for row in recovered.transfers {
+        for row in recovered.transfers.into_iter().filter(|r| keep(&r.namespace, &r.workflow_id)) {
+            counts.3 += 1;
             self.transfers.push(row, self.clock.hold());
         }
-        Ok((open_runs, tasks, timers))
+        Ok(counts)
     }
 
     /// Turns true at server shutdown.

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use uhrwerk_storage::{Fence, TimerRow};
+use uhrwerk_storage::Fence;
 
 use super::Engine;
 use crate::cluster::{Cluster, Owner};
@@ -62,34 +62,10 @@ impl Engine {
     /// their queued tasks, arms their timers and hands over their transfer tasks, as start-up
     /// recovery does for everything. Returns (tasks, timers, transfer tasks).
     pub async fn take_shards(self: &Arc<Self>, shards: &[i32]) -> Result<(usize, usize, usize)> {
-        const TIMER_PAGE: usize = 10_000;
         let set: HashSet<i32> = shards.iter().copied().collect();
         self.evict_shards(&set);
-        let in_shards = self.in_shards(&set);
-        let recovered = self.executions().recover().await?;
-        let mut counts = (0, 0, 0);
-        for task in recovered.tasks.into_iter().filter(|t| in_shards(&t.namespace, &t.workflow_id)) {
-            counts.0 += 1;
-            self.matching.offer(task);
-        }
-        let mut after = None;
-        loop {
-            let page: Vec<TimerRow> = self.executions().timers(after, TIMER_PAGE).await?;
-            let done = page.len() < TIMER_PAGE;
-            after = page.last().map(TimerRow::cursor);
-            for timer in page.into_iter().filter(|t| in_shards(&t.namespace, &t.workflow_id)) {
-                counts.1 += 1;
-                self.timers.arm(timer);
-            }
-            if done {
-                break;
-            }
-        }
-        for row in recovered.transfers.into_iter().filter(|r| in_shards(&r.namespace, &r.workflow_id)) {
-            counts.2 += 1;
-            self.transfers.push(row, self.clock.hold());
-        }
-        Ok(counts)
+        let (_, tasks, timers, transfers) = self.recover_where(self.in_shards(&set)).await?;
+        Ok((tasks, timers, transfers))
     }
 
     /// Stops serving shards: their runs leave memory, and with `purge` their timers too (the new

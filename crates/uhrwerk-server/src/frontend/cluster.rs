@@ -95,13 +95,7 @@ impl Cluster for Internal {
             .matching()
             .last_hour(&req.namespace, &req.task_queue, kind)
             .into_iter()
-            .map(|m| uhrwerk_proto::cluster::QueueMinute {
-                start_ms: m.start_ms,
-                backlog_max: m.backlog_max as u64,
-                dispatched: m.dispatched,
-                wait_mean_ms: m.wait_mean_ms,
-                wait_max_ms: m.wait_max_ms,
-            })
+            .map(Into::into)
             .collect();
         Ok(Response::new(uhrwerk_proto::cluster::QueueHourResponse { minutes }))
     }

@@ -95,19 +95,7 @@ impl Frontend {
                 kind: kind as i32,
             };
             match cluster.peers.queue_hour(&node, req).await {
-                Ok(hour) => {
-                    return hour
-                        .minutes
-                        .into_iter()
-                        .map(|m| crate::matching::Minute {
-                            start_ms: m.start_ms,
-                            backlog_max: m.backlog_max as usize,
-                            dispatched: m.dispatched,
-                            wait_mean_ms: m.wait_mean_ms,
-                            wait_max_ms: m.wait_max_ms,
-                        })
-                        .collect();
-                }
+                Ok(hour) => return hour.minutes.into_iter().map(Into::into).collect(),
                 Err(e) => tracing::debug!(%node, "cluster: no last hour from the queue's owner: {e}"),
             }
         }

@@ -196,3 +196,28 @@ pub fn from_wire(w: WireTask) -> Option<Dispatch> {
         matched,
     ))
 }
+
+/// A queue's minute between nodes (QueueHour), both ways.
+impl From<super::Minute> for uhrwerk_proto::cluster::QueueMinute {
+    fn from(m: super::Minute) -> Self {
+        Self {
+            start_ms: m.start_ms,
+            backlog_max: m.backlog_max as u64,
+            dispatched: m.dispatched,
+            wait_mean_ms: m.wait_mean_ms,
+            wait_max_ms: m.wait_max_ms,
+        }
+    }
+}
+
+impl From<uhrwerk_proto::cluster::QueueMinute> for super::Minute {
+    fn from(m: uhrwerk_proto::cluster::QueueMinute) -> Self {
+        Self {
+            start_ms: m.start_ms,
+            backlog_max: m.backlog_max as usize,
+            dispatched: m.dispatched,
+            wait_mean_ms: m.wait_mean_ms,
+            wait_max_ms: m.wait_max_ms,
+        }
+    }
+}
