@@ -416,6 +416,7 @@ CLUSTER_SKIPS = {
     "test_cluster.py": "it starts clusters of its own, and ran in the PostgreSQL pass already",
     "test_tls.py": "the cluster harness waits for its nodes over plaintext; TLS is tested on single servers",
     "test_auth.py": "the cluster harness waits for its nodes over plaintext; authorization is tested on single servers",
+    "test_jwt.py": "the cluster harness waits for its nodes over plaintext; JWTs are tested on single servers",
     **{
         f"test_limits.py::{name}": "reads counters of one node; in a cluster the run's shard may be on another"
         for name in (

@@ -6,6 +6,7 @@
 //! I/O lives in [`scan`] and [`metrics`].
 
 pub mod checks;
+pub mod connection;
 pub mod error;
 pub mod facts;
 pub mod finding;
@@ -39,6 +40,8 @@ pub struct DoctorArgs {
     /// gRPC address of the server.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7233", env = "TEMPORAL_ADDRESS")]
     pub address: String,
+    #[command(flatten)]
+    pub connection: connection::ConnectionArgs,
     /// Namespace to check.
     #[arg(short = 'n', long, default_value = "default", env = "TEMPORAL_NAMESPACE")]
     pub namespace: String,
@@ -119,19 +122,18 @@ fn explain(code: &str) -> ExitCode {
 /// Reads the server at `address` and runs every check not in `ignore`: the engine behind both the
 /// command and the web UI's health page. Findings come worst first.
 pub async fn examine(
-    address: &str,
+    client: &scan::Client,
     opts: &scan::ScanOptions,
     settings: &checks::Settings,
     ignore: &[Check],
 ) -> Result<(Vec<Finding>, scan::ScanResult), DoctorError> {
-    let client = scan::connect(address).await?;
-    let result = scan::scan(&client, opts, &settings.limits).await?;
+    let result = scan::scan(client, opts, &settings.limits).await?;
     let findings = checks::analyze(&result.snapshot, settings, ignore);
     Ok((findings, result))
 }
 
-/// The default metrics URL: port 9233 on the host of `--address`.
-pub fn default_metrics_url(address: &str) -> String {
+/// The default metrics URL: port 9233 on the host of `--address`, over https with TLS.
+pub fn default_metrics_url(address: &str, tls: bool) -> String {
     let hostport = address.trim_start_matches("http://").trim_start_matches("https://");
     let hostport = hostport.split('/').next().unwrap_or(hostport);
     let host = match hostport.rsplit_once(':') {
@@ -139,15 +141,16 @@ pub fn default_metrics_url(address: &str) -> String {
         None => hostport,
     };
     let host = if host.is_empty() { "127.0.0.1" } else { host };
-    format!("http://{host}:9233/metrics")
+    format!("{}://{host}:9233/metrics", if tls { "https" } else { "http" })
 }
 
 /// Resolves the limits: defaults, then the metrics endpoint, then overrides. Returns the limits
 /// and a one-line description for the report.
-fn resolve_limits(args: &DoctorArgs, notes: &mut Vec<String>) -> Result<(limits::Limits, String), DoctorError> {
+async fn resolve_limits(args: &DoctorArgs, notes: &mut Vec<String>) -> Result<(limits::Limits, String), DoctorError> {
     let mut limits = limits::Limits::default();
-    let url = args.metrics_url.clone().unwrap_or_else(|| default_metrics_url(&args.address));
-    let origin = match metrics::fetch(&url, Duration::from_secs(3)) {
+    let url =
+        args.metrics_url.clone().unwrap_or_else(|| default_metrics_url(&args.address, args.connection.uses_tls()));
+    let origin = match metrics::fetch(&url, &args.connection, Duration::from_secs(3)).await {
         Ok(body) => match limits.apply_metrics(&body) {
             0 => format!("Temporal defaults (no uhrwerk_limit gauges at {url})"),
             n => format!("{n} read from {url}"),
@@ -188,7 +191,7 @@ async fn doctor(args: &DoctorArgs) -> Result<(String, u8), DoctorError> {
         return Err(DoctorError::Usage("--max-runs must be at least 1".into()));
     }
     let mut notes = Vec::new();
-    let (limits, limits_text) = resolve_limits(args, &mut notes)?;
+    let (limits, limits_text) = resolve_limits(args, &mut notes).await?;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, ms);
     let opts = scan::ScanOptions {
         namespace: args.namespace.clone(),
@@ -206,7 +209,11 @@ async fn doctor(args: &DoctorArgs) -> Result<(String, u8), DoctorError> {
         schedule_to_start_ms: ms(args.schedule_to_start),
         payload_bytes: args.payload_bytes,
     };
-    let (findings, result) = examine(&args.address, &opts, &settings, &ignore).await?;
+    let client = connection::connect(&args.address, &args.connection, Duration::from_secs(5), Duration::from_secs(60))
+        .await
+        .map_err(|detail| DoctorError::Connect { address: args.address.clone(), detail })?
+        .max_decoding_message_size(256 * 1024 * 1024);
+    let (findings, result) = examine(&client, &opts, &settings, &ignore).await?;
     notes.extend(result.notes.iter().cloned());
     let code = finding::exit_code(&findings);
     let output = match args.format {
@@ -252,9 +259,10 @@ mod tests {
 
     #[test]
     fn metrics_url_follows_the_address_host() {
-        assert_eq!(default_metrics_url("127.0.0.1:7233"), "http://127.0.0.1:9233/metrics");
-        assert_eq!(default_metrics_url("temporal.internal:7233"), "http://temporal.internal:9233/metrics");
-        assert_eq!(default_metrics_url("http://h:1"), "http://h:9233/metrics");
+        assert_eq!(default_metrics_url("127.0.0.1:7233", false), "http://127.0.0.1:9233/metrics");
+        assert_eq!(default_metrics_url("temporal.internal:7233", false), "http://temporal.internal:9233/metrics");
+        assert_eq!(default_metrics_url("http://h:1", false), "http://h:9233/metrics");
+        assert_eq!(default_metrics_url("h:7233", true), "https://h:9233/metrics");
     }
 
     #[test]

@@ -8,11 +8,8 @@ use std::time::{Duration, Instant};
 use temporalio_protos::temporal::api::common::v1 as common_pb;
 use temporalio_protos::temporal::api::enums::v1 as enums_pb;
 use temporalio_protos::temporal::api::taskqueue::v1 as taskqueue_pb;
-use temporalio_protos::temporal::api::workflowservice::v1::{
-    self as service_pb, workflow_service_client::WorkflowServiceClient,
-};
+use temporalio_protos::temporal::api::workflowservice::v1 as service_pb;
 use tokio::task::JoinSet;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::checks::Snapshot;
 use crate::error::DoctorError;
@@ -20,7 +17,7 @@ use crate::facts::{HistoryScan, QueueFacts, QueueKind, RunFacts};
 use crate::limits::Limits;
 use crate::timefmt::rfc3339;
 
-pub type Client = WorkflowServiceClient<Channel>;
+pub use crate::connection::Client;
 
 /// At most this many task queues are described.
 const MAX_QUEUES: usize = 500;
@@ -42,36 +39,6 @@ pub struct ScanResult {
     /// More runs matched than `--max-runs` allowed.
     pub truncated: bool,
     pub notes: Vec<String>,
-}
-
-/// `host:port` or `http://host:port` to an endpoint URI.
-pub fn endpoint_uri(address: &str) -> String {
-    if address.starts_with("http://") || address.starts_with("https://") {
-        address.to_string()
-    } else {
-        format!("http://{address}")
-    }
-}
-
-pub async fn connect(address: &str) -> Result<Client, DoctorError> {
-    let err = |detail: String| DoctorError::Connect { address: address.to_string(), detail };
-    let endpoint = Endpoint::from_shared(endpoint_uri(address))
-        .map_err(|e| err(e.to_string()))?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(60));
-    let channel = endpoint.connect().await.map_err(|e| err(source_chain(&e)))?;
-    Ok(WorkflowServiceClient::new(channel).max_decoding_message_size(256 * 1024 * 1024))
-}
-
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        cur = inner.source();
-    }
-    s
 }
 
 pub async fn scan(client: &Client, opts: &ScanOptions, limits: &Limits) -> Result<ScanResult, DoctorError> {
@@ -310,15 +277,4 @@ async fn fetch_run(mut client: Client, namespace: String, mut run: RunFacts) -> 
         }
     }
     Ok(Some(run))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn endpoint_uris() {
-        assert_eq!(endpoint_uri("127.0.0.1:7233"), "http://127.0.0.1:7233");
-        assert_eq!(endpoint_uri("http://h:1"), "http://h:1");
-    }
 }

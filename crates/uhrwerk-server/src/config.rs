@@ -35,9 +35,13 @@ pub struct ServerConfig {
     pub http_listen: Option<SocketAddr>,
     /// Where the web UI is served; None turns it off.
     pub ui_listen: Option<SocketAddr>,
-    /// A YAML file of hashed API keys with Temporal permissions: authorization on; None: off.
+    /// A YAML file of hashed API keys and certificate subjects with Temporal permissions:
+    /// authorization on; None: no API keys.
     pub api_keys: Option<std::path::PathBuf>,
-    /// TLS on the gRPC frontend (and mTLS with a client CA); None: plaintext.
+    /// JWT authentication against a JWKS: authorization on; None: no JWTs.
+    pub jwt: Option<crate::auth::JwtConfig>,
+    /// TLS on the gRPC frontend and the HTTP endpoints (and mTLS with a client CA); None:
+    /// plaintext.
     pub tls: Option<crate::tls::TlsFiles>,
     /// Take part in a cluster of nodes on the same PostgreSQL database; None: a single server.
     pub cluster: Option<crate::cluster::ClusterConfig>,

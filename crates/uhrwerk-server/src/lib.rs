@@ -70,6 +70,15 @@ pub enum StartError {
     Serve(#[from] tonic::transport::Error),
     #[error("{0}")]
     Keys(#[from] auth::KeyError),
+    #[error("JWT: {0}")]
+    Jwks(#[from] auth::jwt::JwksError),
+    #[error(
+        "authorization in a cluster needs TLS between the nodes (--tls-cert, --tls-key and --cluster-tls-ca): \
+         without it anyone who reaches a node's internal port would pass around it"
+    )]
+    ClusterNeedsTls,
+    #[error("TLS in a cluster needs --cluster-tls-ca, the CA that signs the nodes' certificates")]
+    ClusterTlsNeedsCa,
     #[error("TLS: {0}")]
     Tls(#[from] tls::TlsError),
     #[error("a cluster (--advertise-address) needs a PostgreSQL database (--database-url)")]
@@ -211,6 +220,14 @@ pub async fn start(config: ServerConfig) -> Result<Running, StartError> {
 /// moves its own).
 pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<Running, StartError> {
     let limits = config.dynamic_config.limits()?;
+    if let Some(cluster) = &config.cluster {
+        if (config.api_keys.is_some() || config.jwt.is_some()) && cluster.tls.is_none() {
+            return Err(StartError::ClusterNeedsTls);
+        }
+        if config.tls.is_some() && cluster.tls.is_none() {
+            return Err(StartError::ClusterTlsNeedsCa);
+        }
+    }
     for key in config.dynamic_config.unknown_keys() {
         tracing::warn!(key, "dynamic config key is not used by Uhrwerk; ignored");
     }
@@ -309,10 +326,15 @@ async fn start_on(
     let n_schedules = scheduler.recover().await?;
     tracing::debug!(n_schedules, "schedules resumed");
 
-    let authorize = match &config.api_keys {
-        Some(path) => Some(auth::Authorize::new(auth::ApiKeys::load(path)?)),
+    let keys = config.api_keys.as_deref().map(auth::ApiKeys::load).transpose()?;
+    let jwt = match &config.jwt {
+        Some(jwt) => Some(auth::Jwt::load(jwt.clone()).await?),
         None => None,
     };
+    if let Some(jwt) = &jwt {
+        tokio::spawn(jwt.clone().watch(shutdown_rx.clone()));
+    }
+    let authorize = (keys.is_some() || jwt.is_some()).then(|| auth::Authorize::new(keys, jwt));
     let frontend = Frontend::new(engine.clone(), namespaces.clone(), scheduler.clone(), SERVER_VERSION)
         .with_auth(authorize.clone());
     // The internal service before the frontend: the other nodes hand tasks over as soon as
@@ -324,13 +346,26 @@ async fn start_on(
                 tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
             let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
             let mut stop = shutdown_rx.clone();
-            // Calls forwarded by other nodes come here too (marked, so served here).
+            // Calls forwarded by other nodes come here too (marked, so served here). With TLS,
+            // only nodes (certificates signed by the nodes' CA) get in: the calls they forward
+            // were authorized where they arrived.
             let internal = transport::grpc_server()
                 .add_service(frontend::cluster::service(engine.clone(), namespaces.clone(), scheduler.clone()))
                 .add_service(frontend.workflow_service());
-            tokio::spawn(internal.serve_with_incoming_shutdown(transport::grpc_incoming(listener), async move {
+            let stopped = async move {
                 let _ = stop.wait_for(|s| *s).await;
-            }));
+            };
+            match &cluster_config.tls {
+                Some(node_tls) => {
+                    let tls = tls::Tls::load(node_tls.server())?;
+                    tokio::spawn(tls.clone().watch(shutdown_rx.clone()));
+                    let incoming = tls::incoming(listener, tls, tls::Alpn::H2);
+                    tokio::spawn(internal.serve_with_incoming_shutdown(incoming, stopped));
+                }
+                None => {
+                    tokio::spawn(internal.serve_with_incoming_shutdown(transport::grpc_incoming(listener), stopped));
+                }
+            }
             let hosts = cluster::lease::Hosts {
                 engine: engine.clone(),
                 scheduler: scheduler.clone(),
@@ -345,6 +380,10 @@ async fn start_on(
         }
         _ => (None, None),
     };
+    let tls = config.tls.clone().map(tls::Tls::load).transpose()?;
+    if let Some(tls) = &tls {
+        tokio::spawn(tls.clone().watch(shutdown_rx.clone()));
+    }
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<WorkflowServiceServer<Frontend>>().await;
 
@@ -352,6 +391,7 @@ async fn start_on(
         Some(addr) => match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => {
                 let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+                let listener = transport::http_listener(listener, tls.clone());
                 tokio::spawn(metrics::serve(listener, metrics.clone(), shutdown_rx.clone()));
                 Some(bound)
             }
@@ -369,6 +409,7 @@ async fn start_on(
             let listener =
                 tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
             let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+            let listener = transport::http_listener(listener, tls.clone());
             tokio::spawn(http_api::serve(listener, frontend.clone(), shutdown_rx.clone()));
             Some(bound)
         }
@@ -383,7 +424,8 @@ async fn start_on(
         Some(ui_at) => match tokio::net::TcpListener::bind(ui_at).await {
             Ok(listener) => {
                 let bound = listener.local_addr().map_err(|source| StartError::Bind { addr: ui_at, source })?;
-                tokio::spawn(ui::serve(listener, frontend.clone(), addr, shutdown_rx.clone()));
+                let listener = transport::http_listener(listener, tls.clone());
+                tokio::spawn(ui::serve(listener, frontend.clone(), shutdown_rx.clone()));
                 Some(bound)
             }
             // As the metrics endpoint: a taken UI port does not keep the server from starting.
@@ -395,7 +437,6 @@ async fn start_on(
         None => None,
     };
 
-    let tls = config.tls.clone().map(tls::Tls::load).transpose()?;
     let mut stop = shutdown_rx.clone();
     let router = transport::grpc_server()
         .layer(auth::AuthLayer::new(authorize.clone()))
@@ -413,8 +454,7 @@ async fn start_on(
     };
     let serve = match tls {
         Some(tls) => {
-            tokio::spawn(tls.clone().watch(shutdown_rx.clone()));
-            tokio::spawn(router.serve_with_incoming_shutdown(tls::incoming(listener, tls), stopped))
+            tokio::spawn(router.serve_with_incoming_shutdown(tls::incoming(listener, tls, tls::Alpn::H2), stopped))
         }
         None => tokio::spawn(router.serve_with_incoming_shutdown(transport::grpc_incoming(listener), stopped)),
     };

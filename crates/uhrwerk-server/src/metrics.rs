@@ -201,7 +201,7 @@ impl Metrics {
 }
 
 /// Serves `GET /metrics` on `listener` until shutdown.
-pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(listener: crate::tls::HttpListener, metrics: Arc<Metrics>, mut shutdown: watch::Receiver<bool>) {
     let app = axum::Router::new().route(
         "/metrics",
         axum::routing::get(move || {
@@ -212,7 +212,7 @@ pub async fn serve(listener: tokio::net::TcpListener, metrics: Arc<Metrics>, mut
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
     };
-    if let Err(e) = axum::serve(crate::transport::http_listener(listener), app).with_graceful_shutdown(stop).await {
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
         tracing::warn!("the metrics endpoint stopped: {e}");
     }
 }

@@ -1,5 +1,6 @@
-//! TLS on the gRPC frontend, with rustls: the server's certificate chain and key from PEM files,
-//! and with a client CA file, client certificates required and verified against it (mTLS).
+//! TLS on every listener (the gRPC frontend, the HTTP endpoints and a cluster node's internal
+//! port), with rustls: the server's certificate chain and key from PEM files, and with a client
+//! CA file, client certificates required and verified against it (mTLS).
 //! The files are read again on SIGHUP and when they change on disk (checked every two seconds);
 //! new connections get the new configuration, established ones keep theirs, and a reload that
 //! fails (a half-written file, a key that does not match) keeps the old one and says why.
@@ -85,12 +86,32 @@ fn server_config(files: &TlsFiles) -> Result<rustls::ServerConfig, TlsError> {
         }
         None => builder.with_no_client_auth(),
     };
-    let mut config = builder
+    builder
         .with_single_cert(certs, key)
-        .map_err(|e| TlsError::Config(format!("{} and {}: {e}", files.cert.display(), files.key.display())))?;
-    // gRPC is HTTP/2 only.
-    config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(config)
+        .map_err(|e| TlsError::Config(format!("{} and {}: {e}", files.cert.display(), files.key.display())))
+}
+
+/// The protocol a listener speaks, offered in ALPN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alpn {
+    /// gRPC: HTTP/2 only.
+    H2,
+    /// The HTTP endpoints (HTTP API, web UI, metrics): HTTP/1.1.
+    Http1,
+}
+
+/// The configurations of one set of files, one per protocol.
+struct Configs {
+    h2: Arc<rustls::ServerConfig>,
+    http1: Arc<rustls::ServerConfig>,
+}
+
+fn configs(files: &TlsFiles) -> Result<Configs, TlsError> {
+    let mut h2 = server_config(files)?;
+    let mut http1 = h2.clone();
+    h2.alpn_protocols = vec![b"h2".to_vec()];
+    http1.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Configs { h2: Arc::new(h2), http1: Arc::new(http1) })
 }
 
 /// What the files looked like when last read: (modified, length) of each.
@@ -108,15 +129,15 @@ fn stamp(files: &TlsFiles) -> Stamp {
 #[derive(Clone)]
 pub struct Tls {
     files: TlsFiles,
-    current: Arc<RwLock<(Arc<rustls::ServerConfig>, Stamp)>>,
+    current: Arc<RwLock<(Configs, Stamp)>>,
 }
 
 impl Tls {
     /// Reads the files; fails with what is wrong with them.
     pub fn load(files: TlsFiles) -> Result<Self, TlsError> {
         let before = stamp(&files);
-        let config = server_config(&files)?;
-        Ok(Self { files, current: Arc::new(RwLock::new((Arc::new(config), before))) })
+        let configs = configs(&files)?;
+        Ok(Self { files, current: Arc::new(RwLock::new((configs, before))) })
     }
 
     pub fn files(&self) -> &TlsFiles {
@@ -126,8 +147,8 @@ impl Tls {
     /// Reads the files again; on failure the configuration in use stays.
     pub fn reload(&self) -> Result<(), TlsError> {
         let before = stamp(&self.files);
-        let config = server_config(&self.files)?;
-        *self.current.write().expect("tls config lock") = (Arc::new(config), before);
+        let configs = configs(&self.files)?;
+        *self.current.write().expect("tls config lock") = (configs, before);
         Ok(())
     }
 
@@ -135,8 +156,12 @@ impl Tls {
         self.current.read().expect("tls config lock").1 != stamp(&self.files)
     }
 
-    fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
-        tokio_rustls::TlsAcceptor::from(self.current.read().expect("tls config lock").0.clone())
+    fn acceptor(&self, alpn: Alpn) -> tokio_rustls::TlsAcceptor {
+        let current = self.current.read().expect("tls config lock");
+        tokio_rustls::TlsAcceptor::from(match alpn {
+            Alpn::H2 => current.0.h2.clone(),
+            Alpn::Http1 => current.0.http1.clone(),
+        })
     }
 
     /// Reloads on SIGHUP and when a file changed, until shutdown.
@@ -170,6 +195,13 @@ impl Tls {
             }
         }
     }
+}
+
+/// The subject common name of a DER certificate.
+pub fn common_name(certificate: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate.as_ref()).ok()?;
+    let name = parsed.subject().iter_common_name().next()?.as_str().ok()?.to_string();
+    Some(name)
 }
 
 /// What the frontend knows about a TLS connection (a request extension).
@@ -232,7 +264,11 @@ impl AsyncWrite for TlsConn {
 /// Accepted connections of `listener` after their TLS handshake with the configuration current
 /// when each arrived. A failed handshake (a wrong CA, no client certificate under mTLS) closes
 /// that connection only.
-pub fn incoming(listener: TcpListener, tls: Tls) -> tokio_stream::wrappers::ReceiverStream<io::Result<TlsConn>> {
+pub fn incoming(
+    listener: TcpListener,
+    tls: Tls,
+    alpn: Alpn,
+) -> tokio_stream::wrappers::ReceiverStream<io::Result<TlsConn>> {
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(async move {
         loop {
@@ -251,7 +287,10 @@ pub fn incoming(listener: TcpListener, tls: Tls) -> tokio_stream::wrappers::Rece
             if let Err(e) = stream.set_nodelay(true) {
                 tracing::debug!("failed to set TCP_NODELAY on an accepted connection: {e}");
             }
-            let (acceptor, tx) = (tls.acceptor(), tx.clone());
+            if let Err(e) = socket2::SockRef::from(&stream).set_keepalive(true) {
+                tracing::debug!("failed to set SO_KEEPALIVE on an accepted connection: {e}");
+            }
+            let (acceptor, tx) = (tls.acceptor(alpn), tx.clone());
             tokio::spawn(async move {
                 match crate::clock::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Some(Ok(conn)) => {
@@ -264,4 +303,123 @@ pub fn incoming(listener: TcpListener, tls: Tls) -> tokio_stream::wrappers::Rece
         }
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// An HTTP endpoint's listener: plain, or TLS with the frontend's certificates.
+pub enum HttpListener {
+    Plain(TcpListener),
+    Tls { incoming: mpsc::Receiver<io::Result<TlsConn>>, local: std::net::SocketAddr },
+}
+
+impl HttpListener {
+    pub fn new(listener: TcpListener, tls: Option<Tls>) -> io::Result<Self> {
+        Ok(match tls {
+            None => Self::Plain(listener),
+            Some(tls) => {
+                let local = listener.local_addr()?;
+                Self::Tls { incoming: incoming(listener, tls, Alpn::Http1).into_inner(), local }
+            }
+        })
+    }
+}
+
+/// A connection of an [`HttpListener`].
+pub enum HttpConn {
+    Plain(TcpStream),
+    Tls(Box<TlsConn>),
+}
+
+impl axum::serve::Listener for HttpListener {
+    type Io = HttpConn;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (HttpConn, std::net::SocketAddr) {
+        loop {
+            match self {
+                Self::Plain(listener) => {
+                    // axum's accept for a TcpListener, which waits out accept errors itself.
+                    let (stream, peer) = axum::serve::Listener::accept(listener).await;
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!("failed to set TCP_NODELAY on an accepted connection: {e}");
+                    }
+                    return (HttpConn::Plain(stream), peer);
+                }
+                Self::Tls { incoming, .. } => match incoming.recv().await {
+                    Some(Ok(conn)) => {
+                        let peer = conn.0.get_ref().0.peer_addr().unwrap_or(([0, 0, 0, 0], 0).into());
+                        return (HttpConn::Tls(Box::new(conn)), peer);
+                    }
+                    Some(Err(_)) => {}
+                    // The acceptor ended: nothing more will come.
+                    None => std::future::pending::<()>().await,
+                },
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        match self {
+            Self::Plain(listener) => listener.local_addr(),
+            Self::Tls { local, .. } => Ok(*local),
+        }
+    }
+}
+
+impl AsyncRead for HttpConn {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for HttpConn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// What a cluster node presents to, and trusts in, the other nodes: its own certificate and
+/// key, and the CA that signs the nodes' certificates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: PathBuf,
+}
+
+impl NodeTls {
+    /// The internal port's server side: the node's certificate, client certificates signed by
+    /// the nodes' CA required.
+    pub fn server(&self) -> TlsFiles {
+        TlsFiles { cert: self.cert.clone(), key: self.key.clone(), client_ca: Some(self.ca.clone()) }
+    }
+
+    /// The client side, for connections to `host`: the other node's certificate verified
+    /// against the nodes' CA and `host`, this node's certificate presented.
+    pub fn client(&self, host: &str) -> Result<tonic::transport::ClientTlsConfig, TlsError> {
+        let read = |path: &Path| std::fs::read(path).map_err(|e| read_err(path, e));
+        Ok(tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(read(&self.ca)?))
+            .identity(tonic::transport::Identity::from_pem(read(&self.cert)?, read(&self.key)?))
+            .domain_name(host.trim_start_matches('[').trim_end_matches(']')))
+    }
 }

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tonic::transport::server::TcpIncoming;
 
 /// TCP keepalive probes on idle connections, so that the kernel notices a peer that vanished
@@ -33,12 +32,11 @@ pub fn grpc_server() -> tonic::transport::Server {
         .http2_adaptive_window(Some(true))
 }
 
-/// An HTTP listener (metrics, and later the HTTP API and UI) with `TCP_NODELAY` on every
-/// accepted connection.
-pub fn http_listener(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
-    listener.tap_io(|stream| {
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!("failed to set TCP_NODELAY on an accepted connection: {e}");
-        }
-    })
+/// An HTTP listener (metrics, the HTTP API and the UI), with TLS when the frontend has it, and
+/// `TCP_NODELAY` on every accepted connection.
+pub fn http_listener(listener: tokio::net::TcpListener, tls: Option<crate::tls::Tls>) -> crate::tls::HttpListener {
+    match crate::tls::HttpListener::new(listener, tls) {
+        Ok(listener) => listener,
+        Err(e) => panic!("a bound listener has a local address: {e}"),
+    }
 }

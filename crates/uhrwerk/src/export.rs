@@ -15,11 +15,9 @@ use anyhow::{Context, bail};
 use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
 use temporalio_protos::temporal::api::enums::v1::{EncodingType, HistoryEventFilterType, WorkflowExecutionStatus};
 use temporalio_protos::temporal::api::history::v1::{History, HistoryEvent};
-use temporalio_protos::temporal::api::workflowservice::v1::workflow_service_client::WorkflowServiceClient;
 use temporalio_protos::temporal::api::workflowservice::v1::{
     GetWorkflowExecutionHistoryRequest, ListWorkflowExecutionsRequest,
 };
-use tonic::transport::{Channel, Endpoint};
 use uhrwerk_proto::prost::Message as _;
 
 use uhrwerk_server::protojson::history_json;
@@ -33,9 +31,11 @@ use uhrwerk_server::protojson::history_json;
 #[derive(clap::Args, Debug)]
 #[command(after_help = AFTER_HELP)]
 pub struct ExportArgs {
-    /// Frontend address of the server, HOST:PORT (plaintext gRPC).
-    #[arg(long, default_value = "127.0.0.1:7233", value_name = "HOST:PORT")]
+    /// Frontend address of the server, HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1:7233", value_name = "HOST:PORT", env = "TEMPORAL_ADDRESS")]
     address: String,
+    #[command(flatten)]
+    connection: uhrwerk_doctor::connection::ConnectionArgs,
     /// Namespace of the runs.
     #[arg(short, long, default_value = "default", value_name = "NS")]
     namespace: String,
@@ -100,7 +100,7 @@ const ATTEMPTS: u32 = 3;
 /// the usual 255-byte limit of file names.
 const MAX_ID_IN_FILE_NAME: usize = 200;
 
-type Client = WorkflowServiceClient<Channel>;
+use uhrwerk_doctor::connection::Client;
 
 /// One run that the query selected.
 struct Run {
@@ -118,7 +118,7 @@ struct Summary {
 /// a run that fails is reported and counted in the summary (exit 1).
 async fn export(args: &ExportArgs) -> anyhow::Result<Summary> {
     let query = args.query.as_deref().unwrap_or("");
-    let mut client = connect(&args.address).await?;
+    let mut client = connect(&args.address, &args.connection).await?;
     let runs = list_runs(&mut client, &args.namespace, query, args.limit, args.page_size)
         .await
         .with_context(|| format!("cannot list the runs of namespace {:?} on {}", args.namespace, args.address))?;
@@ -171,15 +171,12 @@ async fn export(args: &ExportArgs) -> anyhow::Result<Summary> {
     Ok(Summary { failed })
 }
 
-async fn connect(address: &str) -> anyhow::Result<Client> {
-    let uri = if address.contains("://") { address.to_string() } else { format!("http://{address}") };
-    let endpoint = Endpoint::from_shared(uri)
-        .with_context(|| format!("invalid --address {address:?}: expected HOST:PORT"))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(RPC_TIMEOUT);
-    let channel = endpoint.connect().await.with_context(|| format!("cannot connect to {address}"))?;
+async fn connect(address: &str, connection: &uhrwerk_doctor::connection::ConnectionArgs) -> anyhow::Result<Client> {
+    let client = uhrwerk_doctor::connection::connect(address, connection, CONNECT_TIMEOUT, RPC_TIMEOUT)
+        .await
+        .map_err(|detail| anyhow::anyhow!("cannot connect to {address}: {detail}"))?;
     // A history page can be large (big payloads); the server bounds it, not the client.
-    Ok(WorkflowServiceClient::new(channel).max_decoding_message_size(usize::MAX))
+    Ok(client.max_decoding_message_size(usize::MAX))
 }
 
 fn transient(status: &tonic::Status) -> bool {

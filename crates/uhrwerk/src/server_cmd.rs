@@ -103,11 +103,28 @@ pub struct StartDevArgs {
     #[arg(long)]
     skip_migrations: bool,
     /// YAML file of API keys, stored as SHA-256 hashes, each with Temporal permissions
-    /// (`namespace:role`, `temporal-system:admin`): turns authorization on. Clients send a key as
-    /// `Authorization: Bearer <key>` (the SDKs' and the CLI's --api-key); every call needs the role
-    /// Temporal's default authorizer requires. The web UI, which has no login yet, is off then.
+    /// (`namespace:role`, `temporal-system:admin`), and of mTLS client certificate subjects
+    /// (`certificates:` with `common_name` and `permissions`): turns authorization on. Clients send
+    /// a key as `Authorization: Bearer <key>` (the SDKs' and the CLI's --api-key); every call needs
+    /// the role Temporal's default authorizer requires. The web UI, which has no login yet, is off
+    /// then.
     #[arg(long, value_name = "PATH")]
     api_keys_file: Option<PathBuf>,
+    /// JWKS of the identity provider whose JWTs are accepted, a file (re-read when it changes)
+    /// or an http(s) URL (fetched every 5 minutes and for an unknown key id): turns
+    /// authorization on. Tokens come as `Authorization: Bearer <jwt>`, signed RS256 or ES256,
+    /// with `exp`; their permissions claim holds Temporal permissions (`namespace:role`).
+    #[arg(long, value_name = "PATH|URL")]
+    jwt_jwks: Option<String>,
+    /// The audience a JWT must name in `aud` (not checked when unset).
+    #[arg(long, value_name = "AUDIENCE", requires = "jwt_jwks")]
+    jwt_audience: Option<String>,
+    /// The issuer a JWT must name in `iss` (not checked when unset).
+    #[arg(long, value_name = "ISSUER", requires = "jwt_jwks")]
+    jwt_issuer: Option<String>,
+    /// The JWT claim that holds the permissions (Temporal's `permissionsClaimName`).
+    #[arg(long, value_name = "NAME", default_value = "permissions", requires = "jwt_jwks")]
+    jwt_permissions_claim: String,
     /// PEM certificate chain of the gRPC frontend: with --tls-key, clients must connect with
     /// TLS. The files are read again on SIGHUP and when they change; new connections get the
     /// new certificate, open ones keep theirs.
@@ -120,6 +137,12 @@ pub struct StartDevArgs {
     /// signed by them (mutual TLS). Needs --tls-cert and --tls-key.
     #[arg(long, value_name = "PATH", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
+    /// PEM certificates of the CA that signs the cluster nodes' certificates: a node's internal
+    /// port then takes only TLS connections from other nodes (their --tls-cert, verified against
+    /// this CA), and a node verifies the others against it. Needed for TLS or authorization in a
+    /// cluster; let it sign nodes only.
+    #[arg(long, value_name = "PATH", requires = "tls_cert", requires = "advertise_address")]
+    cluster_tls_ca: Option<PathBuf>,
     /// Join a cluster of Uhrwerk nodes on the same PostgreSQL database (--database-url): the
     /// HOST:PORT where the other nodes reach this node's internal service (it listens on --ip and
     /// this port); also the node's name, unique in the cluster. Every node accepts every call and
@@ -205,6 +228,11 @@ impl StartDevArgs {
     /// unless --db-filename names a file.
     fn dev_server_launch(&self) -> bool {
         self.headless || self.ui_port.is_some()
+    }
+
+    /// Whether calls are authorized (API keys, certificate subjects or JWTs).
+    fn authorization(&self) -> bool {
+        self.api_keys_file.is_some() || self.jwt_jwks.is_some()
     }
 
     /// Flags accepted for compatibility that change nothing, by name.
@@ -352,12 +380,18 @@ fn start(args: StartDevArgs, production: bool) -> anyhow::Result<()> {
         metrics_best_effort: args.metrics_port.is_none(),
         http_listen: Some(SocketAddr::new(args.ip, args.http_port.unwrap_or(0))),
         // The web UI has no login yet: with authorization on it stays off.
-        ui_listen: (!args.headless && args.api_keys_file.is_none()).then(|| {
+        ui_listen: (!args.headless && !args.authorization()).then(|| {
             // A free gRPC port (0) gives a free UI port too.
             let port = args.ui_port.unwrap_or(if args.port == 0 { 0 } else { args.port.saturating_add(1000) });
             SocketAddr::new(args.ui_ip.unwrap_or(args.ip), port)
         }),
         api_keys: args.api_keys_file.clone(),
+        jwt: args.jwt_jwks.clone().map(|jwks| uhrwerk_server::auth::JwtConfig {
+            jwks,
+            audience: args.jwt_audience.clone(),
+            issuer: args.jwt_issuer.clone(),
+            permissions_claim: args.jwt_permissions_claim.clone(),
+        }),
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(uhrwerk_server::tls::TlsFiles {
                 cert: cert.clone(),
@@ -370,6 +404,12 @@ fn start(args: StartDevArgs, production: bool) -> anyhow::Result<()> {
             advertise,
             shards: args.cluster_shards,
             lease: args.shard_lease,
+            tls: match (&args.tls_cert, &args.tls_key, &args.cluster_tls_ca) {
+                (Some(cert), Some(key), Some(ca)) => {
+                    Some(uhrwerk_server::tls::NodeTls { cert: cert.clone(), key: key.clone(), ca: ca.clone() })
+                }
+                _ => None,
+            },
         }),
         time_skipping: None,
     };
@@ -415,14 +455,21 @@ fn start(args: StartDevArgs, production: bool) -> anyhow::Result<()> {
             ),
             _ => eprintln!("  TLS:            off (plaintext gRPC; --tls-cert and --tls-key turn it on)"),
         }
-        match &args.api_keys_file {
-            Some(path) => eprintln!(
-                "  authorization:  on, API keys from {} (Temporal's roles per namespace; the web UI is off)",
-                path.display()
+        let mut sources = Vec::new();
+        if let Some(path) = &args.api_keys_file {
+            sources.push(format!("API keys and certificate subjects from {}", path.display()));
+        }
+        if let Some(jwks) = &args.jwt_jwks {
+            sources.push(format!("JWTs signed by a key of {jwks}"));
+        }
+        match sources.is_empty() {
+            false => eprintln!(
+                "  authorization:  on, {} (Temporal's roles per namespace; the web UI is off)",
+                sources.join("; ")
             ),
-            None => {
-                eprintln!("  authorization:  off (anyone who reaches the port may call anything; see --api-keys-file)")
-            }
+            true => eprintln!(
+                "  authorization:  off (anyone who reaches the port may call anything; see --api-keys-file, --jwt-jwks)"
+            ),
         }
         eprintln!("  persistence:    {mode}");
         eprintln!("  namespaces:     {}", namespaces.join(", "));

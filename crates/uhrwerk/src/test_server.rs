@@ -67,6 +67,7 @@ fn run(args: TestServerArgs) -> anyhow::Result<()> {
         ui_listen: None,
         cluster: None,
         tls: None,
+        jwt: None,
         api_keys: None,
         time_skipping: Some(clock),
     };

@@ -18,6 +18,30 @@ pub enum Access {
     Admin,
 }
 
+/// The calls a worker makes (polls, task completions and failures, heartbeats, the namespace
+/// check at start-up and the shutdown notice): what Uhrwerk's `worker` role allows.
+pub const WORKER: &[&str] = &[
+    "PollWorkflowTaskQueue",
+    "PollActivityTaskQueue",
+    "PollNexusTaskQueue",
+    "RespondWorkflowTaskCompleted",
+    "RespondWorkflowTaskFailed",
+    "RespondQueryTaskCompleted",
+    "RespondActivityTaskCompleted",
+    "RespondActivityTaskCompletedById",
+    "RespondActivityTaskFailed",
+    "RespondActivityTaskFailedById",
+    "RespondActivityTaskCanceled",
+    "RespondActivityTaskCanceledById",
+    "RecordActivityTaskHeartbeat",
+    "RecordActivityTaskHeartbeatById",
+    "RespondNexusTaskCompleted",
+    "RespondNexusTaskFailed",
+    "DescribeNamespace",
+    "ShutdownWorker",
+    "RecordWorkerHeartbeat",
+];
+
 /// The scope and access of a method by its name (`StartWorkflowExecution`); `None` when
 /// Temporal does not list it.
 pub fn method(name: &str) -> Option<(Scope, Access)> {

@@ -1,10 +1,14 @@
-//! Static API keys from a YAML file, stored hashed (SHA-256, hex) with Temporal permissions each:
+//! Static API keys from a YAML file, stored hashed (SHA-256, hex) with Temporal permissions each,
+//! and the permissions of mTLS client certificates by their subject's common name:
 //!
 //! ```yaml
 //! keys:
 //!   - name: orders-service
 //!     sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 //!     permissions: ["orders:write"]
+//! certificates:
+//!   - common_name: orders-worker
+//!     permissions: ["orders:worker"]
 //! ```
 //!
 //! `uhrwerk auth hash-key` prints the hash of a key read from stdin. A presented key is hashed
@@ -26,8 +30,20 @@ pub enum KeyError {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct File {
+    #[serde(default)]
     keys: Vec<Entry>,
+    #[serde(default)]
+    certificates: Vec<CertificateEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertificateEntry {
+    common_name: String,
+    #[serde(default)]
+    permissions: Vec<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -44,9 +60,10 @@ struct Key {
     claims: Claims,
 }
 
-/// The keys of a file.
+/// The keys and certificate subjects of a file.
 pub struct ApiKeys {
     keys: Vec<Key>,
+    certificates: std::collections::HashMap<String, Claims>,
 }
 
 /// The SHA-256 of a key, as the file stores it (lowercase hex).
@@ -83,7 +100,25 @@ impl ApiKeys {
                 .map_err(|e| format!("key {:?}: {e}", entry.name))?;
             keys.push(Key { hash, claims });
         }
-        Ok(Self { keys })
+        let mut certificates = std::collections::HashMap::new();
+        for entry in file.certificates {
+            let claims = Claims::from_permissions(&format!("CN={}", entry.common_name), &entry.permissions)
+                .map_err(|e| format!("certificate {:?}: {e}", entry.common_name))?;
+            if certificates.insert(entry.common_name.clone(), claims).is_some() {
+                return Err(format!("certificate {:?} is listed twice", entry.common_name));
+            }
+        }
+        Ok(Self { keys, certificates })
+    }
+
+    /// How many certificate subjects the file maps.
+    pub fn certificate_count(&self) -> usize {
+        self.certificates.len()
+    }
+
+    /// The claims of a client certificate by its subject common name.
+    pub fn certificate_claims(&self, common_name: &str) -> Option<Claims> {
+        self.certificates.get(common_name).cloned()
     }
 
     pub fn len(&self) -> usize {
@@ -127,5 +162,20 @@ mod tests {
         assert_eq!(hash_hex("test"), "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
         assert!(ApiKeys::parse("keys:\n  - name: x\n    sha256: abc\n").is_err(), "a short hash");
         assert!(ApiKeys::parse("keys:\n  - name: x\n    key: plain\n    sha256: 00\n").is_err(), "unknown field");
+    }
+
+    #[test]
+    fn certificate_subjects_map_to_claims() {
+        let keys =
+            ApiKeys::parse("certificates:\n  - common_name: orders-worker\n    permissions: [\"orders:worker\"]\n")
+                .unwrap();
+        assert!(keys.is_empty());
+        let claims = keys.certificate_claims("orders-worker").expect("mapped");
+        assert_eq!(claims.subject, "CN=orders-worker");
+        assert!(claims.allows("PollActivityTaskQueue", "orders") && !claims.allows("StartWorkflowExecution", "orders"));
+        assert!(keys.certificate_claims("ORDERS-WORKER").is_none(), "common names are compared exactly");
+        let twice = "certificates:\n  - common_name: a\n  - common_name: a\n";
+        assert!(ApiKeys::parse(twice).is_err());
+        assert!(ApiKeys::parse("kees: []\n").is_err(), "a misspelt section is an error, not an open door");
     }
 }

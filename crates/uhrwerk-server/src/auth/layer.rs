@@ -1,9 +1,11 @@
 //! The tower layer that checks every call to WorkflowService and OperatorService before it is
-//! routed or served: the API key in `authorization: Bearer <key>`, then the role the method needs
-//! in the namespace the request names (read from the message with the API's descriptors). A
-//! refusal is PERMISSION_DENIED "Request unauthorized.", as Temporal answers, for a missing key,
-//! an unknown key and a missing role alike. Health checks and GetSystemInfo are always allowed
-//! (Temporal's `IsHealthCheckAPI`).
+//! routed or served: who calls (the API key or JWT in `authorization: Bearer <token>`, else the
+//! mTLS client certificate's subject), then the role the method needs in the namespace the
+//! request names (read from the message with the API's descriptors). A refusal is
+//! PERMISSION_DENIED "Request unauthorized.", as Temporal answers, for missing credentials,
+//! unknown or invalid ones and a missing role alike. Health checks and GetSystemInfo are always
+//! allowed (Temporal's `IsHealthCheckAPI`). An allowed call carries the caller's claims as a
+//! request extension (ListNamespaces shows what they may read).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +14,7 @@ use std::task::{Context, Poll};
 
 use tonic::body::Body;
 
-use super::ApiKeys;
+use super::{ApiKeys, Claims, Jwt};
 use crate::unary::{BoxError, Unary};
 
 const SERVICES: [&str; 2] =
@@ -23,32 +25,44 @@ pub const UNAUTHORIZED: &str = "Request unauthorized.";
 
 /// Who may call what.
 pub struct Authorize {
-    keys: ApiKeys,
+    keys: Option<ApiKeys>,
+    jwt: Option<Arc<Jwt>>,
 }
 
 impl Authorize {
-    pub fn new(keys: ApiKeys) -> Arc<Self> {
-        Arc::new(Self { keys })
+    pub fn new(keys: Option<ApiKeys>, jwt: Option<Arc<Jwt>>) -> Arc<Self> {
+        Arc::new(Self { keys, jwt })
     }
 
-    pub fn keys(&self) -> usize {
-        self.keys.len()
+    /// The API keys and certificate subjects configured.
+    pub fn keys(&self) -> Option<&ApiKeys> {
+        self.keys.as_ref()
     }
 
-    /// Whether a call of `service`/`method` with `authorization` on a message naming
-    /// `namespace` is allowed.
-    fn allows(&self, method: &str, authorization: Option<&str>, namespace: &str) -> bool {
-        let Some(key) = authorization.and_then(bearer) else { return false };
-        match self.keys.claims(key) {
-            Some(claims) => {
-                let allowed = claims.allows(method, namespace);
-                if !allowed {
-                    tracing::debug!(subject = %claims.subject, method, namespace, "call refused: role missing");
-                }
-                allowed
+    pub fn jwt(&self) -> Option<&Arc<Jwt>> {
+        self.jwt.as_ref()
+    }
+
+    /// The caller's claims: a bearer token's (an API key, else a JWT) when the call has one,
+    /// else the mTLS client certificate's; `None` when neither is known.
+    pub async fn claims(&self, headers: &http::HeaderMap, extensions: &http::Extensions) -> Option<Claims> {
+        if let Some(value) = headers.get(http::header::AUTHORIZATION) {
+            let token = value.to_str().ok().and_then(bearer)?;
+            if let Some(claims) = self.keys.as_ref().and_then(|keys| keys.claims(token)) {
+                return Some(claims);
             }
-            None => false,
+            return match &self.jwt {
+                Some(jwt) if token.matches('.').count() == 2 => jwt.verify(token).await,
+                _ => None,
+            };
         }
+        let certificates = extensions.get::<crate::tls::TlsConnectInfo>()?.peer_certificates.clone()?;
+        let common_name = crate::tls::common_name(certificates.first()?)?;
+        let claims = self.keys.as_ref()?.certificate_claims(&common_name);
+        if claims.is_none() {
+            tracing::debug!(common_name, "call refused: the client certificate's subject is not mapped");
+        }
+        claims
     }
 }
 
@@ -124,12 +138,16 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let call = Unary::read(req).await?;
+            let mut call = Unary::read(req).await?;
             let namespace = call.message().map(|message| namespace_of(&service, &method, &message)).unwrap_or_default();
-            let authorization = call.parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-            if !authorize.allows(&method, authorization, &namespace) {
+            let Some(claims) = authorize.claims(&call.parts.headers, &call.parts.extensions).await else {
+                return Ok(tonic::Status::permission_denied(UNAUTHORIZED).into_http::<Body>());
+            };
+            if !claims.allows(&method, &namespace) {
+                tracing::debug!(subject = %claims.subject, method, namespace, "call refused: role missing");
                 return Ok(tonic::Status::permission_denied(UNAUTHORIZED).into_http::<Body>());
             }
+            call.parts.extensions.insert(claims);
             inner.call(call.into_request()).await.map_err(Into::into)
         })
     }

@@ -31,6 +31,8 @@ pub struct ClusterConfig {
     pub shards: i32,
     /// How long a shard lease lasts without renewal; renewed every quarter of it.
     pub lease: Duration,
+    /// TLS both ways between the nodes; None: the internal port is plaintext.
+    pub tls: Option<crate::tls::NodeTls>,
 }
 
 /// This node's view of the cluster; cheap to share.
@@ -179,7 +181,7 @@ impl Cluster {
             store,
             view: RwLock::new(View { owners: vec![String::new(); shards as usize], ..Default::default() }),
             metrics: ClusterMetrics::new(registry),
-            peers: Peers::default(),
+            peers: Peers::new(config.tls.clone()),
             confirmed: std::sync::Mutex::new(None),
         });
         Ok(cluster)

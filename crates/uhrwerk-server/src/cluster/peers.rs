@@ -16,19 +16,25 @@ use crate::error::{Error, Result};
 /// read; a child start waits for its workflow id's lock).
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
-#[derive(Default)]
 pub struct Peers {
     channels: Mutex<HashMap<String, tonic::transport::Channel>>,
+    /// TLS both ways to the other nodes, when the cluster has it.
+    tls: Option<crate::tls::NodeTls>,
 }
 
 impl Peers {
+    pub fn new(tls: Option<crate::tls::NodeTls>) -> Self {
+        Self { channels: Mutex::new(HashMap::new()), tls }
+    }
+
     /// A channel to `node` (`HOST:PORT`), connected on first use and reconnected by tonic.
     pub fn channel(&self, node: &str) -> Result<tonic::transport::Channel> {
         let mut channels = self.channels.lock().expect("peer channels lock");
         if let Some(channel) = channels.get(node) {
             return Ok(channel.clone());
         }
-        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{node}"))
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let mut endpoint = tonic::transport::Endpoint::from_shared(format!("{scheme}://{node}"))
             .map_err(|e| Error::Internal(format!("bad node address {node}: {e}")))?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true)
@@ -36,6 +42,11 @@ impl Peers {
             // rather than at the callers' deadlines.
             .http2_keep_alive_interval(Duration::from_secs(2))
             .keep_alive_timeout(Duration::from_secs(3));
+        if let Some(tls) = &self.tls {
+            let host = node.rsplit_once(':').map_or(node, |(host, _)| host);
+            let config = tls.client(host).map_err(|e| Error::Unavailable(format!("TLS to node {node}: {e}")))?;
+            endpoint = endpoint.tls_config(config).map_err(|e| Error::Internal(format!("TLS to node {node}: {e}")))?;
+        }
         let channel = endpoint.connect_lazy();
         channels.insert(node.to_string(), channel.clone());
         Ok(channel)

@@ -217,9 +217,14 @@ impl WorkflowService for Frontend {
 
     async fn list_namespaces(
         &self,
-        _request: Request<pb::ListNamespacesRequest>,
+        request: Request<pb::ListNamespacesRequest>,
     ) -> RpcResult<pb::ListNamespacesResponse> {
-        Ok(Response::new(Frontend::list_namespaces(self)))
+        let mut listed = Frontend::list_namespaces(self);
+        // With authorization on, the caller sees the namespaces it may read.
+        if let Some(claims) = request.extensions().get::<crate::auth::Claims>() {
+            listed.namespaces.retain(|ns| ns.namespace_info.as_ref().is_some_and(|info| claims.reads(&info.name)));
+        }
+        Ok(Response::new(listed))
     }
 
     async fn register_namespace(

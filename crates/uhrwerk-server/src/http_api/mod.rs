@@ -34,7 +34,7 @@ pub fn descriptors() -> &'static prost_reflect::DescriptorPool {
 /// Temporal's limit on a request body: gRPC's default message size.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-pub async fn serve(listener: tokio::net::TcpListener, frontend: Frontend, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(listener: crate::tls::HttpListener, frontend: Frontend, mut shutdown: watch::Receiver<bool>) {
     // The route table and descriptors are built on the first call: a server nobody calls over
     // HTTP does not carry them in memory.
     let frontend = Arc::new(frontend);
@@ -45,7 +45,7 @@ pub async fn serve(listener: tokio::net::TcpListener, frontend: Frontend, mut sh
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
     };
-    if let Err(e) = axum::serve(crate::transport::http_listener(listener), app).with_graceful_shutdown(stop).await {
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
         tracing::warn!("the HTTP API stopped: {e}");
     }
 }

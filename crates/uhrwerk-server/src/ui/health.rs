@@ -4,7 +4,6 @@
 //! the findings of `uhrwerk doctor`, computed by the doctor's own engine against this server.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 
 use axum::response::Response;
 use maud::{Markup, html};
@@ -21,7 +20,7 @@ use crate::frontend::Frontend;
 /// Open runs shown per dimension.
 const LARGEST: i32 = 15;
 
-pub async fn page(frontend: &Frontend, grpc: SocketAddr, namespace: &str) -> Response {
+pub async fn page(frontend: &Frontend, namespace: &str) -> Response {
     let limits = frontend.limits();
     let mut doctor = doctor_limits::Limits::default();
     for key in crate::config::LIMIT_KEYS {
@@ -36,11 +35,10 @@ pub async fn page(frontend: &Frontend, grpc: SocketAddr, namespace: &str) -> Res
         since_ms: settings.since_ms,
         concurrency: 8,
     };
-    let address = match grpc.ip().is_unspecified() {
-        true => format!("127.0.0.1:{}", grpc.port()),
-        false => grpc.to_string(),
-    };
-    let examined = uhrwerk_doctor::examine(&address, &opts, &settings, &[]).await;
+    // In process, through the same routing as the UI's other calls: no connection to the
+    // server's own port, which may be TLS with a CA this process does not hold.
+    let client = uhrwerk_doctor::connection::client(frontend.routed_workflow_service(), None);
+    let examined = uhrwerk_doctor::examine(&client, &opts, &settings, &[]).await;
     let by_length = largest(frontend, namespace, "HistoryLength").await;
     let by_size = largest(frontend, namespace, "HistorySizeBytes").await;
     // The doctor's DR103 findings, by run: continue-as-new suggested and ignored.

@@ -29,18 +29,11 @@ use crate::frontend::Frontend;
 /// What the pages read from.
 struct Ui {
     frontend: Frontend,
-    /// The server's gRPC address, which the health page's doctor reads through.
-    grpc: std::net::SocketAddr,
 }
 
 type Shared = State<Arc<Ui>>;
 
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    frontend: Frontend,
-    grpc: std::net::SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listener: crate::tls::HttpListener, frontend: Frontend, mut shutdown: watch::Receiver<bool>) {
     let app = axum::Router::new()
         .route("/", get(|| async { Redirect::to("/namespaces/default/workflows") }))
         .route("/static/ui.css", get(|| async { ([(http::header::CONTENT_TYPE, "text/css")], layout::CSS) }))
@@ -58,11 +51,11 @@ pub async fn serve(
         .route("/namespaces/{namespace}/workflows/{workflow_id}/{run_id}/history.json", get(history_download))
         .route("/namespaces/{namespace}/workflows/{workflow_id}/{run_id}/{action}", post(act))
         .fallback(|| async { layout::not_found() })
-        .with_state(Arc::new(Ui { frontend, grpc }));
+        .with_state(Arc::new(Ui { frontend }));
     let stop = async move {
         let _ = shutdown.wait_for(|s| *s).await;
     };
-    if let Err(e) = axum::serve(crate::transport::http_listener(listener), app).with_graceful_shutdown(stop).await {
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
         tracing::warn!("the web UI stopped: {e}");
     }
 }
@@ -90,7 +83,7 @@ async fn namespace_page(State(ui): Shared) -> Response {
 }
 
 async fn health_page(State(ui): Shared, Path(namespace): Path<String>) -> Response {
-    health::page(&ui.frontend, ui.grpc, &namespace).await
+    health::page(&ui.frontend, &namespace).await
 }
 
 async fn list(State(ui): Shared, Path(namespace): Path<String>, Query(params): Query<workflows::Params>) -> Response {

@@ -77,6 +77,7 @@ pub fn test_config(persistence: Persistence, dynamic_config: &[&str]) -> ServerC
         ui_listen: None,
         cluster: None,
         tls: None,
+        jwt: None,
         api_keys: None,
         time_skipping: None,
     }
