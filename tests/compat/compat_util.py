@@ -95,3 +95,15 @@ ONE_ACTIVITY_HISTORY = [
     "WORKFLOW_TASK_COMPLETED",
     "WORKFLOW_EXECUTION_COMPLETED",
 ]
+
+
+# Secrets the tests hand to servers and clients (API keys, JWTs, private keys): the session's
+# last check (conftest.py) reads every server log of the run and fails if one appears there.
+SECRETS: set[str] = set()
+
+
+def secret(value: str) -> str:
+    """Registers `value` as a secret that no server log may contain; returns it."""
+    if len(value) >= 16:
+        SECRETS.add(value)
+    return value

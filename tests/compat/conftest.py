@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
 import compat_cluster
+import compat_util
 from compat_server import TEST_OUTPUT, ServerProcess
 
 
@@ -85,6 +86,24 @@ class ServerInfo:
     @property
     def log_file(self) -> Path | None:
         return self.process.log_file if self.process else None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After the whole run: no API key, token or private key a test used appears in any server
+    log the run produced."""
+    yield
+    if not compat_util.SECRETS:
+        return
+    d = _session_dir(request.config)
+    leaked = []
+    for log in sorted(d.rglob("*.log")):
+        text = log.read_text(errors="replace")
+        found = sum(1 for s in compat_util.SECRETS if s in text)
+        if found:
+            leaked.append(f"{log.relative_to(d)}: {found} secret(s)")
+    assert not leaked, f"secrets appear in server logs (not shown here): {leaked}"
+    print(f"\nno secret in server logs: {len(compat_util.SECRETS)} secrets, {len(list(d.rglob('*.log')))} logs read")
 
 
 @pytest.fixture(scope="session")

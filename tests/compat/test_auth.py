@@ -48,7 +48,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from compat_server import free_port, temporal_cli
-from compat_util import eventually
+from compat_util import eventually, secret
 from test_tls import make_ca, make_leaf, ready
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI to make certificates")
@@ -109,7 +109,7 @@ async def test_api_keys_and_temporals_roles(server_factory, test_dir: Path, uhrw
     d.mkdir()
     ca = make_ca(d, "ca")
     cert, key = make_leaf(d, "server", ca, server=True)
-    secrets = {name: f"uw-{name}-{uuid.uuid4().hex}" for name in KEYS}
+    secrets = {name: secret(f"uw-{name}-{uuid.uuid4().hex}") for name in KEYS}
     entries = [
         {"name": name, "sha256": hashlib.sha256(secrets[name].encode()).hexdigest(), "permissions": list(perms)}
         for name, perms in KEYS.items()
@@ -186,8 +186,8 @@ async def test_api_keys_and_temporals_roles(server_factory, test_dir: Path, uhrw
 
     assert srv.terminate() == 0
     log = srv.log_file.read_text(errors="replace")
-    for name, secret in secrets.items():
-        assert secret not in log, f"the {name} key appears in the server log"
+    for name, value in secrets.items():
+        assert value not in log, f"the {name} key appears in the server log"
 
 
 # --- Helpers for the tests below: a TLS server with a keys file (and, under mTLS, client certificates).
@@ -226,7 +226,7 @@ async def start_authorized(server_factory, test_dir: Path, keys: dict[str, tuple
     cert, key = make_leaf(d, "server", ca, server=True)
     for cn in client_certs:
         make_leaf(d, cn, ca, server=False)
-    secrets = {name: f"uw-{name}-{uuid.uuid4().hex}" for name in keys}
+    secrets = {name: secret(f"uw-{name}-{uuid.uuid4().hex}") for name in keys}
     doc: dict[str, Any] = {"keys": [
         {"name": name, "sha256": hashlib.sha256(secrets[name].encode()).hexdigest(), "permissions": list(perms)}
         for name, perms in keys.items()
@@ -482,3 +482,122 @@ async def test_client_certificate_identities(server_factory, test_dir: Path, uhr
     await started.terminate()
     await handle.terminate()
     assert auth.srv.terminate() == 0
+
+
+# --- The tools: `uhrwerk doctor` and `uhrwerk workflow export` take the temporal CLI's TLS and
+# API key flags, and read the metrics endpoint over https with them.
+
+async def run_tool(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    import os
+
+    from compat_server import uhrwerk_binary
+
+    binary = uhrwerk_binary()
+    assert binary is not None
+    proc = await asyncio.create_subprocess_exec(
+        str(binary), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})})
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_doctor_and_export_connect_with_tls_and_a_key(server_factory, test_dir: Path, uhrwerk_only) -> None:
+    auth = await start_authorized(server_factory, test_dir, {"reader": ("default:read",),
+                                                             "writer": ("default:write",)},
+                                  client_certs=("tool",))
+    writer = await auth.connect("writer", cert="tool")
+    task_queue = f"auth-tools-{uuid.uuid4()}"
+    async with Worker(writer, task_queue=task_queue, workflows=[AuthHello],
+                      workflow_runner=UnsandboxedWorkflowRunner()):
+        handle = await writer.start_workflow(AuthHello.run, "tools", id=f"auth-tools-{uuid.uuid4()}",
+                                             task_queue=task_queue)
+        assert await handle.result() == "hello tools"
+
+    ca = str(auth.ca[0])
+    client_cert = ["--tls-cert-path", str(auth.certs / "tool.pem"), "--tls-key-path", str(auth.certs / "tool.key")]
+    tls = ["--address", auth.srv.address, "--tls-ca-path", ca, "--tls-server-name", "localhost", *client_cert]
+    metrics = f"https://localhost:{auth.srv.metrics_port}/metrics"
+
+    # The doctor with a reader key: it scans, and reads the limits from the https endpoint.
+    code, out, err = await run_tool("doctor", *tls, "--api-key", auth.secrets["reader"], "--metrics-url", metrics)
+    assert code in (0, 1), err
+    assert f"read from {metrics}" in out + err, out + err
+    # The key from the environment, as the temporal CLI reads it.
+    code, out, err = await run_tool("doctor", *tls, "--metrics-url", metrics,
+                                    env={"TEMPORAL_API_KEY": auth.secrets["reader"]})
+    assert code in (0, 1), err
+    # Without a key: refused, said plainly, exit 2.
+    code, out, err = await run_tool("doctor", *tls, "--metrics-url", metrics)
+    assert code == 2, (out, err)
+    assert "PermissionDenied" in err and "Request unauthorized." in err, err
+    # Without TLS the server is not reached.
+    code, _, err = await run_tool("doctor", "--address", auth.srv.address, "--api-key", auth.secrets["reader"])
+    assert code == 2, err
+
+    out_dir = test_dir / "exported"
+    code, _, err = await run_tool("workflow", "export", *tls, "--api-key", auth.secrets["reader"],
+                                  "--query", f"WorkflowId = '{handle.id}'", "--out", str(out_dir))
+    assert code == 0, err
+    assert "exported 1 of 1 run(s)" in err, err
+    exported = json.loads(next(out_dir.iterdir()).read_text())
+    assert exported["events"][0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    code, _, err = await run_tool("workflow", "export", *tls, "--query", "WorkflowId = 'x'",
+                                  "--out", str(test_dir / "none"))
+    assert code != 0 and "Request unauthorized." in err, err
+
+    # No key reached the server's log or the tools' output.
+    log = auth.srv.log_file.read_text(errors="replace")
+    for value in auth.secrets.values():
+        assert value not in log and value not in out + err
+    assert auth.srv.terminate() == 0
+
+
+# --- The README's production configuration: mTLS and per-namespace API keys, from a config file.
+
+async def test_production_configuration_from_a_config_file(server_factory, test_dir: Path, uhrwerk_only) -> None:
+    d = test_dir / "certs"
+    d.mkdir()
+    ca = make_ca(d, "ca")
+    cert, key = make_leaf(d, "server", ca, server=True)
+    worker_cert, worker_key = make_leaf(d, "orders-host", ca, server=False)
+    secrets = {name: secret(f"uw-{name}-{uuid.uuid4().hex}") for name in ("orders", "billing")}
+    keys_file = test_dir / "keys.yaml"
+    keys_file.write_text(
+        "keys:\n" + "".join(
+            f"  - name: {name}\n    sha256: {hashlib.sha256(value.encode()).hexdigest()}\n"
+            f"    permissions: [\"{name}:write\"]\n" for name, value in secrets.items()))
+    config = test_dir / "uhrwerk.yaml"
+    config.write_text(f"tls-cert: {cert}\ntls-key: {key}\ntls-client-ca: {ca[0]}\napi-keys-file: {keys_file}\n"
+                      "namespace: [orders, billing]\n")
+    srv = server_factory("production", extra_args=("--config", str(config)))
+    srv.start()
+    tls = TLSConfig(server_root_ca_cert=ca[0].read_bytes(), domain="localhost",
+                    client_cert=worker_cert.read_bytes(), client_private_key=worker_key.read_bytes())
+    await ready(srv, tls)
+    orders = await Client.connect(srv.address, tls=tls, api_key=secrets["orders"], namespace="orders")
+    task_queue = f"prod-{uuid.uuid4().hex[:8]}"
+    async with Worker(orders, task_queue=task_queue, workflows=[AuthHello], workflow_runner=UnsandboxedWorkflowRunner()):
+        handle = await orders.start_workflow(AuthHello.run, "orders", id=f"prod-{uuid.uuid4()}", task_queue=task_queue)
+        assert await handle.result() == "hello orders"
+    # The billing key does nothing in orders; without a client certificate nothing connects.
+    billing = await Client.connect(srv.address, tls=tls, api_key=secrets["billing"], namespace="orders")
+    await denied(billing.get_workflow_handle(handle.id).describe())
+    with pytest.raises(RuntimeError):
+        await Client.connect(srv.address, tls=TLSConfig(server_root_ca_cert=ca[0].read_bytes(), domain="localhost"),
+                             api_key=secrets["orders"], namespace="orders")
+    # The CLI through the same configuration.
+    cli = [str(temporal_cli()), "workflow", "describe", "--workflow-id", handle.id, "--namespace", "orders",
+           "--address", srv.address, "--tls-ca-path", str(ca[0]), "--tls-server-name", "localhost",
+           "--tls-cert-path", str(worker_cert), "--tls-key-path", str(worker_key), "--output", "json"]
+    out = subprocess.run([*cli, "--api-key", secrets["orders"]], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["workflowExecutionInfo"]["status"] == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+    out = subprocess.run([*cli, "--api-key", secrets["billing"]], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "Request unauthorized." in out.stderr, out.stderr
+    assert srv.terminate() == 0
+
+    # A misspelt setting stops the start with its name.
+    config.write_text(config.read_text() + "tls-clientca: x\n")
+    code, _, err = await run_tool("server", "start-dev", "--headless", "--port", "0", "--config", str(config))
+    assert code == 2 and 'unknown setting "tls-clientca"' in err, err

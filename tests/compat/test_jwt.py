@@ -38,6 +38,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from compat_server import temporal_cli
+from compat_util import secret
 from test_tls import make_ca, make_leaf, ready
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI to make certificates")
@@ -86,7 +87,9 @@ class SigningKey:
                                                       serialization.PublicFormat.SubjectPublicKeyInfo)
 
     def token(self, claims: dict[str, Any], *, with_kid: bool = True) -> str:
-        return jwt.encode(claims, self.private, algorithm=self.alg, headers={"kid": self.kid} if with_kid else None)
+        token = jwt.encode(claims, self.private, algorithm=self.alg, headers={"kid": self.kid} if with_kid else None)
+        secret(token.rsplit(".", 1)[-1])  # the signature: no server log may hold it (conftest.py)
+        return secret(token)
 
 
 def claims(*permissions: str, claim: str = "permissions", **overrides: Any) -> dict[str, Any]:

@@ -8,11 +8,14 @@ changes) while a long poll opened before goes on and gets its task."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -23,8 +26,8 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest, PollWorkflow
 from temporalio.client import Client, TLSConfig
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from compat_server import temporal_cli
-from compat_util import eventually
+from compat_server import free_port, temporal_cli
+from compat_util import eventually, secret
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI to make certificates")
 
@@ -45,6 +48,7 @@ def make_ca(d: Path, name: str) -> tuple[Path, Path]:
     openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
             "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(cert),
             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    secret_key(key)
     return cert, key
 
 
@@ -56,7 +60,14 @@ def make_leaf(d: Path, name: str, ca: tuple[Path, Path], *, server: bool) -> tup
     ext.write_text(f"subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage={usage}\n")
     openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[0]), "-CAkey", str(ca[1]), "-CAcreateserial",
             "-days", "2", "-extfile", str(ext), "-out", str(cert))
+    secret_key(key)
     return cert, key
+
+
+def secret_key(path: Path) -> None:
+    """A private key's material is a secret no server log may hold (conftest.py)."""
+    body = "".join(line for line in path.read_text().splitlines() if not line.startswith("-----"))
+    secret(body[48:96])  # past the ASN.1 header every P-256 key shares: the private scalar
 
 
 def presented_certificate(port: int) -> str:
@@ -195,4 +206,65 @@ async def test_a_replaced_certificate_reaches_new_connections_while_a_long_poll_
                      timeout=20, what="the third certificate is presented")
     fresh = await connect(srv.address, tls)
     assert (await fresh.workflow_service.get_system_info(GetSystemInfoRequest())).server_version
+    assert srv.terminate() == 0
+
+
+def https_get(url: str, ca: Path, client: tuple[Path, Path] | None = None) -> tuple[int, str]:
+    context = ssl.create_default_context(cafile=str(ca))
+    if client:
+        context.load_cert_chain(str(client[0]), str(client[1]))
+    try:
+        with urllib.request.urlopen(url, context=context, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def plain_get_fails(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=10).read()
+    except (urllib.error.URLError, ConnectionError, http.client.HTTPException, OSError):
+        return True
+    return False
+
+
+async def test_every_http_endpoint_is_tls_too(server_factory, test_dir: Path, uhrwerk_only) -> None:
+    """The metrics endpoint, the HTTP API and the web UI serve TLS with the frontend's
+    certificate (and require client certificates under mTLS); the UI's health page still runs
+    the doctor, in process."""
+    d = test_dir / "certs"
+    d.mkdir()
+    ca = make_ca(d, "ca")
+    cert, key = make_leaf(d, "server", ca, server=True)
+    client = make_leaf(d, "client", ca, server=False)
+    ui_port, http_port = free_port(), free_port()
+    srv = await start_tls_server(server_factory, "--tls-cert", str(cert), "--tls-key", str(key),
+                                 "--ui-port", str(ui_port), "--http-port", str(http_port))
+    sdk = await ready(srv, TLSConfig(server_root_ca_cert=ca[0].read_bytes(), domain="localhost"))
+    task_queue = f"tls-http-{uuid.uuid4().hex[:8]}"
+    async with Worker(sdk, task_queue=task_queue, workflows=[TlsHello], workflow_runner=UnsandboxedWorkflowRunner()):
+        await sdk.execute_workflow(TlsHello.run, "http", id=f"tls-http-{uuid.uuid4()}", task_queue=task_queue)
+
+    status, body = https_get(f"https://localhost:{srv.metrics_port}/metrics", ca[0])
+    assert status == 200 and "uhrwerk_limit" in body, body[:300]
+    assert plain_get_fails(f"http://127.0.0.1:{srv.metrics_port}/metrics")
+    status, body = https_get(f"https://localhost:{http_port}/api/v1/namespaces/default/workflows", ca[0])
+    assert status == 200 and "TlsHello" in body, body[:300]
+    assert plain_get_fails(f"http://127.0.0.1:{http_port}/api/v1/namespaces/default/workflows")
+    status, page = https_get(f"https://localhost:{ui_port}/namespaces/default/health", ca[0])
+    assert status == 200, page[:300]
+    findings = page.split("Findings of uhrwerk doctor", 1)[1].split("</section>", 1)[0]
+    assert "could not read this server" not in findings, findings[:500]
+    assert plain_get_fails(f"http://127.0.0.1:{ui_port}/namespaces/default/health")
+    assert srv.terminate() == 0
+
+    # Under mTLS, the HTTP endpoints want a client certificate too.
+    srv = await start_tls_server(server_factory, "--tls-cert", str(cert), "--tls-key", str(key),
+                                 "--tls-client-ca", str(ca[0]), "--http-port", str(free_port()))
+    await ready(srv, TLSConfig(server_root_ca_cert=ca[0].read_bytes(), domain="localhost",
+                               client_cert=client[0].read_bytes(), client_private_key=client[1].read_bytes()))
+    status, body = https_get(f"https://localhost:{srv.metrics_port}/metrics", ca[0], client)
+    assert status == 200 and "uhrwerk_limit" in body
+    with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+        https_get(f"https://localhost:{srv.metrics_port}/metrics", ca[0])
     assert srv.terminate() == 0

@@ -1,7 +1,7 @@
 //! The `uhrwerk` command line: `uhrwerk server start-dev` and friends.
 
 use clap::{Parser, Subcommand};
-use uhrwerk::{db_cmd, export, server_cmd};
+use uhrwerk::{config_file, db_cmd, export, server_cmd};
 
 /// Uhrwerk: a Temporal-compatible durable-execution server.
 ///
@@ -44,7 +44,14 @@ enum WorkflowCommand {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let args = match config_file::expand::<Cli>(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("uhrwerk: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     match cli.command {
         Command::Server { command } => server_cmd::run(command),
         Command::Lint(args) => std::process::ExitCode::from(u8::try_from(uhrwerk_lint::run(&args)).unwrap_or(2)),

@@ -79,6 +79,10 @@ pub enum LogFormat {
 
 #[derive(Args)]
 pub struct StartDevArgs {
+    /// YAML file of settings: keys are this command's long flags (`tls-cert: /etc/uhrwerk/server.pem`,
+    /// a list repeats a flag, `true` gives a switch); flags on the command line win.
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
     /// IP address to bind the gRPC frontend (and the metrics endpoint) to; `localhost` means
     /// 127.0.0.1.
     #[arg(long, default_value = "127.0.0.1", value_parser = parse_ip)]
