@@ -414,6 +414,7 @@ def report_header() -> list[str]:
 CLUSTER_SKIPS = {
     "test_metrics.py": "metrics are per node in a cluster; the exact deltas are those of one server",
     "test_cluster.py": "it starts clusters of its own, and ran in the PostgreSQL pass already",
+    "test_cluster_security.py": "it starts clusters of its own, and ran in the PostgreSQL pass already",
     "test_tls.py": "the cluster harness waits for its nodes over plaintext; TLS is tested on single servers",
     "test_auth.py": "the cluster harness waits for its nodes over plaintext; authorization is tested on single servers",
     "test_jwt.py": "the cluster harness waits for its nodes over plaintext; JWTs are tested on single servers",
