@@ -56,11 +56,19 @@ def postgres_database(db_file: Path) -> str:
     return base.rsplit("/", 1)[0] + "/" + name + (f"?{query}" if query else "")
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """Returns a port that was free a moment ago on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """Returns a port that was free a moment ago on 127.0.0.1 and that this process has not
+    handed out before (two calls before either port is bound must not get the same one)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def uhrwerk_binary() -> Path | None:

@@ -58,14 +58,15 @@ pub const UHRWERK_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub enum StartError {
     #[error("invalid configuration: {0}")]
     Config(#[from] config::ConfigError),
-    #[error("failed to open the database {path}: {source}")]
-    Store { path: PathBuf, source: uhrwerk_storage::Error },
-    #[error("failed to open the database {url}: {source}")]
-    Database { url: String, source: uhrwerk_storage::Error },
+    // The store's error is part of the message and not a `source`: printed once.
+    #[error("failed to open the database {path}: {error}")]
+    Store { path: PathBuf, error: uhrwerk_storage::Error },
+    #[error("failed to open the database {url}: {error}")]
+    Database { url: String, error: uhrwerk_storage::Error },
     #[error("failed to recover state: {0}")]
     Recover(#[from] error::Error),
-    #[error("failed to listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("failed to listen on {addr}: {error}")]
+    Bind { addr: SocketAddr, error: std::io::Error },
     #[error("failed to serve: {0}")]
     Serve(#[from] tonic::transport::Error),
     #[error("{0}")]
@@ -238,14 +239,14 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Re
         Persistence::Postgres(options) => {
             let store = PostgresStore::open(options)
                 .await
-                .map_err(|source| StartError::Database { url: options.url.to_string(), source })?;
+                .map_err(|error| StartError::Database { url: options.url.to_string(), error })?;
             return start_on(config, clock, limits, OpenStore::Postgres(Arc::new(store)), None).await;
         }
         Persistence::Sqlite(path) => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent).map_err(|source| StartError::Store {
                     path: path.clone(),
-                    source: uhrwerk_storage::Error::Io { what: "create the database directory", source },
+                    error: uhrwerk_storage::Error::Io { what: "create the database directory", source },
                 })?;
             }
             (path.clone(), true, None)
@@ -259,7 +260,7 @@ pub async fn start_with_clock(config: ServerConfig, clock: Arc<dyn Clock>) -> Re
     };
     let store = Arc::new(
         SqliteStore::open(&SqliteOptions { path: path.clone(), durable })
-            .map_err(|source| StartError::Store { path: path.clone(), source })?,
+            .map_err(|error| StartError::Store { path: path.clone(), error })?,
     );
     start_on(config, clock, limits, OpenStore::Sqlite(store), ephemeral).await
 }
@@ -343,8 +344,8 @@ async fn start_on(
         (Some(cluster), Some(cluster_config)) => {
             let addr = internal_listen(config.listen, &cluster_config.advertise)?;
             let listener =
-                tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
-            let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+                tokio::net::TcpListener::bind(addr).await.map_err(|error| StartError::Bind { addr, error })?;
+            let bound = listener.local_addr().map_err(|error| StartError::Bind { addr, error })?;
             let mut stop = shutdown_rx.clone();
             // Calls forwarded by other nodes come here too (marked, so served here). With TLS,
             // only nodes (certificates signed by the nodes' CA) get in: the calls they forward
@@ -390,7 +391,7 @@ async fn start_on(
     let metrics_addr = match config.metrics_listen {
         Some(addr) => match tokio::net::TcpListener::bind(addr).await {
             Ok(listener) => {
-                let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+                let bound = listener.local_addr().map_err(|error| StartError::Bind { addr, error })?;
                 let listener = transport::http_listener(listener, tls.clone());
                 tokio::spawn(metrics::serve(listener, metrics.clone(), shutdown_rx.clone()));
                 Some(bound)
@@ -399,7 +400,7 @@ async fn start_on(
                 tracing::warn!(%addr, "metrics endpoint not started, its port is taken ({source}); choose one with --metrics-port");
                 None
             }
-            Err(source) => return Err(StartError::Bind { addr, source }),
+            Err(error) => return Err(StartError::Bind { addr, error }),
         },
         None => None,
     };
@@ -407,8 +408,8 @@ async fn start_on(
     let http_addr = match config.http_listen {
         Some(addr) => {
             let listener =
-                tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
-            let bound = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+                tokio::net::TcpListener::bind(addr).await.map_err(|error| StartError::Bind { addr, error })?;
+            let bound = listener.local_addr().map_err(|error| StartError::Bind { addr, error })?;
             let listener = transport::http_listener(listener, tls.clone());
             tokio::spawn(http_api::serve(listener, frontend.clone(), shutdown_rx.clone()));
             Some(bound)
@@ -418,12 +419,12 @@ async fn start_on(
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| StartError::Bind { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        .map_err(|error| StartError::Bind { addr: config.listen, error })?;
+    let addr = listener.local_addr().map_err(|error| StartError::Bind { addr: config.listen, error })?;
     let ui_addr = match config.ui_listen {
         Some(ui_at) => match tokio::net::TcpListener::bind(ui_at).await {
             Ok(listener) => {
-                let bound = listener.local_addr().map_err(|source| StartError::Bind { addr: ui_at, source })?;
+                let bound = listener.local_addr().map_err(|error| StartError::Bind { addr: ui_at, error })?;
                 let listener = transport::http_listener(listener, tls.clone());
                 tokio::spawn(ui::serve(listener, frontend.clone(), shutdown_rx.clone()));
                 Some(bound)

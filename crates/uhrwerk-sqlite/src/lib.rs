@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
+use crate::error::Error;
 use prost::Message;
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
@@ -105,6 +106,16 @@ fn open_connection(location: &Location, durable: bool) -> Result<Connection> {
     Ok(conn)
 }
 
+/// At open, a file SQLite cannot read as a database is not a Uhrwerk database.
+fn not_ours(e: Error) -> Error {
+    match &e {
+        Error::Sqlite(inner) if inner.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+            Error::Storage(StorageError::NotOurs(format!("not a SQLite file, or a damaged one ({inner})")))
+        }
+        _ => e,
+    }
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating when needed) the database at `options.path`.
     pub fn open(options: &SqliteOptions) -> StorageResult<Self> {
@@ -119,8 +130,23 @@ impl SqliteStore {
     }
 
     fn open_at(location: &Location, durable: bool) -> StorageResult<Self> {
-        let mut conn = open_connection(location, durable)?;
-        migrate::migrate(&mut conn)?;
+        if let Location::File(path) = location
+            && path.exists()
+        {
+            // SQLite would say only "unable to open database file" for a read-only file system.
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(path)
+                .map_err(|source| StorageError::Io { what: "open the database file for writing", source })?;
+            // Whose it is, read only: a file of another application is not touched (the
+            // connection's settings below would already write to it).
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let probe = Connection::open_with_flags(path, flags).map_err(Error::from).map_err(not_ours)?;
+            migrate::check(&probe).map_err(not_ours)?;
+        }
+        let mut conn = open_connection(location, durable).map_err(not_ours)?;
+        migrate::migrate(&mut conn).map_err(not_ours)?;
         let readers =
             (0..READERS).map(|_| open_connection(location, durable).map(Mutex::new)).collect::<Result<Vec<_>>>()?;
         let (tx, rx) = mpsc::channel::<Job>();

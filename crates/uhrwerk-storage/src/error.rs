@@ -29,7 +29,11 @@ pub enum Error {
     /// The store was closed; it takes no more writes.
     #[error("the store has stopped")]
     Stopped,
-    #[error("database schema version {found} is newer than this binary supports ({supported})")]
+    /// The file or database is not one of Uhrwerk's (random bytes, another application's
+    /// database): it is left as it is.
+    #[error("not a Uhrwerk database: {0}; it was left unchanged")]
+    NotOurs(String),
+    #[error("database schema version {found} is newer than this binary supports ({supported}); it was left unchanged")]
     SchemaTooNew { found: i64, supported: i64 },
     /// The database's schema is older than this binary's and migrating at start was turned off.
     #[error(

@@ -31,7 +31,7 @@ pub fn run(command: DbCommand) -> ExitCode {
     match runtime.block_on(run_async(command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::error_line(&e));
             ExitCode::FAILURE
         }
     }

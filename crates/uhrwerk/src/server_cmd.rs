@@ -316,7 +316,7 @@ pub fn run(command: ServerCommand) -> ExitCode {
     match start(args, production) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::error_line(&e));
             ExitCode::FAILURE
         }
     }
