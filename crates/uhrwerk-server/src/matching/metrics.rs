@@ -67,6 +67,18 @@ impl QueueMetrics {
         }
     }
 
+    /// Drops the series of a queue that matching forgot (idle for five minutes), so that the
+    /// metrics do not grow with every task queue name ever used; a queue used again starts its
+    /// counters at zero, which Prometheus reads as a counter reset.
+    pub(super) fn forget(&self, namespace: &str, queue: &str, kind: TaskKind) {
+        let labels = [namespace, queue, task_type(kind)];
+        // Err: the queue never had that series.
+        let _ = self.schedule_to_start.remove_label_values(&labels);
+        for counter in [&self.poll_success, &self.poll_success_sync, &self.poll_timeouts, &self.no_poller_tasks] {
+            let _ = counter.remove_label_values(&labels);
+        }
+    }
+
     pub(super) fn observe_schedule_to_start(&self, namespace: &str, queue: &str, kind: TaskKind, seconds: f64) {
         self.schedule_to_start.with_label_values(&[namespace, queue, task_type(kind)]).observe(seconds);
     }

@@ -381,12 +381,28 @@ impl Matching {
     pub fn prune(&self) {
         let now = self.inner.clock.now_ms();
         let mut queues = self.inner.queues.lock().expect("matching lock");
-        queues.retain(|_, q| {
+        let mut gone = Vec::new();
+        queues.retain(|key, q| {
             q.pollers.retain(|_, last| *last >= now - POLLER_TTL_MS);
             let idle = q.waiters.iter().all(|w| w.is_closed()) && q.pollers.is_empty();
-            !(idle && (q.sticky || q.tasks.is_empty()))
+            let keep = !(idle && (q.sticky || q.tasks.is_empty()));
+            if !keep {
+                gone.push((key.0.clone(), q.label.clone().unwrap_or_else(|| key.1.clone()), key.2));
+            }
+            keep
         });
+        // The metric series of a queue name go with its last queue (its sticky queues carry
+        // the same name as their label).
+        let remaining: std::collections::HashSet<(&str, &str, TaskKind)> = queues
+            .iter()
+            .map(|(key, q)| (key.0.as_str(), q.label.as_deref().unwrap_or(key.1.as_str()), key.2))
+            .collect();
+        gone.retain(|(namespace, label, kind)| !remaining.contains(&(namespace.as_str(), label.as_str(), *kind)));
+        drop(remaining);
         drop(queues);
+        for (namespace, label, kind) in &gone {
+            self.inner.metrics.forget(namespace, label, *kind);
+        }
         self.series().prune(now);
     }
 
@@ -398,5 +414,60 @@ impl Matching {
                 _ = shutdown.wait_for(|stop| *stop) => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    fn series_of(registry: &prometheus::Registry, queue: &str) -> usize {
+        registry
+            .gather()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .filter(|m| m.get_label().iter().any(|l| l.name() == "taskqueue" && l.value() == queue))
+            .count()
+    }
+
+    #[tokio::test]
+    async fn queues_nobody_uses_leave_memory_and_the_metrics() {
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let registry = prometheus::Registry::new();
+        let (_stop, shutdown) = watch::channel(false);
+        let matching = Matching::new(clock.clone(), &registry, shutdown);
+        for (i, queue) in ["short-lived", "kept"].into_iter().enumerate() {
+            matching.offer(OutboxTask {
+                kind: TaskKind::Activity,
+                namespace: "default".into(),
+                workflow_id: format!("wf-{i}"),
+                run_id: format!("run-{i}"),
+                task_queue: queue.into(),
+                scheduled_event_id: 5,
+                attempt: 1,
+            });
+            let got = matching.poll("default", queue, TaskKind::Activity, None, "w", Duration::from_millis(10)).await;
+            assert!(got.is_some());
+        }
+        assert!(series_of(&registry, "short-lived") > 0, "a used queue has series");
+        // "kept" gets a task nobody took: it stays.
+        matching.offer(OutboxTask {
+            kind: TaskKind::Activity,
+            namespace: "default".into(),
+            workflow_id: "wf-3".into(),
+            run_id: "run-3".into(),
+            task_queue: "kept".into(),
+            scheduled_event_id: 5,
+            attempt: 1,
+        });
+        matching.prune();
+        assert_eq!(matching.queues().len(), 2, "pollers seen within five minutes keep their queues");
+        clock.advance(POLLER_TTL_MS + 1);
+        matching.prune();
+        let left: Vec<String> = matching.queues().into_iter().map(|(_, q, _)| q).collect();
+        assert_eq!(left, ["kept"], "the idle queue left, the one with a task stayed");
+        assert_eq!(series_of(&registry, "short-lived"), 0, "its metric series left with it");
+        assert!(series_of(&registry, "kept") > 0);
     }
 }
