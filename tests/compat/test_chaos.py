@@ -348,7 +348,7 @@ def make_kills(rng: random.Random) -> list[Kill]:
     in_recovery = rng.randrange(1, KILLS)
     kinds[in_recovery] = "start-up"
     return [
-        Kill(kind, rng.uniform(0.5, 5.0) if kind == "serving" else rng.uniform(0.003, 0.2), k == in_recovery)
+        Kill(kind, rng.uniform(0.3, 3.0) if kind == "serving" else rng.uniform(0.003, 0.2), k == in_recovery)
         for k, kind in enumerate(kinds)
     ]
 
@@ -385,11 +385,12 @@ class Retrier:
         self.deadline_s = deadline_s
         self.errors: Counter[str] = Counter()
         self.retried_calls: Counter[str] = Counter()
-        # Calls sent again with the same request or update id (after a failed attempt whose
-        # outcome is unknown, or on purpose) that were not answered as the first one: Temporal
-        # answers a signal's request id it has seen with OK and an update id with its outcome,
-        # also once the run has closed or continued as new.
-        self.not_deduplicated: list[str] = []
+        # Signals and updates answered NOT_FOUND: each names a run that exists, and was sent
+        # again with the same request or update id (after an attempt whose outcome is unknown,
+        # within the SDK's own retries, or on purpose) once the run had its signals and updates
+        # and closed or continued as new. Temporal answers a signal's request id it has seen with
+        # OK and an update id with its outcome, also after the run closed or continued as new.
+        self.refused: list[str] = []
 
     async def call(
         self,
@@ -399,10 +400,10 @@ class Retrier:
         per_attempt_s: float = 30.0,
         sent_before: bool = False,
     ) -> T | None:
-        """`call()` until it succeeds, retrying retriable errors with the same request. With
-        `sent_before` (the call was answered already), or after a failed attempt, a NOT_FOUND is
-        recorded in `not_deduplicated` and ends the call (None): the result and the history tell
-        whether the call took effect once."""
+        """`call()` until it succeeds, retrying retriable errors with the same request. A signal
+        or update answered NOT_FOUND is recorded in `refused` and ends the call (None): the
+        workflow's result and history tell whether it took effect once. `sent_before`: the call
+        was answered once already."""
         deadline = time.monotonic() + self.deadline_s
         failed = False
         while True:
@@ -413,8 +414,9 @@ class Retrier:
                     # Admitted, not accepted, and lost with the server (Temporal keeps admitted
                     # updates in memory only): the same update id again admits it again.
                     pass
-                elif (failed or sent_before) and not_found(e):
-                    self.not_deduplicated.append(f"{what}: {e!r}")
+                elif kind in ("signal", "update") and not_found(e):
+                    how = "sent again" if sent_before else "retried after a failed attempt" if failed else "first call"
+                    self.refused.append(f"{what} ({how}): {e!r}")
                     return None
                 elif not retriable(e):
                     raise AssertionError(f"{what}: {e!r} (not retriable; an attempt failed before: {failed})") from e
@@ -905,13 +907,14 @@ async def test_chaos_kill9_at_random_moments(server_factory, test_dir: Path, tas
         f"  activity steps: {len(counts)}, extra runs (unacknowledged at a kill): {reruns}; "
         f"test {time.monotonic() - began:.1f} s"
     )
-    # Last, so that every other check has run: calls sent again with the same id were answered as
-    # the first (Temporal's dev server does, also for a run that has closed or continued as new).
-    refused = Counter(what.split(" chaos-", 1)[0] for what in retrier.not_deduplicated)
-    # Retries after a kill first, then the calls sent again on purpose; all of them in refused.txt.
-    examples = sorted(retrier.not_deduplicated, key=lambda what: " again " in what)
+    # Last, so that every other check has run: signals and updates sent again with the same id
+    # were answered as the first time (Temporal's dev server does, also for a run that has closed
+    # or continued as new), not with NOT_FOUND.
+    refused = Counter(what.split(" chaos-", 1)[0] for what in retrier.refused)
+    # Those in the chaos first, then those sent again on purpose; all of them in refused.txt.
+    examples = sorted(retrier.refused, key=lambda what: "(sent again)" in what)
     (test_dir / "refused.txt").write_text("".join(f"{what}\n" for what in examples))
-    assert not retrier.not_deduplicated, (
-        f"{len(retrier.not_deduplicated)} calls sent again with the same request/update id were refused instead "
-        f"of answered as the first time (seed {seed}): {dict(refused)}; {examples[:4]}"
+    assert not retrier.refused, (
+        f"{len(retrier.refused)} signals and updates sent again with the same request/update id were answered "
+        f"NOT_FOUND instead of as the first time (seed {seed}): {dict(refused)}; {examples[:4]}"
     )

@@ -43,6 +43,7 @@ pub use child::{
 };
 pub use external::{ExternalDelivery, ExternalRequest, external_delivery, external_outcome, external_pending};
 pub use reset::{RESETTER_IDENTITY, ResetRequest, reset_run};
+pub use signal::{CLOSED as SIGNAL_TO_CLOSED_RUN, is_duplicate as is_duplicate_signal};
 pub use signal::{SignalInput, signal_run};
 pub use start::{StartOptions, start_run};
 pub use timer::{TimerKind, TimerTask, fire_timer};

@@ -47,13 +47,23 @@ pub(super) fn remember_request_id(st: &mut RunState, request_id: &str) {
     }
 }
 
+/// Temporal's answer to a signal for a run that closed.
+pub const CLOSED: &str = "workflow execution already completed";
+
+/// Whether the run already has the signal sent with `request_id`.
+pub fn is_duplicate(st: &RunState, request_id: &str) -> bool {
+    !request_id.is_empty() && st.signal_request_ids.iter().any(|id| id == request_id)
+}
+
 /// Delivers a signal to an open run.
 pub fn signal_run(ctx: &mut Ctx<'_>, st: &mut RunState, signal: SignalInput) -> Result<()> {
-    if !st.is_open() {
-        return Err(Error::NotFound("workflow execution already completed".into()));
-    }
-    if !signal.request_id.is_empty() && st.signal_request_ids.iter().any(|id| id == &signal.request_id) {
+    // A signal the run has (a retry of an acknowledged call) is acknowledged again, even when
+    // the run closed since, as Temporal does.
+    if is_duplicate(st, &signal.request_id) {
         return Ok(());
+    }
+    if !st.is_open() {
+        return Err(Error::NotFound(CLOSED.into()));
     }
     super::limits::check_signal_count(ctx.limits, st)?;
     remember_request_id(st, &signal.request_id);

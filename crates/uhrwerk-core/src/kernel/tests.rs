@@ -709,13 +709,18 @@ fn signal_is_buffered_during_a_started_task_and_deduplicated() {
 }
 
 #[test]
-fn signal_to_a_closed_run_is_not_found() {
+fn signal_to_a_closed_run_is_not_found_unless_it_is_a_retry() {
     let mut run = Run::start();
+    let acknowledged = SignalInput { signal_name: "early".into(), request_id: "req-1".into(), ..Default::default() };
+    run.step(|ctx, st| signal_run(ctx, st, acknowledged.clone())).expect("accepted");
     let task = run.poll_workflow_task();
     run.complete_workflow_task(&task, vec![complete_workflow_command("done")]).expect("accepted");
     let result =
         run.step(|ctx, st| signal_run(ctx, st, SignalInput { signal_name: "late".into(), ..Default::default() }));
     assert_eq!(result, Err(Error::NotFound("workflow execution already completed".into())));
+    // As Temporal: the retry of a signal the run took is acknowledged after the run closed.
+    run.step(|ctx, st| signal_run(ctx, st, acknowledged)).expect("a retried call is acknowledged");
+    assert!(run.new_events().is_empty());
 }
 
 #[test]

@@ -8,7 +8,27 @@ use uhrwerk_proto::temporal::api::errordetails::v1 as errordetails_pb;
 
 use crate::error::Error;
 
+/// The longest message a status carries. Messages quote what the caller sent (an id, a query):
+/// uncapped, a hostile request's answer would overflow the client's header limit (16 KiB in
+/// the Rust and Python SDKs; the message travels twice, percent-encoded and in the details).
+const MAX_MESSAGE_BYTES: usize = 2048;
+
+fn cap(mut message: String) -> String {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return message;
+    }
+    let total = message.len();
+    let mut end = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message.truncate(end);
+    message.push_str(&format!("… ({} bytes more)", total - end));
+    message
+}
+
 fn with_detail(code: Code, message: String, type_name: &str, detail: Vec<u8>) -> Status {
+    let message = cap(message);
     let status = rpc_pb::Status {
         code: code as i32,
         message: message.clone(),
@@ -64,19 +84,19 @@ impl From<Error> for Status {
                 "WorkflowNotReadyFailure",
                 errordetails_pb::WorkflowNotReadyFailure::default().encode_to_vec(),
             ),
-            Error::DeadlineExceeded(message) => Status::deadline_exceeded(message),
+            Error::DeadlineExceeded(message) => Status::deadline_exceeded(cap(message)),
             Error::MultiOperation { code, message, statuses } => with_detail(
                 Code::from_i32(code),
                 message,
                 "MultiOperationExecutionFailure",
                 errordetails_pb::MultiOperationExecutionFailure { statuses }.encode_to_vec(),
             ),
-            Error::InvalidArgument(message) => Status::invalid_argument(message),
-            Error::FailedPrecondition(message) => Status::failed_precondition(message),
-            Error::Unavailable(message) => Status::unavailable(message),
+            Error::InvalidArgument(message) => Status::invalid_argument(cap(message)),
+            Error::FailedPrecondition(message) => Status::failed_precondition(cap(message)),
+            Error::Unavailable(message) => Status::unavailable(cap(message)),
             Error::Internal(message) => {
                 tracing::error!("internal error: {message}");
-                Status::internal(message)
+                Status::internal(cap(message))
             }
         }
     }
@@ -91,6 +111,16 @@ mod tests {
         assert_eq!(decoded.code, status.code() as i32);
         assert_eq!(decoded.message, status.message());
         decoded.details[0].type_url.rsplit('.').next().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn long_messages_are_capped_at_a_char_boundary() {
+        let status = Status::from(Error::NotFound(format!("workflow not found for ID: {}", "ü".repeat(5000))));
+        assert!(status.message().len() <= MAX_MESSAGE_BYTES + 40, "{}", status.message().len());
+        assert!(status.message().ends_with("bytes more)"));
+        let decoded = rpc_pb::Status::decode(status.details()).expect("details decode");
+        assert_eq!(decoded.message, status.message());
+        assert_eq!(Status::from(Error::InvalidArgument("short".into())).message(), "short");
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod common;
 
 mod bad_input;
 mod durability;
+mod fuzz;
 mod history;
 mod lifecycle;
 mod long_poll;

@@ -111,7 +111,8 @@ fn filter_query(
 ) -> String {
     let quote = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
     let mut terms = vec![status.to_string()];
-    let nanos = |t: &uhrwerk_proto::wkt::Timestamp| t.seconds.saturating_mul(1_000_000_000) + i64::from(t.nanos);
+    let nanos =
+        |t: &uhrwerk_proto::wkt::Timestamp| t.seconds.saturating_mul(1_000_000_000).saturating_add(i64::from(t.nanos));
     if let Some(filter) = start_time {
         if let Some(earliest) = filter.earliest_time.as_ref().filter(|t| t.seconds > 0 || t.nanos > 0) {
             terms.push(format!("StartTime >= '{}'", uhrwerk_visibility::values::format_datetime(nanos(earliest))));

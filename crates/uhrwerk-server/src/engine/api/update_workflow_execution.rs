@@ -121,7 +121,7 @@ pub async fn invoke(
         Stage::try_from(req.wait_policy.as_ref().map_or(0, |w| w.lifecycle_stage)).unwrap_or(Stage::Unspecified);
     let wanted = if wanted == Stage::Unspecified { Stage::Admitted } else { wanted };
     let first_run = req.first_execution_run_id;
-    let run_id = engine
+    let admitted = engine
         .mutate(&req.namespace, &execution.workflow_id, &execution.run_id, move |ctx, st| {
             if !first_run.is_empty() && st.first_execution_run_id != first_run {
                 return Err(kernel::Error::NotFound("workflow execution not found".into()));
@@ -129,7 +129,20 @@ pub async fn invoke(
             kernel::admit_update(ctx, st, request)?;
             Ok(st.run_id.clone())
         })
-        .await?;
+        .await;
+    let run_id = match admitted {
+        // A run that is no longer the workflow's latest (it continued as new): a retry of an
+        // update it has gets that update's outcome, anything else finds it closed, as in
+        // Temporal.
+        Err(Error::NotFound(message)) if !execution.run_id.is_empty() => {
+            match engine.run_state(&req.namespace, &execution.workflow_id, &execution.run_id).await {
+                Ok(st) if st.updates.contains_key(&update_id) => st.run_id,
+                Ok(st) if !st.is_open() => return Err(Error::NotFound(kernel::SIGNAL_TO_CLOSED_RUN.into())),
+                _ => return Err(Error::NotFound(message)),
+            }
+        }
+        other => other?,
+    };
     await_update(engine, &req.namespace, &execution.workflow_id, &run_id, &update_id, wanted, wait).await
 }
 
