@@ -195,9 +195,9 @@ async fn call(channel: &tonic::transport::Channel, path: &str, body: Vec<u8>) ->
     let mut request = tonic::Request::new(body);
     request.set_timeout(CALL_DEADLINE);
     let path = http::uri::PathAndQuery::from_str(path).expect("method path");
-    match tokio::time::timeout(CALL_DEADLINE + HANG, grpc.unary(request, path, Raw)).await {
-        Ok(Ok(_)) => Ok(Code::Ok),
-        Ok(Err(status)) => {
+    match uhrwerk_server::clock::timeout(CALL_DEADLINE + HANG, grpc.unary(request, path, Raw)).await {
+        Some(Ok(_)) => Ok(Code::Ok),
+        Some(Err(status)) => {
             if matches!(status.code(), Code::Unknown | Code::Internal)
                 && !status.message().starts_with("failed to decode Protobuf message")
             {
@@ -205,7 +205,7 @@ async fn call(channel: &tonic::transport::Channel, path: &str, body: Vec<u8>) ->
             }
             Ok(status.code())
         }
-        Err(_) => Err("no answer: the call hung".to_string()),
+        None => Err("no answer: the call hung".to_string()),
     }
 }
 
