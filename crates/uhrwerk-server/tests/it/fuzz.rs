@@ -308,3 +308,86 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
         })
         .collect()
 }
+
+/// A random JSON value, nested up to `depth`.
+fn json(rng: &mut StdRng, depth: usize) -> serde_json::Value {
+    use serde_json::Value as J;
+    match rng.random_range(0..if depth > 3 { 5 } else { 7 }) {
+        0 => J::Null,
+        1 => J::Bool(rng.random()),
+        2 => serde_json::json!(int(rng)),
+        3 => serde_json::json!(float(rng).to_string()),
+        4 => J::String(["fuzz-wf", "", "\u{0}ü", "AAAA", "1e309", "-", "default"][rng.random_range(0..7)].to_string()),
+        5 => J::Array((0..rng.random_range(0..4)).map(|_| json(rng, depth + 1)).collect()),
+        _ => {
+            let keys = ["namespace", "workflowId", "input", "payloads", "data", "taskQueue", "name", "reason", "query"];
+            J::Object(
+                (0..rng.random_range(0..5))
+                    .map(|_| (keys[rng.random_range(0..keys.len())].to_string(), json(rng, depth + 1)))
+                    .collect(),
+            )
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_http_requests_get_an_answer() {
+    let panics = count_server_panics();
+    let mut config = test_config(on_the_test_store(Persistence::Ephemeral).await, &[]);
+    config.http_listen = Some("127.0.0.1:0".parse().expect("an address"));
+    let running = uhrwerk_server::start(config).await.expect("server starts");
+    let base = format!("http://{}", running.http_addr.expect("the HTTP API is on"));
+    let client = connect(running.addr).await;
+    start_workflow(&client, WORKFLOW_ID, "FuzzFlow", TASK_QUEUE).await;
+    let rounds: usize = std::env::var("UHRWERK_FUZZ_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(6);
+    let seed: u64 = std::env::var("UHRWERK_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    println!("fuzz (HTTP): seed {seed}, {rounds} rounds per path");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let http = reqwest::Client::builder().timeout(CALL_DEADLINE + HANG).build().expect("an HTTP client");
+    let paths = [
+        "/api/v1/namespaces/default",
+        "/api/v1/namespaces/default/workflows",
+        "/api/v1/namespaces/default/workflows/fuzz-wf",
+        "/api/v1/namespaces/default/workflows/fuzz-wf/history",
+        "/api/v1/namespaces/default/workflows/fuzz-wf/signal/s",
+        "/api/v1/namespaces/default/workflows/fuzz-wf/terminate",
+        "/api/v1/namespaces/default/workflows/fuzz-wf/query/q",
+        "/api/v1/namespaces/default/schedules/s",
+        "/api/v1/namespaces/default/workflow-count",
+        "/api/v1/namespaces/%FF%00/workflows/..%2F..",
+        "/api/v1/cluster-info",
+        "/api/v1/namespaces/default/task-queues/fuzz-tq",
+    ];
+    let mut failures = Vec::new();
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for path in paths {
+        for round in 0..rounds {
+            let method =
+                [reqwest::Method::GET, reqwest::Method::POST, reqwest::Method::DELETE][rng.random_range(0..3)].clone();
+            let body: Vec<u8> = match rng.random_range(0..4) {
+                0 => (0..rng.random_range(0..100)).map(|_| rng.random()).collect(),
+                1 => "{".repeat(rng.random_range(1..5000)).into_bytes(),
+                _ => serde_json::to_vec(&json(&mut rng, 0)).expect("json"),
+            };
+            let query =
+                ["", "?pageSize=-1", "?query=%27%27%27", "?nextPageToken=%%%", "?a=1&a=2"][rng.random_range(0..5)];
+            let url = format!("{base}{path}{query}");
+            match http.request(method.clone(), &url).body(body).send().await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    *statuses.entry(status).or_default() += 1;
+                    if status == 500 {
+                        let text = response.text().await.unwrap_or_default();
+                        failures.push(format!("{method} {path}{query} (#{round}): 500 {text}"));
+                    }
+                }
+                Err(e) => failures.push(format!("{method} {path}{query} (#{round}): {e}")),
+            }
+        }
+    }
+    println!("fuzz (HTTP): answers {statuses:?}");
+    assert!(failures.is_empty(), "{} HTTP requests failed:\n{}", failures.len(), failures.join("\n"));
+    assert_eq!(panics.load(Ordering::SeqCst), 0, "a handler panicked (see the output above)");
+    let alive = http.get(format!("{base}/api/v1/namespaces/default")).send().await.expect("the HTTP API answers");
+    assert_eq!(alive.status().as_u16(), 200);
+}
