@@ -601,3 +601,37 @@ async def test_production_configuration_from_a_config_file(server_factory, test_
     config.write_text(config.read_text() + "tls-clientca: x\n")
     code, _, err = await run_tool("server", "start-dev", "--headless", "--port", "0", "--config", str(config))
     assert code == 2 and 'unknown setting "tls-clientca"' in err, err
+
+
+# --- A key removed from the file is refused without a restart; a broken file keeps the keys.
+
+async def test_a_revoked_key_is_refused_without_a_restart(server_factory, test_dir: Path, uhrwerk_only) -> None:
+    auth = await start_authorized(server_factory, test_dir, {"kept": ("default:read",), "revoked": ("default:read",)})
+    kept, revoked = await auth.connect("kept"), await auth.connect("revoked")
+    assert [w async for w in revoked.list_workflows("WorkflowId = 'none'")] == []
+    keys_file = test_dir / "keys.yaml"
+    doc = json.loads(keys_file.read_text())
+    pid = auth.srv.proc.pid
+
+    # A file that does not parse: logged, the keys in use stay.
+    keys_file.write_text("keys: [this is not: a key")
+    await eventually(lambda: asyncio.to_thread(auth.srv.log_file.read_text),
+                     lambda log: "API keys not reloaded" in log, what="the broken file noticed")
+    assert [w async for w in revoked.list_workflows("WorkflowId = 'none'")] == []
+
+    # The revoked key leaves the file: refused from the next call on, the other key goes on.
+    doc["keys"] = [k for k in doc["keys"] if k["name"] != "revoked"]
+    keys_file.write_text(json.dumps(doc))
+
+    async def revoked_refused() -> bool:
+        try:
+            await revoked.count_workflows("WorkflowId = 'none'")
+        except RPCError as e:
+            assert e.status == RPCStatusCode.PERMISSION_DENIED and e.message == "Request unauthorized.", e
+            return True
+        return False
+
+    await eventually(revoked_refused, lambda refused: refused, what="the revoked key refused")
+    assert (await kept.count_workflows("WorkflowId = 'none'")).count == 0
+    assert auth.srv.proc.pid == pid, "without a restart"
+    assert auth.srv.terminate() == 0

@@ -70,6 +70,34 @@ def secret_key(path: Path) -> None:
     secret(body[48:96])  # past the ASN.1 header every P-256 key shares: the private scalar
 
 
+def make_expired_leaf(d: Path, name: str, ca: tuple[Path, Path]) -> tuple[Path, Path]:
+    """A client certificate the CA signed that expired yesterday (openssl's `x509 -req` cannot
+    date one in the past; `cryptography` can)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_cert = x509.load_pem_x509_certificate(ca[0].read_bytes())
+    ca_key = serialization.load_pem_private_key(ca[1].read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=10)).not_valid_after(now - datetime.timedelta(days=1))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    cert_path, key_path = d / f"{name}.pem", d / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    secret_key(key_path)
+    return cert_path, key_path
+
+
 def presented_certificate(port: int) -> str:
     """The subject CN the server presents to a new connection."""
     context = ssl.create_default_context()
@@ -139,8 +167,13 @@ async def test_tls_and_mtls_with_the_sdk_and_the_cli(server_factory, test_dir: P
         result = await client.execute_workflow(TlsHello.run, "mtls", id=f"tls-{uuid.uuid4()}", task_queue=task_queue)
     assert result == "hello mtls over TLS"
 
-    # Refused: no client certificate, one from another CA, a client trusting another CA, plaintext.
+    # Refused: no client certificate, one from another CA, an expired one, a client trusting
+    # another CA, plaintext.
     await refused(srv.address, TLSConfig(server_root_ca_cert=trust, domain="localhost"))
+    expired_cert, expired_key = make_expired_leaf(d, "expired", ca)
+    await refused(srv.address, TLSConfig(server_root_ca_cert=trust, domain="localhost",
+                                         client_cert=expired_cert.read_bytes(),
+                                         client_private_key=expired_key.read_bytes()))
     await refused(srv.address, TLSConfig(server_root_ca_cert=trust, domain="localhost",
                                          client_cert=stranger_cert.read_bytes(),
                                          client_private_key=stranger_key.read_bytes()))

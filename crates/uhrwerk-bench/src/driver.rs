@@ -158,12 +158,12 @@ pub struct LongHistoryReport {
 }
 
 /// Starts workflows and waits for their results.
-struct Starter {
-    pool: Arc<Pool>,
-    namespace: String,
-    task_queue: String,
-    identity: String,
-    prefix: String,
+pub(crate) struct Starter {
+    pub(crate) pool: Arc<Pool>,
+    pub(crate) namespace: String,
+    pub(crate) task_queue: String,
+    pub(crate) identity: String,
+    pub(crate) prefix: String,
 }
 
 struct Session {
@@ -445,7 +445,7 @@ impl Session {
 impl Starter {
     /// Starts one workflow, signals it if its spec waits for a signal, waits for its close event
     /// and checks the result. The latency and the id of the close event (the history length).
-    async fn run_one(
+    pub(crate) async fn run_one(
         &self,
         workload: Workload,
         spec: Spec,

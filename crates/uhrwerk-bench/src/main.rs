@@ -1,7 +1,7 @@
 //! `uhrwerk-bench`: the capacity benchmark driver. Command line, the three modes (a running
 //! server, one server it starts, or `--compare`: Uhrwerk and the Temporal dev server one after
-//! the other), the `open-timers` workload on servers of its own, the report on stdout and the
-//! exit code.
+//! the other), the `open-timers` workload on servers of its own, `--soak` (in `soak.rs`), the
+//! report on stdout and the exit code.
 
 mod client;
 mod driver;
@@ -10,6 +10,7 @@ mod open_timers;
 mod procfs;
 mod report;
 mod server;
+mod soak;
 mod stats;
 mod worker;
 mod workload;
@@ -171,6 +172,28 @@ struct Args {
     /// Also write the JSON report to this file (whatever stdout gets).
     #[arg(long)]
     json_out: Option<PathBuf>,
+
+    /// Soak: run a steady mix of one-activity, timer, signal and ten-activity workflows (those
+    /// of --workload, all four for `all`) at --concurrency for this long (`90s`, `60m`, `1h`)
+    /// against a Uhrwerk it starts (--uhrwerk-bin), with a new task queue name every
+    /// --soak-queue-every; a row per --soak-interval (throughput, latency, server RSS, open fds,
+    /// `taskqueue` label values in /metrics), then the table and a verdict: flat or grew.
+    #[arg(long, value_parser = soak::parse_duration, conflicts_with_all = ["compare", "server"])]
+    soak: Option<Duration>,
+
+    /// Soak: the length of a row.
+    #[arg(long, value_parser = soak::parse_duration, default_value = "60s")]
+    soak_interval: Duration,
+
+    /// Soak: how often the workers and starts move to a new task queue name (the old one goes
+    /// idle once its last workflow finished).
+    #[arg(long, value_parser = soak::parse_duration, default_value = "30s")]
+    soak_queue_every: Duration,
+
+    /// Soak: the rows before this are warm-up; the verdict compares the first row after it with
+    /// the last third of the run (at most a third of --soak).
+    #[arg(long, value_parser = soak::parse_duration, default_value = "10m")]
+    soak_warmup: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -247,6 +270,20 @@ impl Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    if let Some(duration) = args.soak {
+        let options = soak::Options {
+            duration,
+            interval: args.soak_interval,
+            queue_every: args.soak_queue_every,
+            warmup: args.soak_warmup,
+            uhrwerk_bin: args.uhrwerk_bin.clone(),
+            keep_data: args.keep_data,
+            ready_timeout: Duration::from_secs(args.ready_timeout),
+            json: args.json,
+            json_out: args.json_out.clone(),
+        };
+        return runtime.block_on(soak::main(&options, &args.settings()));
+    }
     match runtime.block_on(run(&args)) {
         Ok(report) => {
             if let Some(path) = &args.json_out {

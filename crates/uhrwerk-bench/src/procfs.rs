@@ -1,6 +1,6 @@
-//! What the driver reads from /proc: a process's CPU time (utime+stime from `stat`) and memory
-//! (VmHWM, VmRSS from `status`), the machine (CPU model and cores from `cpuinfo`, `loadavg`), and
-//! the UTC date for the report.
+//! What the driver reads from /proc: a process's CPU time (utime+stime from `stat`), memory
+//! (VmHWM, VmRSS from `status`) and open file descriptors (`fd`), the machine (CPU model and
+//! cores from `cpuinfo`, `loadavg`), and the UTC date for the report.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -77,6 +77,11 @@ pub fn memory(pid: u32) -> std::io::Result<Memory> {
         rss_kb: parse_status_kb(&status, "VmRSS").unwrap_or(0),
         anon_kb: parse_status_kb(&status, "RssAnon").unwrap_or(0),
     })
+}
+
+/// Open file descriptors of a process: the entries of `/proc/<pid>/fd`.
+pub fn open_fds(pid: u32) -> std::io::Result<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

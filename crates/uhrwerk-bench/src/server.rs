@@ -36,6 +36,8 @@ pub struct ServerProcess {
     pub log: PathBuf,
     /// Just before the process was spawned.
     pub started: Instant,
+    /// `host:port` of its Prometheus endpoint (`/metrics`), when started with one.
+    pub metrics_address: Option<String>,
 }
 
 /// How [`ServerProcess::terminate`] ends a server.
@@ -76,13 +78,37 @@ impl ServerProcess {
     /// Starts `bin` as a `kind` server on the database `db` (new or not) on a free port, its
     /// output in `log` (truncated).
     pub fn start(kind: ServerKind, bin: &Path, db: &Path, log: &Path) -> anyhow::Result<ServerProcess> {
-        let port = free_port()?.to_string();
+        ServerProcess::start_on(kind, bin, db, log, false)
+    }
+
+    /// [`ServerProcess::start`] with the Prometheus endpoint on another free port
+    /// ([`ServerProcess::metrics_address`]), for the soak's scrapes.
+    pub fn start_with_metrics(kind: ServerKind, bin: &Path, db: &Path, log: &Path) -> anyhow::Result<ServerProcess> {
+        ServerProcess::start_on(kind, bin, db, log, true)
+    }
+
+    fn start_on(kind: ServerKind, bin: &Path, db: &Path, log: &Path, metrics: bool) -> anyhow::Result<ServerProcess> {
+        let grpc_port = free_port()?;
+        let port = grpc_port.to_string();
+        // Not the gRPC port, nor Uhrwerk's web UI on --port + 1000.
+        let metrics_port = if metrics {
+            let mut candidate = free_port()?;
+            while candidate == grpc_port || Some(candidate) == grpc_port.checked_add(1000) {
+                candidate = free_port()?;
+            }
+            Some(candidate)
+        } else {
+            None
+        };
         let mut command = Command::new(bin);
         command.args(["server", "start-dev", "--ip", "127.0.0.1", "--port", &port, "--db-filename"]).arg(db);
         match kind {
-            ServerKind::Uhrwerk => command.args(["--metrics-port", "0"]),
+            ServerKind::Uhrwerk => command.args(["--metrics-port", &metrics_port.unwrap_or(0).to_string()]),
             ServerKind::Temporal => command.args(["--headless", "--sqlite-pragma", "journal_mode=wal"]),
         };
+        if let (ServerKind::Temporal, Some(metrics_port)) = (kind, metrics_port) {
+            command.args(["--metrics-port", &metrics_port.to_string()]);
+        }
         let out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
         let started = Instant::now();
         let child = command
@@ -92,7 +118,15 @@ impl ServerProcess {
             .spawn()
             .with_context(|| format!("cannot start {}", bin.display()))?;
         let pid = child.id();
-        Ok(ServerProcess { child, kind, address: format!("127.0.0.1:{port}"), pid, log: log.to_path_buf(), started })
+        Ok(ServerProcess {
+            child,
+            kind,
+            address: format!("127.0.0.1:{port}"),
+            pid,
+            log: log.to_path_buf(),
+            started,
+            metrics_address: metrics_port.map(|p| format!("127.0.0.1:{p}")),
+        })
     }
 
     /// Waits until the server answers GetSystemInfo, asking every 2 ms for the first second and
@@ -146,6 +180,11 @@ impl ServerProcess {
         client.describe_namespace(request(describe, Duration::from_secs(2))).await?;
         let version = info.into_inner().server_version;
         Ok(if version.is_empty() { "version unknown".into() } else { version })
+    }
+
+    /// Whether the process has ended (it is then reaped, and [`ServerProcess::stop`] says so).
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
     }
 
     /// The last lines of the server's output, for error messages.

@@ -327,7 +327,10 @@ async fn start_on(
     let n_schedules = scheduler.recover().await?;
     tracing::debug!(n_schedules, "schedules resumed");
 
-    let keys = config.api_keys.as_deref().map(auth::ApiKeys::load).transpose()?;
+    let keys = config.api_keys.as_deref().map(auth::KeyFile::load).transpose()?;
+    if let Some(keys) = &keys {
+        tokio::spawn(keys.clone().watch(shutdown_rx.clone()));
+    }
     let jwt = match &config.jwt {
         Some(jwt) => Some(auth::Jwt::load(jwt.clone()).await?),
         None => None,

@@ -11,10 +11,14 @@
 //!     permissions: ["orders:worker"]
 //! ```
 //!
-//! `uhrwerk auth hash-key` prints the hash of a key read from stdin. A presented key is hashed
-//! and compared with every stored hash in constant time (no early exit, no length leak).
+//! A presented key is hashed and compared with every stored hash in constant time (no early
+//! exit, no length leak). The file is read again when it changes and on SIGHUP (`KeyFile`), so
+//! a key removed from it is refused without a restart; a file that does not parse keeps the
+//! keys in use and says why.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -140,6 +144,65 @@ impl ApiKeys {
             }
         }
         found
+    }
+}
+
+/// How often the key file is checked for changes.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The key file in use, read again when it changes.
+pub struct KeyFile {
+    path: PathBuf,
+    current: RwLock<(Arc<ApiKeys>, Option<(SystemTime, u64)>)>,
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())))
+}
+
+impl KeyFile {
+    pub fn load(path: &Path) -> Result<Arc<Self>, KeyError> {
+        let before = stamp(path);
+        let keys = ApiKeys::load(path)?;
+        Ok(Arc::new(Self { path: path.to_path_buf(), current: RwLock::new((Arc::new(keys), before)) }))
+    }
+
+    /// The keys in use.
+    pub fn keys(&self) -> Arc<ApiKeys> {
+        self.current.read().expect("key file lock").0.clone()
+    }
+
+    /// Reads the file again when it changed or on SIGHUP, until shutdown.
+    pub async fn watch(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        loop {
+            let signalled = async {
+                match hangup.as_mut() {
+                    Some(h) => h.recv().await.is_some(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = signalled => {}
+                _ = crate::clock::sleep(WATCH_INTERVAL) => {
+                    if self.current.read().expect("key file lock").1 == stamp(&self.path) {
+                        continue;
+                    }
+                }
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            let before = stamp(&self.path);
+            match ApiKeys::load(&self.path) {
+                Ok(keys) => {
+                    tracing::info!(path = %self.path.display(), keys = keys.len(), certificates = keys.certificate_count(), "API keys reloaded");
+                    *self.current.write().expect("key file lock") = (Arc::new(keys), before);
+                }
+                Err(e) => {
+                    tracing::warn!("API keys not reloaded, the previous ones stay in use: {e}");
+                    self.current.write().expect("key file lock").1 = before;
+                }
+            }
+        }
     }
 }
 

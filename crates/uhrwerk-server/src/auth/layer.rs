@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 
 use tonic::body::Body;
 
-use super::{ApiKeys, Claims, Jwt};
+use super::{Claims, Jwt, KeyFile};
 use crate::unary::{BoxError, Unary};
 
 const SERVICES: [&str; 2] =
@@ -25,18 +25,13 @@ pub const UNAUTHORIZED: &str = "Request unauthorized.";
 
 /// Who may call what.
 pub struct Authorize {
-    keys: Option<ApiKeys>,
+    keys: Option<Arc<KeyFile>>,
     jwt: Option<Arc<Jwt>>,
 }
 
 impl Authorize {
-    pub fn new(keys: Option<ApiKeys>, jwt: Option<Arc<Jwt>>) -> Arc<Self> {
+    pub fn new(keys: Option<Arc<KeyFile>>, jwt: Option<Arc<Jwt>>) -> Arc<Self> {
         Arc::new(Self { keys, jwt })
-    }
-
-    /// The API keys and certificate subjects configured.
-    pub fn keys(&self) -> Option<&ApiKeys> {
-        self.keys.as_ref()
     }
 
     pub fn jwt(&self) -> Option<&Arc<Jwt>> {
@@ -48,7 +43,7 @@ impl Authorize {
     pub async fn claims(&self, headers: &http::HeaderMap, extensions: &http::Extensions) -> Option<Claims> {
         if let Some(value) = headers.get(http::header::AUTHORIZATION) {
             let token = value.to_str().ok().and_then(bearer)?;
-            if let Some(claims) = self.keys.as_ref().and_then(|keys| keys.claims(token)) {
+            if let Some(claims) = self.keys.as_ref().and_then(|file| file.keys().claims(token)) {
                 return Some(claims);
             }
             return match &self.jwt {
@@ -58,7 +53,7 @@ impl Authorize {
         }
         let certificates = extensions.get::<crate::tls::TlsConnectInfo>()?.peer_certificates.clone()?;
         let common_name = crate::tls::common_name(certificates.first()?)?;
-        let claims = self.keys.as_ref()?.certificate_claims(&common_name);
+        let claims = self.keys.as_ref()?.keys().certificate_claims(&common_name);
         if claims.is_none() {
             tracing::debug!(common_name, "call refused: the client certificate's subject is not mapped");
         }

@@ -25,7 +25,7 @@ pub mod layer;
 use std::collections::HashMap;
 
 pub use jwt::{Jwt, JwtConfig};
-pub use keys::{ApiKeys, KeyError};
+pub use keys::{ApiKeys, KeyError, KeyFile};
 pub use layer::{AuthLayer, Authorize};
 
 /// Temporal's roles, bit flags compared as numbers (`common/authorization/roles.go`): a role
