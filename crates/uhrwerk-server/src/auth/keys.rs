@@ -150,13 +150,16 @@ impl ApiKeys {
 /// How often the key file is checked for changes.
 const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
+/// A file's (modified, length) when it was read.
+type Stamp = Option<(SystemTime, u64)>;
+
 /// The key file in use, read again when it changes.
 pub struct KeyFile {
     path: PathBuf,
-    current: RwLock<(Arc<ApiKeys>, Option<(SystemTime, u64)>)>,
+    current: RwLock<(Arc<ApiKeys>, Stamp)>,
 }
 
-fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+fn stamp(path: &Path) -> Stamp {
     std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())))
 }
 
