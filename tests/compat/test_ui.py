@@ -340,7 +340,13 @@ async def test_task_queue_and_namespace_pages(server_factory, uhrwerk_only, task
     # A run nobody picks up: a backlog without pollers.
     idle_queue = task_queue + "-idle"
     await client.start_workflow(UiSignals.run, 1, id=new_id("ui-idle"), task_queue=idle_queue)
-    status, page = await fetch(f"{ns}/task-queues/{urllib.parse.quote(idle_queue)}")
+    # The task reaches its queue after the start is acknowledged (in a cluster, over the network
+    # to the queue's node), as in Temporal: the page shows it soon, not necessarily at once.
+    status, page = await eventually(
+        lambda: fetch(f"{ns}/task-queues/{urllib.parse.quote(idle_queue)}"),
+        lambda r: '<dd class="backlog">1 task' in r[1],
+        what="the task in the backlog",
+    )
     assert status == 200
     workflow_section = re.search(r'<section id="queue-workflow">(.*?)</section>', page, re.S).group(1)
     assert "warning-no-pollers" in workflow_section, workflow_section
