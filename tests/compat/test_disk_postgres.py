@@ -25,7 +25,8 @@ The episodes take turns at the ways a full disk reaches PostgreSQL (as observed 
   and reinitialises; crash recovery cannot write WAL either ("FATAL: could not write to file
   "pg_wal/xlogtemp.N"") and the postmaster shuts down ("shutting down due to startup process
   failure"). PostgreSQL does not come back by itself: once the space is freed the test starts it
-  again on the same port, as an operator or a service manager would, and it recovers.
+  again on the same port, as an operator or a service manager would, and it recovers. (When a
+  recycled segment is left for recovery, it comes back by itself, as in "checkpoint".)
 - "checkpoint": a checkpoint while the disk is full (forced with CHECKPOINT; PostgreSQL also runs
   one every checkpoint_timeout and after max_wal_size of WAL). The checkpointer PANICs ("could
   not write to file "pg_logical/replorigin_checkpoint.tmp""), the postmaster reinitialises, and
@@ -34,14 +35,22 @@ The episodes take turns at the ways a full disk reaches PostgreSQL (as observed 
   sees its connections closed and "the database system is in recovery mode" meanwhile.
 
 A crash episode lasts until PostgreSQL's crash has played out (shut down, or accepting
-connections again) and Uhrwerk failed `UHRWERK_DISK_FAILURES` store calls since the PANIC. Any
+connections again) and Uhrwerk failed `UHRWERK_DISK_FAILURES` store calls since the PANIC (or
+some, and 2 s passed). Any
 episode may meet another kind's behaviour; the test copes with each in each and reports what
 PostgreSQL did. With the default two episodes CI sees "relation" and "wal"; three or more also
 "checkpoint".
 
+Some work may wait for its timeout and then go on, as on Temporal: a completion the SDK stopped
+retrying while the disk was full (a workflow task then times out after 10 s, an activity after 30 s
+and runs again), a workflow task whose start was committed just as PostgreSQL crashed while its
+poller got an error, a sticky workflow task not polled in time. The summary counts these by the
+episode their task started in; one that started while disk and PostgreSQL were fine fails the test
+(the histories are in timeouts.txt in the test's folder, with server.log and postgres.log).
+
 `UHRWERK_DISK_EPISODES` (2), `UHRWERK_DISK_FAILURES` (50), `UHRWERK_DISK_HOLD` (0: seconds more
-of full disk per episode; past ~10 s the SDK gives up retrying a completion, and the work then
-waits for its timeouts) and `UHRWERK_DISK_PG_SIZE` (128m, the tmpfs; the cluster takes ~46 MiB).
+of full disk per episode; the longer, the more completions the SDK gives up on) and
+`UHRWERK_DISK_PG_SIZE` (128m, the tmpfs; the cluster takes ~46 MiB, its WAL up to 48 MiB more).
 """
 
 from __future__ import annotations
@@ -57,11 +66,12 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio import activity, workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -77,10 +87,10 @@ KINDS = ("relation", "wal", "checkpoint")
 
 PG_THROWAWAY = REPO_ROOT / "scripts" / "pg-throwaway"
 PG_OS_USER = "uhrwerk-pg"  # scripts/pg-throwaway runs the server as this user when started as root
-# Appended to the cluster's postgresql.conf (after pg-throwaway's include, which does not set it):
-# at most two recycled WAL segments kept (the default keeps five), so that the WAL of many episodes
-# fits the tmpfs.
-PG_SETTINGS = "min_wal_size = 32MB\n"
+# Appended to the cluster's postgresql.conf (after pg-throwaway's include, which sets neither):
+# few WAL segments kept for reuse, so that the WAL of many episodes fits the tmpfs (with the
+# defaults, each "wal" episode left one more 16 MiB segment behind).
+PG_SETTINGS = "min_wal_size = 32MB\nmax_wal_size = 64MB\n"
 
 # In Uhrwerk's log: PostgreSQL's message when a table or index cannot grow.
 DISK_ERROR = "No space left on device"
@@ -129,7 +139,7 @@ class Starter:
         self.task_queue = task_queue
         self.refused: dict[str, int] = {}
 
-    async def start(self, name: str, deadline_s: float = 60) -> None:
+    async def start(self, name: str, deadline_s: float = 60 + HOLD) -> None:
         deadline = time.monotonic() + deadline_s
         # A fixed request id: a start that was committed but whose answer was lost is not doubled.
         request_id = str(uuid.uuid4())
@@ -212,10 +222,11 @@ class PgOnTmpfs:
         sockdir = self.dir / "socketdir"
         host = sockdir.read_text().strip() if sockdir.exists() else str(self.dir)
         port = (self.dir / "port").read_text().strip()
+        database = self.url.rsplit("/", 1)[1].split("?")[0]
         commands = [arg for sql in statements for arg in ("-c", sql)]
         return subprocess.run(
             ["runuser", "-u", PG_OS_USER, "--", pg_binary("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-h", host,
-             "-p", port, "-d", self.url.rsplit("/", 1)[1].split("?")[0], "-At", *commands], capture_output=True, text=True, timeout=60,
+             "-p", port, "-d", database, "-At", *commands], capture_output=True, text=True, timeout=60,
             env=no_pg_env())
 
     def force_new_wal_segment(self, log_at: int) -> str:
@@ -392,6 +403,7 @@ def pg_kinds(log: str) -> dict[str, int]:
 @dataclass
 class Episode:
     kind: str
+    window: tuple[float, float] = (0.0, 0.0)  # wall clock: the disk filled, PostgreSQL answering again
     forced: str = ""
     used: tuple[int, int] = (0, 0)
     filled: int = 0
@@ -413,8 +425,37 @@ class Episode:
 
 # --- The test.
 
+def describe_history(name: str, history) -> str:
+    """One line per event: seconds since the start, type, and what a timeout or start says."""
+    first = history.events[0].event_time.ToDatetime()
+    lines = [name]
+    for e in history.events:
+        what = EventType.Name(e.event_type).removeprefix("EVENT_TYPE_")
+        at = (e.event_time.ToDatetime() - first).total_seconds()
+        detail = ""
+        if e.HasField("workflow_task_timed_out_event_attributes"):
+            a = e.workflow_task_timed_out_event_attributes
+            detail = f"scheduled={a.scheduled_event_id} started={a.started_event_id} type={a.timeout_type}"
+        elif e.HasField("workflow_task_started_event_attributes"):
+            a = e.workflow_task_started_event_attributes
+            detail = f"scheduled={a.scheduled_event_id} identity={a.identity} request={a.request_id}"
+        elif e.HasField("activity_task_timed_out_event_attributes"):
+            detail = str(e.activity_task_timed_out_event_attributes.failure.message)
+        lines.append(f"  {e.event_id:3d} +{at:7.3f}s {what} {detail}")
+    return "\n".join(lines)
+
+
+def exited(srv: ServerProcess) -> str:
+    signalled = "shutting down" in text_since(srv.log_file, 0)
+    return (f"Uhrwerk exited with {srv.proc.returncode}"
+            + (" after it logged 'shutting down' (it got SIGTERM or SIGINT)" if signalled else "")
+            + f"; see {srv.log_file}")
+
+
 @pytest.mark.timeout(90 + EPISODES * (40 + HOLD))
-async def test_a_full_disk_under_postgres_strands_nothing(pg_on_tmpfs: PgOnTmpfs, uhrwerk_on) -> None:
+async def test_a_full_disk_under_postgres_strands_nothing(
+    pg_on_tmpfs: PgOnTmpfs, uhrwerk_on, test_dir: Path
+) -> None:
     pg = pg_on_tmpfs
     began = time.monotonic()
     srv = uhrwerk_on(pg.url)
@@ -436,12 +477,13 @@ async def test_a_full_disk_under_postgres_strands_nothing(pg_on_tmpfs: PgOnTmpfs
             names += before
             log_at, pg_log_at = srv.log_file.stat().st_size, pg.log_size()
             ep.used = pg.used()
-            full_at = time.monotonic()
+            full_at, full_wall = time.monotonic(), time.time()
             ep.filled = fill(pg.filler)
             # While the disk is full: starts are refused and retried, and the workflows already
             # started try to go on (polls, timers, completions) and fail their commits.
+            # Half of the starts come at once, half once Uhrwerk has hit the full disk (or the crash).
             during = [f"pgdisk-{n}-during-{i}-{uuid.uuid4().hex[:6]}" for i in range(PER_PHASE)]
-            pending = [asyncio.create_task(starter.start(name)) for name in during]
+            pending = [asyncio.create_task(starter.start(name)) for name in during[: PER_PHASE // 2]]
             if ep.kind == "wal":
                 # WAL must go to a new segment file, which cannot be made.
                 ep.forced = await asyncio.to_thread(pg.force_new_wal_segment, pg_log_at)
@@ -451,6 +493,7 @@ async def test_a_full_disk_under_postgres_strands_nothing(pg_on_tmpfs: PgOnTmpfs
                 ep.forced = "CHECKPOINT: " + one_line(forced.stdout + forced.stderr)
             deadline = time.monotonic() + 30
             panic_at: int | None = None  # where Uhrwerk's log was when PostgreSQL's showed the PANIC
+            settled_at: float | None = None
             while True:
                 ep.space, ep.commits, ep.calls = store_failures(text_since(srv.log_file, log_at))
                 if ep.calls and not ep.to_first_error_s:
@@ -458,22 +501,29 @@ async def test_a_full_disk_under_postgres_strands_nothing(pg_on_tmpfs: PgOnTmpfs
                 pg_log = text_since(pg.log, pg_log_at)
                 if ep.kind == "relation" and ep.space >= FAILURES:
                     break
-                if ep.kind != "relation" and panic_at is None and "PANIC:" in pg_log:
+                if panic_at is None and "PANIC:" in pg_log:
                     panic_at = srv.log_file.stat().st_size
-                if ep.kind != "relation" and panic_at is not None:
+                if panic_at is not None:
                     # The crash played out (PostgreSQL shut down, or is back by itself) and Uhrwerk
-                    # failed FAILURES store calls since.
+                    # failed FAILURES store calls since, or some and 2 s passed (PostgreSQL back by
+                    # itself may leave Uhrwerk less to fail). A "relation" episode may crash too.
                     after_panic = pg_log[pg_log.index("PANIC:"):]
-                    settled = "database system is shut down" in after_panic or "ready to accept" in after_panic
-                    if settled and store_failures(text_since(srv.log_file, panic_at))[2] >= FAILURES:
+                    if settled_at is None and ("database system is shut down" in after_panic
+                                               or "ready to accept" in after_panic):
+                        settled_at = time.monotonic()
+                    since = store_failures(text_since(srv.log_file, panic_at))[2]
+                    if settled_at is not None and (
+                        since >= FAILURES or (since and time.monotonic() > settled_at + 2)
+                    ):
                         break
-                assert srv.proc.poll() is None, f"Uhrwerk exited with {srv.proc.returncode}; see {srv.log_file}"
+                assert srv.proc.poll() is None, exited(srv)
                 assert time.monotonic() < deadline, (
                     f"{ep.kind} episode: the full disk did not reach Uhrwerk within 30s ({ep.space} commits "
                     f"refused for space, {ep.calls} failed store calls, PANIC in PostgreSQL's log: "
                     f"{'PANIC:' in pg_log}); see {srv.log_file} and {pg.log}")
                 await asyncio.sleep(0.05)
-            await asyncio.sleep(HOLD)
+            pending += [asyncio.create_task(starter.start(name)) for name in during[PER_PHASE // 2 :]]
+            await asyncio.sleep(max(HOLD, 0.2))
             pg.filler.unlink()
             ep.full_s = time.monotonic() - full_at
             freed_at = time.monotonic()
@@ -487,6 +537,7 @@ async def test_a_full_disk_under_postgres_strands_nothing(pg_on_tmpfs: PgOnTmpfs
                 assert time.monotonic() < freed_at + 30, f"PostgreSQL did not come back; see {pg.log}"
                 await asyncio.sleep(0.1)
             ep.back_s = time.monotonic() - freed_at
+            ep.window = (full_wall, time.time())
             done, _ = await asyncio.wait(pending, timeout=60)
             assert len(done) == len(pending), (
                 f"{len(pending) - len(done)} starts made while the disk was full still unacknowledged 60s after it "
@@ -509,7 +560,7 @@ async def test_a_full_disk_under_postgres_strands_nothing(pg_on_tmpfs: PgOnTmpfs
             ep.pg_gave_up = "shutting down due to startup process failure" in pg_log
             ep.pg = pg_kinds(pg_log)
             episodes.append(ep)
-            assert srv.proc.poll() is None, f"Uhrwerk exited with {srv.proc.returncode}; see {srv.log_file}"
+            assert srv.proc.poll() is None, exited(srv)
 
         # Every workflow completes, without a restart of Uhrwerk.
         async def result(name: str) -> tuple[str, str | BaseException]:
@@ -521,10 +572,49 @@ async def test_a_full_disk_under_postgres_strands_nothing(pg_on_tmpfs: PgOnTmpfs
         waited_at = time.monotonic()
         results = dict(await asyncio.gather(*(result(n) for n in names)))
         completed_s = time.monotonic() - waited_at
+
+        # Work that waited for a timeout (a task whose start was committed but whose poller got an
+        # error, or whose completion was given up on): each placed in the episode during which its
+        # task started; the histories are kept in timeouts.txt.
+        def episode_of(at: float) -> str:
+            """The episode whose window holds `at`, else the nearest within a second."""
+            gaps = [(max(ep.window[0] - at, at - ep.window[1], 0.0), i) for i, ep in enumerate(episodes)]
+            gap, i = min(gaps, default=(float("inf"), -1))
+            return f"{i}:{episodes[i].kind}" if gap <= 1 else "outside"
+
+        async def timeouts(name: str) -> tuple[list[str], str]:
+            history = await client.get_workflow_handle(name).fetch_history()
+            at = {e.event_id: e.event_time.ToDatetime().replace(tzinfo=UTC).timestamp() for e in history.events}
+            where = []
+            for e in history.events:
+                # Placed by the start, or for a task never started (a sticky task's schedule-to-start
+                # timeout) by its scheduling.
+                if e.HasField("workflow_task_timed_out_event_attributes"):
+                    a = e.workflow_task_timed_out_event_attributes
+                    what = "workflow task" if a.started_event_id else "sticky workflow task not started"
+                    where.append(f"{what} {episode_of(at[a.started_event_id or a.scheduled_event_id])}")
+                elif e.HasField("activity_task_timed_out_event_attributes"):
+                    a = e.activity_task_timed_out_event_attributes
+                    what = "activity" if a.started_event_id else "activity not started"
+                    where.append(f"{what} {episode_of(at[a.started_event_id or a.scheduled_event_id])}")
+            return where, describe_history(name, history) if where else ""
+
+        found = dict(zip(names, await asyncio.gather(*(timeouts(n) for n in names)), strict=True))
+        timed_out = {n: where for n, (where, _) in found.items() if where}
+        if timed_out:
+            (test_dir / "timeouts.txt").write_text("\n".join(text for _, text in found.values() if text))
+        places = [w for where in timed_out.values() for w in where]
+        timeout_places = {w: places.count(w) for w in sorted(set(places))}
     wrong = {n: r for n, r in results.items() if r != f"{n}/1 done, {n}/2 done"}
     assert not wrong, (f"{len(wrong)} of {len(names)} workflows did not complete right (see {srv.log_file}): "
                        f"{dict(list(wrong.items())[:5])}")
     assert srv.proc.pid == pid and srv.proc.poll() is None, "Uhrwerk restarted"
+    # A task may wait for its timeout when the disk was full or PostgreSQL crashed as it started
+    # (the SDK gave up completing it, or the commit of its start succeeded but the poller got an
+    # error); never when both were fine.
+    lost = {n: where for n, where in timed_out.items() if any("outside" in w for w in where)}
+    assert not lost, (f"tasks that started while disk and PostgreSQL were fine waited for their timeouts: {lost}; "
+                      f"see {test_dir / 'timeouts.txt'} and {srv.log_file}")
     missing = [n for n in names if f"{n}/1" not in EFFECTS or f"{n}/2" not in EFFECTS]
     assert not missing, f"activities that never ran: {missing[:5]}"
     again = sorted({e for e in EFFECTS if EFFECTS.count(e) > 1})
@@ -532,7 +622,8 @@ async def test_a_full_disk_under_postgres_strands_nothing(pg_on_tmpfs: PgOnTmpfs
     print(f"\n{EPISODES} full-disk episodes under Uhrwerk's PostgreSQL (its data directory on a {DISK_SIZE} tmpfs): "
           f"{len(names)} workflows all completed right with the one Uhrwerk process, the last "
           f"{completed_s:.1f}s after the last start, {time.monotonic() - began:.1f}s in all; starts refused while "
-          f"full: {starter.refused or 'none'}; activities run more than once: {len(again)} {again[:4]}")
+          f"full: {starter.refused or 'none'}; activities run more than once: {len(again)} {again[:4]}; "
+          f"tasks that waited for their timeout, by the episode they started in: {timeout_places or 'none'}")
     for i, ep in enumerate(episodes):
         if not ep.pg_panics and not ep.restarted_by_test:
             pg_did = "stayed up"
@@ -541,15 +632,17 @@ async def test_a_full_disk_under_postgres_strands_nothing(pg_on_tmpfs: PgOnTmpfs
                 "gave up (startup process failure) and was started again by the test" if ep.pg_gave_up
                 else "was down and started again by the test" if ep.restarted_by_test
                 else "recovered by itself")
-        print(f"  episode {i} ({ep.kind}): {ep.used[0]} MiB used ({ep.used[1]} MiB WAL), {ep.filled >> 20} MiB filler, Uhrwerk's first store error "
-              f"{ep.to_first_error_s:.2f}s after, full {ep.full_s:.1f}s, PostgreSQL answering {ep.back_s:.1f}s after "
-              f"the space was freed, every start acknowledged {ep.recover_s:.1f}s after; Uhrwerk: {ep.space} commits "
-              f"refused for space, {ep.commits} other failed commits, {ep.calls} failed store calls; "
+        print(f"  episode {i} ({ep.kind}): {ep.used[0]} MiB used ({ep.used[1]} MiB WAL), {ep.filled >> 20} MiB "
+              f"filler, Uhrwerk's first store error {ep.to_first_error_s:.2f}s after, full {ep.full_s:.1f}s, "
+              f"PostgreSQL answering {ep.back_s:.1f}s after the space was freed, every start acknowledged "
+              f"{ep.recover_s:.1f}s after; Uhrwerk: {ep.space} commits refused for space, {ep.commits} other "
+              f"failed commits, {ep.calls} failed store calls; "
               f"PostgreSQL: {pg_did}" + (f"; {ep.forced}" if ep.forced else ""))
         if ep.pg_panic:
             print(f"    PostgreSQL's crash: {ep.pg_panic}")
         for what, kinds in (("PostgreSQL", ep.pg), ("Uhrwerk", ep.uhrwerk)):
-            for kind, count in sorted(kinds.items(), key=lambda kv: -kv[1])[:6]:
-                print(f"    {what}: {count:4d} x {kind[:170]}")
+            shown = {k: c for k, c in kinds.items() if "current transaction is aborted" not in k}
+            for kind, count in sorted(shown.items(), key=lambda kv: -kv[1])[:3]:
+                print(f"    {what}: {count:4d} x {kind[:150]}")
     assert srv.terminate() == 0
     assert not srv.panics()

@@ -78,8 +78,13 @@ pub(crate) async fn writer_loop(pool: Pool, rx: Arc<Mutex<mpsc::UnboundedReceive
             Err(e) => {
                 // The database is unreachable or failed: none of the group committed.
                 tracing::error!("failed to commit: {e}");
+                // Each caller gets it as unavailable, said once.
+                let detail = match &e {
+                    uhrwerk_storage::Error::Unavailable(detail) => detail.clone(),
+                    other => other.to_string(),
+                };
                 for (_, reply) in jobs {
-                    let _ = reply.send(Err(uhrwerk_storage::Error::Unavailable(e.to_string())));
+                    let _ = reply.send(Err(uhrwerk_storage::Error::Unavailable(detail.clone())));
                 }
             }
         }
