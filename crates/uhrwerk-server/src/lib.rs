@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod namespaces;
 pub mod protojson;
 pub mod queries;
+pub mod reload;
 pub mod retention;
 pub mod schedules;
 pub mod search_attributes;

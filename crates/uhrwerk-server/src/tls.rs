@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rustls::RootCertStore;
 use rustls::pki_types::pem::PemObject;
@@ -26,8 +26,6 @@ use tokio_rustls::server::TlsStream;
 
 /// How long a client may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often the files are checked for changes.
-const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Where the frontend's TLS material is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -115,13 +113,13 @@ fn configs(files: &TlsFiles) -> Result<Configs, TlsError> {
 }
 
 /// What the files looked like when last read: (modified, length) of each.
-type Stamp = Vec<Option<(SystemTime, u64)>>;
+type Stamp = Vec<crate::reload::Stamp>;
 
 fn stamp(files: &TlsFiles) -> Stamp {
     std::iter::once(&files.cert)
         .chain(std::iter::once(&files.key))
         .chain(files.client_ca.as_ref())
-        .map(|p| std::fs::metadata(p).ok().and_then(|m| Some((m.modified().ok()?, m.len()))))
+        .map(|p| crate::reload::stamp(p))
         .collect()
 }
 
@@ -166,24 +164,8 @@ impl Tls {
 
     /// Reloads on SIGHUP and when a file changed, until shutdown.
     pub async fn watch(self, mut shutdown: watch::Receiver<bool>) {
-        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        loop {
-            let signalled = async {
-                match hangup.as_mut() {
-                    Some(h) => h.recv().await.is_some(),
-                    None => std::future::pending().await,
-                }
-            };
-            let why = tokio::select! {
-                _ = signalled => "SIGHUP",
-                _ = crate::clock::sleep(WATCH_INTERVAL) => {
-                    if !self.changed() {
-                        continue;
-                    }
-                    "the files changed"
-                }
-                _ = shutdown.wait_for(|stop| *stop) => return,
-            };
+        let mut reloads = crate::reload::Reloads::default();
+        while let Some(why) = reloads.next(|| self.changed(), &mut shutdown).await {
             match self.reload() {
                 Ok(()) => tracing::info!(cert = %self.files.cert.display(), "TLS: certificates reloaded ({why})"),
                 // Keep serving with the old ones; a file being rewritten is tried again once it

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -65,7 +65,7 @@ pub struct Jwt {
     config: JwtConfig,
     keys: RwLock<Vec<Key>>,
     /// The file's (modified, length) when last read.
-    stamp: Mutex<Option<(SystemTime, u64)>>,
+    stamp: Mutex<crate::reload::Stamp>,
     /// When the set was last read because of an unknown key id.
     last_unknown: Mutex<Option<Stopwatch>>,
     http: reqwest::Client,
@@ -95,10 +95,6 @@ fn parse(source_name: &str, text: &[u8]) -> Result<Vec<Key>, JwksError> {
         return Err(invalid("it holds no RSA or EC key".to_string()));
     }
     Ok(keys)
-}
-
-fn file_stamp(path: &str) -> Option<(SystemTime, u64)> {
-    std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())))
 }
 
 impl Jwt {
@@ -142,7 +138,7 @@ impl Jwt {
             let body = response.bytes().await.map_err(|e| read_err(e.to_string()))?;
             (parse(source, &body)?, None)
         } else {
-            let stamp = file_stamp(source);
+            let stamp = crate::reload::stamp(std::path::Path::new(source));
             let text = std::fs::read(PathBuf::from(source)).map_err(|e| read_err(e.to_string()))?;
             (parse(source, &text)?, stamp)
         };
@@ -165,7 +161,8 @@ impl Jwt {
             let due = if is_url(&self.config.jwks) {
                 last_fetch.elapsed() >= URL_REFRESH || self.key_count() == 0
             } else {
-                *self.stamp.lock().expect("jwks stamp lock") != file_stamp(&self.config.jwks)
+                *self.stamp.lock().expect("jwks stamp lock")
+                    != crate::reload::stamp(std::path::Path::new(&self.config.jwks))
             };
             if !due {
                 continue;
@@ -175,7 +172,8 @@ impl Jwt {
                 Ok(()) => tracing::info!(source = %self.config.jwks, keys = self.key_count(), "JWT: key set reloaded"),
                 Err(e) => {
                     tracing::warn!("JWT: key set not reloaded, the previous keys stay in use: {e}");
-                    *self.stamp.lock().expect("jwks stamp lock") = file_stamp(&self.config.jwks);
+                    *self.stamp.lock().expect("jwks stamp lock") =
+                        crate::reload::stamp(std::path::Path::new(&self.config.jwks));
                 }
             }
         }

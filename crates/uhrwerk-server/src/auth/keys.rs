@@ -18,7 +18,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -147,20 +146,12 @@ impl ApiKeys {
     }
 }
 
-/// How often the key file is checked for changes.
-const WATCH_INTERVAL: Duration = Duration::from_secs(2);
-
-/// A file's (modified, length) when it was read.
-type Stamp = Option<(SystemTime, u64)>;
+use crate::reload::{Stamp, stamp};
 
 /// The key file in use, read again when it changes.
 pub struct KeyFile {
     path: PathBuf,
     current: RwLock<(Arc<ApiKeys>, Stamp)>,
-}
-
-fn stamp(path: &Path) -> Stamp {
-    std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())))
 }
 
 impl KeyFile {
@@ -177,23 +168,9 @@ impl KeyFile {
 
     /// Reads the file again when it changed or on SIGHUP, until shutdown.
     pub async fn watch(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        loop {
-            let signalled = async {
-                match hangup.as_mut() {
-                    Some(h) => h.recv().await.is_some(),
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                _ = signalled => {}
-                _ = crate::clock::sleep(WATCH_INTERVAL) => {
-                    if self.current.read().expect("key file lock").1 == stamp(&self.path) {
-                        continue;
-                    }
-                }
-                _ = shutdown.wait_for(|stop| *stop) => return,
-            }
+        let mut reloads = crate::reload::Reloads::default();
+        let changed = || self.current.read().expect("key file lock").1 != stamp(&self.path);
+        while reloads.next(changed, &mut shutdown).await.is_some() {
             let before = stamp(&self.path);
             match ApiKeys::load(&self.path) {
                 Ok(keys) => {
