@@ -35,19 +35,24 @@ class HttpGreeting:
         self.names.append(name)
 
 
-def call(base: str, method: str, path: str, body: Any = None, query: dict | None = None) -> tuple[int, Any]:
+def call(
+    base: str, method: str, path: str, body: Any = None, query: dict | None = None, headers: dict | None = None
+) -> tuple[int, Any]:
     url = base + path + ("?" + urllib.parse.urlencode(query) if query else "")
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
+        with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"null")
 
 
-async def http(base: str, method: str, path: str, body: Any = None, query: dict | None = None) -> tuple[int, Any]:
-    return await asyncio.to_thread(call, base, method, path, body, query)
+async def http(
+    base: str, method: str, path: str, body: Any = None, query: dict | None = None, headers: dict | None = None
+) -> tuple[int, Any]:
+    return await asyncio.to_thread(call, base, method, path, body, query, headers)
 
 
 async def start_server(server_factory):
@@ -173,3 +178,22 @@ async def test_http_errors_are_rpc_statuses(server_factory, task_queue: str, new
         lambda d: d.status == WorkflowExecutionStatus.TERMINATED,
         what="terminated",
     )
+
+
+async def test_a_grpc_timeout_header_is_the_deadline_of_an_http_call(server_factory, task_queue: str, new_id) -> None:
+    """As grpc-gateway: `Grpc-Timeout` bounds a call over HTTP. A query that no worker answers
+    ends with DEADLINE_EXCEEDED (504) at that deadline instead of holding for the server's
+    long-poll limit."""
+    client, base = await start_server(server_factory)
+    ns = f"/api/v1/namespaces/{client.namespace}"
+    wid = new_id("deadline")
+    handle = await client.start_workflow(HttpGreeting.run, "Hi", id=wid, task_queue=task_queue)
+    # A worker runs the first workflow task, then leaves: nobody is left to answer a query.
+    async with Worker(client, task_queue=task_queue, workflows=[HttpGreeting], max_cached_workflows=0):
+        await eventually(handle.fetch_history, lambda h: len(h.events) >= 4, what="the first workflow task")
+    # Without the header the call would hold for the long-poll limit (a minute), past this
+    # client's 30 s timeout.
+    status, body = await http(
+        base, "POST", f"{ns}/workflows/{wid}/query/names", {"query": {}}, headers={"Grpc-Timeout": "2S"}
+    )
+    assert (status, body["code"]) == (504, 4), body

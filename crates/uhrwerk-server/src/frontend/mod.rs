@@ -196,7 +196,7 @@ fn update_wait<T>(request: &tonic::Request<T>) -> Duration {
 }
 
 /// Parses the `grpc-timeout` header: an integer followed by a unit (H, M, S, m, u, n).
-fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+pub(crate) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
     let n: u64 = digits.parse().ok()?;
     Some(match unit {

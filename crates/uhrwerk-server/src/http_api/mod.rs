@@ -4,7 +4,7 @@
 //! As Temporal's: path variables and, for methods without a body, query parameters fill the
 //! request; bodies and answers are proto3 JSON with Temporal's payload shorthand (off with
 //! `?noPayloadShorthand`), `?pretty` indents; errors are `google.rpc.Status` as JSON with the
-//! HTTP status grpc-gateway gives their code.
+//! HTTP status grpc-gateway gives their code. A `Grpc-Timeout` header sets the call's deadline.
 
 pub(crate) mod call;
 mod json;
@@ -111,8 +111,29 @@ async fn handle(frontend: &Frontend, request: Request) -> Response {
             metadata.insert(name, value);
         }
     }
+    // As grpc-gateway: a `Grpc-Timeout` header is the call's deadline. Long calls (a query
+    // waiting for a worker, an update) hold as a gRPC call with that deadline does, and the
+    // call ends with DEADLINE_EXCEEDED when it passes; without one they hold at most the
+    // server's long-poll limit.
+    let deadline = parts
+        .headers
+        .get("grpc-timeout")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| crate::frontend::parse_grpc_timeout(v).map(|wait| (v, wait)));
+    if let Some((value, _)) = deadline
+        && let Ok(value) = value.parse()
+    {
+        metadata.insert("grpc-timeout", value);
+    }
     let service = method.parent_service().full_name().to_string();
-    match call::unary(frontend, &service, method.name(), message.encode_to_vec(), metadata).await {
+    let answer = call::unary(frontend, &service, method.name(), message.encode_to_vec(), metadata);
+    let answer = match deadline {
+        Some((_, wait)) => crate::clock::timeout(wait, answer)
+            .await
+            .unwrap_or_else(|| Err(Status::deadline_exceeded("context deadline exceeded"))),
+        None => answer.await,
+    };
+    match answer {
         Ok(bytes) => match DynamicMessage::decode(method.output(), bytes) {
             Ok(response) => reply(http::StatusCode::OK, &json::to_json(&response, style.shorthand), style),
             Err(e) => error(&Status::internal(format!("response of {}: {e}", method.name())), style),

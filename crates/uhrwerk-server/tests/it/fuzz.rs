@@ -351,9 +351,9 @@ async fn hostile_http_requests_get_an_answer() {
         "/api/v1/namespaces/default/workflows/fuzz-wf/history",
         "/api/v1/namespaces/default/workflows/fuzz-wf/signal/s",
         "/api/v1/namespaces/default/workflows/fuzz-wf/terminate",
-        // Not `/workflows/fuzz-wf/query/q`: a query there waits for a worker, and the HTTP API
-        // gives it no deadline, so a valid body makes the request wait past the client's
-        // timeout (seed 12542475921972629025 found it; open: a default deadline for HTTP calls).
+        // A query waits for a worker: bounded by the `Grpc-Timeout` header every request sends
+        // (seed 12542475921972629025 found it waiting past the client's timeout without one).
+        "/api/v1/namespaces/default/workflows/fuzz-wf/query/q",
         "/api/v1/namespaces/default/schedules/s",
         "/api/v1/namespaces/default/workflow-count",
         "/api/v1/namespaces/%FF%00/workflows/..%2F..",
@@ -374,7 +374,9 @@ async fn hostile_http_requests_get_an_answer() {
             let query =
                 ["", "?pageSize=-1", "?query=%27%27%27", "?nextPageToken=%%%", "?a=1&a=2"][rng.random_range(0..5)];
             let url = format!("{base}{path}{query}");
-            match http.request(method.clone(), &url).body(body).send().await {
+            let request =
+                http.request(method.clone(), &url).header("grpc-timeout", format!("{}m", CALL_DEADLINE.as_millis()));
+            match request.body(body).send().await {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     *statuses.entry(status).or_default() += 1;
