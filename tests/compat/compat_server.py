@@ -106,8 +106,11 @@ class ServerProcess:
         port: int | None = None,
         namespaces: tuple[str, ...] = (),
         extra_args: tuple[str, ...] = (),
+        wrap: tuple[str, ...] = (),
     ):
         assert kind in ("uhrwerk", "reference"), kind
+        # A command the server runs under (e.g. `fiu-run -x`); it must exec the server.
+        self.wrap = wrap
         # Flags both servers understand, e.g. --dynamic-config-value KEY=JSON.
         self.extra_args = extra_args
         self.kind = kind
@@ -153,7 +156,7 @@ class ServerProcess:
         # No web UI on --port + 1000 (a port another test's server may have picked) unless the
         # test asks for one.
         headless = [] if "--ui-port" in self.extra_args else ["--headless"]
-        return [str(binary), "server", "start-dev", *headless, *common, "--log-level", "info"]
+        return [*self.wrap, str(binary), "server", "start-dev", *headless, *common, "--log-level", "info"]
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"

@@ -1,5 +1,5 @@
-"""Disks that fail under the server (Uhrwerk on SQLite): a full file system, a read-only one, and
-database files that are corrupt, foreign or from a newer version.
+"""Disks that fail under the server (Uhrwerk on SQLite): a full file system, a failing `fsync`, a
+file system gone read-only, and database files that are corrupt, foreign or from a newer version.
 
 - A full disk: the database lives on a small tmpfs the test mounts (so it needs root, as CI has;
   skipped otherwise). Each episode starts workflows, fills the file system until ENOSPC, keeps
@@ -8,6 +8,12 @@ database files that are corrupt, foreign or from a newer version.
   right result, without a restart of the server. `UHRWERK_DISK_EPISODES` sets the number of
   episodes (the stranding this guards against was timing dependent), `UHRWERK_DISK_FAILURES`
   how many failed commits each lasts at least and `UHRWERK_DISK_HOLD` how many seconds more.
+  Afterwards the file passes SQLite's integrity check, and after a kill -9 a new server reads
+  every result back.
+- A failing `fsync` (EIO) and a file system gone read-only (writes fail with EROFS): the same
+  episodes, the failures injected with libfiu (`fiu-run`, Debian's fiu-utils; skipped when it is
+  not installed). A real device failure may also lose what the page cache held; that needs a
+  block device that fails (dm-flakey) and is not simulated here.
 - A read-only file system at start, a file of random bytes, a truncated database, another
   application's SQLite file and a database of a newer Uhrwerk: a clear message, a non-zero exit,
   no panic, and the file unchanged.
@@ -100,11 +106,6 @@ def fill(path: Path) -> int:
     return written
 
 
-def failed_commits(srv: ServerProcess) -> int:
-    """Commits the server logged as failed because the disk was full."""
-    return srv.log_file.read_text(errors="replace").count("database or disk is full")
-
-
 class Starter:
     """Starts workflows until each is acknowledged, retrying while the server says UNAVAILABLE."""
 
@@ -149,8 +150,8 @@ def own_server(test_dir: Path):
     """Server processes the test makes by hand (their database on the test's disk), stopped after."""
     made: list[ServerProcess] = []
 
-    def make(db: Path) -> ServerProcess:
-        srv = ServerProcess("uhrwerk", db, test_dir / "server.log")
+    def make(db: Path, wrap: tuple[str, ...] = ()) -> ServerProcess:
+        srv = ServerProcess("uhrwerk", db, test_dir / "server.log", wrap=wrap)
         made.append(srv)
         return srv
 
@@ -160,10 +161,79 @@ def own_server(test_dir: Path):
             srv.kill9()
 
 
-@pytest.mark.timeout(60 + EPISODES * (20 + HOLD))
-async def test_a_full_disk_strands_nothing(small_disk: Path, own_server, uhrwerk_sqlite) -> None:
-    srv = own_server(small_disk / "uhrwerk.db")
-    srv.start()
+class Fault:
+    """A way the disk fails under a running server: `begin` and `end` an episode; `message` is
+    what the server logs for each commit that failed of it."""
+
+    message = ""
+
+    def begin(self) -> None:
+        raise NotImplementedError
+
+    def end(self) -> None:
+        raise NotImplementedError
+
+
+class FullDisk(Fault):
+    message = "database or disk is full"
+
+    def __init__(self, disk: Path) -> None:
+        self.filler = disk / "filler"
+
+    def begin(self) -> None:
+        fill(self.filler)
+
+    def end(self) -> None:
+        self.filler.unlink()
+
+
+class Libfiu(Fault):
+    """Failure points of libfiu's POSIX preload library (Debian's fiu-utils), which the server
+    runs under (`fiu-run -x`): its functions fail with `errno` while the points are enabled,
+    switched at run time through the process's control pipe (`fiu-ctrl`). The server's only
+    `fsync`, `pwrite` and `ftruncate` calls are SQLite's on its database files."""
+
+    message = "disk I/O error"
+
+    def __init__(self, ctrl: Path, points: list[str], errno_: int) -> None:
+        self.ctrl = ctrl
+        self.points = points
+        self.errno = errno_
+        self.pid = 0
+
+    def wrap(self) -> tuple[str, ...]:
+        return ("fiu-run", "-x", "-f", str(self.ctrl))
+
+    def _ctrl(self, *commands: str) -> None:
+        args = [a for c in commands for a in ("-c", c)]
+        done = subprocess.run(["fiu-ctrl", "-f", str(self.ctrl), *args, str(self.pid)],
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, f"fiu-ctrl {commands}: {done.stderr}"
+
+    def begin(self) -> None:
+        self._ctrl(*(f"enable name={p},failinfo={self.errno}" for p in self.points))
+
+    def end(self) -> None:
+        self._ctrl(*(f"disable name={p}" for p in self.points))
+
+
+@pytest.fixture
+def libfiu(test_dir: Path):
+    if shutil.which("fiu-run") is None or shutil.which("fiu-ctrl") is None:
+        pytest.skip("libfiu's fiu-run is not installed (Debian's fiu-utils; scripts/test installs it as root)")
+    return test_dir / "fiu"
+
+
+def failed_commits(srv: ServerProcess, fault: Fault) -> int:
+    """Commits the server logged as failed of `fault`."""
+    return srv.log_file.read_text(errors="replace").count(fault.message)
+
+
+async def strands_nothing(srv: ServerProcess, fault: Fault, what: str) -> None:
+    """Runs EPISODES episodes of `fault` under `srv` while workflows start and run. Every
+    workflow started before, during and after an episode completes with its right result,
+    without a restart of the server; afterwards the database passes SQLite's integrity check
+    and a server started again on it after a kill -9 reads every result back."""
     client = await srv.wait_ready()
     task_queue = f"disk-{uuid.uuid4().hex[:8]}"
     starter = Starter(client, task_queue)
@@ -178,22 +248,22 @@ async def test_a_full_disk_strands_nothing(small_disk: Path, own_server, uhrwerk
             for name in before:
                 await starter.start(name)
             names += before
-            filler = small_disk / "filler"
-            failed_before = failed_commits(srv)
-            fill(filler)
-            # While the disk is full: starts are refused (or fit in the WAL's free pages) and
-            # retried; the workflows already started try to go on (polls, timers, completions)
-            # and fail their commits. The episode lasts until the server failed FAILURES commits.
+            failed_before = failed_commits(srv, fault)
+            fault.begin()
+            # While the disk fails: starts are refused (or, on a full disk, fit in the WAL's
+            # free pages) and retried; the workflows already started try to go on (polls,
+            # timers, completions) and fail their commits. The episode lasts until the server
+            # failed FAILURES commits.
             during = [f"disk-{episode}-during-{i}-{uuid.uuid4().hex[:6]}" for i in range(PER_PHASE)]
             pending = [asyncio.create_task(starter.start(name)) for name in during]
             deadline = time.monotonic() + 30
-            while failed_commits(srv) < failed_before + FAILURES:
-                assert time.monotonic() < deadline, "the full disk failed no commit"
+            while failed_commits(srv, fault) < failed_before + FAILURES:
+                assert time.monotonic() < deadline, f"{what}: no commit failed"
                 await asyncio.sleep(0.05)
             # A longer episode (the long form): work waits on timeouts and retries meanwhile.
             await asyncio.sleep(HOLD)
-            episodes_failed.append(failed_commits(srv) - failed_before)
-            filler.unlink()
+            episodes_failed.append(failed_commits(srv, fault) - failed_before)
+            fault.end()
             await asyncio.gather(*pending)
             names += during
             after = [f"disk-{episode}-after-{i}-{uuid.uuid4().hex[:6]}" for i in range(PER_PHASE)]
@@ -214,12 +284,54 @@ async def test_a_full_disk_strands_nothing(small_disk: Path, own_server, uhrwerk
     assert srv.proc.pid == pid and srv.proc.poll() is None, "the server restarted"
     for name in names:
         assert f"{name}/1" in EFFECTS and f"{name}/2" in EFFECTS
-    log = srv.log_file.read_text(errors="replace")
-    assert "database or disk is full" in log, "the episodes never reached the database"
-    print(f"\n{EPISODES} full-disk episodes ({episodes_failed} commits failed in each), {len(names)} workflows "
-          f"all completed; {starter.unavailable} starts refused with UNAVAILABLE while full")
+    print(f"\n{EPISODES} episodes of {what} ({episodes_failed} commits failed in each), {len(names)} workflows "
+          f"all completed; {starter.unavailable} starts refused with UNAVAILABLE meanwhile")
+
+    # Nothing half-written is read back: after a kill -9 the file is whole and every result is there.
+    srv.kill9()
+    conn = sqlite3.connect(srv.db_file)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    finally:
+        conn.close()
+    srv.start()
+    client = await srv.wait_ready()
+    for name in names:
+        assert await client.get_workflow_handle(name).result() == f"{name}/1 done, {name}/2 done"
     assert srv.terminate() == 0
     assert not srv.panics()
+
+
+@pytest.mark.timeout(60 + EPISODES * (20 + HOLD))
+async def test_a_full_disk_strands_nothing(small_disk: Path, own_server, uhrwerk_sqlite) -> None:
+    srv = own_server(small_disk / "uhrwerk.db")
+    srv.start()
+    await strands_nothing(srv, FullDisk(small_disk), "a full disk")
+
+
+@pytest.mark.timeout(60 + EPISODES * (20 + HOLD))
+async def test_a_failing_fsync_strands_nothing(test_dir: Path, own_server, libfiu: Path, uhrwerk_sqlite) -> None:
+    """`fsync` and `fdatasync` fail with EIO, as on a failing device: SQLite's commits fail
+    (with synchronous=FULL each commit syncs its WAL), and the server goes on once they work."""
+    fault = Libfiu(libfiu, ["posix/io/sync/fsync", "posix/io/sync/fdatasync"], errno.EIO)
+    srv = own_server(test_dir / "uhrwerk.db", wrap=fault.wrap())
+    srv.start()
+    fault.pid = srv.proc.pid
+    await strands_nothing(srv, fault, "failing fsync")
+
+
+@pytest.mark.timeout(60 + EPISODES * (20 + HOLD))
+async def test_a_file_system_gone_read_only_strands_nothing(
+    test_dir: Path, own_server, libfiu: Path, uhrwerk_sqlite
+) -> None:
+    """Writes to the database files fail with EROFS, as after the kernel remounted their file
+    system read-only on an error (a real remount is refused while SQLite holds the file open for
+    writing, so the failure is injected), and work again after."""
+    fault = Libfiu(libfiu, ["posix/io/rw/pwrite", "posix/io/rw/ftruncate"], errno.EROFS)
+    srv = own_server(test_dir / "uhrwerk.db", wrap=fault.wrap())
+    srv.start()
+    fault.pid = srv.proc.pid
+    await strands_nothing(srv, fault, "a read-only file system")
 
 
 # --- Files the server must refuse at start, unchanged.
