@@ -254,6 +254,10 @@ async fn hostile_messages_to_every_method_get_a_status() {
             bodies.push(("truncated length".into(), vec![0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]));
             bodies.push(("group tag".into(), vec![0x0b, 0x0c]));
             bodies.push(("deep nesting".into(), deep_nesting(200)));
+            if method.name() == "StartWorkflowExecution" {
+                // Larger than a message may be (4 MiB): refused, not buffered whole.
+                bodies.push(("over the size limit".into(), vec![0x0a; 5 * 1024 * 1024]));
+            }
             for (what, body) in bodies {
                 calls += 1;
                 let size = body.len();
@@ -277,10 +281,26 @@ async fn hostile_messages_to_every_method_get_a_status() {
     assert_eq!(panics.load(Ordering::SeqCst), 0, "a handler panicked (see the output above)");
     // The server still works: a new workflow starts and its first task is polled.
     start_workflow(&server.client, "fuzz-after", "FuzzFlow", "fuzz-after-tq").await;
+    let peak = peak_rss_mib();
+    println!("fuzz: the test process peaked at {peak} MiB");
+    assert!(peak < PEAK_RSS_MIB, "the test process peaked at {peak} MiB");
     let poller = TaskPoller::new(&server.client, "fuzz-after-tq");
     let task = poller.poll_workflow_task(TASK_DEADLINE).await.expect("the server serves workflows after the fuzzing");
     assert_eq!(task.workflow_execution.expect("an execution").workflow_id, "fuzz-after");
 }
+
+/// The test process's peak resident memory in MiB (`VmHWM`; the server runs in this process).
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
+    let kb: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).expect("a number of kB");
+    kb / 1024
+}
+
+/// What the fuzzing may take at most: hostile sizes (length prefixes claiming gigabytes, 4 MiB
+/// bodies, deep nesting) must be refused before they are allocated. Far above what the whole
+/// test binary needs (70 to 80 MiB measured), far below what one such allocation would take.
+const PEAK_RSS_MIB: u64 = 1024;
 
 /// A message nested `depth` levels through field 1 (length-delimited).
 fn deep_nesting(depth: usize) -> Vec<u8> {
