@@ -136,6 +136,35 @@ def test_db_status_and_migrate(tmp_path: Path) -> None:
     assert "file-secret" not in status.stdout + status.stderr
 
 
+def test_foreign_and_newer_databases_are_refused_untouched() -> None:
+    """As a corrupt, foreign or newer SQLite file (test_disk.py): a database whose schema holds
+    another application's tables, or a newer Uhrwerk's schema, is refused with one clear line
+    and left as it was; Uhrwerk's tables are not added to another application's database."""
+    admin = compat_server.POSTGRES_URL
+    suffix = uuid.uuid4().hex[:8]
+    tables = "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'"
+
+    foreign = f"uw_foreign_{suffix}"
+    psql(admin, f"CREATE DATABASE {foreign}")
+    foreign_url = with_database(admin, foreign)
+    psql(foreign_url, "CREATE TABLE customers (id serial PRIMARY KEY, name text); INSERT INTO customers (name) VALUES ('Ada')")
+    for attempt in (start_dev(foreign_url), uhrwerk("db", "migrate", "--database-url", foreign_url)):
+        line = error_line(attempt)
+        assert "another application" in line and "left unchanged" in line, line
+    assert psql(foreign_url, tables).strip() == "customers"
+    assert psql(foreign_url, "SELECT name FROM customers").strip() == "Ada"
+
+    newer = f"uw_newer_{suffix}"
+    psql(admin, f"CREATE DATABASE {newer}")
+    newer_url = with_database(admin, newer)
+    assert uhrwerk("db", "migrate", "--database-url", newer_url).returncode == 0
+    psql(newer_url, "INSERT INTO uhrwerk_schema (version) VALUES (999)")
+    before = psql(newer_url, tables), psql(newer_url, "SELECT version FROM uhrwerk_schema ORDER BY version")
+    line = error_line(start_dev(newer_url))
+    assert "newer than this binary" in line and "999" in line, line
+    assert (psql(newer_url, tables), psql(newer_url, "SELECT version FROM uhrwerk_schema ORDER BY version")) == before
+
+
 # --- a PostgreSQL outage under load -------------------------------------------------------------
 
 RUNS: dict[str, int] = {}

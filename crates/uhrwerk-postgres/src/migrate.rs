@@ -1,7 +1,8 @@
 //! Schema migrations: `schema/postgres/vN/schema.sql` applied in order, each in its own
 //! transaction, recorded in `uhrwerk_schema`. Every migration runs under a transaction-scoped
 //! advisory lock, so processes that start at once apply each version exactly once (the others
-//! wait, then find it applied). A database newer than this binary is refused.
+//! wait, then find it applied). A database newer than this binary is refused, and so is one whose
+//! schema holds another application's tables.
 
 use tokio_postgres::GenericClient;
 use uhrwerk_storage::{Error as StorageError, Result as StorageResult};
@@ -64,6 +65,9 @@ async fn bring_up_to_date_inner(client: &mut tokio_postgres::Client, apply: bool
         if found == supported() {
             return Ok(applied);
         }
+        if found == 0 {
+            refuse_foreign(&tx).await?;
+        }
         if !apply {
             return Err(StorageError::SchemaBehind { found, supported: supported() }.into());
         }
@@ -75,6 +79,27 @@ async fn bring_up_to_date_inner(client: &mut tokio_postgres::Client, apply: bool
         tracing::info!(version, "applied schema migration");
         applied.push(version);
     }
+}
+
+/// Refuses a database whose schema already holds tables but no Uhrwerk schema version: another
+/// application's. Uhrwerk's tables are not added to it.
+async fn refuse_foreign(client: &impl GenericClient) -> Result<()> {
+    let row = client
+        .query_one(
+            "SELECT current_schema(), count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()",
+            &[],
+        )
+        .await?;
+    let (schema, tables): (Option<String>, i64) = (row.get(0), row.get(1));
+    if tables > 0 {
+        let schema = schema.unwrap_or_default();
+        return Err(StorageError::NotOurs(format!(
+            "schema \"{schema}\" holds {tables} tables of another application and no Uhrwerk schema version; \
+             give Uhrwerk an empty database (or schema)"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// A single connection outside any pool, for `uhrwerk db` and start-up checks.
