@@ -32,6 +32,13 @@ pub enum Error {
         statuses:
             Vec<uhrwerk_proto::temporal::api::errordetails::v1::multi_operation_execution_failure::OperationStatus>,
     },
+    /// The caller may not do this (Temporal's PERMISSION_DENIED with PermissionDeniedFailure).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// The run is closing (it continued as new) with the call's update not accepted: Temporal's
+    /// RESOURCE_EXHAUSTED (BUSY_WORKFLOW), which clients retry.
+    #[error("{0}")]
+    WorkflowClosing(String),
     /// Storage trouble: the client may retry.
     #[error("{0}")]
     Unavailable(String),

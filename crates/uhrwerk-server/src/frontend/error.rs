@@ -91,6 +91,22 @@ impl From<Error> for Status {
                 "MultiOperationExecutionFailure",
                 errordetails_pb::MultiOperationExecutionFailure { statuses }.encode_to_vec(),
             ),
+            Error::PermissionDenied(message) => with_detail(
+                Code::PermissionDenied,
+                message,
+                "PermissionDeniedFailure",
+                errordetails_pb::PermissionDeniedFailure::default().encode_to_vec(),
+            ),
+            Error::WorkflowClosing(message) => with_detail(
+                Code::ResourceExhausted,
+                message,
+                "ResourceExhaustedFailure",
+                errordetails_pb::ResourceExhaustedFailure {
+                    cause: uhrwerk_proto::temporal::api::enums::v1::ResourceExhaustedCause::BusyWorkflow as i32,
+                    scope: uhrwerk_proto::temporal::api::enums::v1::ResourceExhaustedScope::Namespace as i32,
+                }
+                .encode_to_vec(),
+            ),
             Error::InvalidArgument(message) => Status::invalid_argument(cap(message)),
             Error::FailedPrecondition(message) => Status::failed_precondition(cap(message)),
             Error::Unavailable(message) => Status::unavailable(cap(message)),

@@ -112,7 +112,17 @@ impl Frontend {
         if input.is_none_or(|i| i.name.is_empty()) {
             return Err(Error::InvalidArgument("Update name is not set on request.".into()));
         }
-        validate::blob(self.engine.limits(), input.and_then(|i| i.args.as_ref()))
+        validate::blob(self.engine.limits(), input.and_then(|i| i.args.as_ref()))?;
+        // As Temporal: a caller cannot wait for admission only (it would learn nothing durable).
+        if req.wait_policy.as_ref().is_some_and(|w| {
+            w.lifecycle_stage
+                == uhrwerk_proto::temporal::api::enums::v1::UpdateWorkflowExecutionLifecycleStage::Admitted as i32
+        }) {
+            return Err(Error::PermissionDenied(
+                "UpdateWorkflowExecution issued asynchronously and waiting on update admitted is not supported.".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// The namespace exists and the workflow id is a valid one.

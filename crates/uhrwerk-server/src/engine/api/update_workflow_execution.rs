@@ -46,6 +46,9 @@ fn accepted_update_completed_workflow() -> update_pb::Outcome {
     }
 }
 
+/// Temporal's answer to an update whose run continued as new before accepting it.
+const WORKFLOW_CLOSING: &str = "workflow operation can not be applied because workflow is closing";
+
 /// Waits until update `update_id` of the run reaches `wanted`, the run closes, or `wait` ends.
 async fn await_update(
     engine: &Engine,
@@ -91,8 +94,9 @@ async fn await_update(
                 });
             }
             return Err(if st.status == enums_pb::WorkflowExecutionStatus::ContinuedAsNew as i32 {
-                // The client retries; the update then goes to the new run.
-                Error::Unavailable("workflow continued as new before the update finished; retry".into())
+                // As Temporal (ErrWorkflowClosing), also to a call that comes after: the client
+                // retries; an update sent to the workflow's latest run then goes to the new run.
+                Error::WorkflowClosing(WORKFLOW_CLOSING.into())
             } else {
                 Error::NotFound("workflow update was aborted by closing workflow".into())
             });
