@@ -104,7 +104,7 @@ async fn handle(frontend: &Frontend, request: Request) -> Response {
         Err(e) => return error(&Status::invalid_argument(e), style),
     };
     let mut metadata = tonic::metadata::MetadataMap::new();
-    for name in ["authorization", "temporal-namespace"] {
+    for name in ["authorization", "temporal-namespace", "grpc-timeout"] {
         if let Some(value) = parts.headers.get(name).and_then(|v| v.to_str().ok())
             && let Ok(value) = value.parse()
         {
@@ -115,20 +115,12 @@ async fn handle(frontend: &Frontend, request: Request) -> Response {
     // waiting for a worker, an update) hold as a gRPC call with that deadline does, and the
     // call ends with DEADLINE_EXCEEDED when it passes; without one they hold at most the
     // server's long-poll limit.
-    let deadline = parts
-        .headers
-        .get("grpc-timeout")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| crate::frontend::parse_grpc_timeout(v).map(|wait| (v, wait)));
-    if let Some((value, _)) = deadline
-        && let Ok(value) = value.parse()
-    {
-        metadata.insert("grpc-timeout", value);
-    }
+    let deadline =
+        metadata.get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(crate::frontend::parse_grpc_timeout);
     let service = method.parent_service().full_name().to_string();
     let answer = call::unary(frontend, &service, method.name(), message.encode_to_vec(), metadata);
     let answer = match deadline {
-        Some((_, wait)) => crate::clock::timeout(wait, answer)
+        Some(wait) => crate::clock::timeout(wait, answer)
             .await
             .unwrap_or_else(|| Err(Status::deadline_exceeded("context deadline exceeded"))),
         None => answer.await,
